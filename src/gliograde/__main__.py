@@ -1,0 +1,3 @@
+from gliograde.cli import main
+
+main()

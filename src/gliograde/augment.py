@@ -1,0 +1,48 @@
+"""Batched augmentation on whatever device the batch is on (no CPU worker needed on a GPU).
+
+Applied to training batches only: random flips, a small rotation and scaling, and a random
+intensity scale and shift per channel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def augment_batch(
+    x: torch.Tensor,
+    max_degrees: float = 10.0,
+    max_scale: float = 0.1,
+    intensity: float = 0.1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Augment a batch ``[B, C, H, W]``; each sample gets its own random draw."""
+    b = x.shape[0]
+    dev = x.device
+
+    def uniform(*shape):
+        return torch.rand(*shape, generator=generator, device="cpu").to(dev) * 2 - 1
+
+    angle = uniform(b) * math.radians(max_degrees)
+    scale = 1.0 + uniform(b) * max_scale
+    flip_x = torch.where(uniform(b) > 0, -1.0, 1.0).to(dev)
+    flip_y = torch.where(uniform(b) > 0, -1.0, 1.0).to(dev)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    zero = torch.zeros_like(cos)
+    # Rotation/scale times a flip: [[cos*fx, -sin*fy, 0], [sin*fx, cos*fy, 0]] per sample.
+    theta = torch.stack(
+        [
+            torch.stack([cos * flip_x, -sin * flip_y, zero], dim=1),
+            torch.stack([sin * flip_x, cos * flip_y, zero], dim=1),
+        ],
+        dim=1,
+    )
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    gain = 1.0 + uniform(b, x.shape[1], 1, 1) * intensity
+    shift = uniform(b, x.shape[1], 1, 1) * intensity
+    brain = (out != 0).to(out.dtype)  # keep the background at 0
+    return out * gain + shift * brain

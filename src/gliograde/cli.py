@@ -1,0 +1,179 @@
+"""The ``gliograde`` command line: a thin shell over functions that the tests call directly.
+
+Heavy imports (torch, MONAI, Lightning) happen inside the commands that need them, so that
+``gliograde --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gliograde.errors import GliogradeError, UsageError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Glioma grading (LGG vs HGG) from multi-modal brain MRI.",
+)
+
+
+def err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command()
+def check(
+    data: Annotated[
+        Path, typer.Argument(help="Data folder (BraTS 2020/2019 layout) or CSV manifest.")
+    ],
+    labels: Annotated[
+        Path | None, typer.Option(help="Label CSV (default: DATA/name_mapping.csv).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    workers: Annotated[int, typer.Option(help="Processes reading volumes (0: one per core).")] = 0,
+):
+    """Find every subject and validate its files. Exit 0 when all are usable, 1 otherwise."""
+    from gliograde.check import check as run_check
+
+    report = run_check(data, labels, workers or None)
+    if json_out:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to write the synthetic cohort to.")],
+    subjects: Annotated[int, typer.Option(help="Number of subjects.")] = 40,
+    lgg_fraction: Annotated[float, typer.Option(help="Share of LGG subjects.")] = 0.25,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
+    size: Annotated[
+        str, typer.Option(help="Volume shape X,Y,Z (default: BraTS 240,240,155).")
+    ] = "240,240,155",
+    workers: Annotated[int, typer.Option(help="Processes (0: one per core).")] = 0,
+):
+    """Write a SYNTHETIC BraTS-like cohort (BraTS 2020 layout, NIfTI + name_mapping.csv)."""
+    from gliograde.parallel import default_workers
+    from gliograde.synth import synth_cohort
+
+    shape = parse_shape(size)
+    ids = synth_cohort(out, subjects, lgg_fraction, seed, shape, workers or default_workers())
+    err(f"wrote {len(ids)} SYNTHETIC subjects to {out}")
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 16:
+        raise UsageError(f"--size {text!r}: give three sizes of at least 16, as X,Y,Z")
+    return shape
+
+
+@app.command()
+def prepare(
+    data: Annotated[Path, typer.Argument(help="Data folder or CSV manifest.")],
+    out: Annotated[Path, typer.Option("--out", help="Store folder to write.")],
+    slices: Annotated[str, typer.Option(help="Which axial slices: tumor, brain or all.")] = "tumor",
+    min_tumor_pixels: Annotated[int, typer.Option(help="Tumour pixels for a tumour slice.")] = 100,
+    size: Annotated[
+        int | None, typer.Option(help="Resize slices to SIZE×SIZE (default: native).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Processes (0: one per core).")] = 0,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the folds.")] = 0,
+    labels: Annotated[
+        Path | None, typer.Option(help="Label CSV (default: DATA/name_mapping.csv).")
+    ] = None,
+    skip_bad: Annotated[
+        bool, typer.Option(help="Write the good subjects and list the bad ones.")
+    ] = False,
+):
+    """Build a memory-mappable slice store with patient-level splits."""
+    from gliograde.parallel import default_workers
+    from gliograde.store import PrepareConfig
+    from gliograde.store import prepare as run_prepare
+
+    config = PrepareConfig(slices=slices, min_tumor_pixels=min_tumor_pixels, size=size,
+                           folds=folds, seed=seed)  # fmt: skip
+    manifest = run_prepare(data, out, config, labels, workers or default_workers(), skip_bad)
+    for sid, reason in manifest["skipped"].items():
+        err(f"skipped {sid}: {reason}")
+    for note in manifest["notes"]:
+        err(f"note: {note}")
+    kind = "SYNTHETIC " if manifest["synthetic"] else ""
+    typer.echo(
+        f"{out}: {len(manifest['subjects'])} {kind}subjects, {manifest['n_slices']} slices "
+        f"of {'×'.join(map(str, manifest['slice_shape']))}, {manifest['folds']} folds, "
+        f"{len(manifest['skipped'])} skipped"
+    )
+
+
+@app.command()
+def train(
+    store: Annotated[Path, typer.Argument(help="Slice store made by `gliograde prepare`.")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder to write.")],
+    fold: Annotated[list[int] | None, typer.Option(help="Fold(s) to train (default: all).")] = None,
+    all_folds: Annotated[bool, typer.Option(help="Train every fold (the default).")] = False,
+    full: Annotated[bool, typer.Option(help="One model on every subject, no validation.")] = False,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Slices per batch.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
+    devices: Annotated[int, typer.Option(help="Devices (DDP when more than 1).")] = 1,
+    balance: Annotated[str, typer.Option(help="Class imbalance: weights or sampler.")] = "weights",
+    epoch_slices: Annotated[int | None, typer.Option(help="Slices drawn per epoch.")] = None,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience (0: off).")] = 5,
+    augment: Annotated[bool, typer.Option(help="Augment training batches.")] = True,
+    workers: Annotated[int, typer.Option(help="DataLoader workers (-1: auto).")] = -1,
+    compile: Annotated[bool, typer.Option(help="torch.compile the network.")] = False,
+    pretrained: Annotated[
+        Path | None, typer.Option(help="torchvision resnet18 weights file.")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoints.")] = False,
+):
+    """Train ResNet18 on the store's folds and evaluate at slice and patient level."""
+    from gliograde.evaluate import format_table
+    from gliograde.train import TrainConfig, run_training
+
+    if full and (fold or all_folds):
+        raise UsageError("--full trains on every subject; do not combine it with --fold")
+    config = TrainConfig(
+        store=str(store), out=str(out), folds=list(fold) if fold else None, full=full,
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, devices=devices,
+        balance=balance, epoch_slices=epoch_slices, patience=patience, augment=augment,
+        workers=workers, compile=compile, pretrained=str(pretrained) if pretrained else None,
+        resume=resume,
+    )  # fmt: skip
+    metrics = run_training(config)
+    if metrics is not None:
+        typer.echo(format_table(metrics))
+    typer.echo(f"run written to {out}")
+
+
+@app.command()
+def evaluate(run: Annotated[Path, typer.Argument(help="Run folder made by `gliograde train`.")]):
+    """Recompute metrics, patient predictions and plots from a run's saved predictions."""
+    from gliograde.evaluate import evaluate_run, format_table
+
+    typer.echo(format_table(evaluate_run(run)))
+
+
+def main() -> None:
+    """Entry point: user errors are one line on stderr, without a traceback."""
+    try:
+        app()
+    except GliogradeError as e:
+        err(f"gliograde: error: {e}")
+        sys.exit(2 if isinstance(e, UsageError) else 1)

@@ -1,0 +1,43 @@
+"""Run one function over many subjects, in worker processes, with a progress bar."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    """One worker per core the process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def map_with_progress(
+    fn: Callable[[T], R], items: Iterable[T], workers: int, desc: str, quiet: bool = False
+) -> Iterator[R]:
+    """Yield ``fn(item)`` for each item, in order; ``workers > 1`` runs them in processes.
+
+    The progress bar goes to stderr so that stdout stays clean for ``--json`` output.
+    """
+    from tqdm import tqdm
+
+    items = list(items)
+    bar = tqdm(total=len(items), desc=desc, unit="subject", file=sys.stderr, disable=quiet)
+    with bar:
+        if workers <= 1 or len(items) <= 1:
+            for item in items:
+                yield fn(item)
+                bar.update()
+            return
+        with ProcessPoolExecutor(max_workers=min(workers, len(items))) as pool:
+            for result in pool.map(fn, items):
+                yield result
+                bar.update()

@@ -1,0 +1,393 @@
+"""``gliograde train``: cross-validated training with PyTorch Lightning.
+
+Lightning owns the loop, devices, AMP, checkpoints, logging and DDP; this module says what a
+step is. Per fold, the best checkpoint by validation patient-level AUC is kept, its weights are
+exported as ``model.safetensors`` (what ``predict`` loads), and its out-of-fold slice
+predictions are saved; pooled over folds they give ``metrics.json``.
+
+Run layout::
+
+    RUN/config.json                   every option and the package versions
+    RUN/fold_K/checkpoints/           Lightning checkpoints (best.ckpt, last.ckpt)
+    RUN/fold_K/logs/                  CSV and TensorBoard logs
+    RUN/fold_K/model.safetensors      the best weights
+    RUN/predictions_slices.csv        out-of-fold predictions, all folds
+    RUN/predictions_patients.csv, RUN/metrics.json, RUN/roc.png, RUN/confusion.png
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gliograde.dataset import SliceDataset, SliceStore
+from gliograde.errors import GliogradeError, UsageError
+from gliograde.evaluate import SlicePredictions, aggregate_patients, roc_auc
+
+
+@dataclass
+class TrainConfig:
+    """Options of ``train``; written to ``RUN/config.json``."""
+
+    store: str
+    out: str
+    folds: list[int] | None = None  # None: all folds of the store
+    full: bool = False
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    device: str = "auto"
+    devices: int = 1
+    balance: str = "weights"  # "weights" (class-weighted loss) or "sampler" (balanced sampling)
+    epoch_slices: int | None = None  # slices drawn per epoch (default: every training slice)
+    augment: bool = True
+    patience: int = 5
+    tumor_loss_weight: float = 0.5
+    workers: int = -1  # DataLoader workers; -1: 0 on CPU, up to 8 on GPU
+    compile: bool = False
+    pretrained: str | None = None
+    resume: bool = False
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.balance not in ("weights", "sampler"):
+            raise UsageError("--balance must be 'weights' or 'sampler'")
+        if self.device not in ("auto", "cpu", "gpu"):
+            raise UsageError("--device must be auto, cpu or gpu")
+
+
+def resolve_accelerator(device: str) -> str:
+    if device == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    if device == "gpu" and not torch.cuda.is_available():
+        raise GliogradeError("--device gpu: no CUDA GPU is visible to PyTorch; use --device cpu")
+    return device
+
+
+class GradeModule(L.LightningModule):
+    """A training step for :class:`gliograde.model.GradeNet`: grade CE + tumour-presence BCE."""
+
+    def __init__(self, config: dict, class_weights: list[float], subjects: list[str]):
+        super().__init__()
+        self.save_hyperparameters()
+        from gliograde.model import build_model
+
+        self.config = TrainConfig(**config)
+        self.model = build_model(self.config.pretrained)
+        self.register_buffer("class_weights", torch.tensor(class_weights, dtype=torch.float32))
+        self.subjects = subjects
+        self._val: list[dict[str, torch.Tensor]] = []
+        self.channels_last = False
+
+    def forward(self, x):
+        return self.model(x)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        x = batch["x"]
+        if self.trainer.training and self.config.augment:
+            from gliograde.augment import augment_batch
+
+            x = augment_batch(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return {**batch, "x": x}
+
+    def training_step(self, batch, batch_idx):
+        logits, tumor_logit = self.model.forward_heads(batch["x"])
+        is_tumor = batch["tumor"].to(logits.dtype)
+        grade_mask = is_tumor > 0.5
+        if grade_mask.any():
+            grade_loss = F.cross_entropy(
+                logits[grade_mask].float(), batch["y"][grade_mask], weight=self.class_weights
+            )
+        else:
+            grade_loss = logits.sum() * 0.0
+        tumor_loss = F.binary_cross_entropy_with_logits(tumor_logit.float(), is_tumor.float())
+        loss = grade_loss + self.config.tumor_loss_weight * tumor_loss
+        self.log_dict(
+            {"train_loss": loss, "train_grade_loss": grade_loss, "train_tumor_loss": tumor_loss},
+            prog_bar=False,
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(logits),
+        )
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        logits, tumor_logit = self.model.forward_heads(batch["x"])
+        self._val.append(
+            {
+                "p_hgg": torch.softmax(logits.float(), 1)[:, 1].cpu(),
+                "p_tumor": torch.sigmoid(tumor_logit.float()).cpu(),
+                "y": batch["y"].cpu(),
+                "tumor": batch["tumor"].cpu(),
+                "subject_idx": batch["subject_idx"].cpu(),
+            }
+        )
+
+    def on_validation_epoch_end(self):
+        if not self._val:
+            return
+        v = {k: torch.cat([b[k] for b in self._val]).numpy() for k in self._val[0]}
+        self._val.clear()
+        preds = SlicePredictions(
+            fold=np.zeros(len(v["y"]), dtype=int),
+            subject=v["subject_idx"],
+            z=np.zeros(len(v["y"]), dtype=int),
+            y=v["y"],
+            p_hgg=v["p_hgg"],
+            p_tumor=v["p_tumor"],
+            tumor_pixels=np.zeros(len(v["y"]), dtype=int),
+            tumor_slice=v["tumor"] > 0.5,
+        )
+        patients = aggregate_patients(preds)
+        auc = roc_auc(patients.y, patients.p_hgg)
+        self.log("val_auc", float(auc if auc is not None else 0.5), prog_bar=True)
+        auc_noseg = roc_auc(patients.y, patients.p_hgg_noseg)
+        self.log("val_auc_noseg", float(auc_noseg if auc_noseg is not None else 0.5))
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(
+            self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=self.config.lr, total_steps=total, pct_start=0.15
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class IndexedSlices(SliceDataset):
+    """A :class:`SliceDataset` whose items also carry the subject as an integer (for gathering)."""
+
+    def __init__(self, store, subjects, tumor_threshold, subject_ids):
+        super().__init__(store, subjects, 0, tumor_threshold)
+        self.subject_idx = {s: i for i, s in enumerate(subject_ids)}
+
+    def __getitem__(self, i):
+        item = super().__getitem__(i)
+        item["subject_idx"] = self.subject_idx[item["subject"]]
+        return item
+
+
+def class_weights(labels: np.ndarray) -> list[float]:
+    """Inverse-frequency weights, ``n / (2 n_c)``: each grade weighs the same in the loss."""
+    counts = np.bincount(labels, minlength=2).astype(float)
+    counts[counts == 0] = 1.0
+    return (counts.sum() / (2 * counts)).tolist()
+
+
+def tumor_threshold(store: SliceStore) -> int:
+    return int(store.options.get("min_tumor_pixels", 1))
+
+
+def make_train_loader(ds: IndexedSlices, config: TrainConfig, workers: int):
+    from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
+
+    generator = torch.Generator().manual_seed(config.seed)
+    n = config.epoch_slices or len(ds)
+    if config.balance == "sampler":
+        labels = ds.index.label
+        freq = np.bincount(labels, minlength=2).astype(float)
+        weights = torch.as_tensor(1.0 / freq[labels], dtype=torch.double)
+        sampler = WeightedRandomSampler(weights, n, replacement=True, generator=generator)
+    else:
+        sampler = RandomSampler(ds, replacement=n > len(ds), num_samples=n, generator=generator)
+    return DataLoader(
+        ds,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        drop_last=len(ds) > config.batch_size,
+    )
+
+
+def make_eval_loader(ds, batch_size: int, workers: int):
+    from torch.utils.data import DataLoader
+
+    return DataLoader(ds, batch_size=batch_size * 2, shuffle=False, num_workers=workers,
+                      persistent_workers=workers > 0)  # fmt: skip
+
+
+def train_one(
+    config: TrainConfig,
+    store: SliceStore,
+    fold_dir: Path,
+    train_ids: list[str],
+    val_ids: list[str],
+) -> Path:
+    """Train one model (one fold, or the full data when ``val_ids`` is empty).
+
+    Returns:
+        The path of the exported ``model.safetensors``.
+    """
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    accelerator = resolve_accelerator(config.device)
+    workers = config.workers if config.workers >= 0 else (0 if accelerator == "cpu" else 8)
+    threshold = tumor_threshold(store)
+    all_ids = sorted(store.subjects)
+    train_ds = IndexedSlices(store, train_ids, threshold, all_ids)
+    if len(train_ds) == 0:
+        raise GliogradeError(f"{store.path}: no training slice for this fold")
+    grade_slices = train_ds.index.tumor >= threshold
+    weights = class_weights(train_ds.index.label[grade_slices])
+    if config.balance == "sampler":
+        weights = [1.0, 1.0]
+    module = GradeModule(asdict(config), weights, all_ids)
+    # channels_last is faster for this network on GPUs (cuDNN) and on CPUs (oneDNN) alike.
+    module.channels_last = True
+    module.model = module.model.to(memory_format=torch.channels_last)
+    if config.compile:
+        module.model = torch.compile(module.model)
+    validate = bool(val_ids)
+    ckpt_dir = fold_dir / "checkpoints"
+    callbacks = [
+        ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename="best",
+            monitor="val_auc" if validate else None,
+            mode="max",
+            save_last=True,
+            enable_version_counter=False,
+        )
+    ]
+    if validate and config.patience > 0:
+        callbacks.append(EarlyStopping("val_auc", mode="max", patience=config.patience))
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=config.devices,
+        strategy="ddp" if config.devices > 1 else "auto",
+        precision="bf16-mixed" if accelerator == "gpu" else "32-true",
+        max_epochs=config.epochs,
+        callbacks=callbacks,
+        logger=[
+            CSVLogger(fold_dir, name="logs", version=""),
+            TensorBoardLogger(fold_dir, name="logs", version="", default_hp_metric=False),
+        ],
+        enable_progress_bar=config.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if validate else 0,
+        log_every_n_steps=10,
+        deterministic=accelerator == "cpu",
+    )
+    val_loader = None
+    if validate:
+        val_ds = IndexedSlices(store, val_ids, threshold, all_ids)
+        val_loader = make_eval_loader(val_ds, config.batch_size, workers)
+    last = ckpt_dir / "last.ckpt"
+    ckpt_path = str(last) if config.resume and last.is_file() else None
+    trainer.fit(
+        module,
+        train_dataloaders=make_train_loader(train_ds, config, workers),
+        val_dataloaders=val_loader,
+        ckpt_path=ckpt_path,
+        weights_only=True,
+    )
+    best = ckpt_dir / ("best.ckpt" if validate else "last.ckpt")
+    if not best.is_file():
+        best = last
+    return export_weights(best, fold_dir / "model.safetensors")
+
+
+def export_weights(checkpoint: Path, out: Path) -> Path:
+    """Save the network's weights from a Lightning checkpoint as safetensors."""
+    from safetensors.torch import save_file
+
+    from gliograde.safeio import load_state_dict
+
+    state = load_state_dict(checkpoint)
+    weights = {
+        k.removeprefix("model.").replace("_orig_mod.", ""): v.contiguous()
+        for k, v in state.items()
+        if k.startswith("model.")
+    }
+    save_file(weights, out)
+    return out
+
+
+def predict_slices(
+    weights: list[Path], store: SliceStore, subjects: list[str], fold: int, device: str = "cpu"
+) -> SlicePredictions:
+    """Predictions of one or more models (averaged) on every stored slice of ``subjects``."""
+    from gliograde.inference import load_models, run_models
+
+    ds = SliceDataset(store, subjects, 0, tumor_threshold(store))
+    models = load_models(weights, device)
+    x = (ds[i]["x"] for i in range(len(ds)))
+    p_hgg, p_tumor = run_models(models, x, device)
+    n = len(ds)
+    return SlicePredictions(
+        fold=np.full(n, fold),
+        subject=ds.index.subject.copy(),
+        z=ds.index.z.copy(),
+        y=ds.index.label.copy(),
+        p_hgg=p_hgg,
+        p_tumor=p_tumor,
+        tumor_pixels=ds.index.tumor.copy(),
+        tumor_slice=ds.index.tumor >= tumor_threshold(store),
+    )
+
+
+def run_training(config: TrainConfig) -> dict | None:
+    """Train the folds asked for (or one full model) and evaluate them.
+
+    Returns:
+        The metrics of the pooled out-of-fold predictions, or None for ``--full``.
+    """
+    from gliograde.evaluate import evaluate_run
+    from gliograde.splits import load_splits
+    from gliograde.store import package_versions, write_json
+
+    store = SliceStore(Path(config.store))
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        **asdict(config),
+        "store_manifest": store.manifest,
+        "versions": package_versions(),
+    }
+    write_json(out / "config.json", record)
+    if config.full:
+        train_one(config, store, out / "full", store.subjects, [])
+        return None
+    splits = load_splits(store.path)
+    if not splits:
+        raise GliogradeError(
+            f"{store.path}: the store has no cross-validation folds (too few subjects of a "
+            "grade); train with --full"
+        )
+    folds = config.folds if config.folds is not None else list(range(len(splits)))
+    bad = [f for f in folds if not 0 <= f < len(splits)]
+    if bad:
+        raise UsageError(f"--fold {bad[0]}: the store has folds 0 to {len(splits) - 1}")
+    device = "cuda" if resolve_accelerator(config.device) == "gpu" else "cpu"
+    parts = []
+    for k in folds:
+        fold_dir = out / f"fold_{k}"
+        done = fold_dir / "predictions_slices.csv"
+        if config.resume and done.is_file() and (fold_dir / "model.safetensors").is_file():
+            parts.append(SlicePredictions.read_csv(done))
+            continue
+        weights = train_one(config, store, fold_dir, splits[k]["train"], splits[k]["val"])
+        preds = predict_slices([weights], store, splits[k]["val"], k, device)
+        preds.write_csv(fold_dir / "predictions_slices.csv")
+        parts.append(preds)
+    SlicePredictions.concat(parts).write_csv(out / "predictions_slices.csv")
+    metrics = evaluate_run(out)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics

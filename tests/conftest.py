@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny synthetic NIfTI cohorts, and the real BraTS sample when present."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = Path(os.environ.get("GLIOGRADE_SAMPLE", REPO.parent / "shared/data/brats2020-sample"))
+SMALL_SHAPE = (64, 64, 40)
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    """The four real BraTS 2020 subjects; tests using it skip where the folder is absent."""
+    if not (SAMPLE / "name_mapping.csv").is_file():
+        pytest.skip(f"real BraTS sample not found at {SAMPLE}")
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def synth_small(tmp_path_factory) -> Path:
+    """A SYNTHETIC cohort of 10 small subjects (64×64×40), BraTS 2020 layout. Do not modify."""
+    from gliograde.synth import synth_cohort
+
+    out = tmp_path_factory.mktemp("synth") / "cohort"
+    synth_cohort(out, subjects=10, lgg_fraction=0.4, seed=3, shape=SMALL_SHAPE, quiet=True)
+    return out
+
+
+@pytest.fixture
+def cohort_copy(synth_small, tmp_path) -> Path:
+    """A private, modifiable copy of the small synthetic cohort."""
+    dst = tmp_path / "cohort"
+    shutil.copytree(synth_small, dst)
+    return dst
+
+
+def save_nifti(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) if affine is None else affine
+    nib.save(nib.Nifti1Image(data, affine), path)
+    return path
+
+
+def read_lps(path: Path) -> np.ndarray:
+    """Voxel data as float, straight from nibabel (the synthetic and BraTS files are LPS)."""
+    img = nib.load(path)
+    assert nib.aff2axcodes(img.affine) == ("L", "P", "S")
+    return img.get_fdata()

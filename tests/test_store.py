@@ -1,0 +1,188 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import read_lps
+from gliograde import MODALITIES
+from gliograde.dataset import SliceDataset, SliceStore
+from gliograde.errors import DataError
+from gliograde.store import PrepareConfig, prepare, zscore_brain
+
+
+def test_zscore_brain_by_hand():
+    vol = np.array([0.0, 2.0, 4.0, 6.0, 0.0])
+    brain = vol > 0
+    out = zscore_brain(vol, brain, clip=(0.0, 100.0))
+    # brain values 2, 4, 6: mean 4, population std sqrt(8/3)
+    np.testing.assert_allclose(out, [0, -2 / np.sqrt(8 / 3), 0, 2 / np.sqrt(8 / 3), 0], rtol=1e-6)
+
+
+def test_zscore_brain_clips_outliers():
+    rng = np.random.default_rng(0)
+    vol = rng.normal(100, 10, 10_000)
+    vol[0] = 1e6  # one hot voxel
+    out = zscore_brain(vol, np.ones_like(vol, bool))
+    assert abs(out[1:].mean()) < 0.05 and abs(out[1:].std() - 1) < 0.05
+    assert out[0] < 4  # clipped at the 99.5th percentile
+
+
+def expected_slices(folder, min_tumor):
+    """What prepare must store, computed here straight from the NIfTI files."""
+    sid = folder.name
+    raw = np.stack([read_lps(folder / f"{sid}_{m}.nii.gz") for m in MODALITIES])
+    seg = read_lps(folder / f"{sid}_seg.nii.gz")
+    brain = np.any(raw != 0, axis=0)
+    zs = np.flatnonzero((seg > 0).sum(axis=(0, 1)) >= min_tumor)
+    images = np.stack([zscore_brain(raw[c], brain) for c in range(4)])
+    return zs, images[..., zs].transpose(3, 0, 1, 2), seg[..., zs].transpose(2, 0, 1)
+
+
+@pytest.fixture(scope="module")
+def small_store(synth_small, tmp_path_factory):
+    out = tmp_path_factory.mktemp("store") / "store"
+    prepare(synth_small, out, PrepareConfig(min_tumor_pixels=20, folds=3), quiet=True)
+    return out
+
+
+def test_store_matches_source_volumes(synth_small, small_store):
+    store = SliceStore(small_store)
+    assert store.manifest["n_slices"] == len(store.index) > 0
+    assert store.manifest["channels"] == ["flair", "t1ce", "t1", "t2"]
+    assert store.manifest["synthetic"] is True
+    for sid in store.subjects[:3]:
+        zs, images, seg = expected_slices(synth_small / sid, 20)
+        rows = store.index.subject == sid
+        np.testing.assert_array_equal(store.index.z[rows], zs)
+        stored = store.array(sid, "images")
+        assert isinstance(stored, np.memmap) and stored.dtype == np.float16
+        np.testing.assert_allclose(stored, images, atol=2e-2, rtol=2e-3)
+        np.testing.assert_array_equal(store.array(sid, "seg"), seg)
+        np.testing.assert_array_equal(store.index.tumor_4[rows], (seg == 4).sum(axis=(1, 2)))
+        assert set(np.unique(seg)) <= {0, 1, 2, 4}
+
+
+def test_channel_order_on_the_real_sample(sample_dir, tmp_path):
+    prepare(sample_dir, tmp_path / "s", PrepareConfig(), workers=2, quiet=True)
+    store = SliceStore(tmp_path / "s")
+    assert store.subjects == sorted(store.grades) and len(store.subjects) == 4
+    sid = "BraTS20_Training_309"
+    zs, images, _ = expected_slices(sample_dir / sid, 100)
+    np.testing.assert_array_equal(store.index.z[store.index.subject == sid], zs)
+    stored = np.asarray(store.array(sid, "images"), dtype=np.float32)
+    for c in range(4):  # each channel equals its own modality, and not the others
+        errors = [np.abs(stored[:, c] - images[:, k]).max() for k in range(4)]
+        assert int(np.argmin(errors)) == c and errors[c] < 0.02
+    labels = store.index.label[store.index.subject == sid]
+    assert set(labels.tolist()) == {0}  # LGG
+
+
+def test_resize(synth_small, tmp_path, small_store):
+    prepare(synth_small, tmp_path / "r", PrepareConfig(min_tumor_pixels=20, size=32), quiet=True)
+    small = SliceStore(tmp_path / "r")
+    native = SliceStore(small_store)
+    assert small.manifest["slice_shape"] == [4, 32, 32]
+    np.testing.assert_array_equal(small.index.tumor, native.index.tumor)  # native counts
+    sid = small.subjects[0]
+    expected = F.interpolate(
+        torch.from_numpy(np.asarray(native.array(sid, "images"), dtype=np.float32)),
+        size=(32, 32), mode="bilinear", antialias=True, align_corners=False,
+    )  # fmt: skip
+    np.testing.assert_allclose(small.array(sid, "images"), expected.numpy(), atol=3e-2)
+    assert set(np.unique(small.array(sid, "seg"))) <= {0, 1, 2, 4}
+
+
+def test_brain_mode_keeps_brain_slices_and_counts_tumour(synth_small, tmp_path):
+    prepare(synth_small, tmp_path / "b", PrepareConfig(slices="brain"), quiet=True)
+    store = SliceStore(tmp_path / "b")
+    sid = store.subjects[0]
+    raw = read_lps(synth_small / sid / f"{sid}_flair.nii.gz")
+    brain_per_z = (raw != 0).sum(axis=(0, 1))
+    rows = store.index.subject == sid
+    np.testing.assert_array_equal(
+        store.index.z[rows], np.flatnonzero(brain_per_z >= 0.02 * 64 * 64)
+    )
+    assert (store.index.tumor[rows] == 0).any() and (store.index.tumor[rows] > 0).any()
+
+
+def test_rerun_skips_complete_subjects_and_repairs_partial_ones(synth_small, tmp_path):
+    out = tmp_path / "s"
+    config = PrepareConfig(min_tumor_pixels=20)
+    prepare(synth_small, out, config, quiet=True)
+    first = {p.relative_to(out): p.read_bytes() for p in (out / "subjects").rglob("*.npy")}
+    stamp = (out / "subjects" / "Synth_0002" / "images.npy").stat().st_mtime_ns
+    # A crash mid-write leaves only a temporary folder: never taken as complete.
+    import shutil
+
+    shutil.rmtree(out / "subjects" / "Synth_0001")
+    (out / "subjects" / ".tmp-Synth_0001-123").mkdir()
+    (out / "subjects" / ".tmp-Synth_0001-123" / "images.npy").write_bytes(b"half")
+    prepare(synth_small, out, config, quiet=True)
+    again = {p.relative_to(out): p.read_bytes() for p in (out / "subjects").rglob("*.npy")}
+    assert again == first
+    assert (out / "subjects" / "Synth_0002" / "images.npy").stat().st_mtime_ns == stamp
+
+
+def test_other_options_on_an_existing_store_are_refused(synth_small, small_store):
+    with pytest.raises(Exception, match="prepared with other options"):
+        prepare(synth_small, small_store, PrepareConfig(min_tumor_pixels=50), quiet=True)
+
+
+def break_subject(cohort, sid="Synth_0004"):
+    path = cohort / sid / f"{sid}_t2.nii.gz"
+    path.write_bytes(path.read_bytes()[:2000])  # truncated: found only when voxels are read
+    (cohort / "Synth_0006" / "Synth_0006_t1ce.nii.gz").unlink()  # found from the layout
+
+
+def test_bad_subjects_refused_without_skip_bad(cohort_copy, tmp_path):
+    break_subject(cohort_copy)
+    out = tmp_path / "s"
+    with pytest.raises(DataError) as err:
+        prepare(cohort_copy, out, PrepareConfig(min_tumor_pixels=20), quiet=True)
+    assert "Synth_0006: t1ce: file missing" in str(err.value)
+    assert not (out / "manifest.json").exists()
+    assert not list((out / "subjects").glob("*")) if (out / "subjects").exists() else True
+
+
+def test_data_problem_found_late_rolls_back(cohort_copy, tmp_path):
+    sid = "Synth_0004"
+    path = cohort_copy / sid / f"{sid}_t2.nii.gz"
+    path.write_bytes(path.read_bytes()[:2000])
+    out = tmp_path / "s"
+    with pytest.raises(DataError, match=r"Synth_0004: Synth_0004_t2\.nii\.gz: truncated"):
+        prepare(cohort_copy, out, PrepareConfig(min_tumor_pixels=20), workers=2, quiet=True)
+    assert not (out / "manifest.json").exists()
+    assert list((out / "subjects").iterdir()) == []
+
+
+def test_skip_bad_writes_the_good_ones(cohort_copy, tmp_path):
+    break_subject(cohort_copy)
+    manifest = prepare(cohort_copy, tmp_path / "s", PrepareConfig(min_tumor_pixels=20),
+                       skip_bad=True, quiet=True)  # fmt: skip
+    assert sorted(manifest["skipped"]) == ["Synth_0004", "Synth_0006"]
+    assert "truncated" in manifest["skipped"]["Synth_0004"]
+    assert len(manifest["subjects"]) == 8
+    on_disk = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert on_disk["skipped"] == manifest["skipped"]
+    splits = json.loads((tmp_path / "s" / "splits.json").read_text())
+    assert {s for f in splits for s in f["val"]} == set(manifest["subjects"])
+
+
+def test_dataset_batches_with_workers(small_store):
+    from torch.utils.data import DataLoader
+
+    ds = SliceDataset(small_store)
+    loader = DataLoader(ds, batch_size=8, num_workers=2, shuffle=False)
+    batch = next(iter(loader))
+    assert batch["x"].shape == (8, 4, 64, 64) and batch["x"].dtype == torch.float32
+    store = SliceStore(small_store)
+    first = store.index.subject[0]
+    expected_y = 1 if store.grades[first] == "HGG" else 0
+    assert batch["y"][0].item() == expected_y
+    assert batch["subject"][0] == first and batch["z"][0].item() == store.index.z[0]
+    np.testing.assert_array_equal(
+        batch["x"][0].numpy(), store.array(first, "images")[0].astype(np.float32)
+    )
+    assert sum(len(b["y"]) for b in loader) == len(ds)
