@@ -170,6 +170,45 @@ def evaluate(run: Annotated[Path, typer.Argument(help="Run folder made by `gliog
     typer.echo(format_table(evaluate_run(run)))
 
 
+@app.command()
+def predict(
+    subjects: Annotated[list[Path], typer.Argument(help="One or more subject folders.")],
+    model: Annotated[Path, typer.Option("--model", help="Run folder made by `gliograde train`.")],
+    ignore_seg: Annotated[
+        bool, typer.Option(help="Do not use a segmentation even if present.")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list and nothing else.")
+    ] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+):
+    """Grade new patients (no segmentation needed). Exit 1 if any subject could not be read."""
+    from gliograde.predict import format_predictions, predict_subjects
+
+    predictions = predict_subjects(subjects, model, ignore_seg, device)
+    if json_out:
+        typer.echo(json.dumps([p.to_dict() for p in predictions], indent=2))
+    else:
+        typer.echo(format_predictions(predictions))
+    for p in predictions:
+        if p.error:
+            err(f"gliograde: {p.subject}: {p.error}")
+    raise typer.Exit(1 if any(p.error for p in predictions) else 0)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's data, store and run.")] = Path(
+        "demo-output"
+    ),
+    device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
+):
+    """Synthetic cohort → slice store → 5-fold training → patient-level results."""
+    from gliograde.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig.for_device(out, device))
+
+
 def main() -> None:
     """Entry point: user errors are one line on stderr, without a traceback."""
     try:

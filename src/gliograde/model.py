@@ -33,6 +33,7 @@ def resnet18_backbone(in_channels: int = IN_CHANNELS, num_classes: int = NUM_CLA
         conv1_t_size=7,
         conv1_t_stride=2,
         num_classes=num_classes,
+        bias_downsample=False,  # torchvision's downsample convolutions have no bias
     )
 
 
