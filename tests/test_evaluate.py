@@ -67,7 +67,7 @@ def test_compute_metrics_pools_folds():
         [("A", 1, 0.8), ("B", 0, 0.3), ("C", 1, 0.4), ("D", 0, 0.1)]
     ):
         rows += [(fold // 2, subj, z, y, ph, 0.9, 200, True) for z in range(3)]
-    metrics, patients = compute_metrics(slices(rows), n_boot=100)
+    metrics, _ = compute_metrics(slices(rows), n_boot=100)
     assert metrics["n_patients"] == 4 and metrics["n_slices"] == 12
     assert metrics["patient"]["auc"] == pytest.approx(1.0)
     assert metrics["patient"]["sensitivity"] == pytest.approx(0.5)  # C at 0.4 is called LGG

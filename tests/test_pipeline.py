@@ -26,7 +26,7 @@ def tiny_run(synth_small, tmp_path_factory):
 
 
 def test_training_writes_every_file(tiny_run):
-    store, run, metrics = tiny_run
+    store, run, _ = tiny_run
     for name in ("config.json", "metrics.json", "predictions_slices.csv",
                  "predictions_patients.csv", "roc.png", "confusion.png"):  # fmt: skip
         assert (run / name).is_file(), name
@@ -39,7 +39,7 @@ def test_training_writes_every_file(tiny_run):
         assert key in saved["patient"]
     assert "auc" in saved["slice"]
     assert saved["n_patients"] == 10  # every subject validated exactly once
-    n_rows = sum(1 for _ in open(run / "predictions_slices.csv")) - 1
+    n_rows = len((run / "predictions_slices.csv").read_text().splitlines()) - 1
     assert n_rows == SliceStore(store).manifest["n_slices"]
     config = json.loads((run / "config.json").read_text())
     assert config["epochs"] == 2 and "torch" in config["versions"]

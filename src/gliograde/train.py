@@ -124,8 +124,10 @@ class GradeModule(L.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         logits, tumor_logit = self.model.forward_heads(batch["x"])
+        ce = F.cross_entropy(logits.float(), batch["y"], reduction="none")
         self._val.append(
             {
+                "ce": ce.cpu(),
                 "p_hgg": torch.softmax(logits.float(), 1)[:, 1].cpu(),
                 "p_tumor": torch.sigmoid(tumor_logit.float()).cpu(),
                 "y": batch["y"].cpu(),
@@ -151,7 +153,14 @@ class GradeModule(L.LightningModule):
         )
         patients = aggregate_patients(preds)
         auc = roc_auc(patients.y, patients.p_hgg)
-        self.log("val_auc", float(auc if auc is not None else 0.5), prog_bar=True)
+        auc = float(auc if auc is not None else 0.5)
+        grade_slices = v["tumor"] > 0.5
+        loss = float(v["ce"][grade_slices].mean()) if grade_slices.any() else 0.0
+        self.log("val_auc", auc, prog_bar=True)
+        self.log("val_loss", loss)
+        # The checkpoint is chosen by patient AUC; among equal AUCs (frequent on a small fold,
+        # where several epochs reach 1.0) the lower loss wins, i.e. the better-calibrated model.
+        self.log("val_select", auc - 1e-3 * min(loss, 100.0))
         auc_noseg = roc_auc(patients.y, patients.p_hgg_noseg)
         self.log("val_auc_noseg", float(auc_noseg if auc_noseg is not None else 0.5))
 
@@ -164,6 +173,9 @@ class GradeModule(L.LightningModule):
             opt, max_lr=self.config.lr, total_steps=total, pct_start=0.15
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+TUMOR_OVERSAMPLING = 3.0
 
 
 class IndexedSlices(SliceDataset):
@@ -190,18 +202,28 @@ def tumor_threshold(store: SliceStore) -> int:
     return int(store.options.get("min_tumor_pixels", 1))
 
 
-def make_train_loader(ds: IndexedSlices, config: TrainConfig, workers: int):
-    from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
+def sampling_weights(ds: IndexedSlices, balance: str, threshold: int) -> torch.Tensor:
+    """How often each training slice is drawn.
+
+    Tumour slices, the only ones that teach the grade, are drawn ``TUMOR_OVERSAMPLING`` times as
+    often as slices without tumour (which teach only the tumour head). With ``balance ==
+    "sampler"``, each grade is also drawn equally often.
+    """
+    w = np.where(ds.index.tumor >= threshold, TUMOR_OVERSAMPLING, 1.0)
+    if balance == "sampler":
+        labels = ds.index.label
+        per_grade = np.bincount(labels, weights=w, minlength=2)
+        w = w / np.maximum(per_grade[labels], 1e-9)
+    return torch.as_tensor(w, dtype=torch.double)
+
+
+def make_train_loader(ds: IndexedSlices, config: TrainConfig, workers: int, threshold: int):
+    from torch.utils.data import DataLoader, WeightedRandomSampler
 
     generator = torch.Generator().manual_seed(config.seed)
     n = config.epoch_slices or len(ds)
-    if config.balance == "sampler":
-        labels = ds.index.label
-        freq = np.bincount(labels, minlength=2).astype(float)
-        weights = torch.as_tensor(1.0 / freq[labels], dtype=torch.double)
-        sampler = WeightedRandomSampler(weights, n, replacement=True, generator=generator)
-    else:
-        sampler = RandomSampler(ds, replacement=n > len(ds), num_samples=n, generator=generator)
+    weights = sampling_weights(ds, config.balance, threshold)
+    sampler = WeightedRandomSampler(weights, n, replacement=True, generator=generator)
     return DataLoader(
         ds,
         batch_size=config.batch_size,
@@ -209,7 +231,7 @@ def make_train_loader(ds: IndexedSlices, config: TrainConfig, workers: int):
         num_workers=workers,
         persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),
-        drop_last=len(ds) > config.batch_size,
+        drop_last=n > config.batch_size,
     )
 
 
@@ -259,7 +281,7 @@ def train_one(
         ModelCheckpoint(
             dirpath=ckpt_dir,
             filename="best",
-            monitor="val_auc" if validate else None,
+            monitor="val_select" if validate else None,
             mode="max",
             save_last=True,
             enable_version_counter=False,
@@ -293,7 +315,7 @@ def train_one(
     ckpt_path = str(last) if config.resume and last.is_file() else None
     trainer.fit(
         module,
-        train_dataloaders=make_train_loader(train_ds, config, workers),
+        train_dataloaders=make_train_loader(train_ds, config, workers, threshold),
         val_dataloaders=val_loader,
         ckpt_path=ckpt_path,
         weights_only=True,
