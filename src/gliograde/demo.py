@@ -24,8 +24,8 @@ class DemoConfig:
     seed: int = 0
     shape: tuple[int, int, int] = (240, 240, 155)
     size: int | None = 48  # None: native 240×240
-    epochs: int = 6
-    epoch_slices: int | None = 960
+    epochs: int = 5
+    epoch_slices: int | None = 768
     batch_size: int = 32
     lr: float = 3e-3
     device: str = "auto"
