@@ -34,6 +34,7 @@ def slices(rows):
         fold=np.array(cols[0]), subject=np.array(cols[1], dtype=object), z=np.array(cols[2]),
         y=np.array(cols[3]), p_hgg=np.array(cols[4]), p_tumor=np.array(cols[5]),
         tumor_pixels=np.array(cols[6]), tumor_slice=np.array(cols[7]),
+        p_hgg_flip_lr=np.array(cols[4]), p_hgg_flip_ap=np.array(cols[4]),
     )  # fmt: skip
 
 

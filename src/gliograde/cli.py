@@ -197,6 +197,50 @@ def predict(
 
 
 @app.command()
+def explain(
+    run: Annotated[Path, typer.Argument(help="Run folder made by `gliograde train`.")],
+    subjects: Annotated[
+        list[Path] | None, typer.Argument(help="Subject folders (or --store).")
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="Explain the run's out-of-fold patients.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for panels (default RUN/explain).")
+    ] = None,
+    per_patient: Annotated[int, typer.Option(help="Panels per patient.")] = 2,
+    method: Annotated[str, typer.Option(help="gradcam or gradcampp.")] = "gradcam",
+):
+    """Grad-CAM panels and attention on the tumour (share inside, pointing game)."""
+    from gliograde.explain import explain_store, explain_subjects
+
+    if method not in ("gradcam", "gradcampp"):
+        raise UsageError("--method must be gradcam or gradcampp")
+    if (store is None) == (not subjects):
+        raise UsageError("give either --store STORE or one or more subject folders")
+    if store is not None:
+        summary = explain_store(run, store, out, per_patient, method)
+    else:
+        summary = explain_subjects(run, subjects, out, per_patient, method)
+    if summary.get("n_slices"):
+        typer.echo(
+            f"attention on {summary['n_slices']} slices of {summary['n_patients']} patients: "
+            f"{summary['mean_share_tumor']:.1%} of Grad-CAM mass in the tumour "
+            f"(chance {summary['mean_chance']:.1%}), peak in tumour {summary['hit_rate']:.1%}, "
+            f"{summary['share_patients_above_chance']:.1%} of patients above chance"
+        )
+    typer.echo(f"panels in {out or Path(run) / 'explain'}")
+
+
+@app.command()
+def report(run: Annotated[Path, typer.Argument(help="Run folder made by `gliograde train`.")]):
+    """Write RUN/report.html: one self-contained page (images embedded, opens offline)."""
+    from gliograde.report import write_report
+
+    typer.echo(f"report: {write_report(run)}")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's data, store and run.")] = Path(
         "demo-output"

@@ -46,7 +46,10 @@ def say(message: str) -> None:
 
 
 def run_demo(config: DemoConfig, report: bool = True) -> dict:
-    """Run the demo end to end; returns the metrics of the pooled out-of-fold predictions."""
+    """Run the demo end to end; returns the metrics of the pooled out-of-fold predictions.
+
+    With ``report``, it ends with Grad-CAM explanations and the HTML report.
+    """
     from gliograde.evaluate import format_table
     from gliograde.parallel import default_workers
     from gliograde.store import PrepareConfig, prepare
@@ -70,10 +73,25 @@ def run_demo(config: DemoConfig, report: bool = True) -> dict:
         patience=0, resume=True, progress=False,
     )  # fmt: skip
     metrics = run_training(train_config)
+    say(f"[{time.perf_counter() - started:5.0f} s] 5-fold cross-validation done")
+    if report:
+        from gliograde.explain import explain_store
+        from gliograde.report import write_report
+
+        metrics["attention"] = explain_store(run, store, per_patient=2)
+        report_path = write_report(run)
     elapsed = time.perf_counter() - started
-    say(f"[{elapsed:5.0f} s] 5-fold cross-validation done")
     print("\nSYNTHETIC data: out-of-fold results of 5-fold cross-validation, by patient\n")
     print(format_table(metrics))
     print(f"\nfinished in {elapsed:.0f} s")
     print(f"run folder: {run} (metrics.json, predictions_*.csv, roc.png, confusion.png)")
+    if report:
+        a = metrics["attention"]
+        print(
+            f"Grad-CAM: {a['mean_share_tumor']:.1%} of attention inside the tumour "
+            f"(chance {a['mean_chance']:.1%}); calibration ECE "
+            f"{metrics['calibration']['patient']['ece_before']:.3f} → "
+            f"{metrics['calibration']['patient']['ece_after']:.3f} (patients)"
+        )
+        print(f"report: {report_path}")
     return metrics

@@ -16,8 +16,11 @@ import numpy as np
 
 from gliograde.errors import GliogradeError
 
-SLICE_COLUMNS = ("fold", "subject", "z", "y", "p_hgg", "p_tumor", "tumor_pixels", "tumor_slice")
-PATIENT_COLUMNS = ("fold", "subject", "y", "p_hgg", "p_vote", "p_hgg_noseg", "n_slices", "pred")
+SLICE_COLUMNS = ("fold", "subject", "z", "y", "p_hgg", "p_tumor", "tumor_pixels", "tumor_slice",
+                 "p_hgg_flip_lr", "p_hgg_flip_ap")  # fmt: skip
+_FLOAT_COLUMNS = ("p_hgg", "p_tumor", "p_hgg_flip_lr", "p_hgg_flip_ap")
+PATIENT_COLUMNS = ("fold", "subject", "y", "p_hgg", "p_vote", "p_hgg_noseg", "n_slices", "spread",
+                   "tta_spread", "p_hgg_calibrated", "uncertainty", "flag", "pred")  # fmt: skip
 
 
 @dataclass
@@ -32,6 +35,8 @@ class SlicePredictions:
     p_tumor: np.ndarray
     tumor_pixels: np.ndarray
     tumor_slice: np.ndarray  # bool: at least min_tumor_pixels of tumour in the seg
+    p_hgg_flip_lr: np.ndarray  # P(HGG) of the slice mirrored left-right (test-time flip)
+    p_hgg_flip_ap: np.ndarray  # ... mirrored front-back
 
     @classmethod
     def concat(cls, parts: list[SlicePredictions]) -> SlicePredictions:
@@ -45,7 +50,8 @@ class SlicePredictions:
                 writer.writerow(
                     [int(self.fold[i]), self.subject[i], int(self.z[i]), int(self.y[i]),
                      f"{self.p_hgg[i]:.6f}", f"{self.p_tumor[i]:.6f}",
-                     int(self.tumor_pixels[i]), int(self.tumor_slice[i])]
+                     int(self.tumor_pixels[i]), int(self.tumor_slice[i]),
+                     f"{self.p_hgg_flip_lr[i]:.6f}", f"{self.p_hgg_flip_ap[i]:.6f}"]
                 )  # fmt: skip
 
     @classmethod
@@ -56,7 +62,7 @@ class SlicePredictions:
             rows = list(csv.DictReader(f))
         ints = ("fold", "z", "y", "tumor_pixels")
         cols = {k: np.array([int(r[k]) for r in rows]) for k in ints}
-        cols |= {k: np.array([float(r[k]) for r in rows]) for k in ("p_hgg", "p_tumor")}
+        cols |= {k: np.array([float(r[k]) for r in rows]) for k in _FLOAT_COLUMNS}
         cols["subject"] = np.array([r["subject"] for r in rows], dtype=object)
         cols["tumor_slice"] = np.array([r["tumor_slice"] == "1" for r in rows])
         return cls(**cols)
@@ -71,16 +77,27 @@ class PatientPredictions:
     p_vote: np.ndarray  # share of tumour slices voting HGG
     p_hgg_noseg: np.ndarray  # tumour-probability-weighted mean over all slices (no seg)
     n_slices: np.ndarray
+    spread: np.ndarray  # standard deviation of the used slices' P(HGG)
+    tta_spread: np.ndarray  # standard deviation of the patient P(HGG) over test-time flips
+    p_hgg_calibrated: np.ndarray | None = None
+    uncertainty: np.ndarray | None = None
+    flag: np.ndarray | None = None
 
     def write_csv(self, path: Path) -> None:
+        n = len(self.subject)
+        cal = self.p_hgg_calibrated if self.p_hgg_calibrated is not None else self.p_hgg
+        unc = self.uncertainty if self.uncertainty is not None else np.zeros(n)
+        flag = self.flag if self.flag is not None else np.zeros(n, dtype=bool)
         with open(path, "w", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(PATIENT_COLUMNS)
-            for i in range(len(self.subject)):
+            for i in range(n):
                 writer.writerow(
                     [int(self.fold[i]), self.subject[i], int(self.y[i]), f"{self.p_hgg[i]:.6f}",
                      f"{self.p_vote[i]:.6f}", f"{self.p_hgg_noseg[i]:.6f}",
-                     int(self.n_slices[i]), "HGG" if self.p_hgg[i] >= 0.5 else "LGG"]
+                     int(self.n_slices[i]), f"{self.spread[i]:.6f}", f"{self.tta_spread[i]:.6f}",
+                     f"{cal[i]:.6f}", f"{unc[i]:.6f}", "uncertain" if flag[i] else "",
+                     "HGG" if self.p_hgg[i] >= 0.5 else "LGG"]
                 )  # fmt: skip
 
 
@@ -95,7 +112,9 @@ def tumor_weighted_mean(p_hgg: np.ndarray, p_tumor: np.ndarray) -> float:
 def aggregate_patients(s: SlicePredictions) -> PatientPredictions:
     """One row per (fold, subject), in order of first appearance."""
     keys = list(dict.fromkeys(zip(s.fold.tolist(), s.subject.tolist())))
-    out = {k: [] for k in ("fold", "subject", "y", "p_hgg", "p_vote", "p_hgg_noseg", "n_slices")}
+    names = ("fold", "subject", "y", "p_hgg", "p_vote", "p_hgg_noseg", "n_slices", "spread",
+             "tta_spread")  # fmt: skip
+    out = {k: [] for k in names}
     for fold, subject in keys:
         m = (s.fold == fold) & (s.subject == subject)
         tumour = m & s.tumor_slice
@@ -107,6 +126,9 @@ def aggregate_patients(s: SlicePredictions) -> PatientPredictions:
         out["p_vote"].append(float((s.p_hgg[used] >= 0.5).mean()))
         out["p_hgg_noseg"].append(tumor_weighted_mean(s.p_hgg[m], s.p_tumor[m]))
         out["n_slices"].append(int(used.sum()))
+        out["spread"].append(float(s.p_hgg[used].std()))
+        flips = [s.p_hgg[used].mean(), s.p_hgg_flip_lr[used].mean(), s.p_hgg_flip_ap[used].mean()]
+        out["tta_spread"].append(float(np.std(flips)))
     return PatientPredictions(
         **{k: np.array(v, dtype=object if k == "subject" else None) for k, v in out.items()}
     )
@@ -196,6 +218,8 @@ def compute_metrics(
         "n_slices": int(tumour.sum()),
         "per_fold": [],
     }
+    metrics["calibration"] = calibrate_predictions(slices, patients, tumour)
+    metrics["uncertainty"] = flag_uncertain(patients)
     for fold in sorted(set(patients.fold.tolist())):
         pm = patients.fold == fold
         sm = (slices.fold == fold) & tumour
@@ -209,6 +233,45 @@ def compute_metrics(
     return metrics, patients
 
 
+def calibrate_predictions(s: SlicePredictions, patients: PatientPredictions, tumour) -> dict:
+    """Temperature scaling at slice and patient level; sets ``patients.p_hgg_calibrated``.
+
+    Reported ECE and Brier "after" use cross-fitted temperatures (each fold calibrated by the
+    other folds); the temperatures kept for ``predict`` are fitted on every fold.
+    """
+    from gliograde.calibrate import calibration_summary, cross_fitted, fit_temperature
+
+    out = {}
+    y_s, p_s, f_s = s.y[tumour], s.p_hgg[tumour], s.fold[tumour]
+    out["slice"] = calibration_summary(p_s, cross_fitted(p_s, y_s, f_s), y_s)
+    out["slice"]["temperature"] = fit_temperature(p_s, y_s)
+    patients.p_hgg_calibrated = cross_fitted(patients.p_hgg, patients.y, patients.fold)
+    out["patient"] = calibration_summary(patients.p_hgg, patients.p_hgg_calibrated, patients.y)
+    out["patient"]["temperature"] = fit_temperature(patients.p_hgg, patients.y)
+    noseg = cross_fitted(patients.p_hgg_noseg, patients.y, patients.fold)
+    out["patient_noseg"] = calibration_summary(patients.p_hgg_noseg, noseg, patients.y)
+    out["patient_noseg"]["temperature"] = fit_temperature(patients.p_hgg_noseg, patients.y)
+    out["method"] = "temperature scaling, cross-fitted over folds; ECE over 10 bins of P(HGG)"
+    return out
+
+
+def flag_uncertain(patients: PatientPredictions) -> dict:
+    """Uncertainty per patient and the flag threshold, chosen on these validation predictions."""
+    from gliograde.calibrate import choose_threshold, flag_summary, uncertainty_score
+
+    p = patients.p_hgg_calibrated
+    patients.uncertainty = uncertainty_score(p, patients.spread, patients.tta_spread, 0.0)
+    correct = (patients.p_hgg >= 0.5) == (patients.y == 1)
+    threshold = choose_threshold(patients.uncertainty, correct)
+    patients.flag = patients.uncertainty > threshold
+    summary = flag_summary(patients.uncertainty, correct, threshold)
+    summary["note"] = (
+        "threshold chosen on these out-of-fold predictions (the largest whose confident "
+        "patients reach 95% accuracy); judge it on an independent test set"
+    )
+    return summary
+
+
 def evaluate_run(run: Path, n_boot: int = 1000) -> dict:
     """Recompute ``metrics.json``, patient predictions and plots from ``predictions_slices.csv``."""
     run = Path(run)
@@ -219,10 +282,19 @@ def evaluate_run(run: Path, n_boot: int = 1000) -> dict:
         metrics = json.loads(old.read_text()) | metrics
     patients.write_csv(run / "predictions_patients.csv")
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    from gliograde.plots import plot_confusion, plot_roc
+    cal = metrics["calibration"]
+    calibration = {
+        "slice_temperature": cal["slice"]["temperature"],
+        "patient_temperature": cal["patient"]["temperature"],
+        "patient_temperature_noseg": cal["patient_noseg"]["temperature"],
+        "uncertainty_threshold": metrics["uncertainty"]["threshold"],
+    }
+    (run / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
+    from gliograde.plots import plot_confusion, plot_reliability, plot_roc
 
     plot_roc(patients, run / "roc.png")
     plot_confusion(metrics["patient"]["confusion"], run / "confusion.png")
+    plot_reliability(patients, run / "reliability.png")
     return metrics
 
 

@@ -1,4 +1,4 @@
-"""Run trained models on slices: load safetensors weights, batch, average the models."""
+"""Run trained models on slices: load safetensors weights, batch, test-time flips."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+VARIANTS = ("identity", "flip_lr", "flip_ap")
+"""Test-time variants: the slice as is, mirrored left-right, mirrored front-back."""
 
 
 def load_models(weights: list[Path], device: str = "cpu") -> list[torch.nn.Module]:
@@ -22,30 +25,44 @@ def load_models(weights: list[Path], device: str = "cpu") -> list[torch.nn.Modul
     return models
 
 
+def variant(x: torch.Tensor, name: str) -> torch.Tensor:
+    if name == "flip_lr":
+        return torch.flip(x, dims=(-2,))  # slices are (x, y): x runs left-right
+    if name == "flip_ap":
+        return torch.flip(x, dims=(-1,))
+    return x
+
+
 @torch.inference_mode()
 def run_models(
     models: list[torch.nn.Module],
     slices: Iterable[torch.Tensor],
     device: str = "cpu",
     batch_size: int = 64,
+    variants: tuple[str, ...] = ("identity",),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """P(HGG) and P(tumour) per slice, averaged over ``models``.
+    """P(HGG) and P(tumour) of every slice, for every model and test-time variant.
 
     Args:
         slices: tensors ``[4, H, W]`` (or a tensor ``[N, 4, H, W]``).
+
+    Returns:
+        (p_hgg, p_tumor), each ``[n_models, n_variants, n_slices]``.
     """
     p_hgg, p_tumor = [], []
     batch: list[torch.Tensor] = []
 
     def flush():
         x = torch.stack(batch).to(device, torch.float32)
-        ph, pt = 0.0, 0.0
-        for model in models:
-            logits, tumor_logit = model.forward_heads(x)
-            ph = ph + torch.softmax(logits.float(), 1)[:, 1]
-            pt = pt + torch.sigmoid(tumor_logit.float())
-        p_hgg.append((ph / len(models)).cpu())
-        p_tumor.append((pt / len(models)).cpu())
+        ph = torch.empty(len(models), len(variants), len(batch))
+        pt = torch.empty_like(ph)
+        for m, model in enumerate(models):
+            for v, name in enumerate(variants):
+                logits, tumor_logit = model.forward_heads(variant(x, name))
+                ph[m, v] = torch.softmax(logits.float(), 1)[:, 1].cpu()
+                pt[m, v] = torch.sigmoid(tumor_logit.float()).cpu()
+        p_hgg.append(ph)
+        p_tumor.append(pt)
         batch.clear()
 
     for x in slices:
@@ -55,7 +72,6 @@ def run_models(
     if batch:
         flush()
     if not p_hgg:
-        return np.zeros(0), np.zeros(0)
-    return torch.cat(p_hgg).numpy().astype(np.float64), torch.cat(p_tumor).numpy().astype(
-        np.float64
-    )
+        empty = np.zeros((len(models), len(variants), 0))
+        return empty, empty
+    return (torch.cat(p_hgg, dim=2).double().numpy(), torch.cat(p_tumor, dim=2).double().numpy())

@@ -56,3 +56,32 @@ def plot_confusion(confusion: list[list[int]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_reliability(patients, path: Path, bins: int = 10) -> None:
+    """Reliability diagram at patient level: observed HGG share against mean P(HGG) per bin."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
+    series = [("before", patients.p_hgg, "tab:orange")]
+    if patients.p_hgg_calibrated is not None:
+        series.append(("after temperature scaling", patients.p_hgg_calibrated, "tab:blue"))
+    for label, p, color in series:
+        which = np.minimum((np.asarray(p) * bins).astype(int), bins - 1)
+        xs, ys, ns = [], [], []
+        for b in range(bins):
+            m = which == b
+            if m.any():
+                xs.append(float(np.mean(p[m])))
+                ys.append(float(np.mean(patients.y[m])))
+                ns.append(int(m.sum()))
+        ax.plot(xs, ys, marker="o", color=color, label=label)
+        for x, y, n in zip(xs, ys, ns):
+            ax.annotate(str(n), (x, y), fontsize=6, color=color, xytext=(3, -8),
+                        textcoords="offset points")  # fmt: skip
+    ax.set(xlabel="mean predicted P(HGG)", ylabel="observed share of HGG",
+           title="Reliability (patients; n per bin)", xlim=(0, 1), ylim=(0, 1))  # fmt: skip
+    ax.legend(loc="upper left", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

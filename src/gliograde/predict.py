@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from gliograde.errors import GliogradeError
-from gliograde.evaluate import tumor_weighted_mean
 from gliograde.layouts import SEG, subject_from_folder
 
 
@@ -70,15 +69,26 @@ def prediction_config(run_config: dict, with_seg: bool):
     return PrepareConfig(**options)
 
 
+def load_calibration(run: Path) -> dict:
+    path = Path(run) / "calibration.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def predict_subjects(
     folders: list[Path], run: Path, ignore_seg: bool = False, device: str = "cpu"
 ) -> list[Prediction]:
-    """Predict the grade of each subject folder; a bad subject gets an error, not an exception."""
-    from gliograde.inference import load_models, run_models
+    """Predict the grade of each subject folder; a bad subject gets an error, not an exception.
+
+    P(HGG) is calibrated with the run's patient-level temperature when the run has one, and each
+    answer carries an uncertainty score and a flag (see :mod:`gliograde.calibrate`).
+    """
+    from gliograde.calibrate import apply_temperature, uncertainty_score
+    from gliograde.inference import VARIANTS, load_models, run_models
     from gliograde.store import preprocess_subject
     from gliograde.volumes import SubjectError
 
     run_config, weights = load_run(run)
+    calibration = load_calibration(run)
     models = load_models(weights, device)
     min_tumor = run_config["store_manifest"]["options"]["min_tumor_pixels"]
     out = []
@@ -94,30 +104,61 @@ def predict_subjects(
         except SubjectError as err:
             out.append(Prediction(subject.subject_id, error="; ".join(err.problems)))
             continue
-        import torch
-
-        p_hgg, p_tumor = run_models(
-            models, torch.from_numpy(slices.images.astype(np.float32)), device
-        )
+        x = torch_slices(slices.images)
+        p_hgg, p_tumor = run_models(models, x, device, variants=VARIANTS)
         if with_seg:
-            tumour = np.asarray(slices.counts["tumor_1"]) + slices.counts["tumor_2"]
-            tumour = (tumour + np.asarray(slices.counts["tumor_4"])) >= min_tumor
+            tumour = sum(np.asarray(slices.counts[f"tumor_{k}"]) for k in (1, 2, 4)) >= min_tumor
             used = tumour if tumour.any() else np.ones_like(tumour)
-            p = float(p_hgg[used].mean())
-            n = int(used.sum())
+            weights_ = used.astype(np.float64)[None, None, :].repeat(len(models), 0)
         else:
-            p = tumor_weighted_mean(p_hgg, p_tumor)
-            n = len(p_hgg)
-        out.append(Prediction(subject.subject_id, "HGG" if p >= 0.5 else "LGG", p, n, with_seg))
+            used = np.ones(p_hgg.shape[2], dtype=bool)
+            weights_ = p_tumor
+        # Patient P(HGG) for each model and test-time variant: a weighted mean over slices.
+        per = (p_hgg * weights_).sum(axis=2) / np.maximum(weights_.sum(axis=2), 1e-9)
+        p = float(per[:, 0].mean())  # the models as evaluated: no flips
+        key = "patient_temperature" if with_seg else "patient_temperature_noseg"
+        p_cal = float(apply_temperature(p, calibration.get(key, 1.0)))
+        slice_p = p_hgg[:, 0, :].mean(axis=0)[used]
+        spread = (
+            float(np.sqrt(np.cov(slice_p, aweights=weights_[0, 0, used])))
+            if used.sum() > 1
+            else 0.0
+        )
+        tta = float(per.mean(axis=0).std())
+        folds = float(per[:, 0].std())
+        u = float(uncertainty_score(p_cal, spread, tta, folds))
+        threshold = calibration.get("uncertainty_threshold")
+        extra = {
+            "p_hgg_uncalibrated": round(p, 6),
+            "uncertainty": round(u, 6),
+            "uncertainty_parts": {
+                "slice_spread": round(spread, 6),
+                "tta": round(tta, 6),
+                "folds": round(folds, 6),
+            },
+            "flag": "uncertain" if threshold is not None and u > threshold else "confident",
+        }
+        grade = "HGG" if p_cal >= 0.5 else "LGG"
+        out.append(Prediction(subject.subject_id, grade, p_cal, int(used.sum()), with_seg,
+                              extra=extra))  # fmt: skip
     return out
 
 
+def torch_slices(images: np.ndarray):
+    import torch
+
+    return torch.from_numpy(images.astype(np.float32))
+
+
 def format_predictions(predictions: list[Prediction]) -> str:
-    lines = [f"{'subject':<28}{'grade':<7}{'P(HGG)':>8}{'slices':>8}  seg"]
+    lines = [f"{'subject':<28}{'grade':<7}{'P(HGG)':>8}{'slices':>8}  {'seg':<5}flag"]
     for p in predictions:
         if p.error:
             lines.append(f"{p.subject:<28}ERROR  {p.error}")
         else:
             seg = "yes" if p.used_seg else "no"
-            lines.append(f"{p.subject:<28}{p.grade:<7}{p.p_hgg:>8.3f}{p.n_slices:>8}  {seg}")
+            flag = p.extra.get("flag", "")
+            lines.append(
+                f"{p.subject:<28}{p.grade:<7}{p.p_hgg:>8.3f}{p.n_slices:>8}  {seg:<5}{flag}"
+            )
     return "\n".join(lines)

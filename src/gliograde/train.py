@@ -17,7 +17,6 @@ Run layout::
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -63,6 +62,17 @@ class TrainConfig:
             raise UsageError("--balance must be 'weights' or 'sampler'")
         if self.device not in ("auto", "cpu", "gpu"):
             raise UsageError("--device must be auto, cpu or gpu")
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's start-up chatter (device lists, tips) out of the user's terminal."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
 
 
 def resolve_accelerator(device: str) -> str:
@@ -150,6 +160,8 @@ class GradeModule(L.LightningModule):
             p_tumor=v["p_tumor"],
             tumor_pixels=np.zeros(len(v["y"]), dtype=int),
             tumor_slice=v["tumor"] > 0.5,
+            p_hgg_flip_lr=v["p_hgg"],
+            p_hgg_flip_ap=v["p_hgg"],
         )
         patients = aggregate_patients(preds)
         auc = roc_auc(patients.y, patients.p_hgg)
@@ -257,6 +269,7 @@ def train_one(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+    quiet_lightning()
     L.seed_everything(config.seed, workers=True, verbose=False)
     accelerator = resolve_accelerator(config.device)
     workers = config.workers if config.workers >= 0 else (0 if accelerator == "cpu" else 8)
@@ -345,23 +358,27 @@ def export_weights(checkpoint: Path, out: Path) -> Path:
 def predict_slices(
     weights: list[Path], store: SliceStore, subjects: list[str], fold: int, device: str = "cpu"
 ) -> SlicePredictions:
-    """Predictions of one or more models (averaged) on every stored slice of ``subjects``."""
-    from gliograde.inference import load_models, run_models
+    """Predictions of one or more models (averaged) on every stored slice of ``subjects``,
+    with the test-time flips used for uncertainty."""
+    from gliograde.inference import VARIANTS, load_models, run_models
 
-    ds = SliceDataset(store, subjects, 0, tumor_threshold(store))
+    threshold = tumor_threshold(store)
+    ds = SliceDataset(store, subjects, 0, threshold)
     models = load_models(weights, device)
     x = (ds[i]["x"] for i in range(len(ds)))
-    p_hgg, p_tumor = run_models(models, x, device)
-    n = len(ds)
+    p_hgg, p_tumor = run_models(models, x, device, variants=VARIANTS)
+    p_hgg, p_tumor = p_hgg.mean(axis=0), p_tumor.mean(axis=0)  # over models
     return SlicePredictions(
-        fold=np.full(n, fold),
+        fold=np.full(len(ds), fold),
         subject=ds.index.subject.copy(),
         z=ds.index.z.copy(),
         y=ds.index.label.copy(),
-        p_hgg=p_hgg,
-        p_tumor=p_tumor,
+        p_hgg=p_hgg[0],
+        p_tumor=p_tumor[0],
         tumor_pixels=ds.index.tumor.copy(),
-        tumor_slice=ds.index.tumor >= tumor_threshold(store),
+        tumor_slice=ds.index.tumor >= threshold,
+        p_hgg_flip_lr=p_hgg[1],
+        p_hgg_flip_ap=p_hgg[2],
     )
 
 
@@ -410,6 +427,4 @@ def run_training(config: TrainConfig) -> dict | None:
         preds.write_csv(fold_dir / "predictions_slices.csv")
         parts.append(preds)
     SlicePredictions.concat(parts).write_csv(out / "predictions_slices.csv")
-    metrics = evaluate_run(out)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+    return evaluate_run(out)

@@ -1,0 +1,139 @@
+"""Calibration and uncertainty: is P(HGG) a probability, and when should the model say "unsure"?
+
+* Temperature scaling (Guo et al., 2017) on the logit of P(HGG): ``p_T = sigmoid(logit(p) / T)``,
+  one temperature for slices and one for patients. In cross-validation each fold's temperature is
+  fitted on the *other* folds' validation predictions (cross-fitting), so the "after" figures are
+  not measured on the data the temperature was fitted on; the run's final temperatures, used by
+  ``predict``, are fitted on all out-of-fold predictions.
+* Expected calibration error over 10 equal-width bins of P(HGG), and the Brier score.
+* Uncertainty per patient: the sum of four non-negative terms, each 0 for a certain answer —
+  binary entropy of the calibrated probability (bits), spread (standard deviation) of the slice
+  probabilities, disagreement under test-time flips, and disagreement between fold models
+  (``predict`` only: in cross-validation each patient has one model). A patient is flagged
+  ``uncertain`` above a threshold chosen on validation predictions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-7
+TARGET_CONFIDENT_ACCURACY = 0.95
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def apply_temperature(p: np.ndarray, temperature: float) -> np.ndarray:
+    """Rescale probabilities P(HGG) by a temperature on their logit."""
+    return sigmoid(logit(p) / temperature)
+
+
+def nll(p: np.ndarray, y: np.ndarray) -> float:
+    p = np.clip(p, EPS, 1 - EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def fit_temperature(p: np.ndarray, y: np.ndarray) -> float:
+    """The temperature that minimises the negative log-likelihood of ``y`` (1.0 if undefined)."""
+    from scipy.optimize import minimize_scalar
+
+    y = np.asarray(y, dtype=np.float64)
+    if len(y) == 0 or y.min() == y.max():
+        return 1.0
+    z = logit(p)
+    result = minimize_scalar(
+        lambda log_t: nll(sigmoid(z / np.exp(log_t)), y), bounds=(-4.0, 4.0), method="bounded"
+    )
+    return float(np.exp(result.x))
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """ECE over ``bins`` equal-width bins of P(HGG): Σ_b (n_b / n) · |mean(y_b) − mean(p_b)|."""
+    p = np.asarray(p, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(p) == 0:
+        return 0.0
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            total += m.sum() / len(p) * abs(y[m].mean() - p[m].mean())
+    return float(total)
+
+
+def brier(p: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean((np.asarray(p, float) - np.asarray(y, float)) ** 2)) if len(p) else 0.0
+
+
+def calibration_summary(p_before: np.ndarray, p_after: np.ndarray, y: np.ndarray) -> dict:
+    return {
+        "ece_before": expected_calibration_error(p_before, y),
+        "ece_after": expected_calibration_error(p_after, y),
+        "brier_before": brier(p_before, y),
+        "brier_after": brier(p_after, y),
+    }
+
+
+def cross_fitted(p: np.ndarray, y: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Calibrate each fold with a temperature fitted on the other folds."""
+    out = np.empty(len(p), dtype=np.float64)
+    for k in np.unique(fold):
+        m = fold == k
+        t = fit_temperature(p[~m], y[~m]) if (~m).any() else 1.0
+        out[m] = apply_temperature(p[m], t)
+    return out
+
+
+def binary_entropy(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
+    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+
+
+def uncertainty_score(p_cal, slice_spread, tta_spread, fold_spread) -> np.ndarray:
+    """The patient uncertainty: entropy + slice spread + flip disagreement + fold disagreement."""
+    return binary_entropy(p_cal) + np.asarray(slice_spread) + tta_spread + fold_spread
+
+
+def choose_threshold(u: np.ndarray, correct: np.ndarray, target: float = TARGET_CONFIDENT_ACCURACY):
+    """The largest uncertainty threshold whose confident patients (u ≤ t) reach ``target`` accuracy.
+
+    Flags as few patients as possible; when no threshold reaches the target, the one with the best
+    confident accuracy is taken.
+    """
+    u = np.asarray(u, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    candidates = np.unique(u)
+    best_t, best_acc = float(candidates.max()) if len(u) else 0.0, -1.0
+    for t in candidates[::-1]:
+        acc = correct[u <= t].mean()
+        if acc >= target:
+            return float(t)
+        if acc > best_acc:
+            best_t, best_acc = float(t), acc
+    return best_t
+
+
+def flag_summary(u: np.ndarray, correct: np.ndarray, threshold: float) -> dict:
+    flagged = np.asarray(u) > threshold
+    correct = np.asarray(correct, dtype=bool)
+
+    def acc(m):
+        return float(correct[m].mean()) if m.any() else None
+
+    return {
+        "threshold": threshold,
+        "share_flagged": float(flagged.mean()) if len(u) else 0.0,
+        "n_flagged": int(flagged.sum()),
+        "n_confident": int((~flagged).sum()),
+        "accuracy_confident": acc(~flagged),
+        "accuracy_flagged": acc(flagged),
+        "accuracy_all": acc(np.ones_like(flagged)),
+    }

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from gliograde.calibrate import (
+    apply_temperature,
+    brier,
+    choose_threshold,
+    cross_fitted,
+    expected_calibration_error,
+    fit_temperature,
+    flag_summary,
+    sigmoid,
+)
+
+
+def test_a_perfectly_calibrated_set_has_ece_0():
+    p = np.array([0.25] * 4 + [0.75] * 4)
+    y = np.array([1, 0, 0, 0, 1, 1, 1, 0])
+    assert expected_calibration_error(p, y) == pytest.approx(0.0)
+
+
+def test_ece_and_brier_by_hand():
+    p = np.array([0.9, 0.9, 0.1, 0.1])
+    y = np.array([0, 0, 1, 1])
+    assert expected_calibration_error(p, y) == pytest.approx(0.9)  # both bins off by 0.9
+    assert brier(p, y) == pytest.approx(0.81)
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2, 20_000)
+    y = (rng.random(len(z)) < sigmoid(z)).astype(float)  # calibrated logits z
+    overconfident = sigmoid(z * 2.5)  # what a model with temperature 1/2.5 would say
+    t = fit_temperature(overconfident, y)
+    assert t == pytest.approx(2.5, rel=0.05)
+    after = apply_temperature(overconfident, t)
+    assert expected_calibration_error(after, y) < expected_calibration_error(overconfident, y)
+
+
+def test_cross_fitting_uses_the_other_folds():
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 2, 4000)
+    y = (rng.random(len(z)) < sigmoid(z)).astype(float)
+    fold = np.arange(len(z)) % 4
+    p = sigmoid(z * 3.0)
+    out = cross_fitted(p, y, fold)
+    for k in range(4):  # each fold gets a temperature near 3, fitted without it
+        m = fold == k
+        t = np.median(np.log(p[m] / (1 - p[m])) / np.log(out[m] / (1 - out[m])))
+        assert t == pytest.approx(3.0, rel=0.15)
+
+
+def test_threshold_flags_as_few_as_possible_for_95_percent_confident_accuracy():
+    u = np.array([0.1, 0.2, 0.3, 0.4, 0.9, 1.0])
+    correct = np.array([True, True, True, True, False, True])
+    t = choose_threshold(u, correct)
+    assert t == pytest.approx(0.4)  # u ≤ 0.4: 4/4 right; adding 0.9 drops to 4/5
+    s = flag_summary(u, correct, t)
+    assert s["n_flagged"] == 2 and s["accuracy_confident"] == 1.0
+    assert s["accuracy_flagged"] == 0.5 and s["share_flagged"] == pytest.approx(1 / 3)
