@@ -4,6 +4,7 @@ import pytest
 from gliograde.calibrate import (
     apply_temperature,
     brier,
+    calibration_summary,
     choose_threshold,
     cross_fitted,
     expected_calibration_error,
@@ -58,3 +59,13 @@ def test_threshold_flags_as_few_as_possible_for_95_percent_confident_accuracy():
     s = flag_summary(u, correct, t)
     assert s["n_flagged"] == 2 and s["accuracy_confident"] == 1.0
     assert s["accuracy_flagged"] == 0.5 and s["share_flagged"] == pytest.approx(1 / 3)
+
+
+def test_calibration_summary_after_is_not_worse_than_before():
+    rng = np.random.default_rng(2)
+    z = rng.normal(0, 2, 3000)
+    y = (rng.random(len(z)) < sigmoid(z)).astype(float)
+    s = calibration_summary(sigmoid(3 * z), y, np.arange(len(z)) % 5)
+    assert s["temperature"] == pytest.approx(3.0, rel=0.1)
+    assert s["ece_after"] <= s["ece_before"] and s["brier_after"] <= s["brier_before"]
+    assert s["ece_after_crossfit"] < s["ece_before"]

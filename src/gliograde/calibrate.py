@@ -1,10 +1,10 @@
 """Calibration and uncertainty: is P(HGG) a probability, and when should the model say "unsure"?
 
 * Temperature scaling (Guo et al., 2017) on the logit of P(HGG): ``p_T = sigmoid(logit(p) / T)``,
-  one temperature for slices and one for patients. In cross-validation each fold's temperature is
-  fitted on the *other* folds' validation predictions (cross-fitting), so the "after" figures are
-  not measured on the data the temperature was fitted on; the run's final temperatures, used by
-  ``predict``, are fitted on all out-of-fold predictions.
+  one temperature for slices and one for patients, fitted on the out-of-fold (validation)
+  predictions; ``predict`` uses them. The "after" figures are measured on the predictions the
+  temperature was fitted on (in-sample); a cross-fitted figure (each fold calibrated by the
+  other folds) is reported beside them.
 * Expected calibration error over 10 equal-width bins of P(HGG), and the Brier score.
 * Uncertainty per patient: the sum of four non-negative terms, each 0 for a certain answer —
   binary entropy of the calibrated probability (bits), spread (standard deviation) of the slice
@@ -73,12 +73,24 @@ def brier(p: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((np.asarray(p, float) - np.asarray(y, float)) ** 2)) if len(p) else 0.0
 
 
-def calibration_summary(p_before: np.ndarray, p_after: np.ndarray, y: np.ndarray) -> dict:
+def calibration_summary(p: np.ndarray, y: np.ndarray, fold: np.ndarray) -> dict:
+    """ECE and Brier before and after temperature scaling, two ways.
+
+    ``*_after``: one temperature fitted on all these predictions and measured on them (the
+    temperature ``predict`` uses; in-sample). ``*_after_crossfit``: each fold calibrated by a
+    temperature fitted on the other folds (out-of-sample, but across models that differ).
+    """
+    t = fit_temperature(p, y)
+    after = apply_temperature(p, t)
+    crossfit = cross_fitted(p, y, fold)
     return {
-        "ece_before": expected_calibration_error(p_before, y),
-        "ece_after": expected_calibration_error(p_after, y),
-        "brier_before": brier(p_before, y),
-        "brier_after": brier(p_after, y),
+        "temperature": t,
+        "ece_before": expected_calibration_error(p, y),
+        "ece_after": expected_calibration_error(after, y),
+        "ece_after_crossfit": expected_calibration_error(crossfit, y),
+        "brier_before": brier(p, y),
+        "brier_after": brier(after, y),
+        "brier_after_crossfit": brier(crossfit, y),
     }
 
 

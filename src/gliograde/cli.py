@@ -210,6 +210,9 @@ def explain(
     ] = None,
     per_patient: Annotated[int, typer.Option(help="Panels per patient.")] = 2,
     method: Annotated[str, typer.Option(help="gradcam or gradcampp.")] = "gradcam",
+    layer: Annotated[
+        str, typer.Option(help="ResNet stage: auto (layer4 at 240 px), layer1..layer4.")
+    ] = "auto",
 ):
     """Grad-CAM panels and attention on the tumour (share inside, pointing game)."""
     from gliograde.explain import explain_store, explain_subjects
@@ -218,16 +221,19 @@ def explain(
         raise UsageError("--method must be gradcam or gradcampp")
     if (store is None) == (not subjects):
         raise UsageError("give either --store STORE or one or more subject folders")
+    if layer not in ("auto", "layer1", "layer2", "layer3", "layer4"):
+        raise UsageError("--layer must be auto or layer1 to layer4")
     if store is not None:
-        summary = explain_store(run, store, out, per_patient, method)
+        summary = explain_store(run, store, out, per_patient, method, layer=layer)
     else:
-        summary = explain_subjects(run, subjects, out, per_patient, method)
+        summary = explain_subjects(run, subjects, out, per_patient, method, layer)
     if summary.get("n_slices"):
         typer.echo(
             f"attention on {summary['n_slices']} slices of {summary['n_patients']} patients: "
             f"{summary['mean_share_tumor']:.1%} of Grad-CAM mass in the tumour "
             f"(chance {summary['mean_chance']:.1%}), peak in tumour {summary['hit_rate']:.1%}, "
-            f"{summary['share_patients_above_chance']:.1%} of patients above chance"
+            f"{summary['share_patients_above_chance']:.1%} of patients above chance "
+            f"(Grad-CAM on {summary['layer']})"
         )
     typer.echo(f"panels in {out or Path(run) / 'explain'}")
 

@@ -236,22 +236,19 @@ def compute_metrics(
 def calibrate_predictions(s: SlicePredictions, patients: PatientPredictions, tumour) -> dict:
     """Temperature scaling at slice and patient level; sets ``patients.p_hgg_calibrated``.
 
-    Reported ECE and Brier "after" use cross-fitted temperatures (each fold calibrated by the
-    other folds); the temperatures kept for ``predict`` are fitted on every fold.
+    See :func:`gliograde.calibrate.calibration_summary` for the figures reported.
     """
-    from gliograde.calibrate import calibration_summary, cross_fitted, fit_temperature
+    from gliograde.calibrate import apply_temperature, calibration_summary
 
-    out = {}
-    y_s, p_s, f_s = s.y[tumour], s.p_hgg[tumour], s.fold[tumour]
-    out["slice"] = calibration_summary(p_s, cross_fitted(p_s, y_s, f_s), y_s)
-    out["slice"]["temperature"] = fit_temperature(p_s, y_s)
-    patients.p_hgg_calibrated = cross_fitted(patients.p_hgg, patients.y, patients.fold)
-    out["patient"] = calibration_summary(patients.p_hgg, patients.p_hgg_calibrated, patients.y)
-    out["patient"]["temperature"] = fit_temperature(patients.p_hgg, patients.y)
-    noseg = cross_fitted(patients.p_hgg_noseg, patients.y, patients.fold)
-    out["patient_noseg"] = calibration_summary(patients.p_hgg_noseg, noseg, patients.y)
-    out["patient_noseg"]["temperature"] = fit_temperature(patients.p_hgg_noseg, patients.y)
-    out["method"] = "temperature scaling, cross-fitted over folds; ECE over 10 bins of P(HGG)"
+    out = {
+        "slice": calibration_summary(s.p_hgg[tumour], s.y[tumour], s.fold[tumour]),
+        "patient": calibration_summary(patients.p_hgg, patients.y, patients.fold),
+        "patient_noseg": calibration_summary(patients.p_hgg_noseg, patients.y, patients.fold),
+        "method": "temperature scaling fitted on the out-of-fold predictions (in-sample 'after'; "
+        "'after_crossfit': each fold calibrated by the other folds); ECE over 10 bins of P(HGG)",
+    }
+    t = out["patient"]["temperature"]
+    patients.p_hgg_calibrated = apply_temperature(patients.p_hgg, t)
     return out
 
 

@@ -1,8 +1,9 @@
 """``gliograde explain``: where does the model look? Grad-CAM panels and attention on the tumour.
 
-Grad-CAM (MONAI's ``GradCAM`` on ``backbone.layer4``; Grad-CAM++ with ``method="gradcampp"``)
-is computed for the class the model predicts for the patient, without MONAI's min-max
-normalisation, so that the map's mass is comparable between slices. For slices with a
+Grad-CAM (MONAI's ``GradCAM`` on ``backbone.layer4`` for full-size slices, see
+:func:`choose_layer`; Grad-CAM++ with ``method="gradcampp"``) is computed for the class the
+model predicts for the patient, without MONAI's min-max normalisation, so that the map's mass
+is comparable between slices. For slices with a
 segmentation, attention is measured as:
 
 * ``share_tumor``: the share of the map's positive mass inside the whole tumour (labels 1, 2, 4);
@@ -67,7 +68,11 @@ def summarise_attention(rows: list[dict]) -> dict:
 
 
 def grad_cam_maps(
-    models: list[torch.nn.Module], x: torch.Tensor, class_idx: int, method: str = "gradcam"
+    models: list[torch.nn.Module],
+    x: torch.Tensor,
+    class_idx: int,
+    method: str = "gradcam",
+    layer: str = "layer4",
 ) -> np.ndarray:
     """Grad-CAM maps ``[N, H, W]`` (not normalised), averaged over ``models``."""
     from monai.visualize import GradCAM, GradCAMpp
@@ -75,7 +80,7 @@ def grad_cam_maps(
     cam_type = {"gradcam": GradCAM, "gradcampp": GradCAMpp}[method]
     total = None
     for model in models:
-        cam = cam_type(nn_module=model, target_layers="backbone.layer4", postprocessing=_identity)
+        cam = cam_type(nn_module=model, target_layers=f"backbone.{layer}", postprocessing=_identity)
         maps = []
         for start in range(0, len(x), 32):
             batch = x[start : start + 32].clone().requires_grad_(False)
@@ -88,6 +93,21 @@ def grad_cam_maps(
 
 def _identity(t):
     return t
+
+
+def choose_layer(size: int, layer: str = "auto") -> str:
+    """``auto``: the deepest ResNet stage whose map is at least 6 pixels wide.
+
+    At 240×240, layer4's map is 8×8: layer4, as Grad-CAM is usually run. At 48×48 (the CPU
+    demo), layer4's map is 2×2, too coarse to say where in the slice the model looks, so an
+    earlier stage is used and the summary says which.
+    """
+    if layer != "auto":
+        return layer
+    for stage, stride in (("layer4", 32), ("layer3", 16), ("layer2", 8)):
+        if size // stride >= 6:
+            return stage
+    return "layer1"
 
 
 @dataclass
@@ -118,7 +138,8 @@ def explain_store(
     out: Path | None = None,
     per_patient: int = 2,
     method: str = "gradcam",
-    max_attention_slices: int = 12,
+    max_attention_slices: int = 8,
+    layer: str = "auto",
 ) -> dict:
     """Explain the out-of-fold predictions of a cross-validated run on its own store.
 
@@ -140,6 +161,7 @@ def explain_store(
     store = SliceStore(store_path)
     preds = SlicePredictions.read_csv(run / "predictions_slices.csv")
     splits = load_splits(store.path)
+    layer = choose_layer(int(store.manifest["slice_shape"][-1]), layer)
     rows, panels = [], {}
     for fold, split in enumerate(splits):
         weights = run / f"fold_{fold}" / "model.safetensors"
@@ -163,7 +185,7 @@ def explain_store(
             )
             show = choose_slices(p_slices, tumour_rows, per_patient, predicted)
             wanted = np.union1d(measure, show)
-            cams = grad_cam_maps(models, torch.from_numpy(images[wanted]), predicted, method)
+            cams = grad_cam_maps(models, torch.from_numpy(images[wanted]), predicted, method, layer)
             cam_of = dict(zip(wanted.tolist(), cams))
             zs = preds.z[m]
             for i in measure:
@@ -181,6 +203,7 @@ def explain_store(
     write_attention(out / "attention.csv", rows)
     summary = summarise_attention(rows)
     summary["method"] = method
+    summary["layer"] = layer
     summary["panels"] = panels
     merge_metrics(run, "attention", summary)
     return summary
@@ -188,7 +211,7 @@ def explain_store(
 
 def explain_subjects(
     run: Path, folders: list[Path], out: Path | None = None, per_patient: int = 2,
-    method: str = "gradcam",
+    method: str = "gradcam", layer: str = "auto",
 ) -> dict:  # fmt: skip
     """Explain new patients (their folders) with the run's models, averaged."""
     from gliograde.inference import load_models, run_models
@@ -214,7 +237,8 @@ def explain_subjects(
         p_patient = float(p_slices[used].mean())
         predicted = int(p_patient >= 0.5)
         show = choose_slices(p_slices, tumour_rows, per_patient, predicted)
-        cams = grad_cam_maps(models, torch.from_numpy(images[show]), predicted, method)
+        stage = choose_layer(images.shape[-1], layer)
+        cams = grad_cam_maps(models, torch.from_numpy(images[show]), predicted, method, stage)
         files = []
         for cam, i in zip(cams, show):
             seg = slices.seg[i] if with_seg else None
@@ -228,7 +252,7 @@ def explain_subjects(
             files.append(name)
         panels[subject.subject_id] = files
     write_attention(out / "attention.csv", rows)
-    return summarise_attention(rows) | {"panels": panels, "method": method}
+    return summarise_attention(rows) | {"panels": panels, "method": method, "layer": layer}
 
 
 def write_attention(path: Path, rows: list[dict]) -> None:

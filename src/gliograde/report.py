@@ -67,10 +67,13 @@ def calibration_table(cal: dict) -> str:
             rows.append(
                 f"<tr><td>{level.replace('_', ', ')}</td><td>{fmt(c['temperature'])}</td>"
                 f"<td>{fmt(c['ece_before'])}</td><td>{fmt(c['ece_after'])}</td>"
+                f"<td>{fmt(c['ece_after_crossfit'])}</td>"
                 f"<td>{fmt(c['brier_before'])}</td><td>{fmt(c['brier_after'])}</td></tr>"
             )
-    head = ("<tr><th>level</th><th>temperature</th><th>ECE before</th><th>ECE after</th>"
-            "<th>Brier before</th><th>Brier after</th></tr>")  # fmt: skip
+    head = (
+        "<tr><th>level</th><th>temperature</th><th>ECE before</th><th>ECE after</th>"
+        "<th>ECE after, cross-fitted</th><th>Brier before</th><th>Brier after</th></tr>"
+    )
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -163,7 +166,8 @@ def write_report(run: Path, out: Path | None = None) -> Path:
             f"{attention['mean_chance']:.1%} of the brain (chance level); "
             f"{attention['mean_share_brain']:.1%} lies inside the brain. The map's peak falls "
             f"in the tumour on {attention['hit_rate']:.1%} of slices, and "
-            f"{attention['share_patients_above_chance']:.1%} of patients are above chance.</p>",
+            f"{attention['share_patients_above_chance']:.1%} of patients are above chance. "
+            f"Grad-CAM taken on {attention.get('layer', 'layer4')}.</p>",
         ]
     parts.append("<h2>Patients</h2><div class='cards'>")
     for row in read_patients(run):
