@@ -21,7 +21,7 @@ th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 .figs img{width:32%;min-width:260px;margin-right:1%}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{border:1px solid #ccc;border-radius:8px;padding:10px;width:100%;box-sizing:border-box}
-.card h3{margin:0 0 6px 0;font-size:16px}.card img{width:100%}
+.card h3{margin:0 0 6px 0;font-size:16px}.card img{width:49.5%}
 .bad{color:#b00020;font-weight:600}.ok{color:#1b5e20}.muted{color:#666;font-size:13px}
 """
 
