@@ -78,3 +78,47 @@ def test_predict_json_on_the_real_sample(tiny_run, sample_dir):
     for a in answers:
         assert a["grade"] in ("HGG", "LGG") and 0.0 <= a["p_hgg"] <= 1.0 and a["n_slices"] > 0
     assert np.isfinite([a["p_hgg"] for a in answers]).all()
+
+
+def test_calibration_and_uncertainty_are_saved(tiny_run):
+    _, run, metrics = tiny_run
+    cal = json.loads((run / "calibration.json").read_text())
+    assert cal["patient_temperature"] == metrics["calibration"]["patient"]["temperature"] > 0
+    u = metrics["uncertainty"]
+    assert u["n_flagged"] + u["n_confident"] == 10
+    assert (run / "reliability.png").is_file()
+    header = (run / "predictions_patients.csv").read_text().splitlines()[0]
+    assert "p_hgg_calibrated" in header and "uncertainty" in header and "flag" in header
+
+
+def test_explain_and_report(tiny_run):
+    from gliograde.explain import explain_store
+    from gliograde.report import write_report
+
+    store, run, _ = tiny_run
+    summary = explain_store(run, store, per_patient=1)
+    assert summary["layer"] == "layer1"  # 32-pixel slices: layer4's map would be 1×1
+    rows = (run / "explain" / "attention.csv").read_text().splitlines()
+    assert rows[0] == "subject,z,fold,share_tumor,share_brain,hit,chance"
+    assert len(rows) - 1 == summary["n_slices"] > 0
+    assert 0.0 <= summary["mean_share_tumor"] <= 1.0
+    assert len(list((run / "explain").glob("*.png"))) == 10  # one panel per patient
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["attention"]["n_patients"] == 10
+    page = write_report(run).read_text()
+    assert "SYNTHETIC DATA" in page
+    assert page.count("data:image/png;base64,") >= 3 + 10  # ROC, confusion, reliability, panels
+    assert "http://" not in page and "https://" not in page  # opens offline
+
+
+def test_predict_reports_calibrated_probability_and_uncertainty(tiny_run, synth_small):
+    from gliograde.calibrate import apply_temperature
+
+    _, run, _ = tiny_run
+    cal = json.loads((run / "calibration.json").read_text())
+    (p,) = predict_subjects([synth_small / "Synth_0003"], run)
+    d = p.to_dict()
+    expected = apply_temperature(d["p_hgg_uncalibrated"], cal["patient_temperature"])
+    assert d["p_hgg"] == pytest.approx(float(expected), abs=1e-5)
+    assert d["flag"] in ("uncertain", "confident") and d["uncertainty"] >= 0
+    assert d["uncertainty_parts"]["folds"] >= 0  # two fold models disagree a little or not

@@ -17,6 +17,7 @@ Run layout::
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -426,5 +427,10 @@ def run_training(config: TrainConfig) -> dict | None:
         preds = predict_slices([weights], store, splits[k]["val"], k, device)
         preds.write_csv(fold_dir / "predictions_slices.csv")
         parts.append(preds)
+        patients = aggregate_patients(preds)
+        auc = roc_auc(patients.y, patients.p_hgg)
+        auc_text = "n/a" if auc is None else f"{auc:.3f}"
+        print(f"fold {k}: {len(patients.subject)} validation patients, AUC {auc_text}",
+              file=sys.stderr, flush=True)  # fmt: skip
     SlicePredictions.concat(parts).write_csv(out / "predictions_slices.csv")
     return evaluate_run(out)
