@@ -16,6 +16,13 @@ def pyplot():
     return plt
 
 
+def save(fig, path: Path) -> None:
+    """Lay out, write as PNG, and free the figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+
+
 def plot_roc(patients, path: Path) -> None:
     """Patient-level ROC: pooled out-of-fold, and one thin line per fold."""
     from sklearn.metrics import roc_curve
@@ -37,9 +44,7 @@ def plot_roc(patients, path: Path) -> None:
     ax.set(xlabel="1 − specificity (LGG called HGG)", ylabel="sensitivity (HGG recall)",
            title="Patient-level ROC", xlim=(0, 1), ylim=(0, 1.01))  # fmt: skip
     ax.legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_confusion(confusion: list[list[int]], path: Path) -> None:
@@ -53,9 +58,7 @@ def plot_confusion(confusion: list[list[int]], path: Path) -> None:
                 color="white" if v > cm.max() / 2 else "black", fontsize=14)  # fmt: skip
     ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["LGG", "HGG"], yticklabels=["LGG", "HGG"],
            xlabel="predicted", ylabel="true", title="Patients")  # fmt: skip
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_reliability(patients, path: Path, bins: int = 10) -> None:
@@ -82,6 +85,4 @@ def plot_reliability(patients, path: Path, bins: int = 10) -> None:
     ax.set(xlabel="mean predicted P(HGG)", ylabel="observed share of HGG",
            title="Reliability (patients; n per bin)", xlim=(0, 1), ylim=(0, 1))  # fmt: skip
     ax.legend(loc="upper left", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
