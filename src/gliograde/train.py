@@ -383,6 +383,25 @@ def predict_slices(
     )
 
 
+RESUME_KEYS = ("store", "epochs", "batch_size", "lr", "epoch_slices", "seed", "balance", "full")
+
+
+def check_resume(config: TrainConfig, out: Path) -> None:
+    """``--resume`` continues the same schedule: the options that shape it must not change."""
+    path = out / "config.json"
+    if not config.resume or not path.is_file():
+        return
+    import json
+
+    old = json.loads(path.read_text())
+    changed = [k for k in RESUME_KEYS if old.get(k) != getattr(config, k)]
+    if changed:
+        raise UsageError(
+            f"{out}: --resume continues the run as it was started; these options differ: "
+            f"{', '.join(changed)} (use the same options, or a new --out)"
+        )
+
+
 def run_training(config: TrainConfig) -> dict | None:
     """Train the folds asked for (or one full model) and evaluate them.
 
@@ -395,6 +414,7 @@ def run_training(config: TrainConfig) -> dict | None:
 
     store = SliceStore(Path(config.store))
     out = Path(config.out)
+    check_resume(config, out)
     out.mkdir(parents=True, exist_ok=True)
     record = {
         **asdict(config),
