@@ -295,7 +295,7 @@ def prepare(
     early = {s.subject_id: header_problems(s, need_seg) for s in cohort.subjects}
     early = {sid: p for sid, p in early.items() if p}
     if early and not skip_bad:
-        raise DataError(bad_cohort_message(early, written=False))
+        raise DataError(bad_cohort_message(early))
     todo = [s for s in cohort.subjects if s.subject_id not in early]
     (out / "subjects").mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)
@@ -307,7 +307,7 @@ def prepare(
         for o in outcomes:
             if o.status == "written":
                 shutil.rmtree(subject_dir(out, o.subject_id))
-        raise DataError(bad_cohort_message(bad, written=False))
+        raise DataError(bad_cohort_message(bad))
     skipped = early | bad
     good = [s for s in todo if s.subject_id not in skipped]
     if not good:
@@ -341,7 +341,7 @@ def remove_leftovers(store: Path) -> None:
         shutil.rmtree(tmp)
 
 
-def bad_cohort_message(bad: dict[str, list[str]], written: bool) -> str:
+def bad_cohort_message(bad: dict[str, list[str]]) -> str:
     lines = [f"{sid}: {p}" for sid, problems in sorted(bad.items()) for p in problems]
     head = f"{len(bad)} subject(s) cannot be used; nothing was written. "
     return head + "Fix them or pass --skip-bad to prepare the others:\n  " + "\n  ".join(lines)
