@@ -122,3 +122,14 @@ def test_predict_reports_calibrated_probability_and_uncertainty(tiny_run, synth_
     assert d["p_hgg"] == pytest.approx(float(expected), abs=1e-5)
     assert d["flag"] in ("uncertain", "confident") and d["uncertainty"] >= 0
     assert d["uncertainty_parts"]["folds"] >= 0  # two fold models disagree a little or not
+
+
+def test_explain_new_patient_folders(tiny_run, synth_small, tmp_path):
+    from gliograde.explain import explain_subjects
+
+    _, run, _ = tiny_run
+    summary = explain_subjects(run, [synth_small / "Synth_0004"], tmp_path, per_patient=2)
+    assert summary["layer"] == "layer1"
+    assert len(summary["panels"]["Synth_0004"]) == 2
+    assert all((tmp_path / name).is_file() for name in summary["panels"]["Synth_0004"])
+    assert summary["n_slices"] == 2  # the seg is there: attention measured on both panels

@@ -101,6 +101,11 @@ class PatientPredictions:
                 )  # fmt: skip
 
 
+def tumour_mean(p_hgg: np.ndarray, tumour: np.ndarray) -> float:
+    """A patient's P(HGG) with a segmentation: the mean over its tumour slices (all if none)."""
+    return float(p_hgg[tumour].mean() if tumour.any() else p_hgg.mean())
+
+
 def tumor_weighted_mean(p_hgg: np.ndarray, p_tumor: np.ndarray) -> float:
     """Mean of slice probabilities weighted by each slice's tumour probability."""
     w = np.asarray(p_tumor, dtype=np.float64)
@@ -122,7 +127,7 @@ def aggregate_patients(s: SlicePredictions) -> PatientPredictions:
         out["fold"].append(fold)
         out["subject"].append(subject)
         out["y"].append(int(s.y[m][0]))
-        out["p_hgg"].append(float(s.p_hgg[used].mean()))
+        out["p_hgg"].append(tumour_mean(s.p_hgg[m], s.tumor_slice[m]))
         out["p_vote"].append(float((s.p_hgg[used] >= 0.5).mean()))
         out["p_hgg_noseg"].append(tumor_weighted_mean(s.p_hgg[m], s.p_tumor[m]))
         out["n_slices"].append(int(used.sum()))

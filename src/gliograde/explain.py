@@ -151,7 +151,7 @@ def explain_store(
         The attention summary (also written to ``metrics.json`` under ``attention``).
     """
     from gliograde.dataset import SliceStore
-    from gliograde.evaluate import SlicePredictions
+    from gliograde.evaluate import SlicePredictions, tumour_mean
     from gliograde.inference import load_models
     from gliograde.splits import load_splits
 
@@ -174,8 +174,7 @@ def explain_store(
                 continue
             tumour_rows = preds.tumor_slice[m]
             p_slices = preds.p_hgg[m]
-            used = tumour_rows if tumour_rows.any() else np.ones_like(tumour_rows)
-            p_patient = float(p_slices[used].mean())
+            p_patient = tumour_mean(p_slices, tumour_rows)
             predicted = int(p_patient >= 0.5)
             images = np.asarray(store.array(subject, "images"), dtype=np.float32)
             seg = np.asarray(store.array(subject, "seg"))
@@ -214,27 +213,24 @@ def explain_subjects(
     method: str = "gradcam", layer: str = "auto",
 ) -> dict:  # fmt: skip
     """Explain new patients (their folders) with the run's models, averaged."""
+    from gliograde.evaluate import tumour_mean
     from gliograde.inference import load_models, run_models
-    from gliograde.layouts import SEG, subject_from_folder
-    from gliograde.predict import load_run, prediction_config
-    from gliograde.store import preprocess_subject
+    from gliograde.predict import load_run, subject_slices, tumour_slices
 
     run = Path(run)
     out = Path(out) if out else run / "explain"
     out.mkdir(parents=True, exist_ok=True)
     run_config, weights = load_run(run)
+    min_tumor = run_config["store_manifest"]["options"]["min_tumor_pixels"]
     models = load_models(weights)
-    rows, panels = [], {}
+    rows, panels, stage = [], {}, layer
     for folder in folders:
-        subject = subject_from_folder(Path(folder))
-        with_seg = SEG in subject.files
-        slices = preprocess_subject(subject, prediction_config(run_config, with_seg), with_seg)
+        subject, slices, with_seg = subject_slices(Path(folder), run_config)
         images = slices.images.astype(np.float32)
         p_hgg, p_tumor = run_models(models, torch.from_numpy(images))
         p_slices, p_tum = p_hgg[:, 0].mean(0), p_tumor[:, 0].mean(0)
-        tumour_rows = (slices.seg > 0).any(axis=(1, 2)) if with_seg else p_tum >= 0.5
-        used = tumour_rows if tumour_rows.any() else np.ones_like(tumour_rows)
-        p_patient = float(p_slices[used].mean())
+        tumour_rows = tumour_slices(slices, min_tumor) if with_seg else p_tum >= 0.5
+        p_patient = tumour_mean(p_slices, tumour_rows)
         predicted = int(p_patient >= 0.5)
         show = choose_slices(p_slices, tumour_rows, per_patient, predicted)
         stage = choose_layer(images.shape[-1], layer)
@@ -252,7 +248,7 @@ def explain_subjects(
             files.append(name)
         panels[subject.subject_id] = files
     write_attention(out / "attention.csv", rows)
-    return summarise_attention(rows) | {"panels": panels, "method": method, "layer": layer}
+    return summarise_attention(rows) | {"panels": panels, "method": method, "layer": stage}
 
 
 def write_attention(path: Path, rows: list[dict]) -> None:

@@ -69,6 +69,28 @@ def prediction_config(run_config: dict, with_seg: bool):
     return PrepareConfig(**options)
 
 
+def subject_slices(folder: Path, run_config: dict, ignore_seg: bool = False):
+    """A new patient's folder, preprocessed as the run's store was.
+
+    Returns:
+        (subject, slices, with_seg): with_seg is True when a segmentation was found and used.
+
+    Raises:
+        GliogradeError: the folder or its files cannot be used (SubjectError lists why).
+    """
+    from gliograde.store import preprocess_subject
+
+    subject = subject_from_folder(folder)
+    with_seg = SEG in subject.files and not ignore_seg
+    slices = preprocess_subject(subject, prediction_config(run_config, with_seg), with_seg)
+    return subject, slices, with_seg
+
+
+def tumour_slices(slices, min_tumor: int) -> np.ndarray:
+    """Slices with at least ``min_tumor`` tumour pixels in the segmentation (native counts)."""
+    return sum(np.asarray(slices.counts[f"tumor_{k}"]) for k in (1, 2, 4)) >= min_tumor
+
+
 def load_calibration(run: Path) -> dict:
     path = Path(run) / "calibration.json"
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -84,7 +106,6 @@ def predict_subjects(
     """
     from gliograde.calibrate import apply_temperature, uncertainty_score
     from gliograde.inference import VARIANTS, load_models, run_models
-    from gliograde.store import preprocess_subject
     from gliograde.volumes import SubjectError
 
     run_config, weights = load_run(run)
@@ -94,20 +115,17 @@ def predict_subjects(
     out = []
     for folder in folders:
         try:
-            subject = subject_from_folder(Path(folder))
+            subject, slices, with_seg = subject_slices(Path(folder), run_config, ignore_seg)
+        except SubjectError as err:
+            out.append(Prediction(err.subject_id, error="; ".join(err.problems)))
+            continue
         except GliogradeError as err:
             out.append(Prediction(Path(folder).name, error=str(err)))
-            continue
-        with_seg = SEG in subject.files and not ignore_seg
-        try:
-            slices = preprocess_subject(subject, prediction_config(run_config, with_seg), with_seg)
-        except SubjectError as err:
-            out.append(Prediction(subject.subject_id, error="; ".join(err.problems)))
             continue
         x = torch_slices(slices.images)
         p_hgg, p_tumor = run_models(models, x, device, variants=VARIANTS)
         if with_seg:
-            tumour = sum(np.asarray(slices.counts[f"tumor_{k}"]) for k in (1, 2, 4)) >= min_tumor
+            tumour = tumour_slices(slices, min_tumor)
             used = tumour if tumour.any() else np.ones_like(tumour)
             weights_ = used.astype(np.float64)[None, None, :].repeat(len(models), 0)
         else:

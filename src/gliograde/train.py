@@ -18,7 +18,7 @@ Run layout::
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning as L
@@ -56,7 +56,6 @@ class TrainConfig:
     pretrained: str | None = None
     resume: bool = False
     progress: bool = True
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.balance not in ("weights", "sampler"):

@@ -95,21 +95,24 @@ def read_array(img: nib.Nifti1Image, path: Path) -> np.ndarray:
     return reorient(data, img.affine)
 
 
+def to_lps(affine: np.ndarray) -> np.ndarray:
+    """The axis permutation and flips (nibabel orientation transform) that bring data to LPS."""
+    current = nib.orientations.io_orientation(affine)
+    return nib.orientations.ornt_transform(
+        current, nib.orientations.axcodes2ornt(TARGET_ORIENTATION)
+    )
+
+
 def reorient(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Flip/transpose ``data`` so that its axes run L, P, S (a no-op for BraTS files)."""
-    current = nib.orientations.io_orientation(affine)
-    target = nib.orientations.axcodes2ornt(TARGET_ORIENTATION)
-    transform = nib.orientations.ornt_transform(current, target)
+    transform = to_lps(affine)
     if np.array_equal(transform, [[0, 1], [1, 1], [2, 1]]):
         return data
     return nib.orientations.apply_orientation(data, transform)
 
 
 def reoriented_affine(img: nib.Nifti1Image) -> np.ndarray:
-    current = nib.orientations.io_orientation(img.affine)
-    target = nib.orientations.axcodes2ornt(TARGET_ORIENTATION)
-    transform = nib.orientations.ornt_transform(current, target)
-    return img.affine @ nib.orientations.inv_ornt_aff(transform, img.shape[:3])
+    return img.affine @ nib.orientations.inv_ornt_aff(to_lps(img.affine), img.shape[:3])
 
 
 def one_line(err: BaseException) -> str:
