@@ -9,6 +9,7 @@ from gliograde.calibrate import (
     cross_fitted,
     expected_calibration_error,
     fit_temperature,
+    fit_temperature_and_bias,
     flag_summary,
     sigmoid,
 )
@@ -69,3 +70,23 @@ def test_calibration_summary_after_is_not_worse_than_before():
     assert s["temperature"] == pytest.approx(3.0, rel=0.1)
     assert s["ece_after"] <= s["ece_before"] and s["brier_after"] <= s["brier_before"]
     assert s["ece_after_crossfit"] < s["ece_before"]
+
+
+def test_temperature_and_bias_undo_a_prior_shift_that_a_temperature_alone_cannot():
+    # Class-weighted training acts like a shift of every logit; simulate T = 2 and a shift of -1.5.
+    rng = np.random.default_rng(3)
+    z = rng.normal(1.0, 2.0, 20_000)
+    y = (rng.random(len(z)) < sigmoid(z)).astype(float)
+    shifted = sigmoid((z - 1.5) * 2.0)  # so logit(shifted) / 2 + 1.5 = z
+    t, b = fit_temperature_and_bias(shifted, y)
+    assert t == pytest.approx(2.0, rel=0.05) and b == pytest.approx(1.5, abs=0.1)
+    s = calibration_summary(shifted, y, np.arange(len(z)) % 5)
+    assert s["ece_after"] < 0.02 < s["ece_after_temperature_only"] < s["ece_before"]
+
+
+def test_separable_predictions_give_finite_calibration():
+    p = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    y = np.array([0, 0, 0, 1, 1, 1])
+    t, b = fit_temperature_and_bias(p, y)
+    assert np.isfinite(t) and np.isfinite(b) and t >= np.exp(-4) - 1e-9
+    assert fit_temperature_and_bias(p, np.ones(6)) == (1.0, 0.0)  # one class: nothing to fit

@@ -118,7 +118,8 @@ def test_predict_reports_calibrated_probability_and_uncertainty(tiny_run, synth_
     cal = json.loads((run / "calibration.json").read_text())
     (p,) = predict_subjects([synth_small / "Synth_0003"], run)
     d = p.to_dict()
-    expected = apply_temperature(d["p_hgg_uncalibrated"], cal["patient_temperature"])
+    t, b = cal["patient_temperature"], cal["patient_bias"]
+    expected = apply_temperature(d["p_hgg_uncalibrated"], t, b)
     assert d["p_hgg"] == pytest.approx(float(expected), abs=1e-5)
     assert d["flag"] in ("uncertain", "confident") and d["uncertainty"] >= 0
     assert d["uncertainty_parts"]["folds"] >= 0  # two fold models disagree a little or not

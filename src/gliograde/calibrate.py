@@ -1,10 +1,14 @@
 """Calibration and uncertainty: is P(HGG) a probability, and when should the model say "unsure"?
 
-* Temperature scaling (Guo et al., 2017) on the logit of P(HGG): ``p_T = sigmoid(logit(p) / T)``,
-  one temperature for slices and one for patients, fitted on the out-of-fold (validation)
-  predictions; ``predict`` uses them. The "after" figures are measured on the predictions the
-  temperature was fitted on (in-sample); a cross-fitted figure (each fold calibrated by the
-  other folds) is reported beside them.
+* Temperature scaling with a bias on the logit of P(HGG): ``p_cal = sigmoid(logit(p) / T + b)``
+  (Platt's logistic calibration written as temperature and bias), one pair for slices and one
+  for patients, fitted on the out-of-fold (validation) predictions; ``predict`` uses them.
+  The bias is there because training weights the classes (or balances the sampler) as if HGG
+  and LGG were equally common, which shifts every logit by about log(prior ratio); a
+  temperature alone cannot undo a shift, and on the demo it made slice-level ECE worse. The
+  temperature-only figures are still reported beside it. The "after" figures are measured on the
+  predictions the calibration was fitted on (in-sample); a cross-fitted figure (each fold
+  calibrated by the other folds) is reported beside them.
 * Expected calibration error over 10 equal-width bins of P(HGG), and the Brier score.
 * Uncertainty per patient: the sum of four non-negative terms, each 0 for a certain answer —
   binary entropy of the calibrated probability (bits), spread (standard deviation) of the slice
@@ -27,12 +31,14 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+    from scipy.special import expit
+
+    return expit(np.asarray(z, dtype=np.float64))
 
 
-def apply_temperature(p: np.ndarray, temperature: float) -> np.ndarray:
-    """Rescale probabilities P(HGG) by a temperature on their logit."""
-    return sigmoid(logit(p) / temperature)
+def apply_temperature(p: np.ndarray, temperature: float, bias: float = 0.0) -> np.ndarray:
+    """Rescale probabilities P(HGG) on their logit: ``sigmoid(logit(p) / temperature + bias)``."""
+    return sigmoid(logit(p) / temperature + bias)
 
 
 def nll(p: np.ndarray, y: np.ndarray) -> float:
@@ -52,6 +58,27 @@ def fit_temperature(p: np.ndarray, y: np.ndarray) -> float:
         lambda log_t: nll(sigmoid(z / np.exp(log_t)), y), bounds=(-4.0, 4.0), method="bounded"
     )
     return float(np.exp(result.x))
+
+
+def fit_temperature_and_bias(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The temperature and bias that minimise the NLL of ``y`` ((1.0, 0.0) if undefined).
+
+    Both are bounded (T in [e^-4, e^4], |b| ≤ 10) so that perfectly separated validation
+    predictions, common in small folds, give a finite answer.
+    """
+    from scipy.optimize import minimize
+
+    y = np.asarray(y, dtype=np.float64)
+    if len(y) == 0 or y.min() == y.max():
+        return 1.0, 0.0
+    z = logit(p)
+    result = minimize(
+        lambda v: nll(sigmoid(z / np.exp(v[0]) + v[1]), y),
+        x0=np.zeros(2),
+        method="L-BFGS-B",
+        bounds=[(-4.0, 4.0), (-10.0, 10.0)],
+    )
+    return float(np.exp(result.x[0])), float(result.x[1])
 
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
@@ -74,20 +101,24 @@ def brier(p: np.ndarray, y: np.ndarray) -> float:
 
 
 def calibration_summary(p: np.ndarray, y: np.ndarray, fold: np.ndarray) -> dict:
-    """ECE and Brier before and after temperature scaling, two ways.
+    """ECE and Brier before and after calibration (temperature and bias), two ways.
 
-    ``*_after``: one temperature fitted on all these predictions and measured on them (the
-    temperature ``predict`` uses; in-sample). ``*_after_crossfit``: each fold calibrated by a
-    temperature fitted on the other folds (out-of-sample, but across models that differ).
+    ``*_after``: one temperature and bias fitted on all these predictions and measured on them
+    (what ``predict`` uses; in-sample). ``*_after_crossfit``: each fold calibrated by a pair
+    fitted on the other folds (out-of-sample, but across models that differ).
+    ``ece_after_temperature_only``: a temperature without bias, in-sample, for comparison.
     """
-    t = fit_temperature(p, y)
-    after = apply_temperature(p, t)
+    t, b = fit_temperature_and_bias(p, y)
+    after = apply_temperature(p, t, b)
     crossfit = cross_fitted(p, y, fold)
+    t_only = apply_temperature(p, fit_temperature(p, y))
     return {
         "temperature": t,
+        "bias": b,
         "ece_before": expected_calibration_error(p, y),
         "ece_after": expected_calibration_error(after, y),
         "ece_after_crossfit": expected_calibration_error(crossfit, y),
+        "ece_after_temperature_only": expected_calibration_error(t_only, y),
         "brier_before": brier(p, y),
         "brier_after": brier(after, y),
         "brier_after_crossfit": brier(crossfit, y),
@@ -95,12 +126,12 @@ def calibration_summary(p: np.ndarray, y: np.ndarray, fold: np.ndarray) -> dict:
 
 
 def cross_fitted(p: np.ndarray, y: np.ndarray, fold: np.ndarray) -> np.ndarray:
-    """Calibrate each fold with a temperature fitted on the other folds."""
+    """Calibrate each fold with a temperature and bias fitted on the other folds."""
     out = np.empty(len(p), dtype=np.float64)
     for k in np.unique(fold):
         m = fold == k
-        t = fit_temperature(p[~m], y[~m]) if (~m).any() else 1.0
-        out[m] = apply_temperature(p[m], t)
+        t, b = fit_temperature_and_bias(p[~m], y[~m]) if (~m).any() else (1.0, 0.0)
+        out[m] = apply_temperature(p[m], t, b)
     return out
 
 

@@ -239,7 +239,7 @@ def compute_metrics(
 
 
 def calibrate_predictions(s: SlicePredictions, patients: PatientPredictions, tumour) -> dict:
-    """Temperature scaling at slice and patient level; sets ``patients.p_hgg_calibrated``.
+    """Calibration at slice and patient level; sets ``patients.p_hgg_calibrated``.
 
     See :func:`gliograde.calibrate.calibration_summary` for the figures reported.
     """
@@ -249,11 +249,12 @@ def calibrate_predictions(s: SlicePredictions, patients: PatientPredictions, tum
         "slice": calibration_summary(s.p_hgg[tumour], s.y[tumour], s.fold[tumour]),
         "patient": calibration_summary(patients.p_hgg, patients.y, patients.fold),
         "patient_noseg": calibration_summary(patients.p_hgg_noseg, patients.y, patients.fold),
-        "method": "temperature scaling fitted on the out-of-fold predictions (in-sample 'after'; "
-        "'after_crossfit': each fold calibrated by the other folds); ECE over 10 bins of P(HGG)",
+        "method": "temperature and bias on the logit, sigmoid(logit(p)/T + b), fitted on the "
+        "out-of-fold predictions (in-sample 'after'; 'after_crossfit': each fold calibrated by "
+        "the other folds; 'after_temperature_only': no bias); ECE over 10 bins of P(HGG)",
     }
-    t = out["patient"]["temperature"]
-    patients.p_hgg_calibrated = apply_temperature(patients.p_hgg, t)
+    c = out["patient"]
+    patients.p_hgg_calibrated = apply_temperature(patients.p_hgg, c["temperature"], c["bias"])
     return out
 
 
@@ -289,6 +290,9 @@ def evaluate_run(run: Path, n_boot: int = 1000) -> dict:
         "slice_temperature": cal["slice"]["temperature"],
         "patient_temperature": cal["patient"]["temperature"],
         "patient_temperature_noseg": cal["patient_noseg"]["temperature"],
+        "slice_bias": cal["slice"]["bias"],
+        "patient_bias": cal["patient"]["bias"],
+        "patient_bias_noseg": cal["patient_noseg"]["bias"],
         "uncertainty_threshold": metrics["uncertainty"]["threshold"],
     }
     (run / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")

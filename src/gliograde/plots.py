@@ -68,7 +68,7 @@ def plot_reliability(patients, path: Path, bins: int = 10) -> None:
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
     series = [("before", patients.p_hgg, "tab:orange")]
     if patients.p_hgg_calibrated is not None:
-        series.append(("after temperature scaling", patients.p_hgg_calibrated, "tab:blue"))
+        series.append(("after calibration", patients.p_hgg_calibrated, "tab:blue"))
     for label, p, color in series:
         which = np.minimum((np.asarray(p) * bins).astype(int), bins - 1)
         xs, ys, ns = [], [], []

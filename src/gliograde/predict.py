@@ -101,8 +101,8 @@ def predict_subjects(
 ) -> list[Prediction]:
     """Predict the grade of each subject folder; a bad subject gets an error, not an exception.
 
-    P(HGG) is calibrated with the run's patient-level temperature when the run has one, and each
-    answer carries an uncertainty score and a flag (see :mod:`gliograde.calibrate`).
+    P(HGG) is calibrated with the run's patient-level temperature and bias when the run has
+    them, and each answer carries an uncertainty score and a flag (see :mod:`gliograde.calibrate`).
     """
     from gliograde.calibrate import apply_temperature, uncertainty_score
     from gliograde.inference import VARIANTS, load_models, run_models
@@ -134,8 +134,9 @@ def predict_subjects(
         # Patient P(HGG) for each model and test-time variant: a weighted mean over slices.
         per = (p_hgg * weights_).sum(axis=2) / np.maximum(weights_.sum(axis=2), 1e-9)
         p = float(per[:, 0].mean())  # the models as evaluated: no flips
-        key = "patient_temperature" if with_seg else "patient_temperature_noseg"
-        p_cal = float(apply_temperature(p, calibration.get(key, 1.0)))
+        t, b = ("patient_temperature", "patient_bias") if with_seg else (
+            "patient_temperature_noseg", "patient_bias_noseg")  # fmt: skip
+        p_cal = float(apply_temperature(p, calibration.get(t, 1.0), calibration.get(b, 0.0)))
         slice_p = p_hgg[:, 0, :].mean(axis=0)[used]
         spread = (
             float(np.sqrt(np.cov(slice_p, aweights=weights_[0, 0, used])))
