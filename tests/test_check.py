@@ -1,6 +1,5 @@
 """Every bad input gets one line naming subject, file and problem; exit 1, no traceback."""
 
-import gzip
 import json
 import subprocess
 import sys
@@ -10,114 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import save_nifti
+from corpus import CORRUPTIONS, corrupt_truncated_gz, file_of, first_subject
 from gliograde.check import check
-
-
-def first_subject(cohort):
-    return sorted(p for p in cohort.iterdir() if p.name.startswith("Synth"))[0]
-
-
-def file_of(folder, role):
-    return folder / f"{folder.name}_{role}.nii.gz"
-
-
-def corrupt_zero_bytes(folder):
-    file_of(folder, "t1").write_bytes(b"")
-    return "t1.nii.gz: empty file"
-
-
-def corrupt_truncated_gz(folder):
-    path = file_of(folder, "t2")
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    return "t2.nii.gz: truncated or corrupt data"
-
-
-def corrupt_text_as_nii(folder):
-    file_of(folder, "flair").unlink()
-    (folder / f"{folder.name}_flair.nii").write_text("this is not an image\n" * 50)
-    return "flair.nii: not a readable NIfTI file"
-
-
-def corrupt_missing_modality(folder):
-    file_of(folder, "t1ce").unlink()
-    return "t1ce: file missing"
-
-
-def corrupt_shape(folder):
-    img = nib.load(file_of(folder, "t1"))
-    save_nifti(file_of(folder, "t1"), np.asanyarray(img.dataobj)[:, :, :-2], img.affine)
-    return "shape (64, 64, 38) differs"
-
-
-def corrupt_affine(folder):
-    img = nib.load(file_of(folder, "t2"))
-    affine = img.affine.copy()
-    affine[0, 3] += 5.0
-    save_nifti(file_of(folder, "t2"), np.asanyarray(img.dataobj), affine)
-    return "t2.nii.gz: affine differs"
-
-
-def corrupt_4d(folder):
-    img = nib.load(file_of(folder, "flair"))
-    data = np.asanyarray(img.dataobj)
-    save_nifti(file_of(folder, "flair"), np.stack([data, data], -1), img.affine)
-    return "expected a 3D volume, found shape (64, 64, 40, 2)"
-
-
-def corrupt_nan(folder):
-    img = nib.load(file_of(folder, "t1ce"))
-    data = np.asanyarray(img.dataobj).astype(np.float32)
-    data[30, 30, 20] = np.nan
-    data[31, 30, 20] = np.inf
-    save_nifti(file_of(folder, "t1ce"), data, img.affine)
-    return "t1ce.nii.gz: 2 voxels are NaN or infinite"
-
-
-def corrupt_all_zero(folder):
-    img = nib.load(file_of(folder, "t1"))
-    save_nifti(file_of(folder, "t1"), np.zeros(img.shape, np.int16), img.affine)
-    return "t1.nii.gz: no brain"
-
-
-def corrupt_label_5(folder):
-    img = nib.load(file_of(folder, "seg"))
-    seg = np.asanyarray(img.dataobj).copy()
-    seg[seg == 2] = 5
-    save_nifti(file_of(folder, "seg"), seg, img.affine)
-    return "seg.nii.gz: unexpected labels 5"
-
-
-def corrupt_empty_seg(folder):
-    img = nib.load(file_of(folder, "seg"))
-    save_nifti(file_of(folder, "seg"), np.zeros(img.shape, np.uint8), img.affine)
-    return "segmentation is empty"
-
-
-def corrupt_absurd_header(folder):
-    path = file_of(folder, "t2")
-    img = nib.load(path)
-    header = img.header.copy()
-    raw = bytearray(header.binaryblock)
-    dims = np.array([3, 30000, 30000, 30000, 1, 1, 1, 1], dtype="<i2")
-    raw[40:56] = dims.tobytes()  # dim[] of the NIfTI-1 header: no voxel data follows
-    with gzip.open(path, "wb") as f:
-        f.write(bytes(raw) + b"\0" * 4)
-    return "header declares absurd dimensions (30000, 30000, 30000)"
-
-
-def corrupt_no_label_row(folder):
-    csv_path = folder.parent / "name_mapping.csv"
-    lines = [ln for ln in csv_path.read_text().splitlines() if not ln.endswith(folder.name)]
-    csv_path.write_text("\n".join(lines) + "\n")
-    return "grade unknown: no row for this subject"
-
-
-CORRUPTIONS = [
-    corrupt_zero_bytes, corrupt_truncated_gz, corrupt_text_as_nii, corrupt_missing_modality,
-    corrupt_shape, corrupt_affine, corrupt_4d, corrupt_nan, corrupt_all_zero, corrupt_label_5,
-    corrupt_empty_seg, corrupt_absurd_header, corrupt_no_label_row,
-]  # fmt: skip
 
 
 @pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=lambda f: f.__name__.removeprefix("corrupt_"))

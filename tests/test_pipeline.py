@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from corpus import IMAGE_CORRUPTIONS, corrupt_empty_seg, first_subject
 from gliograde.dataset import SliceStore
 from gliograde.evaluate import evaluate_run
 from gliograde.predict import predict_subjects
@@ -134,3 +135,16 @@ def test_explain_new_patient_folders(tiny_run, synth_small, tmp_path):
     assert len(summary["panels"]["Synth_0004"]) == 2
     assert all((tmp_path / name).is_file() for name in summary["panels"]["Synth_0004"])
     assert summary["n_slices"] == 2  # the seg is there: attention measured on both panels
+
+
+@pytest.mark.parametrize(
+    "corrupt", IMAGE_CORRUPTIONS + [corrupt_empty_seg], ids=lambda f: f.__name__[8:]
+)
+def test_predict_names_a_bad_subject_and_answers_the_good_one(tiny_run, cohort_copy, corrupt):
+    _, run, _ = tiny_run
+    bad = first_subject(cohort_copy)
+    expected = corrupt(bad)
+    good = cohort_copy / "Synth_0005"
+    answers = [p.to_dict() for p in predict_subjects([bad, good], run)]
+    assert answers[0]["subject"] == bad.name and expected in answers[0]["error"]
+    assert "error" not in answers[1] and 0.0 <= answers[1]["p_hgg"] <= 1.0

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import read_lps
+from corpus import CORRUPTIONS, first_subject
 from gliograde import MODALITIES
 from gliograde.dataset import SliceDataset, SliceStore
 from gliograde.errors import DataError
@@ -186,3 +187,23 @@ def test_dataset_batches_with_workers(small_store):
         batch["x"][0].numpy(), store.array(first, "images")[0].astype(np.float32)
     )
     assert sum(len(b["y"]) for b in loader) == len(ds)
+
+
+@pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=lambda f: f.__name__.removeprefix("corrupt_"))
+def test_each_bad_input_through_prepare(cohort_copy, tmp_path, corrupt):
+    folder = first_subject(cohort_copy)
+    expected = corrupt(folder)
+    refused = tmp_path / "refused"
+    with pytest.raises(DataError) as err:
+        prepare(cohort_copy, refused, PrepareConfig(min_tumor_pixels=20), workers=1, quiet=True)
+    assert folder.name in str(err.value) and expected in str(err.value)
+    written = list((refused / "subjects").iterdir()) if (refused / "subjects").exists() else []
+    assert written == [] and not (refused / "manifest.json").exists()
+
+    manifest = prepare(cohort_copy, tmp_path / "s", PrepareConfig(min_tumor_pixels=20),
+                       workers=1, skip_bad=True, quiet=True)  # fmt: skip
+    assert list(manifest["skipped"]) == [folder.name]
+    assert expected in manifest["skipped"][folder.name]
+    good = sorted(p.name for p in cohort_copy.iterdir() if p.is_dir() and p != folder)
+    assert manifest["subjects"] == good
+    assert sorted(p.name for p in (tmp_path / "s" / "subjects").iterdir()) == good
