@@ -247,6 +247,23 @@ def report(run: Annotated[Path, typer.Argument(help="Run folder made by `gliogra
 
 
 @app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Run folder made by `gliograde train`.")],
+    format: Annotated[
+        str, typer.Option("--format", help="safetensors, torchscript or onnx.")
+    ] = "safetensors",
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: RUN/export).")] = None,
+):
+    """Export the run's models and check each against PyTorch (max |Δ logit| ≤ 1e-4)."""
+    from gliograde.export import PARITY_TOLERANCE, export_run
+
+    for e in export_run(run, format, out):
+        typer.echo(f"{e.file}: max |Δ logit| vs PyTorch {e.max_abs_diff:.1e} "
+                   f"(≤ {PARITY_TOLERANCE:.0e})")  # fmt: skip
+    typer.echo(f"written to {out or Path(run) / 'export'} (see export.json)")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's data, store and run.")] = Path(
         "demo-output"

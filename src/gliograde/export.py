@@ -1,0 +1,184 @@
+"""``gliograde export``: a run's models as safetensors, TorchScript or ONNX, checked on export.
+
+Each model of the run (one per fold, or the ``--full`` one) is written to ``OUT/NAME.EXT`` and
+then read back with the runtime that will serve it (safetensors → PyTorch, TorchScript →
+``torch.jit.load``, ONNX → onnxruntime) and compared with the PyTorch model on random slices:
+an export whose largest logit difference exceeds :data:`PARITY_TOLERANCE` is an error.
+``OUT/export.json`` records the input the models expect (``[N, 4, H, W]`` float32, channels
+FLAIR, T1ce, T1, T2, preprocessed as the run's store) and, per format, the measured differences.
+
+The exported network returns both heads: ``grade_logits`` ``[N, 2]`` (LGG, HGG; softmax for
+P(HGG)) and ``tumor_logit`` ``[N]`` (sigmoid for P(slice shows tumour)).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gliograde import MODALITIES
+from gliograde.errors import GliogradeError, UsageError
+
+FORMATS = {"safetensors": ".safetensors", "torchscript": ".pt", "onnx": ".onnx"}
+PARITY_TOLERANCE = 1e-4
+OUTPUTS = ("grade_logits", "tumor_logit")
+NATIVE_SIZE = 240
+
+
+class BothHeads(nn.Module):
+    """A :class:`gliograde.model.GradeNet` whose ``forward`` returns both heads."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.forward_heads(x)
+
+
+@dataclass
+class Exported:
+    """One exported model and its measured parity with PyTorch."""
+
+    file: str
+    max_abs_diff: float
+
+
+def slice_size(run_config: dict) -> int:
+    """The slice size the run was trained on (the store's ``--size``, else BraTS's 240)."""
+    size = run_config["store_manifest"]["options"].get("size")
+    return int(size) if size else NATIVE_SIZE
+
+
+def write_model(model: BothHeads, fmt: str, path: Path, example: torch.Tensor) -> None:
+    if fmt == "safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in model.net.state_dict().items()}, path)
+    elif fmt == "torchscript":
+        with warnings.catch_warnings():  # deprecated in PyTorch, but still what many servers load
+            warnings.simplefilter("ignore")
+            torch.jit.trace(model, example).save(str(path))
+    else:
+        write_onnx(model, path, example)
+
+
+def write_onnx(model: BothHeads, path: Path, example: torch.Tensor) -> None:
+    try:
+        import onnxscript  # noqa: F401  (the exporter needs it; say so before it fails deep down)
+    except ImportError as err:
+        raise GliogradeError(
+            "--format onnx needs the onnx packages: pip install 'gliograde[export]'"
+        ) from err
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            input_names=["slices"],
+            output_names=list(OUTPUTS),
+            dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}},
+            dynamo=True,
+            external_data=False,  # one self-contained file (ResNet18 is far below 2 GB)
+            verbose=False,
+        )
+
+
+def run_exported(fmt: str, path: Path, x: torch.Tensor) -> list[np.ndarray]:
+    """The exported file's outputs on ``x``, computed by the runtime that serves that format."""
+    if fmt == "safetensors":
+        from gliograde.inference import load_models
+
+        with torch.inference_mode():
+            return [t.numpy() for t in BothHeads(load_models([path])[0])(x)]
+    if fmt == "torchscript":
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit is deprecated; the file is ours
+            return [t.numpy() for t in torch.jit.load(str(path))(x)]
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise GliogradeError(
+            "checking an ONNX export needs onnxruntime: pip install 'gliograde[export]'"
+        ) from err
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(list(OUTPUTS), {"slices": x.numpy()})
+
+
+def parity(model: BothHeads, fmt: str, path: Path, x: torch.Tensor) -> float:
+    """Largest absolute difference between PyTorch's logits and the exported file's."""
+    with torch.inference_mode():
+        reference = [t.numpy() for t in model(x)]
+    got = run_exported(fmt, path, x)
+    return float(max(np.abs(a - b).max() for a, b in zip(reference, got)))
+
+
+def export_run(run: Path, fmt: str, out: Path | None = None, seed: int = 0) -> list[Exported]:
+    """Export every model of ``run`` in ``fmt`` and check each against PyTorch.
+
+    Args:
+        run: a trained run folder.
+        fmt: ``safetensors``, ``torchscript`` or ``onnx``.
+        out: where to write (default ``RUN/export``).
+        seed: seed of the random slices the parity check uses.
+
+    Returns:
+        One :class:`Exported` per model.
+
+    Raises:
+        UsageError: unknown format.
+        GliogradeError: no model in the run, a missing optional package, or an export that
+            differs from PyTorch by more than :data:`PARITY_TOLERANCE`.
+    """
+    from gliograde.inference import load_models
+    from gliograde.predict import load_run
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+    run = Path(run)
+    run_config, weights = load_run(run)
+    size = slice_size(run_config)
+    out = Path(out) if out is not None else run / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator().manual_seed(seed)
+    example = torch.randn(2, len(MODALITIES), size, size, generator=generator)
+    # Another batch size than the example's: the check also shows that the batch axis is free.
+    check_batch = torch.randn(3, len(MODALITIES), size, size, generator=generator)
+    done = []
+    for path in weights:
+        model = BothHeads(load_models([path])[0]).eval()
+        target = out / f"{path.parent.name}{FORMATS[fmt]}"
+        write_model(model, fmt, target, example)
+        diff = parity(model, fmt, target, check_batch)
+        if not diff <= PARITY_TOLERANCE:
+            raise GliogradeError(
+                f"{target}: the export differs from PyTorch by {diff:.2e} (> "
+                f"{PARITY_TOLERANCE:.0e}) on random slices; do not use it, and report it"
+            )
+        done.append(Exported(target.name, diff))
+    path = out / "export.json"
+    formats = json.loads(path.read_text()).get("formats", {}) if path.is_file() else {}
+    formats[fmt] = [asdict(e) for e in done]
+    record = {
+        "input": {
+            "name": "slices",
+            "shape": ["N", len(MODALITIES), size, size],
+            "dtype": "float32",
+            "channels": list(MODALITIES),
+            "preprocessing": run_config["store_manifest"]["options"],
+        },
+        "outputs": {"grade_logits": "[N, 2]: LGG, HGG", "tumor_logit": "[N]"},
+        "parity_tolerance": PARITY_TOLERANCE,
+        "formats": formats,
+    }
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return done
