@@ -127,11 +127,12 @@ def train(
     all_folds: Annotated[bool, typer.Option(help="Train every fold (the default).")] = False,
     full: Annotated[bool, typer.Option(help="One model on every subject, no validation.")] = False,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 20,
-    batch_size: Annotated[int, typer.Option(help="Slices per batch.")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Slices per step, over all devices.")] = 32,
     lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
-    devices: Annotated[int, typer.Option(help="Devices (DDP when more than 1).")] = 1,
+    devices: Annotated[int, typer.Option(help="Devices per node (DDP when more than 1).")] = 1,
+    nodes: Annotated[int, typer.Option(help="Nodes (multi-node DDP; see README).")] = 1,
     balance: Annotated[str, typer.Option(help="Class imbalance: weights or sampler.")] = "weights",
     epoch_slices: Annotated[int | None, typer.Option(help="Slices drawn per epoch.")] = None,
     patience: Annotated[int, typer.Option(help="Early-stopping patience (0: off).")] = 5,
@@ -145,21 +146,22 @@ def train(
 ):
     """Train ResNet18 on the store's folds and evaluate at slice and patient level."""
     from gliograde.evaluate import format_table
-    from gliograde.train import TrainConfig, run_training
+    from gliograde.train import TrainConfig, is_global_zero, run_training
 
     if full and (fold or all_folds):
         raise UsageError("--full trains on every subject; do not combine it with --fold")
     config = TrainConfig(
         store=str(store), out=str(out), folds=list(fold) if fold else None, full=full,
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, devices=devices,
-        balance=balance, epoch_slices=epoch_slices, patience=patience, augment=augment,
+        nodes=nodes, balance=balance, epoch_slices=epoch_slices, patience=patience, augment=augment,
         workers=workers, compile=compile, pretrained=str(pretrained) if pretrained else None,
         resume=resume,
     )  # fmt: skip
     metrics = run_training(config)
     if metrics is not None:
         typer.echo(format_table(metrics))
-    typer.echo(f"run written to {out}")
+    if is_global_zero():
+        typer.echo(f"run written to {out}")
 
 
 @app.command()

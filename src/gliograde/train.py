@@ -45,7 +45,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     device: str = "auto"
-    devices: int = 1
+    devices: int = 1  # per node; DDP when devices × nodes > 1
+    nodes: int = 1
     balance: str = "weights"  # "weights" (class-weighted loss) or "sampler" (balanced sampling)
     epoch_slices: int | None = None  # slices drawn per epoch (default: every training slice)
     augment: bool = True
@@ -73,6 +74,8 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+    # Lightning's all_gather goes through a PyTorch function that now warns it is deprecated.
+    warnings.filterwarnings("ignore", message=".*all_gather is deprecated.*")
 
 
 def resolve_accelerator(device: str) -> str:
@@ -129,6 +132,7 @@ class GradeModule(L.LightningModule):
             on_step=False,
             on_epoch=True,
             batch_size=len(logits),
+            sync_dist=self.trainer.world_size > 1,
         )
         return loss
 
@@ -143,14 +147,18 @@ class GradeModule(L.LightningModule):
                 "y": batch["y"].cpu(),
                 "tumor": batch["tumor"].cpu(),
                 "subject_idx": batch["subject_idx"].cpu(),
+                "item": batch["item"].cpu(),
             }
         )
 
     def on_validation_epoch_end(self):
         if not self._val:
             return
-        v = {k: torch.cat([b[k] for b in self._val]).numpy() for k in self._val[0]}
+        v = {k: torch.cat([b[k] for b in self._val]) for k in self._val[0]}
         self._val.clear()
+        if self.trainer.world_size > 1:
+            v = gather_each_slice_once(self, v)
+        v = {k: t.numpy() for k, t in v.items()}
         preds = SlicePredictions(
             fold=np.zeros(len(v["y"]), dtype=int),
             subject=v["subject_idx"],
@@ -168,8 +176,11 @@ class GradeModule(L.LightningModule):
         auc = float(auc if auc is not None else 0.5)
         grade_slices = v["tumor"] > 0.5
         loss = float(v["ce"][grade_slices].mean()) if grade_slices.any() else 0.0
+        # Every rank computes these on the same gathered predictions: no sync_dist needed.
         self.log("val_auc", auc, prog_bar=True)
         self.log("val_loss", loss)
+        self.log("val_n_slices", float(len(v["y"])))
+        self.log("val_n_patients", float(len(patients.subject)))
         # The checkpoint is chosen by patient AUC; among equal AUCs (frequent on a small fold,
         # where several epochs reach 1.0) the lower loss wins, i.e. the better-calibrated model.
         self.log("val_select", auc - 1e-3 * min(loss, 100.0))
@@ -187,6 +198,26 @@ class GradeModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+def gather_each_slice_once(module: L.LightningModule, v: dict[str, torch.Tensor]) -> dict:
+    """All ranks' validation outputs, each slice exactly once.
+
+    Under DDP, Lightning's DistributedSampler pads the validation set so that every rank gets
+    the same number of items, by repeating some; a patient's slices would then count twice.
+    Each item carries its dataset position (``item``): gather everything, keep each once.
+    """
+    n = torch.tensor([len(v["item"])])
+    sizes = module.all_gather(n).flatten().tolist()
+    most = max(sizes)
+    padded = {k: F.pad(t, (0, most - len(t))) for k, t in v.items()}
+    gathered = module.all_gather(padded)  # each [world_size, most]
+    parts = {k: torch.cat([t[r, :size] for r, size in enumerate(sizes)]).cpu()
+             for k, t in gathered.items()}  # fmt: skip
+    order = parts["item"].numpy()
+    _, first = np.unique(order, return_index=True)
+    keep = torch.from_numpy(np.sort(first))
+    return {k: t[keep] for k, t in parts.items()}
+
+
 TUMOR_OVERSAMPLING = 3.0
 
 
@@ -200,6 +231,7 @@ class IndexedSlices(SliceDataset):
     def __getitem__(self, i):
         item = super().__getitem__(i)
         item["subject_idx"] = self.subject_idx[item["subject"]]
+        item["item"] = i
         return item
 
 
@@ -229,16 +261,35 @@ def sampling_weights(ds: IndexedSlices, balance: str, threshold: int) -> torch.T
     return torch.as_tensor(w, dtype=torch.double)
 
 
-def make_train_loader(ds: IndexedSlices, config: TrainConfig, workers: int, threshold: int):
+def per_process_batch(batch_size: int, world_size: int) -> int:
+    """``--batch-size`` is the global batch: each of ``world_size`` processes takes its share.
+
+    So a run on 4 GPUs takes the same optimisation steps as on one (same learning rate and
+    schedule), and a DDP run can be compared with a single-process one.
+    """
+    if batch_size % world_size:
+        raise UsageError(
+            f"--batch-size {batch_size} is the global batch and must divide among "
+            f"{world_size} processes; use a multiple of {world_size}"
+        )
+    return batch_size // world_size
+
+
+def make_train_loader(
+    ds: IndexedSlices, config: TrainConfig, workers: int, threshold: int, world_size: int = 1
+):
     from torch.utils.data import DataLoader, WeightedRandomSampler
 
+    # Every process draws the same sequence (same seed); under DDP Lightning wraps the sampler
+    # and deals it out, rank r taking positions r, r + world_size, ... (no reshuffling), so each
+    # global step sees the same slices as a single process would.
     generator = torch.Generator().manual_seed(config.seed)
     n = config.epoch_slices or len(ds)
     weights = sampling_weights(ds, config.balance, threshold)
     sampler = WeightedRandomSampler(weights, n, replacement=True, generator=generator)
     return DataLoader(
         ds,
-        batch_size=config.batch_size,
+        batch_size=per_process_batch(config.batch_size, world_size),
         sampler=sampler,
         num_workers=workers,
         persistent_workers=workers > 0,
@@ -252,6 +303,13 @@ def make_eval_loader(ds, batch_size: int, workers: int):
 
     return DataLoader(ds, batch_size=batch_size * 2, shuffle=False, num_workers=workers,
                       persistent_workers=workers > 0)  # fmt: skip
+
+
+def is_global_zero() -> bool:
+    """Whether this process is rank 0 (torchrun, SLURM and Lightning's launcher all set it)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def train_one(
@@ -290,22 +348,24 @@ def train_one(
         module.model = torch.compile(module.model)
     validate = bool(val_ids)
     ckpt_dir = fold_dir / "checkpoints"
-    callbacks = [
-        ModelCheckpoint(
-            dirpath=ckpt_dir,
-            filename="best",
-            monitor="val_select" if validate else None,
-            mode="max",
-            save_last=True,
-            enable_version_counter=False,
+    # last.ckpt is its own callback, written after every epoch: ModelCheckpoint(save_last=True)
+    # rewrites it only when the monitored metric improves, so a crash could lose many epochs.
+    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", enable_version_counter=False)]
+    if validate:
+        callbacks.append(
+            ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_select", mode="max",
+                            enable_version_counter=False)  # fmt: skip
         )
-    ]
     if validate and config.patience > 0:
         callbacks.append(EarlyStopping("val_auc", mode="max", patience=config.patience))
+    distributed = config.devices * config.nodes > 1
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=config.devices,
-        strategy="ddp" if config.devices > 1 else "auto",
+        num_nodes=config.nodes,
+        strategy="ddp" if distributed else "auto",
+        # One BatchNorm over the global batch on GPUs; PyTorch has no SyncBatchNorm on CPU.
+        sync_batchnorm=distributed and accelerator == "gpu",
         precision="bf16-mixed" if accelerator == "gpu" else "32-true",
         max_epochs=config.epochs,
         callbacks=callbacks,
@@ -328,7 +388,9 @@ def train_one(
     ckpt_path = str(last) if config.resume and last.is_file() else None
     trainer.fit(
         module,
-        train_dataloaders=make_train_loader(train_ds, config, workers, threshold),
+        train_dataloaders=make_train_loader(
+            train_ds, config, workers, threshold, trainer.world_size
+        ),
         val_dataloaders=val_loader,
         ckpt_path=ckpt_path,
         weights_only=True,
@@ -336,6 +398,8 @@ def train_one(
     best = ckpt_dir / ("best.ckpt" if validate else "last.ckpt")
     if not best.is_file():
         best = last
+    if not trainer.is_global_zero:  # rank 0 wrote the checkpoints and exports them
+        return fold_dir / "model.safetensors"
     return export_weights(best, fold_dir / "model.safetensors")
 
 
@@ -404,8 +468,12 @@ def check_resume(config: TrainConfig, out: Path) -> None:
 def run_training(config: TrainConfig) -> dict | None:
     """Train the folds asked for (or one full model) and evaluate them.
 
+    Under DDP every process runs this function and trains every fold together; only rank 0
+    writes files outside Lightning's own (config, predictions, metrics).
+
     Returns:
-        The metrics of the pooled out-of-fold predictions, or None for ``--full``.
+        The metrics of the pooled out-of-fold predictions, or None for ``--full`` and on ranks
+        other than 0.
     """
     from gliograde.evaluate import evaluate_run
     from gliograde.splits import load_splits
@@ -420,7 +488,9 @@ def run_training(config: TrainConfig) -> dict | None:
         "store_manifest": store.manifest,
         "versions": package_versions(),
     }
-    write_json(out / "config.json", record)
+    lead = is_global_zero()
+    if lead:
+        write_json(out / "config.json", record)
     if config.full:
         train_one(config, store, out / "full", store.subjects, [])
         return None
@@ -443,6 +513,8 @@ def run_training(config: TrainConfig) -> dict | None:
             parts.append(SlicePredictions.read_csv(done))
             continue
         weights = train_one(config, store, fold_dir, splits[k]["train"], splits[k]["val"])
+        if not lead:
+            continue
         preds = predict_slices([weights], store, splits[k]["val"], k, device)
         preds.write_csv(fold_dir / "predictions_slices.csv")
         parts.append(preds)
@@ -451,5 +523,7 @@ def run_training(config: TrainConfig) -> dict | None:
         auc_text = "n/a" if auc is None else f"{auc:.3f}"
         print(f"fold {k}: {len(patients.subject)} validation patients, AUC {auc_text}",
               file=sys.stderr, flush=True)  # fmt: skip
+    if not lead:
+        return None
     SlicePredictions.concat(parts).write_csv(out / "predictions_slices.csv")
     return evaluate_run(out)
