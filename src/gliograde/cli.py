@@ -143,6 +143,7 @@ def train(
         Path | None, typer.Option(help="torchvision resnet18 weights file.")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoints.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ):
     """Train ResNet18 on the store's folds and evaluate at slice and patient level."""
     from gliograde.evaluate import format_table
@@ -155,7 +156,7 @@ def train(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, devices=devices,
         nodes=nodes, balance=balance, epoch_slices=epoch_slices, patience=patience, augment=augment,
         workers=workers, compile=compile, pretrained=str(pretrained) if pretrained else None,
-        resume=resume,
+        resume=resume, progress=progress,
     )  # fmt: skip
     metrics = run_training(config)
     if metrics is not None:

@@ -25,6 +25,7 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import WeightedRandomSampler
 
 from gliograde.dataset import SliceDataset, SliceStore
 from gliograde.errors import GliogradeError, UsageError
@@ -109,7 +110,9 @@ class GradeModule(L.LightningModule):
         if self.trainer.training and self.config.augment:
             from gliograde.augment import augment_batch
 
-            x = augment_batch(x)
+            # Seeded by (seed, step, rank): a resumed run draws what the uninterrupted one drew.
+            seed = hash((self.config.seed, self.global_step, self.global_rank)) % 2**63
+            x = augment_batch(x, generator=torch.Generator().manual_seed(seed))
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return {**batch, "x": x}
@@ -261,6 +264,26 @@ def sampling_weights(ds: IndexedSlices, balance: str, threshold: int) -> torch.T
     return torch.as_tensor(w, dtype=torch.double)
 
 
+class EpochSeededSampler(WeightedRandomSampler):
+    """Weighted sampling with replacement whose draws depend only on (seed, epoch).
+
+    Lightning calls ``set_epoch`` before each epoch, so epoch k draws the same slices whether
+    the run went straight through or was resumed from a checkpoint at epoch k.
+    """
+
+    def __init__(self, weights: torch.Tensor, num_samples: int, seed: int):
+        super().__init__(weights, num_samples, replacement=True)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return super().__iter__()
+
+
 def per_process_batch(batch_size: int, world_size: int) -> int:
     """``--batch-size`` is the global batch: each of ``world_size`` processes takes its share.
 
@@ -278,15 +301,14 @@ def per_process_batch(batch_size: int, world_size: int) -> int:
 def make_train_loader(
     ds: IndexedSlices, config: TrainConfig, workers: int, threshold: int, world_size: int = 1
 ):
-    from torch.utils.data import DataLoader, WeightedRandomSampler
+    from torch.utils.data import DataLoader
 
     # Every process draws the same sequence (same seed); under DDP Lightning wraps the sampler
     # and deals it out, rank r taking positions r, r + world_size, ... (no reshuffling), so each
     # global step sees the same slices as a single process would.
-    generator = torch.Generator().manual_seed(config.seed)
     n = config.epoch_slices or len(ds)
     weights = sampling_weights(ds, config.balance, threshold)
-    sampler = WeightedRandomSampler(weights, n, replacement=True, generator=generator)
+    sampler = EpochSeededSampler(weights, n, config.seed)
     return DataLoader(
         ds,
         batch_size=per_process_batch(config.batch_size, world_size),
@@ -353,11 +375,21 @@ def train_one(
     callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", enable_version_counter=False)]
     if validate:
         callbacks.append(
-            ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_select", mode="max",
-                            enable_version_counter=False)  # fmt: skip
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="best",
+                monitor="val_select",
+                mode="max",
+                enable_version_counter=False,
+            )
         )
     if validate and config.patience > 0:
         callbacks.append(EarlyStopping("val_auc", mode="max", patience=config.patience))
+    last = ckpt_dir / "last.ckpt"
+    resume_from = checkpoint_epoch(last) if config.resume and last.is_file() else None
+    # Read before the Trainer exists: Lightning's CSV logger deletes an existing metrics.csv.
+    log_file = fold_dir / "logs" / "metrics.csv"
+    earlier_log = read_log(log_file, until_epoch=resume_from) if resume_from is not None else []
     distributed = config.devices * config.nodes > 1
     trainer = L.Trainer(
         accelerator=accelerator,
@@ -384,15 +416,16 @@ def train_one(
     if validate:
         val_ds = IndexedSlices(store, val_ids, threshold, all_ids)
         val_loader = make_eval_loader(val_ds, config.batch_size, workers)
-    last = ckpt_dir / "last.ckpt"
-    ckpt_path = str(last) if config.resume and last.is_file() else None
+    if resume_from is not None and trainer.is_global_zero:
+        print(f"{fold_dir.name}: resuming after epoch {resume_from} ({last})",
+              file=sys.stderr, flush=True)  # fmt: skip
     trainer.fit(
         module,
         train_dataloaders=make_train_loader(
             train_ds, config, workers, threshold, trainer.world_size
         ),
         val_dataloaders=val_loader,
-        ckpt_path=ckpt_path,
+        ckpt_path=str(last) if resume_from is not None else None,
         weights_only=True,
     )
     best = ckpt_dir / ("best.ckpt" if validate else "last.ckpt")
@@ -400,7 +433,41 @@ def train_one(
         best = last
     if not trainer.is_global_zero:  # rank 0 wrote the checkpoints and exports them
         return fold_dir / "model.safetensors"
+    if earlier_log:  # Lightning's CSV logger starts a new file: put the earlier epochs back
+        write_log(log_file, earlier_log + read_log(log_file))
     return export_weights(best, fold_dir / "model.safetensors")
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The last completed epoch recorded in a Lightning checkpoint."""
+    from gliograde.safeio import load_checkpoint
+
+    return int(load_checkpoint(path)["epoch"])
+
+
+def read_log(path: Path, until_epoch: int | None = None) -> list[dict]:
+    """Rows of a Lightning ``metrics.csv`` (those of epochs ≤ ``until_epoch`` if given)."""
+    import csv
+
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if until_epoch is None:
+        return rows
+    return [r for r in rows if r.get("epoch", "") != "" and int(r["epoch"]) <= until_epoch]
+
+
+def write_log(path: Path, rows: list[dict]) -> None:
+    import csv
+
+    fields = sorted({k for r in rows for k in r})
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
 
 
 def export_weights(checkpoint: Path, out: Path) -> Path:
