@@ -207,3 +207,24 @@ def test_each_bad_input_through_prepare(cohort_copy, tmp_path, corrupt):
     good = sorted(p.name for p in cohort_copy.iterdir() if p.is_dir() and p != folder)
     assert manifest["subjects"] == good
     assert sorted(p.name for p in (tmp_path / "s" / "subjects").iterdir()) == good
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.int32])
+def test_integer_statistics_equal_numpys_percentile_path(dtype):
+    from gliograde.store import brain_stats
+
+    rng = np.random.default_rng(7)
+    vol = np.zeros((30, 30, 20), dtype=dtype)
+    brain = np.zeros(vol.shape, bool)
+    brain[5:25, 5:25, 3:17] = True
+    low = -50 if np.dtype(dtype).kind == "i" else 0
+    vol[brain] = rng.integers(low, 3000, brain.sum())
+    vol[10, 10, 10] = 0  # a zero inside the brain counts (another modality is non-zero there)
+    vol[12, 12, 12] = 30000  # a hot voxel
+    got = brain_stats(vol, brain)
+    values = vol[brain].astype(np.float64)
+    lo, hi = np.percentile(values, (0.5, 99.5))
+    clipped = np.clip(values, lo, hi)
+    np.testing.assert_allclose(got, (lo, hi, clipped.mean(), clipped.std()), rtol=1e-12)
+    float_path = brain_stats(vol.astype(np.float32), brain)
+    np.testing.assert_allclose(got, float_path, rtol=1e-6)

@@ -81,17 +81,75 @@ def zscore_brain(volume: np.ndarray, brain: np.ndarray, clip=CLIP_PERCENTILES) -
     Intensities are clipped to the brain's [0.5, 99.5] percentiles before the mean and standard
     deviation are taken (a few hot voxels then cannot dominate); outside the brain is 0.
     """
-    values = volume[brain]
+    return apply_zscore(volume, brain, brain_stats(volume, brain, clip))
+
+
+def brain_stats(volume: np.ndarray, brain: np.ndarray, clip=CLIP_PERCENTILES) -> tuple:
+    """(low, high, mean, std): the brain's clip percentiles, then mean and std after clipping.
+
+    Integer volumes (BraTS stores int16) take an exact histogram path, several times faster
+    than sorting the brain's voxels, with the same answer as ``np.percentile`` (linear).
+    """
+    if volume.dtype.kind in "iu" and volume.size:
+        return integer_brain_stats(volume, brain, clip)
+    values = volume[brain].astype(np.float64)
     lo, hi = np.percentile(values, clip)
     values = np.clip(values, lo, hi)
-    mean, std = float(values.mean()), float(values.std())
-    out = (np.clip(volume, lo, hi) - mean) / max(std, 1e-6)
+    return float(lo), float(hi), float(values.mean()), float(values.std())
+
+
+def integer_brain_stats(volume: np.ndarray, brain: np.ndarray, clip) -> tuple:
+    vmin = int(volume.min())
+    # order="K": NIfTI data is Fortran-ordered; a histogram does not care, a C ravel would copy.
+    counts = np.bincount(np.subtract(volume, vmin, dtype=np.intp).ravel(order="K"))
+    # Outside the brain every modality is 0 (that is how the brain is found): remove those.
+    outside = volume.size - int(np.count_nonzero(brain))
+    counts[-vmin] -= outside
+    n = volume.size - outside
+    values = np.arange(len(counts), dtype=np.float64) + vmin
+    cumulative = np.cumsum(counts)
+
+    def order_statistic(k: int) -> float:  # the k-th smallest brain value (0-based)
+        return float(values[np.searchsorted(cumulative, k, side="right")])
+
+    bounds = []
+    for q in clip:
+        pos = q / 100.0 * (n - 1)
+        k = int(np.floor(pos))
+        below, above = order_statistic(k), order_statistic(min(k + 1, n - 1))
+        bounds.append(below + (pos - k) * (above - below))
+    lo, hi = bounds
+    clipped = np.clip(values, lo, hi)
+    mean = float(np.dot(counts, clipped) / n)
+    std = float(np.sqrt(np.dot(counts, (clipped - mean) ** 2) / n))
+    return lo, hi, mean, std
+
+
+def apply_zscore(volume: np.ndarray, brain: np.ndarray, stats: tuple) -> np.ndarray:
+    """``(clip(volume, low, high) − mean) / std`` inside the brain, 0 outside; float32."""
+    lo, hi, mean, std = stats
+    out = np.clip(volume.astype(np.float32), lo, hi)
+    out -= np.float32(mean)
+    out /= np.float32(max(std, 1e-6))
     out[~brain] = 0.0
-    return out.astype(np.float32, copy=False)
+    return out
+
+
+def brain_box_zyx(brain_zyx: np.ndarray, brain_per_z: np.ndarray) -> tuple[slice, ...]:
+    """The smallest (z, y, x) box that holds the whole brain (one pass over the mask)."""
+    plane = brain_zyx.any(axis=0)  # (y, x): brain anywhere along z
+
+    def span(hits: np.ndarray) -> slice:
+        return slice(int(hits[0]), int(hits[-1]) + 1) if len(hits) else slice(0, 0)
+
+    return (span(np.flatnonzero(brain_per_z)), span(np.flatnonzero(plane.any(axis=1))),
+            span(np.flatnonzero(plane.any(axis=0))))  # fmt: skip
 
 
 def brain_mask(images: np.ndarray) -> np.ndarray:
     """Brain = voxels non-zero in any modality (BraTS volumes are skull-stripped, background 0)."""
+    if images.dtype.kind in "iu":
+        return np.bitwise_or.reduce(images, axis=0) != 0
     return np.any(images != 0, axis=0)
 
 
@@ -149,19 +207,28 @@ def preprocess_subject(
     images = volumes.images
     brain = brain_mask(images)
     seg = volumes.seg if volumes.seg is not None else np.zeros(brain.shape, dtype=np.uint8)
-    tumor_per_z = np.count_nonzero(seg, axis=(0, 1))
-    brain_per_z = np.count_nonzero(brain, axis=(0, 1))
+    # NIfTI stores x fastest, so an axial plane is contiguous: work on (z, y, x) views (.T),
+    # where taking slices is a copy of whole planes, not a gather of scattered voxels.
+    brain_zyx, seg_zyx = brain.T, seg.T
+    n_z = brain_zyx.shape[0]
+    tumor_per_z = np.count_nonzero(seg_zyx.reshape(n_z, -1), axis=1)
+    brain_per_z = np.count_nonzero(brain_zyx.reshape(n_z, -1), axis=1)
     zs = select_slices(tumor_per_z, brain_per_z, brain.shape[0] * brain.shape[1], config)
     if len(zs) == 0:
         what = "tumour" if config.slices == "tumor" else "brain"
         raise SubjectError(subject.subject_id, [f"no slice with enough {what} to keep"])
-    normalised = np.stack(
-        [zscore_brain(images[c], brain, config.clip_percentiles) for c in range(len(MODALITIES))]
-    )
+    # Statistics over the whole brain (its bounding box holds all of it), but only the kept
+    # slices are normalised.
+    box = brain_box_zyx(brain_zyx, brain_per_z)
+    kept_brain = brain_zyx[zs]
+    slices = np.empty((len(zs), len(MODALITIES), *brain.shape[:2]), dtype=np.float32)
+    for c in range(len(MODALITIES)):
+        volume_zyx = images[c].T
+        stats = brain_stats(volume_zyx[box], brain_zyx[box], config.clip_percentiles)
+        # (n, y, x) → (n, x, y): the store keeps the (x, y) plane of the reoriented volume.
+        slices[:, c] = apply_zscore(volume_zyx[zs], kept_brain, stats).transpose(0, 2, 1)
     del images
-    # (C, X, Y, Z) → (n, C, X, Y): axial slices first.
-    slices = np.ascontiguousarray(normalised[..., zs].transpose(3, 0, 1, 2))
-    seg_slices = np.ascontiguousarray(seg[..., zs].transpose(2, 0, 1))
+    seg_slices = np.ascontiguousarray(seg_zyx[zs].transpose(0, 2, 1))
     # Counts are taken at native resolution, so --min-tumor-pixels means the same at any --size.
     counts = {
         f"tumor_{k}": np.count_nonzero(seg_slices == k, axis=(1, 2)).tolist() for k in (1, 2, 4)
