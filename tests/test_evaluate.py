@@ -73,3 +73,11 @@ def test_compute_metrics_pools_folds():
     assert metrics["patient"]["auc"] == pytest.approx(1.0)
     assert metrics["patient"]["sensitivity"] == pytest.approx(0.5)  # C at 0.4 is called LGG
     assert [f["fold"] for f in metrics["per_fold"]] == [0, 1]
+
+
+def test_top_slices_picks_the_most_tumour_in_slice_order():
+    from gliograde.evaluate import top_slices
+
+    scores = np.array([5, 1, 9, 9, 0, 7])
+    assert top_slices(scores, k=3).tolist() == [2, 3, 5]
+    assert top_slices(scores, k=10).tolist() == [0, 1, 2, 3, 4, 5]

@@ -31,9 +31,8 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    from scipy.special import expit
-
-    return expit(np.asarray(z, dtype=np.float64))
+    """1 / (1 + e^−z), written with tanh so that it cannot overflow (and needs no SciPy)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
 
 
 def apply_temperature(p: np.ndarray, temperature: float, bias: float = 0.0) -> np.ndarray:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +57,7 @@ class SliceStore:
         self.manifest = json.loads(manifest.read_text())
         self.index = read_index(self.path / "index.csv")
         self._arrays: dict[tuple[str, str], np.ndarray] = {}
+        self._files: dict[tuple[str, str], NpyFile] = {}
 
     @property
     def subjects(self) -> list[str]:
@@ -76,6 +79,18 @@ class SliceStore:
             self._arrays[key] = np.load(path, mmap_mode="r")
         return self._arrays[key]
 
+    def read_slice(self, subject: str, name: str, row: int) -> np.ndarray:
+        """One slice (``images``: ``(4, H, W)`` float16), read with one ``pread`` call.
+
+        Unlike indexing :meth:`array`, this maps nothing into the process: reading every slice
+        of a large store leaves the memory of the process as it was (the OS caches the file).
+        """
+        key = (subject, name)
+        npy = self._files.get(key)
+        if npy is None:
+            npy = self._files[key] = NpyFile.open(self.path / "subjects" / subject / f"{name}.npy")
+        return npy.read(row)
+
     def rows(self, subjects: list[str] | None = None, min_tumor: int = 0) -> np.ndarray:
         """Index positions of the slices of ``subjects`` with at least ``min_tumor`` pixels."""
         keep = self.index.tumor >= min_tumor
@@ -84,8 +99,46 @@ class SliceStore:
         return np.flatnonzero(keep)
 
     def __getstate__(self):
-        # Memory maps are re-opened in each DataLoader worker instead of being pickled (copied).
-        return {**self.__dict__, "_arrays": {}}
+        # Memory maps and files are re-opened in each DataLoader worker, not pickled (copied).
+        return {**self.__dict__, "_arrays": {}, "_files": {}}
+
+
+@dataclass
+class NpyFile:
+    """An open ``.npy`` file (C order) from which single rows are read with ``os.pread``."""
+
+    fd: int
+    offset: int
+    row_shape: tuple[int, ...]
+    dtype: np.dtype
+    n_rows: int
+
+    @classmethod
+    def open(cls, path: Path) -> NpyFile:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)  # fmt: skip
+            if read_header is None:
+                raise GliogradeError(f"{path}: .npy version {version} not supported")
+            shape, fortran, dtype = read_header(f)
+            offset = f.tell()
+        if fortran:
+            raise GliogradeError(f"{path}: stored in Fortran order; prepare the store again")
+        return cls(os.open(path, os.O_RDONLY), offset, tuple(shape[1:]), dtype, int(shape[0]))
+
+    def read(self, row: int) -> np.ndarray:
+        if not 0 <= row < self.n_rows:
+            raise IndexError(f"row {row} of {self.n_rows}")
+        nbytes = int(np.prod(self.row_shape)) * self.dtype.itemsize
+        data = bytearray(nbytes)  # writable, so that torch.from_numpy takes it without a copy
+        if os.preadv(self.fd, [data], self.offset + row * nbytes) != nbytes:
+            raise GliogradeError(f"slice store file shorter than its header says (fd {self.fd})")
+        return np.frombuffer(data, dtype=self.dtype).reshape(self.row_shape)
+
+    def __del__(self):
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
 
 
 def read_index(path: Path) -> SliceIndex:
@@ -105,8 +158,9 @@ class SliceDataset(Dataset):
 
     Each item is a dict: ``x`` float32 ``[4, H, W]`` (FLAIR, T1ce, T1, T2), ``y`` 0 (LGG) or 1
     (HGG), ``tumor`` 1.0 when the slice shows at least ``min_tumor_pixels`` of tumour, else 0.0,
-    ``subject`` and ``z``. A ``DataLoader`` batches them as ``[B, 4, H, W]``; the store is read
-    memory-mapped and works with DataLoader workers.
+    ``subject`` and ``z``. A ``DataLoader`` batches them as ``[B, 4, H, W]``; each slice is read
+    from the store with one ``pread`` (nothing is loaded or mapped up front), so memory stays
+    flat however large the store, and it works with DataLoader workers.
 
     Args:
         store: a :class:`SliceStore` or its path.
@@ -127,9 +181,10 @@ class SliceDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         subject = self.index.subject[i]
         row = int(self.index.row[i])
-        x = np.asarray(self.store.array(subject, "images")[row], dtype=np.float32)
+        # torch converts float16 → float32 several times faster than NumPy.
+        x = torch.from_numpy(self.store.read_slice(subject, "images", row)).float()
         return {
-            "x": torch.from_numpy(x),
+            "x": x,
             "y": int(self.index.label[i]),
             "tumor": float(self.index.tumor[i] >= self.tumor_threshold),
             "subject": subject,

@@ -16,6 +16,17 @@ import numpy as np
 
 from gliograde.errors import GliogradeError
 
+TTA_SLICES = 16
+"""Test-time flips are judged on a patient's 16 most tumour-bearing slices (not on all: three
+forward passes per slice would triple ``predict``'s time for one term of the uncertainty)."""
+
+
+def top_slices(scores: np.ndarray, k: int = TTA_SLICES) -> np.ndarray:
+    """Indices of the ``k`` largest scores (ties: the earlier slice first), in slice order."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    return np.sort(order[:k])
+
+
 SLICE_COLUMNS = ("fold", "subject", "z", "y", "p_hgg", "p_tumor", "tumor_pixels", "tumor_slice",
                  "p_hgg_flip_lr", "p_hgg_flip_ap")  # fmt: skip
 _FLOAT_COLUMNS = ("p_hgg", "p_tumor", "p_hgg_flip_lr", "p_hgg_flip_ap")
@@ -78,7 +89,7 @@ class PatientPredictions:
     p_hgg_noseg: np.ndarray  # tumour-probability-weighted mean over all slices (no seg)
     n_slices: np.ndarray
     spread: np.ndarray  # standard deviation of the used slices' P(HGG)
-    tta_spread: np.ndarray  # standard deviation of the patient P(HGG) over test-time flips
+    tta_spread: np.ndarray  # std of P(HGG) over test-time flips, on the TTA_SLICES top slices
     p_hgg_calibrated: np.ndarray | None = None
     uncertainty: np.ndarray | None = None
     flag: np.ndarray | None = None
@@ -132,7 +143,9 @@ def aggregate_patients(s: SlicePredictions) -> PatientPredictions:
         out["p_hgg_noseg"].append(tumor_weighted_mean(s.p_hgg[m], s.p_tumor[m]))
         out["n_slices"].append(int(used.sum()))
         out["spread"].append(float(s.p_hgg[used].std()))
-        flips = [s.p_hgg[used].mean(), s.p_hgg_flip_lr[used].mean(), s.p_hgg_flip_ap[used].mean()]
+        idx = np.flatnonzero(used)
+        top = idx[top_slices(s.tumor_pixels[idx])]
+        flips = [s.p_hgg[top].mean(), s.p_hgg_flip_lr[top].mean(), s.p_hgg_flip_ap[top].mean()]
         out["tta_spread"].append(float(np.std(flips)))
     return PatientPredictions(
         **{k: np.array(v, dtype=object if k == "subject" else None) for k, v in out.items()}

