@@ -267,6 +267,26 @@ def export(
 
 
 @app.command()
+def bench(
+    subjects: Annotated[
+        int, typer.Option(help="SYNTHETIC subjects (240×240×155) to measure on.")
+    ] = 20,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
+    ] = None,
+    work: Annotated[
+        Path | None, typer.Option(help="Keep the bench's data in this folder (reused next time).")
+    ] = None,
+):
+    """Measure loaders, training, prepare, predict and memory against the usual ways (a few minutes)."""
+    from gliograde.bench import BenchConfig, format_results, run_bench
+
+    config = BenchConfig(subjects=subjects, work=str(work) if work else None,
+                         json_out=str(json_out) if json_out else None)  # fmt: skip
+    typer.echo(format_results(run_bench(config)))
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's data, store and run.")] = Path(
         "demo-output"

@@ -340,8 +340,11 @@ def train_one(
     fold_dir: Path,
     train_ids: list[str],
     val_ids: list[str],
+    extra_callbacks: list | None = None,
 ) -> Path:
     """Train one model (one fold, or the full data when ``val_ids`` is empty).
+
+    ``extra_callbacks`` go to the Lightning Trainer (``gliograde bench`` times steps with one).
 
     Returns:
         The path of the exported ``model.safetensors``.
@@ -385,6 +388,7 @@ def train_one(
         )
     if validate and config.patience > 0:
         callbacks.append(EarlyStopping("val_auc", mode="max", patience=config.patience))
+    callbacks += extra_callbacks or []
     last = ckpt_dir / "last.ckpt"
     resume_from = checkpoint_epoch(last) if config.resume and last.is_file() else None
     # Read before the Trainer exists: Lightning's CSV logger deletes an existing metrics.csv.
