@@ -43,3 +43,16 @@ def test_same_seed_same_metrics_on_cpu(synth_small, tmp_path):
     assert metrics[0] == metrics[1]
     a, b = ((tmp_path / n / "predictions_slices.csv").read_bytes() for n in "ab")
     assert a == b
+
+
+def test_resident_slices_train_exactly_like_the_store(synth_small, tmp_path):
+    """--resident (slices kept on the device, here the CPU) changes where x comes from, not x."""
+    prepare(synth_small, tmp_path / "store", PrepareConfig(size=32, min_tumor_pixels=20, folds=2),
+            quiet=True)  # fmt: skip
+    for name, resident in (("read", False), ("resident", True)):
+        store, out = str(tmp_path / "store"), str(tmp_path / name)
+        config = TrainConfig(store, out, folds=[0], epochs=2, epoch_slices=64, batch_size=16,
+                             device="cpu", progress=False, resident=resident)  # fmt: skip
+        run_training(config)
+    a, b = ((tmp_path / n / "predictions_slices.csv").read_bytes() for n in ("read", "resident"))
+    assert a == b

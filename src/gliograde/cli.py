@@ -139,6 +139,12 @@ def train(
     augment: Annotated[bool, typer.Option(help="Augment training batches.")] = True,
     workers: Annotated[int, typer.Option(help="DataLoader workers (-1: auto).")] = -1,
     compile: Annotated[bool, typer.Option(help="torch.compile the network.")] = False,
+    resident: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the training slices in device (GPU) memory: no CPU worker in the loop."
+        ),
+    ] = False,
     pretrained: Annotated[
         Path | None, typer.Option(help="torchvision resnet18 weights file.")
     ] = None,
@@ -155,7 +161,7 @@ def train(
         store=str(store), out=str(out), folds=list(fold) if fold else None, full=full,
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, devices=devices,
         nodes=nodes, balance=balance, epoch_slices=epoch_slices, patience=patience, augment=augment,
-        workers=workers, compile=compile, pretrained=str(pretrained) if pretrained else None,
+        workers=workers, compile=compile, resident=resident, pretrained=str(pretrained) if pretrained else None,
         resume=resume, progress=progress,
     )  # fmt: skip
     metrics = run_training(config)

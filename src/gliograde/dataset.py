@@ -179,14 +179,32 @@ class SliceDataset(Dataset):
         return len(self.rows)
 
     def __getitem__(self, i: int) -> dict:
-        subject = self.index.subject[i]
-        row = int(self.index.row[i])
         # torch converts float16 → float32 several times faster than NumPy.
-        x = torch.from_numpy(self.store.read_slice(subject, "images", row)).float()
+        return {"x": torch.from_numpy(self.image16(i)).float(), **self.labels(i)}
+
+    def image16(self, i: int) -> np.ndarray:
+        """Item ``i``'s slice as stored: float16 ``[4, H, W]``."""
+        return self.store.read_slice(self.index.subject[i], "images", int(self.index.row[i]))
+
+    def labels(self, i: int) -> dict:
+        """Item ``i`` without its image: ``y``, ``tumor``, ``subject``, ``z``."""
         return {
-            "x": x,
             "y": int(self.index.label[i]),
             "tumor": float(self.index.tumor[i] >= self.tumor_threshold),
-            "subject": subject,
+            "subject": self.index.subject[i],
             "z": int(self.index.z[i]),
         }
+
+    def resident_images(self, device="cpu") -> torch.Tensor:
+        """Every item's slice in one float16 tensor ``[N, 4, H, W]`` on ``device``.
+
+        For training with the store resident in GPU memory (BraTS 2020's tumour slices take
+        about 12 GB): batches are then gathered on the GPU and no CPU worker is in the loop.
+        """
+        if len(self) == 0:
+            raise GliogradeError(f"{self.store.path}: no slice to keep resident")
+        first = self.image16(0)
+        out = np.empty((len(self), *first.shape), dtype=np.float16)
+        for i in range(len(self)):
+            out[i] = self.image16(i)
+        return torch.from_numpy(out).to(device)

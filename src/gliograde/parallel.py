@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -37,7 +38,10 @@ def map_with_progress(
                 yield fn(item)
                 bar.update()
             return
-        with ProcessPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        # forkserver, not fork: a process that has already run PyTorch (OpenMP threads) can
+        # deadlock its forked children when they use it again (resize in prepare).
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=context) as pool:
             for result in pool.map(fn, items):
                 yield result
                 bar.update()

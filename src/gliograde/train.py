@@ -55,6 +55,7 @@ class TrainConfig:
     tumor_loss_weight: float = 0.5
     workers: int = -1  # DataLoader workers; -1: 0 on CPU, up to 8 on GPU
     compile: bool = False
+    resident: bool = False  # keep the training slices on the device (GPU memory)
     pretrained: str | None = None
     resume: bool = False
     progress: bool = True
@@ -101,12 +102,18 @@ class GradeModule(L.LightningModule):
         self.subjects = subjects
         self._val: list[dict[str, torch.Tensor]] = []
         self.channels_last = False
+        self.resident: torch.Tensor | None = None  # not a buffer: never saved in checkpoints
 
     def forward(self, x):
         return self.model(x)
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
-        x = batch["x"]
+        if "x" in batch:
+            x = batch["x"]
+        else:  # --resident: the batch is gathered from the slices kept on this device
+            if self.resident.device != batch["item"].device:
+                self.resident = self.resident.to(batch["item"].device)
+            x = self.resident[batch["item"]].float()
         if self.trainer.training and self.config.augment:
             from gliograde.augment import augment_batch
 
@@ -227,12 +234,13 @@ TUMOR_OVERSAMPLING = 3.0
 class IndexedSlices(SliceDataset):
     """A :class:`SliceDataset` whose items also carry the subject as an integer (for gathering)."""
 
-    def __init__(self, store, subjects, tumor_threshold, subject_ids):
+    def __init__(self, store, subjects, tumor_threshold, subject_ids, images: bool = True):
         super().__init__(store, subjects, 0, tumor_threshold)
         self.subject_idx = {s: i for i, s in enumerate(subject_ids)}
+        self.images = images  # False: the images are resident on the device (--resident)
 
     def __getitem__(self, i):
-        item = super().__getitem__(i)
+        item = super().__getitem__(i) if self.images else self.labels(i)
         item["subject_idx"] = self.subject_idx[item["subject"]]
         item["item"] = i
         return item
@@ -358,7 +366,7 @@ def train_one(
     workers = config.workers if config.workers >= 0 else (0 if accelerator == "cpu" else 8)
     threshold = tumor_threshold(store)
     all_ids = sorted(store.subjects)
-    train_ds = IndexedSlices(store, train_ids, threshold, all_ids)
+    train_ds = IndexedSlices(store, train_ids, threshold, all_ids, images=not config.resident)
     if len(train_ds) == 0:
         raise GliogradeError(f"{store.path}: no training slice for this fold")
     grade_slices = train_ds.index.tumor >= threshold
@@ -366,6 +374,8 @@ def train_one(
     if config.balance == "sampler":
         weights = [1.0, 1.0]
     module = GradeModule(asdict(config), weights, all_ids)
+    if config.resident:  # read once; moved to the GPU with the first batch
+        module.resident = train_ds.resident_images()
     # channels_last is faster for this network on GPUs (cuDNN) and on CPUs (oneDNN) alike.
     module.channels_last = True
     module.model = module.model.to(memory_format=torch.channels_last)
