@@ -90,3 +90,18 @@ def test_separable_predictions_give_finite_calibration():
     t, b = fit_temperature_and_bias(p, y)
     assert np.isfinite(t) and np.isfinite(b) and t >= np.exp(-4) - 1e-9
     assert fit_temperature_and_bias(p, np.ones(6)) == (1.0, 0.0)  # one class: nothing to fit
+
+
+def test_a_calibration_that_does_not_hold_out_of_sample_is_not_applied():
+    # Two folds miscalibrated in opposite directions: a pair fitted on one fold makes the other
+    # worse, so the cross-fitted Brier score rises and the probabilities are left as they are.
+    rng = np.random.default_rng(4)
+    z = rng.normal(0, 2, 4000)
+    y = (rng.random(len(z)) < sigmoid(z)).astype(float)
+    fold = np.arange(len(z)) % 2
+    p = np.where(fold == 0, sigmoid(3 * z), sigmoid(z / 3))
+    s = calibration_summary(p, y, fold)
+    assert not s["applied"] and (s["temperature"], s["bias"]) == (1.0, 0.0)
+    assert s["brier_after_crossfit"] > s["brier_before"]
+    assert s["ece_after"] == pytest.approx(s["ece_before"])
+    assert s["fitted_temperature"] != 1.0  # it was fitted, and reported, but not applied

@@ -6,9 +6,10 @@
   The bias is there because training weights the classes (or balances the sampler) as if HGG
   and LGG were equally common, which shifts every logit by about log(prior ratio); a
   temperature alone cannot undo a shift, and on the demo it made slice-level ECE worse. The
-  temperature-only figures are still reported beside it. The "after" figures are measured on the
-  predictions the calibration was fitted on (in-sample); a cross-fitted figure (each fold
-  calibrated by the other folds) is reported beside them.
+  temperature-only figures are still reported beside it. The pair is applied only when it also
+  lowers the Brier score out of sample (each fold calibrated by the other folds); otherwise the
+  probabilities are left as they are. The "after" figures are measured on the predictions the
+  calibration was fitted on (in-sample); the cross-fitted figures beside them.
 * Expected calibration error over 10 equal-width bins of P(HGG), and the Brier score.
 * Uncertainty per patient: the sum of four non-negative terms, each 0 for a certain answer —
   binary entropy of the calibrated probability (bits), spread (standard deviation) of the slice
@@ -100,23 +101,35 @@ def brier(p: np.ndarray, y: np.ndarray) -> float:
 
 
 def calibration_summary(p: np.ndarray, y: np.ndarray, fold: np.ndarray) -> dict:
-    """ECE and Brier before and after calibration (temperature and bias), two ways.
+    """Calibration (temperature and bias) fitted on these predictions, and whether to use it.
 
-    ``*_after``: one temperature and bias fitted on all these predictions and measured on them
-    (what ``predict`` uses; in-sample). ``*_after_crossfit``: each fold calibrated by a pair
-    fitted on the other folds (out-of-sample, but across models that differ).
-    ``ece_after_temperature_only``: a temperature without bias, in-sample, for comparison.
+    The pair is fitted on all the predictions. It is *applied* (``temperature`` and ``bias``,
+    what ``predict`` uses) only when it also helps out of sample: when each fold calibrated by
+    a pair fitted on the other folds has a lower Brier score than no calibration. On a few
+    dozen patients a fitted calibration can follow noise; then the probabilities are left as
+    they are (temperature 1, bias 0) and ``applied`` is false.
+
+    ``*_after``: with the applied calibration, on these predictions (in-sample).
+    ``*_after_crossfit``: each fold calibrated by the other folds (out-of-sample).
+    ``ece_after_fitted`` and ``ece_after_temperature_only``: the fitted pair, and a temperature
+    without bias, in-sample, for comparison.
     """
-    t, b = fit_temperature_and_bias(p, y)
-    after = apply_temperature(p, t, b)
+    fitted_t, fitted_b = fit_temperature_and_bias(p, y)
     crossfit = cross_fitted(p, y, fold)
+    applied = bool(brier(crossfit, y) < brier(p, y))
+    t, b = (fitted_t, fitted_b) if applied else (1.0, 0.0)
+    after = apply_temperature(p, t, b)
     t_only = apply_temperature(p, fit_temperature(p, y))
     return {
         "temperature": t,
         "bias": b,
+        "applied": applied,
+        "fitted_temperature": fitted_t,
+        "fitted_bias": fitted_b,
         "ece_before": expected_calibration_error(p, y),
         "ece_after": expected_calibration_error(after, y),
         "ece_after_crossfit": expected_calibration_error(crossfit, y),
+        "ece_after_fitted": expected_calibration_error(apply_temperature(p, fitted_t, fitted_b), y),
         "ece_after_temperature_only": expected_calibration_error(t_only, y),
         "brier_before": brier(p, y),
         "brier_after": brier(after, y),

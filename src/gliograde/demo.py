@@ -86,12 +86,13 @@ def run_demo(config: DemoConfig, report: bool = True) -> dict:
     print(f"\nfinished in {elapsed:.0f} s")
     print(f"run folder: {run} (metrics.json, predictions_*.csv, roc.png, confusion.png)")
     if report:
-        a = metrics["attention"]
-        print(
-            f"Grad-CAM: {a['mean_share_tumor']:.1%} of attention inside the tumour "
-            f"(chance {a['mean_chance']:.1%}); calibration ECE "
-            f"{metrics['calibration']['patient']['ece_before']:.3f} → "
-            f"{metrics['calibration']['patient']['ece_after']:.3f} (patients)"
+        a, c = metrics["attention"], metrics["calibration"]["patient"]
+        calibration = (
+            f"calibration ECE {c['ece_before']:.3f} → {c['ece_after']:.3f} (patients)"
+            if c.get("applied", True)
+            else "patient-level calibration not applied (it did not hold out of sample)"
         )
+        print(f"Grad-CAM: {a['mean_share_tumor']:.1%} of attention inside the tumour "
+              f"(chance {a['mean_chance']:.1%}); {calibration}")  # fmt: skip
         print(f"report: {report_path}")
     return metrics

@@ -263,8 +263,9 @@ def calibrate_predictions(s: SlicePredictions, patients: PatientPredictions, tum
         "patient": calibration_summary(patients.p_hgg, patients.y, patients.fold),
         "patient_noseg": calibration_summary(patients.p_hgg_noseg, patients.y, patients.fold),
         "method": "temperature and bias on the logit, sigmoid(logit(p)/T + b), fitted on the "
-        "out-of-fold predictions (in-sample 'after'; 'after_crossfit': each fold calibrated by "
-        "the other folds; 'after_temperature_only': no bias); ECE over 10 bins of P(HGG)",
+        "out-of-fold predictions and applied only where each fold calibrated by the other folds "
+        "has a lower Brier score than no calibration ('after': in-sample; 'after_crossfit': "
+        "out-of-sample; 'after_temperature_only': no bias); ECE over 10 bins of P(HGG)",
     }
     c = out["patient"]
     patients.p_hgg_calibrated = apply_temperature(patients.p_hgg, c["temperature"], c["bias"])

@@ -65,14 +65,17 @@ def calibration_table(cal: dict) -> str:
         c = cal.get(level)
         if c:
             rows.append(
-                f"<tr><td>{level.replace('_', ', ')}</td><td>{fmt(c['temperature'])}</td>"
-                f"<td>{fmt(c.get('bias', 0.0))}</td>"
+                f"<tr><td>{level.replace('_', ', ')}</td>"
+                f"<td>{'yes' if c.get('applied', True) else 'no'}</td>"
+                f"<td>{fmt(c.get('fitted_temperature', c['temperature']))}</td>"
+                f"<td>{fmt(c.get('fitted_bias', c.get('bias', 0.0)))}</td>"
                 f"<td>{fmt(c['ece_before'])}</td><td>{fmt(c['ece_after'])}</td>"
                 f"<td>{fmt(c['ece_after_crossfit'])}</td>"
                 f"<td>{fmt(c['brier_before'])}</td><td>{fmt(c['brier_after'])}</td></tr>"
             )
     head = (
-        "<tr><th>level</th><th>temperature</th><th>bias</th><th>ECE before</th><th>ECE after</th>"
+        "<tr><th>level</th><th>applied</th><th>temperature (fitted)</th><th>bias (fitted)</th>"
+        "<th>ECE before</th><th>ECE after</th>"
         "<th>ECE after, cross-fitted</th><th>Brier before</th><th>Brier after</th></tr>"
     )
     return f"<table>{head}{''.join(rows)}</table>"
