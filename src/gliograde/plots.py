@@ -67,8 +67,11 @@ def plot_reliability(patients, path: Path, bins: int = 10) -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
     series = [("before", patients.p_hgg, "tab:orange")]
-    if patients.p_hgg_calibrated is not None:
-        series.append(("after calibration", patients.p_hgg_calibrated, "tab:blue"))
+    cal = patients.p_hgg_calibrated
+    if cal is not None and np.allclose(cal, patients.p_hgg):
+        series = [("P(HGG); calibration not applied", patients.p_hgg, "tab:orange")]
+    elif cal is not None:
+        series.append(("after calibration", cal, "tab:blue"))
     for label, p, color in series:
         which = np.minimum((np.asarray(p) * bins).astype(int), bins - 1)
         xs, ys, ns = [], [], []
