@@ -26,7 +26,10 @@ def map_with_progress(
 ) -> Iterator[R]:
     """Yield ``fn(item)`` for each item, in order; ``workers > 1`` runs them in processes.
 
-    The progress bar goes to stderr so that stdout stays clean for ``--json`` output.
+    The progress bar goes to stderr so that stdout stays clean for ``--json`` output. Worker
+    processes start from a fresh interpreter (forkserver), so a script that calls this with
+    ``workers > 1`` must do so under ``if __name__ == "__main__":``, as with any
+    multiprocessing code on macOS or Windows.
     """
     from tqdm import tqdm
 

@@ -221,7 +221,10 @@ def preprocess_subject(
     # slices are normalised.
     box = brain_box_zyx(brain_zyx, brain_per_z)
     kept_brain = brain_zyx[zs]
-    slices = np.empty((len(zs), len(MODALITIES), *brain.shape[:2]), dtype=np.float32)
+    # Without a resize, float16 (the store's type) is written straight away: the cast then
+    # happens in the same pass as the transposition below, not in a pass of its own.
+    dtype = np.float16 if config.size is None else np.float32
+    slices = np.empty((len(zs), len(MODALITIES), *brain.shape[:2]), dtype=dtype)
     for c in range(len(MODALITIES)):
         volume_zyx = images[c].T
         stats = brain_stats(volume_zyx[box], brain_zyx[box], config.clip_percentiles)
@@ -236,7 +239,8 @@ def preprocess_subject(
     counts["brain"] = brain_per_z[zs].tolist()
     if config.size is not None:
         slices, seg_slices = resize_slices(slices, seg_slices, config.size)
-    return SubjectSlices(slices.astype(np.float16), seg_slices, zs, counts, volumes.warnings)
+    images16 = slices.astype(np.float16, copy=False)
+    return SubjectSlices(images16, seg_slices, zs, counts, volumes.warnings)
 
 
 @dataclass
