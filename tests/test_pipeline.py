@@ -185,3 +185,13 @@ def test_export_refuses_an_unknown_format(tiny_run):
 
     with pytest.raises(UsageError, match="choose one of safetensors, torchscript, onnx"):
         export_run(tiny_run[1], "tflite")
+
+
+def test_export_of_a_folder_that_is_not_a_run_is_one_clear_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "gliograde", "export", str(tmp_path)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"gliograde: error: {tmp_path}: not a gliograde run (no config.json); "
+        "give the folder `gliograde train` wrote"
+    )

@@ -50,7 +50,9 @@ def load_run(run: Path) -> tuple[dict, list[Path]]:
     run = Path(run)
     config_path = run / "config.json"
     if not config_path.is_file():
-        raise GliogradeError(f"{run}: not a gliograde run (no config.json); give --model RUN")
+        raise GliogradeError(
+            f"{run}: not a gliograde run (no config.json); give the folder `gliograde train` wrote"
+        )
     config = json.loads(config_path.read_text())
     full = run / "full" / "model.safetensors"
     weights = [full] if full.is_file() else sorted(run.glob("fold_*/model.safetensors"))
