@@ -17,6 +17,13 @@ def file_of(folder, role):
     return folder / f"{folder.name}_{role}.nii.gz"
 
 
+def rewrite(folder, role, change, affine=None):
+    """Replace a volume by ``change(its voxels)``, keeping its affine unless one is given."""
+    img = nib.load(file_of(folder, role))
+    data = change(np.asanyarray(img.dataobj).copy())
+    save_nifti(file_of(folder, role), data, img.affine if affine is None else affine)
+
+
 def corrupt_zero_bytes(folder):
     file_of(folder, "t1").write_bytes(b"")
     return "t1.nii.gz: empty file"
@@ -41,52 +48,44 @@ def corrupt_missing_modality(folder):
 
 
 def corrupt_shape(folder):
-    img = nib.load(file_of(folder, "t1"))
-    save_nifti(file_of(folder, "t1"), np.asanyarray(img.dataobj)[:, :, :-2], img.affine)
+    rewrite(folder, "t1", lambda v: v[:, :, :-2])
     return "shape (64, 64, 38) differs"
 
 
 def corrupt_affine(folder):
-    img = nib.load(file_of(folder, "t2"))
-    affine = img.affine.copy()
+    affine = nib.load(file_of(folder, "t2")).affine.copy()
     affine[0, 3] += 5.0
-    save_nifti(file_of(folder, "t2"), np.asanyarray(img.dataobj), affine)
+    rewrite(folder, "t2", lambda v: v, affine)
     return "t2.nii.gz: affine differs"
 
 
 def corrupt_4d(folder):
-    img = nib.load(file_of(folder, "flair"))
-    data = np.asanyarray(img.dataobj)
-    save_nifti(file_of(folder, "flair"), np.stack([data, data], -1), img.affine)
+    rewrite(folder, "flair", lambda v: np.stack([v, v], -1))
     return "expected a 3D volume, found shape (64, 64, 40, 2)"
 
 
 def corrupt_nan(folder):
-    img = nib.load(file_of(folder, "t1ce"))
-    data = np.asanyarray(img.dataobj).astype(np.float32)
-    data[30, 30, 20] = np.nan
-    data[31, 30, 20] = np.inf
-    save_nifti(file_of(folder, "t1ce"), data, img.affine)
+    def add_nan_and_inf(v):
+        v = v.astype(np.float32)
+        v[30, 30, 20], v[31, 30, 20] = np.nan, np.inf
+        return v
+
+    rewrite(folder, "t1ce", add_nan_and_inf)
     return "t1ce.nii.gz: 2 voxels are NaN or infinite"
 
 
 def corrupt_all_zero(folder):
-    img = nib.load(file_of(folder, "t1"))
-    save_nifti(file_of(folder, "t1"), np.zeros(img.shape, np.int16), img.affine)
+    rewrite(folder, "t1", lambda v: np.zeros(v.shape, np.int16))
     return "t1.nii.gz: no brain"
 
 
 def corrupt_label_5(folder):
-    img = nib.load(file_of(folder, "seg"))
-    seg = np.asanyarray(img.dataobj).copy()
-    seg[seg == 2] = 5
-    save_nifti(file_of(folder, "seg"), seg, img.affine)
+    rewrite(folder, "seg", lambda v: np.where(v == 2, 5, v).astype(v.dtype))
     return "seg.nii.gz: unexpected labels 5"
 
 
 def corrupt_empty_seg(folder):
-    img = nib.load(file_of(folder, "seg"))
-    save_nifti(file_of(folder, "seg"), np.zeros(img.shape, np.uint8), img.affine)
+    rewrite(folder, "seg", lambda v: np.zeros(v.shape, np.uint8))
     return "segmentation is empty"
 
 

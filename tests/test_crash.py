@@ -12,10 +12,10 @@ import time
 import pytest
 import torch
 
+from gliograde.resume import read_log
 from gliograde.safeio import load_checkpoint, load_state_dict
 from gliograde.store import PrepareConfig, prepare
 from gliograde.synth import synth_cohort
-from gliograde.train import read_log
 
 CLI = [sys.executable, "-m", "gliograde"]
 

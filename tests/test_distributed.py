@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 
 from gliograde.dataset import SliceStore
+from gliograde.loaders import IndexedSlices, make_train_loader
 from gliograde.safeio import load_checkpoint
 from gliograde.splits import load_splits
 from gliograde.store import PrepareConfig, prepare
-from gliograde.train import IndexedSlices, TrainConfig, make_train_loader
+from gliograde.train import TrainConfig
 
 TRAIN = ["--device", "cpu", "--epochs", "2", "--epoch-slices", "64", "--batch-size", "16",
          "--no-augment", "--patience", "0"]  # fmt: skip
@@ -111,7 +112,7 @@ def test_ranks_deal_out_the_same_global_batches(store):
 
 def test_global_batch_must_divide_among_processes():
     from gliograde.errors import UsageError
-    from gliograde.train import per_process_batch
+    from gliograde.loaders import per_process_batch
 
     assert per_process_batch(32, 4) == 8
     with pytest.raises(UsageError, match="multiple of 3"):

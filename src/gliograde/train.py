@@ -25,11 +25,18 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import WeightedRandomSampler
 
 from gliograde.dataset import SliceDataset, SliceStore
 from gliograde.errors import GliogradeError, UsageError
 from gliograde.evaluate import SlicePredictions, aggregate_patients, roc_auc
+from gliograde.loaders import (
+    IndexedSlices,
+    class_weights,
+    make_eval_loader,
+    make_train_loader,
+    tumor_threshold,
+)
+from gliograde.resume import check_resume, checkpoint_epoch, read_log, write_log
 
 
 @dataclass
@@ -107,13 +114,13 @@ class GradeModule(L.LightningModule):
     def forward(self, x):
         return self.model(x)
 
+    def on_fit_start(self):
+        if self.resident is not None:  # --resident: once, onto the device Lightning chose
+            self.resident = self.resident.to(self.device)
+
     def on_after_batch_transfer(self, batch, dataloader_idx):
-        if "x" in batch:
-            x = batch["x"]
-        else:  # --resident: the batch is gathered from the slices kept on this device
-            if self.resident.device != batch["item"].device:
-                self.resident = self.resident.to(batch["item"].device)
-            x = self.resident[batch["item"]].float()
+        # --resident: no "x" in the batch; it is gathered from the slices kept on this device.
+        x = batch["x"] if "x" in batch else self.resident[batch["item"]].float()
         if self.trainer.training and self.config.augment:
             from gliograde.augment import augment_batch
 
@@ -228,113 +235,6 @@ def gather_each_slice_once(module: L.LightningModule, v: dict[str, torch.Tensor]
     return {k: t[keep] for k, t in parts.items()}
 
 
-TUMOR_OVERSAMPLING = 3.0
-
-
-class IndexedSlices(SliceDataset):
-    """A :class:`SliceDataset` whose items also carry the subject as an integer (for gathering)."""
-
-    def __init__(self, store, subjects, tumor_threshold, subject_ids, images: bool = True):
-        super().__init__(store, subjects, 0, tumor_threshold)
-        self.subject_idx = {s: i for i, s in enumerate(subject_ids)}
-        self.images = images  # False: the images are resident on the device (--resident)
-
-    def __getitem__(self, i):
-        item = super().__getitem__(i) if self.images else self.labels(i)
-        item["subject_idx"] = self.subject_idx[item["subject"]]
-        item["item"] = i
-        return item
-
-
-def class_weights(labels: np.ndarray) -> list[float]:
-    """Inverse-frequency weights, ``n / (2 n_c)``: each grade weighs the same in the loss."""
-    counts = np.bincount(labels, minlength=2).astype(float)
-    counts[counts == 0] = 1.0
-    return (counts.sum() / (2 * counts)).tolist()
-
-
-def tumor_threshold(store: SliceStore) -> int:
-    return int(store.options.get("min_tumor_pixels", 1))
-
-
-def sampling_weights(ds: IndexedSlices, balance: str, threshold: int) -> torch.Tensor:
-    """How often each training slice is drawn.
-
-    Tumour slices, the only ones that teach the grade, are drawn ``TUMOR_OVERSAMPLING`` times as
-    often as slices without tumour (which teach only the tumour head). With ``balance ==
-    "sampler"``, each grade is also drawn equally often.
-    """
-    w = np.where(ds.index.tumor >= threshold, TUMOR_OVERSAMPLING, 1.0)
-    if balance == "sampler":
-        labels = ds.index.label
-        per_grade = np.bincount(labels, weights=w, minlength=2)
-        w = w / np.maximum(per_grade[labels], 1e-9)
-    return torch.as_tensor(w, dtype=torch.double)
-
-
-class EpochSeededSampler(WeightedRandomSampler):
-    """Weighted sampling with replacement whose draws depend only on (seed, epoch).
-
-    Lightning calls ``set_epoch`` before each epoch, so epoch k draws the same slices whether
-    the run went straight through or was resumed from a checkpoint at epoch k.
-    """
-
-    def __init__(self, weights: torch.Tensor, num_samples: int, seed: int):
-        super().__init__(weights, num_samples, replacement=True)
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        self.generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return super().__iter__()
-
-
-def per_process_batch(batch_size: int, world_size: int) -> int:
-    """``--batch-size`` is the global batch: each of ``world_size`` processes takes its share.
-
-    So a run on 4 GPUs takes the same optimisation steps as on one (same learning rate and
-    schedule), and a DDP run can be compared with a single-process one.
-    """
-    if batch_size % world_size:
-        raise UsageError(
-            f"--batch-size {batch_size} is the global batch and must divide among "
-            f"{world_size} processes; use a multiple of {world_size}"
-        )
-    return batch_size // world_size
-
-
-def make_train_loader(
-    ds: IndexedSlices, config: TrainConfig, workers: int, threshold: int, world_size: int = 1
-):
-    from torch.utils.data import DataLoader
-
-    # Every process draws the same sequence (same seed); under DDP Lightning wraps the sampler
-    # and deals it out, rank r taking positions r, r + world_size, ... (no reshuffling), so each
-    # global step sees the same slices as a single process would.
-    n = config.epoch_slices or len(ds)
-    weights = sampling_weights(ds, config.balance, threshold)
-    sampler = EpochSeededSampler(weights, n, config.seed)
-    return DataLoader(
-        ds,
-        batch_size=per_process_batch(config.batch_size, world_size),
-        sampler=sampler,
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        pin_memory=torch.cuda.is_available(),
-        drop_last=n > config.batch_size,
-    )
-
-
-def make_eval_loader(ds, batch_size: int, workers: int):
-    from torch.utils.data import DataLoader
-
-    return DataLoader(ds, batch_size=batch_size * 2, shuffle=False, num_workers=workers,
-                      persistent_workers=workers > 0)  # fmt: skip
-
-
 def is_global_zero() -> bool:
     """Whether this process is rank 0 (torchrun, SLURM and Lightning's launcher all set it)."""
     from lightning.pytorch.utilities import rank_zero_only
@@ -374,7 +274,7 @@ def train_one(
     if config.balance == "sampler":
         weights = [1.0, 1.0]
     module = GradeModule(asdict(config), weights, all_ids)
-    if config.resident:  # read once; moved to the GPU with the first batch
+    if config.resident:  # read once here; on_fit_start moves it to the device
         module.resident = train_ds.resident_images()
     # channels_last is faster for this network on GPUs (cuDNN) and on CPUs (oneDNN) alike.
     module.channels_last = True
@@ -452,38 +352,6 @@ def train_one(
     return export_weights(best, fold_dir / "model.safetensors")
 
 
-def checkpoint_epoch(path: Path) -> int:
-    """The last completed epoch recorded in a Lightning checkpoint."""
-    from gliograde.safeio import load_checkpoint
-
-    return int(load_checkpoint(path)["epoch"])
-
-
-def read_log(path: Path, until_epoch: int | None = None) -> list[dict]:
-    """Rows of a Lightning ``metrics.csv`` (those of epochs ≤ ``until_epoch`` if given)."""
-    import csv
-
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if until_epoch is None:
-        return rows
-    return [r for r in rows if r.get("epoch", "") != "" and int(r["epoch"]) <= until_epoch]
-
-
-def write_log(path: Path, rows: list[dict]) -> None:
-    import csv
-
-    fields = sorted({k for r in rows for k in r})
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-
-
 def export_weights(checkpoint: Path, out: Path) -> Path:
     """Save the network's weights from a Lightning checkpoint as safetensors."""
     from safetensors.torch import save_file
@@ -525,25 +393,6 @@ def predict_slices(
         p_hgg_flip_lr=p_hgg[1],
         p_hgg_flip_ap=p_hgg[2],
     )
-
-
-RESUME_KEYS = ("store", "epochs", "batch_size", "lr", "epoch_slices", "seed", "balance", "full")
-
-
-def check_resume(config: TrainConfig, out: Path) -> None:
-    """``--resume`` continues the same schedule: the options that shape it must not change."""
-    path = out / "config.json"
-    if not config.resume or not path.is_file():
-        return
-    import json
-
-    old = json.loads(path.read_text())
-    changed = [k for k in RESUME_KEYS if old.get(k) != getattr(config, k)]
-    if changed:
-        raise UsageError(
-            f"{out}: --resume continues the run as it was started; these options differ: "
-            f"{', '.join(changed)} (use the same options, or a new --out)"
-        )
 
 
 def run_training(config: TrainConfig) -> dict | None:

@@ -32,11 +32,11 @@ MIN_BRAIN_VOXELS = 1000
 TARGET_ORIENTATION = ("L", "P", "S")
 """Every volume is brought to BraTS's own orientation, so the last axis is axial."""
 
-try:
-    from isal.isal_zlib import error as _IsalError
-except ImportError:  # without isal, zlib inflates
-    _IsalError = zlib.error
-_READ_ERRORS = (OSError, EOFError, zlib.error, _IsalError, ValueError, ImageFileError,
+try:  # ISA-L's inflate: about twice as fast as zlib's, same API
+    from isal import isal_zlib as _inflate
+except ImportError:
+    _inflate = zlib
+_READ_ERRORS = (OSError, EOFError, zlib.error, _inflate.error, ValueError, ImageFileError,
                 HeaderDataError)  # fmt: skip
 
 
@@ -130,20 +130,10 @@ def gunzip_image(path: Path, img: nib.Nifti1Image) -> bytes:
     """
     n_voxels = int(np.prod(img.shape, dtype=np.int64))
     expected = int(img.dataobj.offset) + n_voxels * img.get_data_dtype().itemsize
-    inflater = gzip_inflater()
-    raw = inflater.decompress(path.read_bytes(), expected)
+    raw = _inflate.decompressobj(wbits=31).decompress(path.read_bytes(), expected)
     if len(raw) < expected:
         raise EOFError(f"the data ends after {len(raw)} of {expected} bytes")
     return raw
-
-
-def gzip_inflater():
-    try:
-        from isal import isal_zlib
-
-        return isal_zlib.decompressobj(wbits=31)
-    except ImportError:
-        return zlib.decompressobj(wbits=31)
 
 
 def to_lps(affine: np.ndarray) -> np.ndarray:
