@@ -26,7 +26,7 @@ def sample_dir() -> Path:
 @pytest.fixture(scope="session")
 def synth_small(tmp_path_factory) -> Path:
     """A SYNTHETIC cohort of 10 small subjects (64×64×40), BraTS 2020 layout. Do not modify."""
-    from gliograde.synth import synth_cohort
+    from gliograde.io.synth import synth_cohort
 
     out = tmp_path_factory.mktemp("synth") / "cohort"
     synth_cohort(out, subjects=10, lgg_fraction=0.4, seed=3, shape=SMALL_SHAPE, quiet=True)
@@ -52,3 +52,10 @@ def read_lps(path: Path) -> np.ndarray:
     img = nib.load(path)
     assert nib.aff2axcodes(img.affine) == ("L", "P", "S")
     return img.get_fdata()
+
+
+def zscore_brain(volume: np.ndarray, brain: np.ndarray, clip=(0.5, 99.5)) -> np.ndarray:
+    """One modality z-scored over the brain as prepare does it (statistics, then apply)."""
+    from gliograde.preprocess.normalise import apply_zscore, brain_stats
+
+    return apply_zscore(volume, brain, brain_stats(volume, brain, clip))

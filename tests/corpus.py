@@ -129,10 +129,21 @@ def corrupt_conflicting_grades(folder):
 # Broken images or segmentations: predict must refuse these too. Grade-table problems
 # (the rest) matter only where a grade is needed (check, prepare).
 IMAGE_CORRUPTIONS = [
-    corrupt_zero_bytes, corrupt_truncated_gz, corrupt_text_as_nii, corrupt_missing_modality,
-    corrupt_shape, corrupt_affine, corrupt_4d, corrupt_nan, corrupt_all_zero, corrupt_label_5,
+    corrupt_zero_bytes,
+    corrupt_truncated_gz,
+    corrupt_text_as_nii,
+    corrupt_missing_modality,
+    corrupt_shape,
+    corrupt_affine,
+    corrupt_4d,
+    corrupt_nan,
+    corrupt_all_zero,
+    corrupt_label_5,
     corrupt_absurd_header,
-]  # fmt: skip
+]
 CORRUPTIONS = IMAGE_CORRUPTIONS + [
-    corrupt_empty_seg, corrupt_no_label_row, corrupt_unknown_grade, corrupt_conflicting_grades,
-]  # fmt: skip
+    corrupt_empty_seg,
+    corrupt_no_label_row,
+    corrupt_unknown_grade,
+    corrupt_conflicting_grades,
+]

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from corpus import IMAGE_CORRUPTIONS, corrupt_empty_seg, first_subject
-from gliograde.dataset import SliceStore
-from gliograde.evaluate import evaluate_run
+from gliograde.assess.crossval import train_and_evaluate
+from gliograde.assess.evaluate import evaluate_run
 from gliograde.export import FORMATS
 from gliograde.predict import predict_subjects
-from gliograde.store import PrepareConfig, prepare
-from gliograde.train import TrainConfig, run_training
+from gliograde.preprocess.slices import PrepareConfig
+from gliograde.store.read import SliceStore
+from gliograde.store.write import prepare
+from gliograde.train.config import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -21,16 +23,29 @@ def tiny_run(synth_small, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     config = PrepareConfig(slices="brain", size=32, min_tumor_pixels=20, folds=2)
     prepare(synth_small, root / "store", config, quiet=True)
-    train = TrainConfig(store=str(root / "store"), out=str(root / "run"), epochs=2,
-                        epoch_slices=64, batch_size=16, device="cpu", progress=False)  # fmt: skip
-    metrics = run_training(train)
+    train = TrainConfig(
+        store=str(root / "store"),
+        out=str(root / "run"),
+        epochs=2,
+        epoch_slices=64,
+        batch_size=16,
+        device="cpu",
+        progress=False,
+    )
+    metrics = train_and_evaluate(train)
     return root / "store", root / "run", metrics
 
 
 def test_training_writes_every_file(tiny_run):
     store, run, _ = tiny_run
-    for name in ("config.json", "metrics.json", "predictions_slices.csv",
-                 "predictions_patients.csv", "roc.png", "confusion.png"):  # fmt: skip
+    for name in (
+        "config.json",
+        "metrics.json",
+        "predictions_slices.csv",
+        "predictions_patients.csv",
+        "roc.png",
+        "confusion.png",
+    ):
         assert (run / name).is_file(), name
     for k in (0, 1):
         assert (run / f"fold_{k}" / "model.safetensors").is_file()
@@ -57,23 +72,33 @@ def test_evaluate_recomputes_the_same_metrics(tiny_run):
 def test_predict_with_and_without_seg(tiny_run, synth_small):
     _, run, _ = tiny_run
     folders = [synth_small / "Synth_0001", synth_small / "Synth_0002"]
-    with_seg = predict_subjects(folders, run)
-    no_seg = predict_subjects(folders, run, ignore_seg=True)
+    with_seg = [p.to_dict() for p in predict_subjects(folders, run)]
+    no_seg = [p.to_dict() for p in predict_subjects(folders, run, ignore_seg=True)]
     for a, b in zip(with_seg, no_seg):
-        assert a.error is None and b.error is None
-        assert a.used_seg and not b.used_seg
-        assert 0 <= a.p_hgg <= 1 and 0 <= b.p_hgg <= 1
-        assert a.grade == ("HGG" if a.p_hgg >= 0.5 else "LGG")
-        assert b.n_slices > a.n_slices  # every brain slice vs the tumour slices
+        assert "error" not in a and "error" not in b
+        assert a["used_seg"] and not b["used_seg"]
+        assert 0 <= a["p_hgg"] <= 1 and 0 <= b["p_hgg"] <= 1
+        assert a["grade"] == ("HGG" if a["p_hgg"] >= 0.5 else "LGG")
+        assert b["n_slices"] > a["n_slices"]  # every brain slice vs the tumour slices
 
 
 def test_predict_json_on_the_real_sample(tiny_run, sample_dir):
     _, run, _ = tiny_run
     subjects = sorted(p for p in sample_dir.iterdir() if p.is_dir())
     result = subprocess.run(
-        [sys.executable, "-m", "gliograde", "predict", *map(str, subjects), "--model", str(run),
-         "--json"], capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gliograde",
+            "predict",
+            *map(str, subjects),
+            "--model",
+            str(run),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     answers = json.loads(result.stdout)  # stdout holds the JSON and nothing else
     assert [a["subject"] for a in answers] == [p.name for p in subjects]
@@ -85,17 +110,31 @@ def test_predict_json_on_the_real_sample(tiny_run, sample_dir):
 def test_calibration_and_uncertainty_are_saved(tiny_run):
     _, run, metrics = tiny_run
     cal = json.loads((run / "calibration.json").read_text())
-    assert cal["patient_temperature"] == metrics["calibration"]["patient"]["temperature"] > 0
-    u = metrics["uncertainty"]
-    assert u["n_flagged"] + u["n_confident"] == 10
+    for path, key in (("seg", "patient"), ("noseg", "patient_noseg")):
+        assert cal[path]["temperature"] == metrics[key]["calibration"]["temperature"] > 0
+        u = metrics[key]["uncertainty"]
+        assert u["n_flagged"] + u["n_confident"] == 10
+        assert "threshold" in cal[path]
     assert (run / "reliability.png").is_file()
-    header = (run / "predictions_patients.csv").read_text().splitlines()[0]
-    assert "p_hgg_calibrated" in header and "uncertainty" in header and "flag" in header
+    header = (run / "predictions_patients.csv").read_text().splitlines()[0].split(",")
+    for name in (
+        "subject",
+        "fold",
+        "y",
+        "p_hgg_uncalibrated",
+        "p_hgg",
+        "p_hgg_noseg_uncalibrated",
+        "p_hgg_noseg",
+        "uncertainty",
+        "flag",
+        "pred",
+    ):
+        assert name in header
 
 
 def test_explain_and_report(tiny_run):
-    from gliograde.explain import explain_store
-    from gliograde.report import write_report
+    from gliograde.assess.explain import explain_store
+    from gliograde.assess.report import write_report
 
     store, run, _ = tiny_run
     summary = explain_store(run, store, per_patient=1)
@@ -114,28 +153,31 @@ def test_explain_and_report(tiny_run):
 
 
 def test_predict_reports_calibrated_probability_and_uncertainty(tiny_run, synth_small):
-    from gliograde.calibrate import apply_temperature
+    from gliograde.infer.patient import apply_calibration
 
     _, run, _ = tiny_run
     cal = json.loads((run / "calibration.json").read_text())
     (p,) = predict_subjects([synth_small / "Synth_0003"], run)
     d = p.to_dict()
-    t, b = cal["patient_temperature"], cal["patient_bias"]
-    expected = apply_temperature(d["p_hgg_uncalibrated"], t, b)
+    t, b = cal["seg"]["temperature"], cal["seg"]["bias"]
+    expected = apply_calibration(d["p_hgg_uncalibrated"], t, b)
     assert d["p_hgg"] == pytest.approx(float(expected), abs=1e-5)
     assert d["flag"] in ("uncertain", "confident") and d["uncertainty"] >= 0
     assert d["uncertainty_parts"]["folds"] >= 0  # two fold models disagree a little or not
 
 
 def test_explain_new_patient_folders(tiny_run, synth_small, tmp_path):
-    from gliograde.explain import explain_subjects
+    from gliograde.assess.explain import explain_subjects
 
     _, run, _ = tiny_run
     summary = explain_subjects(run, [synth_small / "Synth_0004"], tmp_path, per_patient=2)
     assert summary["layer"] == "layer1"
     assert len(summary["panels"]["Synth_0004"]) == 2
     assert all((tmp_path / name).is_file() for name in summary["panels"]["Synth_0004"])
-    assert summary["n_slices"] == 2  # the seg is there: attention measured on both panels
+    # the seg is there: attention measured on up to 8 tumour slices, as for the store's patients
+    rows = (tmp_path / "attention.csv").read_text().splitlines()[1:]
+    assert 2 <= summary["n_slices"] == len(rows) <= 8
+    assert summary["answers"]["Synth_0004"]["grade"] in ("HGG", "LGG") and not summary["errors"]
 
 
 @pytest.mark.parametrize(
@@ -156,7 +198,7 @@ def test_export_matches_pytorch(tiny_run, tmp_path, fmt):
     import torch
 
     from gliograde.export import BothHeads, export_run, run_exported
-    from gliograde.inference import load_models
+    from gliograde.infer.models import load_models
 
     _, run, _ = tiny_run
     done = export_run(run, fmt, tmp_path)
@@ -170,7 +212,9 @@ def test_export_matches_pytorch(tiny_run, tmp_path, fmt):
     )
     # Independently of export_run's own check: real slices from the store, batch of 5.
     store = SliceStore(run.parent / "store")
-    x = torch.from_numpy(np.asarray(store.array(store.subjects[0], "images")[:5], dtype=np.float32))
+    x = torch.from_numpy(
+        np.asarray(store.read_subject(store.subjects[0], "images")[:5], dtype=np.float32)
+    )
     reference = BothHeads(load_models([run / "fold_1" / "model.safetensors"])[0]).eval()
     with torch.inference_mode():
         expected = [t.numpy() for t in reference(x)]
@@ -180,7 +224,7 @@ def test_export_matches_pytorch(tiny_run, tmp_path, fmt):
 
 
 def test_export_refuses_an_unknown_format(tiny_run):
-    from gliograde.errors import UsageError
+    from gliograde.core.errors import UsageError
     from gliograde.export import export_run
 
     with pytest.raises(UsageError, match="choose one of safetensors, torchscript, onnx"):
@@ -188,10 +232,150 @@ def test_export_refuses_an_unknown_format(tiny_run):
 
 
 def test_export_of_a_folder_that_is_not_a_run_is_one_clear_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "gliograde", "export", str(tmp_path)],
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "gliograde", "export", str(tmp_path)], capture_output=True, text=True
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (
         f"gliograde: error: {tmp_path}: not a gliograde run (no config.json); "
         "give the folder `gliograde train` wrote"
     )
+
+
+def test_predict_with_one_fold_gives_each_out_of_fold_answer(tiny_run, synth_small):
+    """Evaluation measures predict's own path: fold K's model on each of its held-out patients
+    gives, through predict, the uncalibrated P(HGG) in the run's CSV (with and without seg)."""
+    import csv
+
+    _, run, _ = tiny_run
+    with open(run / "predictions_patients.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 10
+    for row in rows:
+        folder, fold = synth_small / row["subject"], int(row["fold"])
+        (seg,) = predict_subjects([folder], run, fold=fold)
+        (noseg,) = predict_subjects([folder], run, ignore_seg=True, fold=fold)
+        got = seg.to_dict()["p_hgg_uncalibrated"], noseg.to_dict()["p_hgg_uncalibrated"]
+        want = float(row["p_hgg_uncalibrated"]), float(row["p_hgg_noseg_uncalibrated"])
+        assert got == pytest.approx(want, abs=1e-4), row["subject"]
+        assert seg.to_dict()["uncertainty_parts"]["folds"] == 0.0  # one model
+
+
+def test_predict_cli_takes_run_first_or_as_model_and_writes_csv(tiny_run, synth_small, tmp_path):
+    _, run, _ = tiny_run
+    subject = synth_small / "Synth_0002"
+    outputs = []
+    for args in (
+        [str(run), str(subject)],
+        [str(subject), "--model", str(run)],
+    ):
+        cmd = [
+            sys.executable,
+            "-m",
+            "gliograde",
+            "predict",
+            *args,
+            "--fold",
+            "1",
+            "--json",
+            "--device",
+            "cpu",
+            "--csv",
+            str(tmp_path / "out.csv"),
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        outputs.append(json.loads(result.stdout))
+    assert outputs[0] == outputs[1]
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert lines[0].startswith("subject,grade,p_hgg,") and lines[1].startswith("Synth_0002,")
+
+
+def write_manifest(path, cohort, subjects, grade=None):
+    lines = ["subject_id,grade,flair,t1,t1ce,t2,seg"]
+    for s in subjects:
+        g = grade or ("HGG" if s in hgg_of(cohort) else "LGG")
+        files = [f"{cohort.name}/{s}/{s}_{m}.nii.gz" for m in ("flair", "t1", "t1ce", "t2", "seg")]
+        lines.append(",".join([s, g, *files]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def hgg_of(cohort):
+    import csv
+
+    with open(cohort / "name_mapping.csv", newline="") as f:
+        return {r["BraTS_2020_subject_ID"] for r in csv.DictReader(f) if r["Grade"] == "HGG"}
+
+
+def test_predict_reads_a_cohort_folder_and_a_csv_manifest(tiny_run, synth_small, tmp_path):
+    _, run, _ = tiny_run
+    by_folder = [p.to_dict() for p in predict_subjects([synth_small], run)]
+    assert [a["subject"] for a in by_folder] == [f"Synth_{i:04d}" for i in range(10)]
+    manifest = write_manifest(tmp_path.parent / "m.csv", synth_small, ["Synth_0003", "Synth_0007"])
+    by_csv = [p.to_dict() for p in predict_subjects([manifest], run)]
+    assert [a["subject"] for a in by_csv] == ["Synth_0003", "Synth_0007"]
+    for a in by_csv:
+        (same,) = [b for b in by_folder if b["subject"] == a["subject"]]
+        assert a["p_hgg"] == same["p_hgg"]
+
+
+def test_evaluate_test_on_a_csv_manifest_cohort(tiny_run, synth_small, tmp_path):
+    from gliograde.assess.evaluate import evaluate_test
+    from gliograde.assess.report import write_report
+
+    _, run, _ = tiny_run
+    subjects = [f"Synth_{i:04d}" for i in range(10)]
+    manifest = write_manifest(synth_small.parent / "test.csv", synth_small, subjects)
+    before = (run / "calibration.json").read_bytes()
+    metrics = evaluate_test(run, manifest, tmp_path / "test", recalibrate=True, device="cpu")
+    for name in ("metrics.json", "predictions_patients.csv", "roc.png", "calibration.json"):
+        assert (tmp_path / "test" / name).is_file()
+    assert metrics["n_patients"] == 10 and metrics["skipped"] == {}
+    p = metrics["patient"]
+    assert p["auc"] is not None and len(p["auc_ci"]) == 2
+    for key in ("balanced_accuracy", "sensitivity", "specificity"):
+        assert key in p
+    assert {"ece_before", "ece_after", "brier_after"} <= set(p["calibration"])
+    assert {"coverage", "accuracy_confident", "accuracy_flagged"} <= set(p["uncertainty"])
+    assert "seg" in metrics["recalibrated"]
+    assert (run / "calibration.json").read_bytes() == before  # the run's own is left as it was
+    # each test patient's answer is predict's answer
+    answers = {a.subject: a.to_dict() for a in predict_subjects([synth_small], run)}
+    import csv
+
+    with open(tmp_path / "test" / "predictions_patients.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            assert float(row["p_hgg"]) == pytest.approx(answers[row["subject"]]["p_hgg"], abs=1e-5)
+    assert "SYNTHETIC" not in write_report(tmp_path / "test").read_text()
+
+
+def test_evaluate_test_on_a_one_grade_cohort(tiny_run, synth_small, tmp_path):
+    from gliograde.assess.evaluate import evaluate_test
+
+    _, run, _ = tiny_run
+    hgg = sorted(hgg_of(synth_small))
+    manifest = write_manifest(synth_small.parent / "hgg.csv", synth_small, hgg, grade="HGG")
+    metrics = evaluate_test(run, manifest, tmp_path / "hgg", device="cpu")
+    p = metrics["patient"]
+    assert p["auc"] is None and "both grades" in p["note"]
+    assert p["accuracy"] is not None and p["sensitivity"] == p["accuracy"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gliograde",
+            "evaluate",
+            str(run),
+            "--test",
+            str(manifest),
+            "--out",
+            str(tmp_path / "cli"),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "AUC needs patients of both grades" in result.stdout

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from gliograde.errors import GliogradeError, UsageError
+from gliograde.core.errors import GliogradeError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -37,11 +37,14 @@ def check(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     workers: Annotated[int, typer.Option(help="Processes reading volumes (0: one per core).")] = 0,
+    no_labels: Annotated[
+        bool, typer.Option("--no-labels", help="Data for prediction only: no grade needed.")
+    ] = False,
 ):
     """Find every subject and validate its files. Exit 0 when all are usable, 1 otherwise."""
-    from gliograde.check import check as run_check
+    from gliograde.io.validate import check as run_check
 
-    report = run_check(data, labels, workers or None)
+    report = run_check(data, labels, workers or None, need_labels=not no_labels)
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -62,29 +65,22 @@ def synth(
     workers: Annotated[int, typer.Option(help="Processes (0: one per core).")] = 0,
 ):
     """Write a SYNTHETIC BraTS-like cohort (BraTS 2020 layout, NIfTI + name_mapping.csv)."""
-    from gliograde.parallel import default_workers
-    from gliograde.synth import synth_cohort
+    from gliograde.core.parallel import default_workers
+    from gliograde.io.synth import parse_shape, synth_cohort
 
     shape = parse_shape(size)
     ids = synth_cohort(out, subjects, lgg_fraction, seed, shape, workers or default_workers())
     err(f"wrote {len(ids)} SYNTHETIC subjects to {out}")
 
 
-def parse_shape(text: str) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 16:
-        raise UsageError(f"--size {text!r}: give three sizes of at least 16, as X,Y,Z")
-    return shape
-
-
 @app.command()
 def prepare(
     data: Annotated[Path, typer.Argument(help="Data folder or CSV manifest.")],
     out: Annotated[Path, typer.Option("--out", help="Store folder to write.")],
-    slices: Annotated[str, typer.Option(help="Which axial slices: tumor, brain or all.")] = "tumor",
+    slices: Annotated[
+        str,
+        typer.Option(help="Axial slices: brain (default; teaches seg-free grading), tumor, all."),
+    ] = "brain",
     min_tumor_pixels: Annotated[int, typer.Option(help="Tumour pixels for a tumour slice.")] = 100,
     size: Annotated[
         int | None, typer.Option(help="Resize slices to SIZE×SIZE (default: native).")
@@ -100,12 +96,13 @@ def prepare(
     ] = False,
 ):
     """Build a memory-mappable slice store with patient-level splits."""
-    from gliograde.parallel import default_workers
-    from gliograde.store import PrepareConfig
-    from gliograde.store import prepare as run_prepare
+    from gliograde.core.parallel import default_workers
+    from gliograde.preprocess.slices import PrepareConfig
+    from gliograde.store.write import prepare as run_prepare
 
-    config = PrepareConfig(slices=slices, min_tumor_pixels=min_tumor_pixels, size=size,
-                           folds=folds, seed=seed)  # fmt: skip
+    config = PrepareConfig(
+        slices=slices, min_tumor_pixels=min_tumor_pixels, size=size, folds=folds, seed=seed
+    )
     manifest = run_prepare(data, out, config, labels, workers or default_workers(), skip_bad)
     for sid, reason in manifest["skipped"].items():
         err(f"skipped {sid}: {reason}")
@@ -124,7 +121,6 @@ def train(
     store: Annotated[Path, typer.Argument(help="Slice store made by `gliograde prepare`.")],
     out: Annotated[Path, typer.Option("--out", help="Run folder to write.")],
     fold: Annotated[list[int] | None, typer.Option(help="Fold(s) to train (default: all).")] = None,
-    all_folds: Annotated[bool, typer.Option(help="Train every fold (the default).")] = False,
     full: Annotated[bool, typer.Option(help="One model on every subject, no validation.")] = False,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 20,
     batch_size: Annotated[int, typer.Option(help="Slices per step, over all devices.")] = 32,
@@ -135,7 +131,16 @@ def train(
     nodes: Annotated[int, typer.Option(help="Nodes (multi-node DDP; see README).")] = 1,
     balance: Annotated[str, typer.Option(help="Class imbalance: weights or sampler.")] = "weights",
     epoch_slices: Annotated[int | None, typer.Option(help="Slices drawn per epoch.")] = None,
-    patience: Annotated[int, typer.Option(help="Early-stopping patience (0: off).")] = 5,
+    select: Annotated[
+        str,
+        typer.Option(
+            help="Checkpoint choice: inner (a split of each fold's training patients) or last."
+        ),
+    ] = "inner",
+    select_fraction: Annotated[
+        float, typer.Option(help="Share of each fold's training patients in the inner split.")
+    ] = 0.2,
+    patience: Annotated[int, typer.Option(help="Early stopping on the inner split (0: off).")] = 5,
     augment: Annotated[bool, typer.Option(help="Augment training batches.")] = True,
     workers: Annotated[int, typer.Option(help="DataLoader workers (-1: auto).")] = -1,
     compile: Annotated[bool, typer.Option(help="torch.compile the network.")] = False,
@@ -151,20 +156,40 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoints.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ):
-    """Train ResNet18 on the store's folds and evaluate at slice and patient level."""
-    from gliograde.evaluate import format_table
-    from gliograde.train import TrainConfig, is_global_zero, run_training
+    """Train ResNet18 on the store's folds, then grade each fold's held-out patients once."""
+    from gliograde.assess.crossval import train_and_evaluate
+    from gliograde.assess.evaluate import format_table
+    from gliograde.train.config import TrainConfig
+    from gliograde.train.fit import is_global_zero
 
-    if full and (fold or all_folds):
+    if full and fold:
         raise UsageError("--full trains on every subject; do not combine it with --fold")
     config = TrainConfig(
-        store=str(store), out=str(out), folds=list(fold) if fold else None, full=full,
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, devices=devices,
-        nodes=nodes, balance=balance, epoch_slices=epoch_slices, patience=patience, augment=augment,
-        workers=workers, compile=compile, resident=resident, pretrained=str(pretrained) if pretrained else None,
-        resume=resume, progress=progress,
-    )  # fmt: skip
-    metrics = run_training(config)
+        store=str(store),
+        out=str(out),
+        folds=list(fold) if fold else None,
+        full=full,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        devices=devices,
+        nodes=nodes,
+        balance=balance,
+        epoch_slices=epoch_slices,
+        patience=patience,
+        augment=augment,
+        select=select,
+        select_fraction=select_fraction,
+        workers=workers,
+        compile=compile,
+        resident=resident,
+        pretrained=str(pretrained) if pretrained else None,
+        resume=resume,
+        progress=progress,
+    )
+    metrics = train_and_evaluate(config)
     if metrics is not None:
         typer.echo(format_table(metrics))
     if is_global_zero():
@@ -172,33 +197,74 @@ def train(
 
 
 @app.command()
-def evaluate(run: Annotated[Path, typer.Argument(help="Run folder made by `gliograde train`.")]):
-    """Recompute metrics, patient predictions and plots from a run's saved predictions."""
-    from gliograde.evaluate import evaluate_run, format_table
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run folder made by `gliograde train`.")],
+    test: Annotated[
+        Path | None, typer.Option(help="An independent labelled cohort (any layout check reads).")
+    ] = None,
+    labels: Annotated[Path | None, typer.Option(help="Label CSV for --test.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for --test results.")] = None,
+    recalibrate: Annotated[
+        bool, typer.Option(help="Also fit a calibration on the --test cohort (saved in --out).")
+    ] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
+):
+    """Recompute a run's held-out figures, or grade an independent cohort with --test."""
+    from gliograde.assess.evaluate import evaluate_run, evaluate_test, format_table
 
-    typer.echo(format_table(evaluate_run(run)))
+    if test is None:
+        if out or labels or recalibrate:
+            raise UsageError("--out, --labels and --recalibrate go with --test")
+        typer.echo(format_table(evaluate_run(run)))
+        return
+    if out is None:
+        raise UsageError("--test needs --out DIR for its results")
+    metrics = evaluate_test(run, test, out, labels, recalibrate, device)
+    from gliograde.assess.report import write_report
+
+    typer.echo(format_table(metrics))
+    typer.echo(f"results in {out} (report: {write_report(out)})")
 
 
 @app.command()
 def predict(
-    subjects: Annotated[list[Path], typer.Argument(help="One or more subject folders.")],
-    model: Annotated[Path, typer.Option("--model", help="Run folder made by `gliograde train`.")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="RUN, then subject folders, cohort folders or CSV manifests (RUN may be given "
+            "with --model instead)."
+        ),
+    ],
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Run folder (the older way to give RUN).")
+    ] = None,
+    fold: Annotated[int | None, typer.Option(help="Grade with fold K's model alone.")] = None,
     ignore_seg: Annotated[
         bool, typer.Option(help="Do not use a segmentation even if present.")
     ] = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print a JSON list and nothing else.")
     ] = False,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV here.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
 ):
-    """Grade new patients (no segmentation needed). Exit 1 if any subject could not be read."""
-    from gliograde.predict import format_predictions, predict_subjects
+    """Grade new patients (no segmentation needed). Exit 1 if any subject could not be graded."""
+    from gliograde.core.files import write_text
+    from gliograde.predict import (
+        format_predictions,
+        predict_subjects,
+        predictions_csv,
+        predictions_json,
+    )
 
-    predictions = predict_subjects(subjects, model, ignore_seg, device)
-    if json_out:
-        typer.echo(json.dumps([p.to_dict() for p in predictions], indent=2))
-    else:
-        typer.echo(format_predictions(predictions))
+    if model is None:
+        if len(inputs) < 2:
+            raise UsageError("give RUN and at least one subject: gliograde predict RUN SUBJECT...")
+        model, inputs = inputs[0], inputs[1:]
+    predictions = predict_subjects(inputs, model, ignore_seg, device, fold)
+    typer.echo(predictions_json(predictions) if json_out else format_predictions(predictions))
+    if csv_out is not None:
+        write_text(csv_out, predictions_csv(predictions))
     for p in predictions:
         if p.error:
             err(f"gliograde: {p.subject}: {p.error}")
@@ -222,9 +288,10 @@ def explain(
     layer: Annotated[
         str, typer.Option(help="ResNet stage: auto (layer4 at 240 px), layer1..layer4.")
     ] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
 ):
     """Grad-CAM panels and attention on the tumour (share inside, pointing game)."""
-    from gliograde.explain import explain_store, explain_subjects
+    from gliograde.assess.explain import explain_store, explain_subjects
 
     if method not in ("gradcam", "gradcampp"):
         raise UsageError("--method must be gradcam or gradcampp")
@@ -233,9 +300,13 @@ def explain(
     if layer not in ("auto", "layer1", "layer2", "layer3", "layer4"):
         raise UsageError("--layer must be auto or layer1 to layer4")
     if store is not None:
-        summary = explain_store(run, store, out, per_patient, method, layer=layer)
+        summary = explain_store(run, store, out, per_patient, method, layer=layer, device=device)
     else:
-        summary = explain_subjects(run, subjects, out, per_patient, method, layer)
+        summary = explain_subjects(run, subjects, out, per_patient, method, layer, device)
+        for subject, answer in summary["answers"].items():
+            typer.echo(f"{subject}: {answer['grade']}, P(HGG) {answer['p_hgg']:.3f}")
+        for subject, problem in summary["errors"].items():
+            err(f"gliograde: {subject}: {problem}")
     if summary.get("n_slices"):
         typer.echo(
             f"attention on {summary['n_slices']} slices of {summary['n_patients']} patients: "
@@ -245,12 +316,14 @@ def explain(
             f"(Grad-CAM on {summary['layer']})"
         )
     typer.echo(f"panels in {out or Path(run) / 'explain'}")
+    if summary.get("errors"):
+        raise typer.Exit(1)
 
 
 @app.command()
 def report(run: Annotated[Path, typer.Argument(help="Run folder made by `gliograde train`.")]):
     """Write RUN/report.html: one self-contained page (images embedded, opens offline)."""
-    from gliograde.report import write_report
+    from gliograde.assess.report import write_report
 
     typer.echo(f"report: {write_report(run)}")
 
@@ -262,13 +335,15 @@ def export(
         str, typer.Option("--format", help="safetensors, torchscript or onnx.")
     ] = "safetensors",
     out: Annotated[Path | None, typer.Option(help="Output folder (default: RUN/export).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or gpu (the PyTorch reference).")] = "auto",
 ):
     """Export the run's models and check each against PyTorch (max |Δ logit| ≤ 1e-4)."""
     from gliograde.export import PARITY_TOLERANCE, export_run
 
-    for e in export_run(run, format, out):
-        typer.echo(f"{e.file}: max |Δ logit| vs PyTorch {e.max_abs_diff:.1e} "
-                   f"(≤ {PARITY_TOLERANCE:.0e})")  # fmt: skip
+    for e in export_run(run, format, out, device=device):
+        typer.echo(
+            f"{e.file}: max |Δ logit| vs PyTorch {e.max_abs_diff:.1e} (≤ {PARITY_TOLERANCE:.0e})"
+        )
     typer.echo(f"written to {out or Path(run) / 'export'} (see export.json)")
 
 
@@ -287,8 +362,11 @@ def bench(
     """Measure loaders, training, prepare, predict and memory against the usual ways (a few minutes)."""
     from gliograde.bench import BenchConfig, format_results, run_bench
 
-    config = BenchConfig(subjects=subjects, work=str(work) if work else None,
-                         json_out=str(json_out) if json_out else None)  # fmt: skip
+    config = BenchConfig(
+        subjects=subjects,
+        work=str(work) if work else None,
+        json_out=str(json_out) if json_out else None,
+    )
     typer.echo(format_results(run_bench(config)))
 
 

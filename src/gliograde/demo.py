@@ -8,10 +8,11 @@ it trains at the native 240×240.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from gliograde.core.console import say
 
 
 @dataclass
@@ -36,63 +37,85 @@ class DemoConfig:
 
         gpu = device == "gpu" or (device == "auto" and torch.cuda.is_available())
         if gpu:
-            return cls(out=out, size=None, epochs=15, epoch_slices=None, batch_size=64,
-                       lr=1e-3, device="gpu")  # fmt: skip
+            return cls(
+                out=out,
+                size=None,
+                epochs=15,
+                epoch_slices=None,
+                batch_size=64,
+                lr=1e-3,
+                device="gpu",
+            )
         return cls(out=out, device="cpu")
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run_demo(config: DemoConfig, report: bool = True) -> dict:
-    """Run the demo end to end; returns the metrics of the pooled out-of-fold predictions.
+    """Run the demo end to end; returns the metrics of the out-of-fold patients.
 
     With ``report``, it ends with Grad-CAM explanations and the HTML report.
     """
-    from gliograde.evaluate import format_table
-    from gliograde.parallel import default_workers
-    from gliograde.store import PrepareConfig, prepare
-    from gliograde.synth import synth_cohort
-    from gliograde.train import TrainConfig, run_training
+    from gliograde.assess.crossval import train_and_evaluate
+    from gliograde.assess.evaluate import format_table
+    from gliograde.train.config import TrainConfig
 
     out = Path(config.out)
-    data, store, run = out / "synthetic-data", out / "store", out / "run"
-    workers = default_workers()
+    store, run = out / "store", out / "run"
     started = time.perf_counter()
-    say(f"gliograde demo: {config.subjects} SYNTHETIC subjects (brain phantoms, not patients)")
-    if not (data / "name_mapping.csv").is_file():
-        synth_cohort(data, config.subjects, config.lgg_fraction, config.seed, config.shape, workers)
-    say(f"[{time.perf_counter() - started:5.0f} s] synthetic cohort in {data}")
-    prepare(data, store, PrepareConfig(slices="brain", size=config.size, seed=config.seed),
-            workers=workers)  # fmt: skip
-    say(f"[{time.perf_counter() - started:5.0f} s] slice store in {store}")
-    train_config = TrainConfig(
-        store=str(store), out=str(run), epochs=config.epochs, batch_size=config.batch_size,
-        lr=config.lr, seed=config.seed, device=config.device, epoch_slices=config.epoch_slices,
-        patience=0, resume=True, progress=False,
-    )  # fmt: skip
-    metrics = run_training(train_config)
-    say(f"[{time.perf_counter() - started:5.0f} s] 5-fold cross-validation done")
-    if report:
-        from gliograde.explain import explain_store
-        from gliograde.report import write_report
 
-        metrics["attention"] = explain_store(run, store, per_patient=2)
-        report_path = write_report(run)
-    elapsed = time.perf_counter() - started
+    def step(message: str) -> None:
+        say(f"[{time.perf_counter() - started:5.0f} s] {message}")
+
+    say(f"gliograde demo: {config.subjects} SYNTHETIC subjects (brain phantoms, not patients)")
+    make_store(config, out)
+    step(f"slice store in {store}")
+    train_config = TrainConfig(
+        store=str(store),
+        out=str(run),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        seed=config.seed,
+        device=config.device,
+        epoch_slices=config.epoch_slices,
+        select="last",
+        resume=True,
+        progress=False,
+    )
+    metrics = train_and_evaluate(train_config)
+    step("5-fold cross-validation done")
+    if report:
+        metrics["attention"], report_path = explain_and_report(run, store, config.device)
     print("\nSYNTHETIC data: out-of-fold results of 5-fold cross-validation, by patient\n")
     print(format_table(metrics))
-    print(f"\nfinished in {elapsed:.0f} s")
+    print(f"\nfinished in {time.perf_counter() - started:.0f} s")
     print(f"run folder: {run} (metrics.json, predictions_*.csv, roc.png, confusion.png)")
     if report:
-        a, c = metrics["attention"], metrics["calibration"]["patient"]
-        calibration = (
-            f"calibration ECE {c['ece_before']:.3f} → {c['ece_after']:.3f} (patients)"
-            if c.get("applied", True)
-            else "patient-level calibration not applied (it did not hold out of sample)"
+        a = metrics["attention"]
+        print(
+            f"Grad-CAM: {a['mean_share_tumor']:.1%} of attention inside the tumour "
+            f"(chance {a['mean_chance']:.1%}); report: {report_path}"
         )
-        print(f"Grad-CAM: {a['mean_share_tumor']:.1%} of attention inside the tumour "
-              f"(chance {a['mean_chance']:.1%}); {calibration}")  # fmt: skip
-        print(f"report: {report_path}")
     return metrics
+
+
+def make_store(config: DemoConfig, out: Path) -> None:
+    """The synthetic cohort and its slice store (reused when already there)."""
+    from gliograde.core.parallel import default_workers
+    from gliograde.io.synth import synth_cohort
+    from gliograde.preprocess.slices import PrepareConfig
+    from gliograde.store.write import prepare
+
+    data, store = out / "synthetic-data", out / "store"
+    workers = default_workers()
+    if not (data / "name_mapping.csv").is_file():
+        synth_cohort(data, config.subjects, config.lgg_fraction, config.seed, config.shape, workers)
+    options = PrepareConfig(slices="brain", size=config.size, seed=config.seed)
+    prepare(data, store, options, workers=workers)
+
+
+def explain_and_report(run: Path, store: Path, device: str) -> tuple[dict, Path]:
+    from gliograde.assess.explain import explain_store
+    from gliograde.assess.report import write_report
+
+    attention = explain_store(run, store, per_patient=2, device=device)
+    return attention, write_report(run)

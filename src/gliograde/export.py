@@ -13,7 +13,6 @@ P(HGG)) and ``tumor_logit`` ``[N]`` (sigmoid for P(slice shows tumour)).
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from dataclasses import asdict, dataclass
@@ -24,7 +23,8 @@ import torch
 from torch import nn
 
 from gliograde import MODALITIES
-from gliograde.errors import GliogradeError, UsageError
+from gliograde.core.errors import GliogradeError, UsageError
+from gliograde.core.files import read_json, write_json
 
 FORMATS = {"safetensors": ".safetensors", "torchscript": ".pt", "onnx": ".onnx"}
 PARITY_TOLERANCE = 1e-4
@@ -96,7 +96,7 @@ def write_onnx(model: BothHeads, path: Path, example: torch.Tensor) -> None:
 def run_exported(fmt: str, path: Path, x: torch.Tensor) -> list[np.ndarray]:
     """The exported file's outputs on ``x``, computed by the runtime that serves that format."""
     if fmt == "safetensors":
-        from gliograde.inference import load_models
+        from gliograde.infer.models import load_models
 
         with torch.inference_mode():
             return [t.numpy() for t in BothHeads(load_models([path])[0])(x)]
@@ -114,15 +114,19 @@ def run_exported(fmt: str, path: Path, x: torch.Tensor) -> list[np.ndarray]:
     return session.run(list(OUTPUTS), {"slices": x.numpy()})
 
 
-def parity(model: BothHeads, fmt: str, path: Path, x: torch.Tensor) -> float:
-    """Largest absolute difference between PyTorch's logits and the exported file's."""
+def parity(model: BothHeads, fmt: str, path: Path, x: torch.Tensor, device: str = "cpu") -> float:
+    """Largest absolute difference between PyTorch's logits (on ``device``) and the exported
+    file's (read back by its own runtime on the CPU)."""
     with torch.inference_mode():
-        reference = [t.numpy() for t in model(x)]
+        reference = [t.float().cpu().numpy() for t in model.to(device)(x.to(device))]
+    model.to("cpu")
     got = run_exported(fmt, path, x)
     return float(max(np.abs(a - b).max() for a, b in zip(reference, got)))
 
 
-def export_run(run: Path, fmt: str, out: Path | None = None, seed: int = 0) -> list[Exported]:
+def export_run(
+    run: Path, fmt: str, out: Path | None = None, seed: int = 0, device: str = "auto"
+) -> list[Exported]:
     """Export every model of ``run`` in ``fmt`` and check each against PyTorch.
 
     Args:
@@ -130,6 +134,7 @@ def export_run(run: Path, fmt: str, out: Path | None = None, seed: int = 0) -> l
         fmt: ``safetensors``, ``torchscript`` or ``onnx``.
         out: where to write (default ``RUN/export``).
         seed: seed of the random slices the parity check uses.
+        device: where the PyTorch reference runs (``auto``, ``cpu`` or ``gpu``).
 
     Returns:
         One :class:`Exported` per model.
@@ -139,34 +144,45 @@ def export_run(run: Path, fmt: str, out: Path | None = None, seed: int = 0) -> l
         GliogradeError: no model in the run, a missing optional package, or an export that
             differs from PyTorch by more than :data:`PARITY_TOLERANCE`.
     """
-    from gliograde.inference import load_models
-    from gliograde.predict import load_run
+    from gliograde.core.devices import torch_device
+    from gliograde.run import Run
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
-    run = Path(run)
-    run_config, weights = load_run(run)
-    size = slice_size(run_config)
-    out = Path(out) if out is not None else run / "export"
+    opened = Run.open(run)
+    weights = opened.weights()
+    size = slice_size(opened.config)
+    out = Path(out) if out is not None else opened.path / "export"
     out.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(seed)
     example = torch.randn(2, len(MODALITIES), size, size, generator=generator)
     # Another batch size than the example's: the check also shows that the batch axis is free.
     check_batch = torch.randn(3, len(MODALITIES), size, size, generator=generator)
-    done = []
-    for path in weights:
-        model = BothHeads(load_models([path])[0]).eval()
-        target = out / f"{path.parent.name}{FORMATS[fmt]}"
-        write_model(model, fmt, target, example)
-        diff = parity(model, fmt, target, check_batch)
-        if not diff <= PARITY_TOLERANCE:
-            raise GliogradeError(
-                f"{target}: the export differs from PyTorch by {diff:.2e} (> "
-                f"{PARITY_TOLERANCE:.0e}) on random slices; do not use it, and report it"
-            )
-        done.append(Exported(target.name, diff))
-    path = out / "export.json"
-    formats = json.loads(path.read_text()).get("formats", {}) if path.is_file() else {}
+    dev = torch_device(device)
+    done = [export_one(path, fmt, out, example, check_batch, dev) for path in weights]
+    write_record(out / "export.json", fmt, done, size, opened.store_options)
+    return done
+
+
+def export_one(path: Path, fmt: str, out: Path, example, check_batch, device: str) -> Exported:
+    """Write one model in ``fmt``, read it back with its runtime, and refuse a mismatch."""
+    from gliograde.infer.models import load_models
+
+    model = BothHeads(load_models([path])[0]).eval()
+    target = out / f"{path.parent.name}{FORMATS[fmt]}"
+    write_model(model, fmt, target, example)
+    diff = parity(model, fmt, target, check_batch, device)
+    if not diff <= PARITY_TOLERANCE:
+        raise GliogradeError(
+            f"{target}: the export differs from PyTorch by {diff:.2e} (> "
+            f"{PARITY_TOLERANCE:.0e}) on random slices; do not use it, and report it"
+        )
+    return Exported(target.name, diff)
+
+
+def write_record(path: Path, fmt: str, done: list[Exported], size: int, options: dict) -> None:
+    """``export.json``: the input the models expect, their outputs, and each format's parity."""
+    formats = read_json(path).get("formats", {})
     formats[fmt] = [asdict(e) for e in done]
     record = {
         "input": {
@@ -174,11 +190,10 @@ def export_run(run: Path, fmt: str, out: Path | None = None, seed: int = 0) -> l
             "shape": ["N", len(MODALITIES), size, size],
             "dtype": "float32",
             "channels": list(MODALITIES),
-            "preprocessing": run_config["store_manifest"]["options"],
+            "preprocessing": options,
         },
         "outputs": {"grade_logits": "[N, 2]: LGG, HGG", "tumor_logit": "[N]"},
         "parity_tolerance": PARITY_TOLERANCE,
         "formats": formats,
     }
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return done
+    write_json(path, record)

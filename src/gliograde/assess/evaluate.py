@@ -1,0 +1,147 @@
+"""``gliograde evaluate``: the figures of a run, every one held out.
+
+* Cross-validation (after ``train``, or ``evaluate RUN`` to recompute them from the saved
+  patient evidence): the out-of-fold patients, calibrated and flagged with cross-fitted pairs
+  and thresholds (:mod:`gliograde.assess.scoring`).
+* An independent labelled cohort (``evaluate RUN --test DATA``): graded exactly as ``predict``
+  grades, with the run's saved calibration and threshold; ``--recalibrate`` also fits a
+  calibration on that cohort (cross-fitted figures; saved beside the run, not over it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gliograde.assess.patients import PatientTable, read_patient_table
+from gliograde.assess.scoring import score_crossfit, score_fixed
+from gliograde.core.files import read_json, write_json
+from gliograde.run import Run
+
+PROTOCOL = (
+    "patient-level cross-validation; each fold's checkpoint chosen on an inner split of its "
+    "training patients (or the last epoch), its validation patients graded once afterwards by "
+    "the same rule as predict; calibration and flag thresholds cross-fitted (each fold's "
+    "patients by pairs and thresholds fitted on the other folds)"
+)
+
+
+def evaluate_table(out: Path, table: PatientTable, run: Run) -> dict:
+    """Score a cross-validated run's out-of-fold patients; write every output into ``out``."""
+    metrics = {"protocol": PROTOCOL, "n_patients": len(table.subject)}
+    calibration = {}
+    for path in table.evidence:
+        figures, calibration[path] = score_crossfit(table, path)
+        metrics["patient" if path == "seg" else "patient_noseg"] = figures
+    if "noseg" not in table.evidence:
+        metrics["patient_noseg"] = {
+            "note": "not measured: the run was trained on a --slices "
+            "tumor store and cannot grade without a segmentation"
+        }
+    slices = Path(out) / "predictions_slices.csv"
+    if slices.is_file():
+        from gliograde.assess.slices import SliceTable, slice_figures
+
+        metrics["slice"] = slice_figures(SliceTable.read_csv(slices), run.min_tumor)
+    write_outputs(Path(out), table, metrics)
+    write_json(Path(out) / "calibration.json", calibration)
+    return metrics
+
+
+def evaluate_run(run_path: Path) -> dict:
+    """Recompute a run's cross-validation figures from its saved patient evidence."""
+    run = Run.open(run_path)
+    table = read_patient_table(run.path / "predictions_patients.csv")
+    return evaluate_table(run.path, table, run)
+
+
+def evaluate_test(
+    run_path: Path,
+    data: Path,
+    out: Path,
+    labels: Path | None = None,
+    recalibrate: bool = False,
+    device: str = "auto",
+) -> dict:
+    """Grade an independent labelled cohort with the run's models, as ``predict`` would.
+
+    Returns:
+        The metrics (also ``out/metrics.json``), next to ``predictions_patients.csv`` and the
+        plots in ``out``.
+    """
+    from gliograde.assess.testset import grade_cohort
+
+    run = Run.open(run_path)
+    table, skipped = grade_cohort(run, Path(data), labels, device)
+    metrics = {"protocol": "independent cohort, graded as predict grades it", "skipped": skipped}
+    metrics["n_patients"] = len(table.subject)
+    for path in table.evidence:
+        key = "patient" if path == "seg" else "patient_noseg"
+        metrics[key] = score_fixed(table, path, run.calibration().get(path, {}))
+    if recalibrate:
+        metrics["recalibrated"] = recalibrated(table, run, Path(out))
+    write_outputs(Path(out), table, metrics)
+    return metrics
+
+
+def recalibrated(table: PatientTable, run: Run, out: Path) -> dict:
+    """Calibration fitted on this cohort: saved as ``out/calibration.json`` (the run's stays),
+    with figures cross-fitted over 5 stratified folds of this cohort."""
+    from gliograde.store.splits import make_splits
+
+    ids = list(table.subject)
+    splits, _ = make_splits(ids, table.y.tolist(), folds=5, seed=0)
+    fold_of = {s: k for k, split in enumerate(splits) for s in split["val"]}
+    refit = PatientTable(ids, np.array([fold_of.get(s, 0) for s in ids]), table.y, table.evidence)
+    figures, calibration = {}, {}
+    for path in refit.evidence:
+        figures[path], calibration[path] = score_crossfit(refit, path)
+    write_json(
+        out / "calibration.json", calibration | {"fitted_on": str(out), "run": str(run.path)}
+    )
+    return figures
+
+
+def write_outputs(out: Path, table: PatientTable, metrics: dict) -> None:
+    """``metrics.json`` (keeping sections other commands added), ``predictions_patients.csv``,
+    ROC, confusion and reliability plots."""
+    from gliograde.assess.plots import plot_confusion, plot_reliability, plot_roc
+
+    out.mkdir(parents=True, exist_ok=True)
+    kept = {k: v for k, v in read_json(out / "metrics.json").items() if k in ("attention",)}
+    write_json(out / "metrics.json", kept | metrics)
+    table.write_csv(out / "predictions_patients.csv")
+    main = "seg" if "seg" in table.results else next(iter(table.results))
+    p = np.array([r.p_hgg for r in table.results[main]])
+    p_unc = table.p_uncalibrated(main)
+    plot_roc(table.y, p, table.fold, out / "roc.png")
+    plot_confusion(
+        metrics["patient" if main == "seg" else "patient_noseg"]["confusion"], out / "confusion.png"
+    )
+    plot_reliability(table.y, p_unc, p, out / "reliability.png")
+
+
+def format_table(metrics: dict) -> str:
+    """A plain-text summary of the patient-level figures (and slice-level, when there)."""
+
+    def fmt(v):
+        return "  n/a" if v is None else f"{v:.3f}"
+
+    seg, noseg = metrics.get("patient", {}), metrics.get("patient_noseg", {})
+    ci = seg.get("ci95", {})
+    lines = [f"{'metric':<20}{'patient':>9}  {'95% CI':<15}{'no seg':>8}{'slice':>8}"]
+    for k in ("auc", "balanced_accuracy", "sensitivity", "specificity", "f1"):
+        interval = ci.get(k)
+        ci_text = f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
+        slice_value = metrics.get("slice", {}).get(k)
+        lines.append(
+            f"{k:<20}{fmt(seg.get(k)):>9}  {ci_text:<15}{fmt(noseg.get(k)):>8}{fmt(slice_value):>8}"
+        )
+    if "confusion" in seg:
+        (tn, fp), (fn, tp) = seg["confusion"]
+        lines.append(f"patients: {metrics['n_patients']}  (TN {tn}, FP {fp}, FN {fn}, TP {tp})")
+    for note in (seg.get("note"), noseg.get("note")):
+        if note:
+            lines.append(f"note: {note}")
+    return "\n".join(lines)

@@ -1,0 +1,232 @@
+"""``gliograde explain``: Grad-CAM panels for each patient, and attention on the tumour.
+
+A cross-validated run's patients (``--store``) are explained by the fold model that validated
+each, with the folds frozen into the run; new patients (subject or cohort folders, CSV
+manifests) by the run's models together. Each patient is graded by the one patient rule first,
+so the P(HGG) shown is the calibrated one ``predict`` gives. See :mod:`gliograde.assess.gradcam`
+for the attention figures.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gliograde.assess.gradcam import (
+    ATTENTION_COLUMNS,
+    attention_metrics,
+    choose_layer,
+    choose_slices,
+    grad_cam_maps,
+    summarise_attention,
+)
+from gliograde.core.files import merge_json
+from gliograde.run import Run
+
+
+def explain_store(
+    run_path: Path,
+    store_path: Path,
+    out: Path | None = None,
+    per_patient: int = 2,
+    method: str = "gradcam",
+    max_attention_slices: int = 8,
+    layer: str = "auto",
+    device: str = "auto",
+) -> dict:
+    """Explain the out-of-fold patients of a cross-validated run on its own store.
+
+    Attention is measured on up to ``max_attention_slices`` tumour slices per patient (those
+    with the most tumour); panels are drawn for the ``per_patient`` most informative ones.
+
+    Returns:
+        The attention summary (also written to ``metrics.json`` under ``attention``).
+    """
+    from gliograde.assess.crossval import subject_slices
+    from gliograde.core.devices import torch_device
+    from gliograde.infer.models import load_models, slice_outputs
+    from gliograde.infer.patient import patient_evidence
+    from gliograde.store.read import SliceStore
+
+    run, dev = Run.open(run_path), torch_device(device)
+    out = Path(out) if out else run.path / "explain"
+    out.mkdir(parents=True, exist_ok=True)
+    store = SliceStore(store_path)
+    answers = reported_p_hgg(run)
+    layer = choose_layer(int(store.manifest["slice_shape"][-1]), layer)
+    rows, panels = [], {}
+    for k in run.folds():
+        models = load_models(run.weights(k), dev)
+        for subject in run.fold_split(k)["val"]:
+            x, tumor_px, _ = subject_slices(store, subject)
+            p_hgg, p_tumor = slice_outputs(models, x, dev)
+            ev = patient_evidence(models, x, p_hgg, p_tumor, tumor_px, run.min_tumor, dev)
+            seg = store.read_subject(subject, "seg")
+            order = np.argsort(-tumor_px, kind="stable")[:max_attention_slices]
+            measure = np.sort(order[ev.weights[order] > 0])
+            p_patient = answers.get(subject, ev.p_hgg)
+            case = Case(subject, x.numpy(), seg, store_z(store, subject), ev.slice_p, p_patient)
+            files, found = explain_case(
+                models, case, ev.weights > 0, measure, per_patient, method, layer, out
+            )
+            rows += [r | {"fold": k} for r in found]
+            panels[subject] = files
+    write_attention(out / "attention.csv", rows)
+    summary = summarise_attention(rows) | {"method": method, "layer": layer, "panels": panels}
+    merge_json(run.path / "metrics.json", "attention", summary)
+    return summary
+
+
+def reported_p_hgg(run: Run) -> dict[str, float]:
+    """Each out-of-fold patient's reported (calibrated, cross-fitted) P(HGG), when evaluated."""
+    path = run.path / "predictions_patients.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {r["subject"]: float(r["p_hgg"]) for r in csv.DictReader(f) if r.get("p_hgg")}
+
+
+def store_z(store, subject: str) -> np.ndarray:
+    rows = store.rows([subject])
+    return store.index.z[rows[np.argsort(store.index.row[rows], kind="stable")]]
+
+
+class Case:
+    """One patient to explain: slices, segmentation (or None), slice and patient P(HGG)."""
+
+    def __init__(self, subject, images, seg, z, slice_p, p_patient):
+        self.subject, self.images, self.seg, self.z = subject, images, seg, z
+        self.slice_p, self.p_patient = slice_p, float(p_patient)
+
+
+def explain_case(models, case: Case, candidates, measure, per_patient, method, layer, out):
+    """Grad-CAM on the slices to measure and to show; returns (panel files, attention rows)."""
+    predicted = int(case.p_patient >= 0.5)
+    show = choose_slices(case.slice_p, candidates, per_patient, predicted)
+    wanted = np.union1d(measure, show).astype(int)
+    cams = grad_cam_maps(models, torch.from_numpy(case.images[wanted]), predicted, method, layer)
+    cam_of = dict(zip(wanted.tolist(), cams))
+    rows = []
+    for i in measure.tolist() if case.seg is not None else []:
+        brain = np.any(case.images[i] != 0, axis=0)
+        a = attention_metrics(cam_of[i], case.seg[i] > 0, brain)
+        rows.append({"subject": case.subject, "z": int(case.z[i]), **a})
+    files = []
+    for i in show.tolist():
+        name = f"{case.subject}_z{int(case.z[i]):03d}.png"
+        title = (
+            f"{case.subject} z={int(case.z[i])}  P(HGG) slice {case.slice_p[i]:.2f}, "
+            f"patient {case.p_patient:.2f}"
+        )
+        seg = case.seg[i] if case.seg is not None else None
+        draw_panel(case.images[i], cam_of[i], seg, out / name, title)
+        files.append(name)
+    return files, rows
+
+
+def explain_subjects(
+    run_path: Path,
+    inputs: list[Path],
+    out: Path | None = None,
+    per_patient: int = 2,
+    method: str = "gradcam",
+    layer: str = "auto",
+    device: str = "auto",
+) -> dict:
+    """Explain new patients with the run's models; every subject is answered, a bad one with
+    its error (under ``errors`` in the summary)."""
+    from gliograde.core.devices import torch_device
+    from gliograde.core.errors import GliogradeError
+    from gliograde.infer.models import load_models
+    from gliograde.infer.subjects import grade_slices, subject_slices
+    from gliograde.io.layouts import discover_inputs
+    from gliograde.io.volumes import SubjectError
+
+    run, dev = Run.open(run_path), torch_device(device)
+    out = Path(out) if out else run.path / "explain"
+    out.mkdir(parents=True, exist_ok=True)
+    models = load_models(run.weights(), dev)
+    subjects, errors = discover_inputs(inputs)
+    rows, panels, answers, stage = [], {}, {}, layer
+    for subject in subjects:
+        try:
+            slices, with_seg = subject_slices(subject, run)
+        except SubjectError as err:
+            errors[subject.subject_id] = "; ".join(err.problems)
+            continue
+        except GliogradeError as err:
+            errors[subject.subject_id] = str(err)
+            continue
+        result = grade_slices(models, slices, with_seg, run, dev)
+        ev = result.evidence
+        images = slices.images.astype(np.float32)
+        stage = choose_layer(images.shape[-1], layer)
+        seg = slices.seg if with_seg else None
+        measure = top_tumor(slices, run.min_tumor) if with_seg else np.zeros(0, dtype=int)
+        case = Case(subject.subject_id, images, seg, slices.z, ev.slice_p, result.p_hgg)
+        files, found = explain_case(
+            models, case, ev.weights >= 0.5, measure, per_patient, method, stage, out
+        )
+        rows += [r | {"fold": -1} for r in found]
+        panels[subject.subject_id] = files
+        answers[subject.subject_id] = {"grade": result.grade, "p_hgg": result.p_hgg}
+    write_attention(out / "attention.csv", rows)
+    summary = summarise_attention(rows) | {"panels": panels, "method": method, "layer": stage}
+    return summary | {"answers": answers, "errors": errors}
+
+
+def top_tumor(slices, min_tumor: int, k: int = 8) -> np.ndarray:
+    """Up to ``k`` tumour slices (``min_tumor`` pixels or more), those with the most tumour."""
+    from gliograde.infer.subjects import tumor_pixels
+
+    pixels = tumor_pixels(slices)
+    order = np.argsort(-pixels, kind="stable")[:k]
+    return np.sort(order[pixels[order] >= min_tumor])
+
+
+def write_attention(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=ATTENTION_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: csv_value(v) for k, v in r.items()})
+
+
+def csv_value(v):
+    if isinstance(v, bool):
+        return int(v)
+    return f"{v:.6f}" if isinstance(v, float) else v
+
+
+def draw_panel(
+    image: np.ndarray, cam: np.ndarray, seg: np.ndarray | None, path: Path, title: str
+) -> None:
+    """Four sequences, then the heat map over FLAIR; the tumour outline where a seg exists."""
+    from gliograde import MODALITIES
+    from gliograde.assess.plots import pyplot
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 5, figsize=(11, 2.6))
+    # Slices are stored (x, y) in LPS: transposed, the patient's right is on the viewer's left and
+    # anterior is at the top (the radiological convention).
+    for c, name in enumerate(MODALITIES):
+        axes[c].imshow(image[c].T, cmap="gray")
+        axes[c].set_title(name.upper() if name != "t1ce" else "T1ce", fontsize=9)
+    axes[4].imshow(image[0].T, cmap="gray")
+    heat = np.clip(cam, 0, None)
+    if heat.max() > 0:
+        heat = heat / heat.max()
+    axes[4].imshow(heat.T, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+    axes[4].set_title("Grad-CAM on FLAIR", fontsize=9)
+    if seg is not None and (seg > 0).any():
+        for ax in (axes[0], axes[4]):
+            ax.contour((seg > 0).T.astype(float), levels=[0.5], colors="lime", linewidths=0.8)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

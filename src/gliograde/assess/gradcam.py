@@ -1,0 +1,114 @@
+"""Where does the model look? Grad-CAM maps and how much of them falls on the tumour.
+
+Grad-CAM (MONAI's ``GradCAM`` on ``backbone.layer4`` for full-size slices, see
+:func:`choose_layer`; Grad-CAM++ with ``method="gradcampp"``) is computed for the class the
+model predicts for the patient, without MONAI's min-max normalisation, so that the map's mass
+is comparable between slices. For slices with a
+segmentation, attention is measured as:
+
+* ``share_tumor``: the share of the map's positive mass inside the whole tumour (labels 1, 2, 4);
+* ``share_brain``: the share inside the brain;
+* ``hit``: the pointing game — is the map's maximum inside the tumour?
+* ``chance``: the tumour's share of the brain area, what a map spread evenly over the brain gets.
+
+A patient is "above chance" when its mean ``share_tumor`` exceeds its mean ``chance``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+ATTENTION_COLUMNS = ("subject", "z", "fold", "share_tumor", "share_brain", "hit", "chance")
+
+
+def attention_metrics(cam: np.ndarray, tumour: np.ndarray, brain: np.ndarray) -> dict:
+    """Attention of one heat map (``H×W``, any real values) on a tumour and a brain mask.
+
+    Only the positive part of the map counts. A map with no positive mass has shares 0.
+    """
+    positive = np.clip(np.asarray(cam, dtype=np.float64), 0, None)
+    total = positive.sum()
+    tumour = np.asarray(tumour, dtype=bool)
+    brain = np.asarray(brain, dtype=bool)
+    peak = np.unravel_index(int(np.argmax(positive)), positive.shape)
+    return {
+        "share_tumor": float(positive[tumour].sum() / total) if total > 0 else 0.0,
+        "share_brain": float(positive[brain].sum() / total) if total > 0 else 0.0,
+        "hit": bool(total > 0 and tumour[peak]),
+        "chance": float(tumour.sum() / max(brain.sum(), 1)),
+    }
+
+
+def summarise_attention(rows: list[dict]) -> dict:
+    """Mean shares, hit rate, and the share of patients whose attention beats chance."""
+    if not rows:
+        return {"n_slices": 0, "n_patients": 0}
+    by_patient: dict[str, list[dict]] = {}
+    for r in rows:
+        by_patient.setdefault(r["subject"], []).append(r)
+    above = [
+        np.mean([r["share_tumor"] for r in rs]) > np.mean([r["chance"] for r in rs])
+        for rs in by_patient.values()
+    ]
+    return {
+        "n_slices": len(rows),
+        "n_patients": len(by_patient),
+        "mean_share_tumor": float(np.mean([r["share_tumor"] for r in rows])),
+        "mean_share_brain": float(np.mean([r["share_brain"] for r in rows])),
+        "hit_rate": float(np.mean([r["hit"] for r in rows])),
+        "mean_chance": float(np.mean([r["chance"] for r in rows])),
+        "share_patients_above_chance": float(np.mean(above)),
+    }
+
+
+def grad_cam_maps(
+    models: list[torch.nn.Module],
+    x: torch.Tensor,
+    class_idx: int,
+    method: str = "gradcam",
+    layer: str = "layer4",
+) -> np.ndarray:
+    """Grad-CAM maps ``[N, H, W]`` (not normalised), averaged over ``models``."""
+    from monai.visualize import GradCAM, GradCAMpp
+
+    cam_type = {"gradcam": GradCAM, "gradcampp": GradCAMpp}[method]
+    total = None
+    for model in models:
+        cam = cam_type(nn_module=model, target_layers=f"backbone.{layer}", postprocessing=_identity)
+        maps = []
+        for start in range(0, len(x), 32):
+            batch = x[start : start + 32].clone().requires_grad_(False)
+            with torch.enable_grad():
+                maps.append(cam(x=batch, class_idx=class_idx).detach()[:, 0])
+        out = torch.cat(maps).numpy()
+        total = out if total is None else total + out
+    return total / len(models)
+
+
+def _identity(t):
+    return t
+
+
+def choose_layer(size: int, layer: str = "auto") -> str:
+    """``auto``: the deepest ResNet stage whose map is at least 6 pixels wide.
+
+    At 240×240, layer4's map is 8×8: layer4, as Grad-CAM is usually run. At 48×48 (the CPU
+    demo), layer4's map is 2×2, too coarse to say where in the slice the model looks, so an
+    earlier stage is used and the summary says which.
+    """
+    if layer != "auto":
+        return layer
+    for stage, stride in (("layer4", 32), ("layer3", 16), ("layer2", 8)):
+        if size // stride >= 6:
+            return stage
+    return "layer1"
+
+
+def choose_slices(p_hgg: np.ndarray, candidates: np.ndarray, k: int, predicted: int) -> np.ndarray:
+    """The ``k`` candidate slices that speak most strongly for the predicted grade."""
+    idx = np.flatnonzero(candidates)
+    if len(idx) == 0:
+        idx = np.arange(len(p_hgg))
+    strength = p_hgg[idx] if predicted == 1 else 1 - p_hgg[idx]
+    return np.sort(idx[np.argsort(-strength, kind="stable")[:k]])

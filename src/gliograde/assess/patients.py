@@ -1,0 +1,111 @@
+"""A cohort's patient evidence and answers, one row per patient: ``predictions_patients.csv``.
+
+The evidence columns (uncalibrated P(HGG) and the three spreads, per path: with a segmentation
+and without) are what the patient rule's first step produced, so calibration, flags and metrics
+can be recomputed from this file alone (``gliograde evaluate RUN``).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gliograde.core.errors import GliogradeError
+from gliograde.infer.patient import Evidence, PatientResult
+
+PATHS = ("seg", "noseg")
+EVIDENCE = ("p_hgg_uncalibrated", "slice_spread", "tta_spread", "fold_spread", "n_slices")
+ANSWER = ("p_hgg", "uncertainty", "flag", "pred")
+
+
+def column(name: str, path: str) -> str:
+    """A column's name on a path: ``p_hgg_uncalibrated`` → ``p_hgg_noseg_uncalibrated``,
+    ``uncertainty`` → ``uncertainty_noseg`` for the seg-free path; as is for the seg path."""
+    if path == "seg":
+        return name
+    if name.startswith("p_hgg"):
+        return "p_hgg_noseg" + name[len("p_hgg") :]
+    return f"{name}_noseg"
+
+
+@dataclass
+class PatientTable:
+    """Patients of a cohort: ids, folds, true labels, and per path evidence and answers."""
+
+    subject: list[str]
+    fold: np.ndarray
+    y: np.ndarray
+    evidence: dict[str, list[Evidence]]  # path → one per patient ("noseg" absent: not graded)
+    results: dict[str, list[PatientResult]] = field(default_factory=dict)
+
+    def p_uncalibrated(self, path: str) -> np.ndarray:
+        return np.array([e.p_hgg for e in self.evidence[path]])
+
+    def columns(self) -> list[str]:
+        names = ["subject", "fold", "y"]
+        for path in self.evidence:
+            names += [column(n, path) for n in (*ANSWER, *EVIDENCE)]
+        return names
+
+    def write_csv(self, path: Path) -> None:
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns(), lineterminator="\n")
+            writer.writeheader()
+            for i, subject in enumerate(self.subject):
+                row = {"subject": subject, "fold": int(self.fold[i]), "y": int(self.y[i])}
+                for p, evidence in self.evidence.items():
+                    results = self.results.get(p)
+                    row |= row_of(p, evidence[i], results[i] if results else None)
+                writer.writerow(row)
+
+
+def row_of(path: str, e: Evidence, r: PatientResult | None) -> dict:
+    row = {
+        column("p_hgg_uncalibrated", path): f"{e.p_hgg:.6f}",
+        column("slice_spread", path): f"{e.slice_spread:.6f}",
+        column("tta_spread", path): f"{e.tta_spread:.6f}",
+        column("fold_spread", path): f"{e.fold_spread:.6f}",
+        column("n_slices", path): e.n_slices,
+    }
+    if r is not None:
+        row[column("p_hgg", path)] = f"{r.p_hgg:.6f}"
+        row[column("uncertainty", path)] = f"{r.uncertainty:.6f}"
+        row[column("flag", path)] = "uncertain" if r.flag else ""
+        row[column("pred", path)] = r.grade
+    return row
+
+
+def read_patient_table(path: Path) -> PatientTable:
+    """The evidence of a ``predictions_patients.csv`` (answers are recomputed from it)."""
+    if not Path(path).is_file():
+        raise GliogradeError(f"{path}: no saved predictions; train (or evaluate) the run first")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise GliogradeError(f"{path}: holds no patient")
+    evidence = {}
+    for p in PATHS:
+        if column("p_hgg_uncalibrated", p) in rows[0]:
+            evidence[p] = [evidence_of(r, p) for r in rows]
+    fold = np.array([int(r["fold"]) for r in rows])
+    y = np.array([int(r["y"]) for r in rows])
+    return PatientTable([r["subject"] for r in rows], fold, y, evidence)
+
+
+def evidence_of(row: dict, path: str) -> Evidence:
+    def value(name):
+        return float(row[column(name, path)])
+
+    return Evidence(
+        p_hgg=value("p_hgg_uncalibrated"),
+        slice_spread=value("slice_spread"),
+        tta_spread=value("tta_spread"),
+        fold_spread=value("fold_spread"),
+        n_slices=int(value("n_slices")),
+        used_seg=path == "seg",
+        slice_p=np.zeros(0),
+        weights=np.zeros(0),
+    )

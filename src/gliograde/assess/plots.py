@@ -1,0 +1,117 @@
+"""Figures written next to the metrics (PNG, matplotlib without a display)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, path: Path) -> None:
+    """Lay out, write as PNG, and free the figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+
+
+def plot_roc(y: np.ndarray, p: np.ndarray, fold: np.ndarray, path: Path) -> None:
+    """Patient-level ROC: pooled, and one thin line per fold (when there are several)."""
+    from sklearn.metrics import roc_curve
+
+    from gliograde.assess.metrics import roc_auc
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    folds = sorted(set(fold.tolist()))
+    for k in folds if len(folds) > 1 else []:
+        m = fold == k
+        if len(set(y[m].tolist())) == 2:
+            fpr, tpr, _ = roc_curve(y[m], p[m])
+            ax.plot(fpr, tpr, lw=0.8, alpha=0.5, label=f"fold {k}")
+    if len(set(y.tolist())) == 2:
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, lw=2, color="black", label=f"pooled, AUC {roc_auc(y, p):.3f}")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
+    ax.set(
+        xlabel="1 − specificity (LGG called HGG)",
+        ylabel="sensitivity (HGG recall)",
+        title="Patient-level ROC",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
+    ax.legend(loc="lower right", fontsize=7)
+    save(fig, path)
+
+
+def plot_confusion(confusion: list[list[int]], path: Path) -> None:
+    """Patient-level confusion matrix, rows true grade, columns predicted grade."""
+    plt = pyplot()
+    cm = np.asarray(confusion)
+    fig, ax = plt.subplots(figsize=(3.6, 3.2))
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        color = "white" if v > cm.max() / 2 else "black"
+        ax.text(j, i, str(v), ha="center", va="center", color=color, fontsize=14)
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["LGG", "HGG"],
+        yticklabels=["LGG", "HGG"],
+        xlabel="predicted",
+        ylabel="true",
+        title="Patients",
+    )
+    save(fig, path)
+
+
+def plot_reliability(
+    y: np.ndarray, p_before: np.ndarray, p_after: np.ndarray, path: Path, bins: int = 10
+) -> None:
+    """Reliability diagram at patient level: observed HGG share against mean P(HGG) per bin,
+    before calibration and after (the out-of-sample calibrated P(HGG) that is reported)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
+    series = [("before calibration", p_before, "tab:orange")]
+    if np.allclose(p_after, p_before):
+        series = [("P(HGG); calibration not applied", p_before, "tab:orange")]
+    else:
+        series.append(("after calibration (out of sample)", p_after, "tab:blue"))
+    for label, p, color in series:
+        xs, ys, ns = reliability_bins(np.asarray(p), np.asarray(y), bins)
+        ax.plot(xs, ys, marker="o", color=color, label=label)
+        for x, v, n in zip(xs, ys, ns):
+            ax.annotate(
+                str(n), (x, v), fontsize=6, color=color, xytext=(3, -8), textcoords="offset points"
+            )
+    ax.set(
+        xlabel="mean predicted P(HGG)",
+        ylabel="observed share of HGG",
+        title="Reliability (patients; n per bin)",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    ax.legend(loc="upper left", fontsize=7)
+    save(fig, path)
+
+
+def reliability_bins(p: np.ndarray, y: np.ndarray, bins: int) -> tuple[list, list, list]:
+    """Per non-empty bin of P(HGG): mean P(HGG), observed HGG share, count."""
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    xs, ys, ns = [], [], []
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            xs.append(float(np.mean(p[m])))
+            ys.append(float(np.mean(y[m])))
+            ns.append(int(m.sum()))
+    return xs, ys, ns

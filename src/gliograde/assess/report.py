@@ -1,0 +1,218 @@
+"""``gliograde report``: one self-contained HTML page per run (images embedded, opens offline)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+from pathlib import Path
+
+from gliograde.core.errors import GliogradeError
+from gliograde.core.files import write_text
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
+max-width:1100px;color:#222;line-height:1.4}
+h1{margin-bottom:0}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
+.warn{background:#fff4d6;border:1px solid #e0b34a;padding:10px 14px;border-radius:6px;margin:14px 0}
+table{border-collapse:collapse;margin:8px 0}
+td,th{border:1px solid #ddd;padding:4px 10px;text-align:right}
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+.figs img{width:32%;min-width:260px;margin-right:1%}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{border:1px solid #ccc;border-radius:8px;padding:10px;width:100%;box-sizing:border-box}
+.card h3{margin:0 0 6px 0;font-size:16px}.card img{width:49.5%}
+.bad{color:#b00020;font-weight:600}.ok{color:#1b5e20}.muted{color:#666;font-size:13px}
+"""
+
+
+def embed_png(path: Path) -> str:
+    """An ``<img>`` with the PNG inlined as base64 (empty string when the file is missing)."""
+    if not path.is_file():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
+
+
+def fmt(v, digits: int = 3) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return html.escape(str(v))
+
+
+def metrics_table(metrics: dict) -> str:
+    """Patient-level figures with intervals: with a segmentation and without."""
+    seg, noseg = metrics.get("patient", {}), metrics.get("patient_noseg", {})
+    ci = seg.get("ci95", {})
+    rows = []
+    names = (
+        ("auc", "ROC AUC"),
+        ("balanced_accuracy", "balanced accuracy"),
+        ("sensitivity", "sensitivity (HGG recall)"),
+        ("specificity", "specificity (LGG recall)"),
+        ("f1", "F1"),
+    )
+    for key, label in names:
+        interval = ci.get(key)
+        ci_text = f"{interval[0]:.3f} – {interval[1]:.3f}" if interval else ""
+        slice_value = metrics.get("slice", {}).get(key)
+        rows.append(
+            f"<tr><td>{label}</td><td>{fmt(seg.get(key))}</td><td>{ci_text}</td>"
+            f"<td>{fmt(noseg.get(key))}</td><td>{fmt(slice_value)}</td></tr>"
+        )
+    head = (
+        "<tr><th>metric</th><th>patient, with seg</th><th>95% CI (bootstrap)</th>"
+        "<th>patient, no seg</th><th>slice</th></tr>"
+    )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def calibration_table(metrics: dict) -> str:
+    """Per path: applied or not, the fitted pair, ECE and Brier before and after."""
+    rows = []
+    for key, label in (("patient", "patients, with seg"), ("patient_noseg", "patients, no seg")):
+        c = metrics.get(key, {}).get("calibration")
+        if not c:
+            continue
+        rows.append(
+            f"<tr><td>{label}</td><td>{'yes' if c.get('applied') else 'no'}</td>"
+            f"<td>{fmt(c.get('fitted_temperature', c.get('temperature')))}</td>"
+            f"<td>{fmt(c.get('fitted_bias', c.get('bias')))}</td>"
+            f"<td>{fmt(c['ece_before'])}</td><td>{fmt(c['ece_after'])}</td>"
+            f"<td>{fmt(c['brier_before'])}</td><td>{fmt(c['brier_after'])}</td></tr>"
+        )
+    head = (
+        "<tr><th>path</th><th>applied</th><th>temperature (fitted)</th><th>bias (fitted)</th>"
+        "<th>ECE before</th><th>ECE after</th><th>Brier before</th><th>Brier after</th></tr>"
+    )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def read_patients(folder: Path) -> list[dict]:
+    with open(folder / "predictions_patients.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def patient_card(row: dict, panels: list[str], explain_dir: Path) -> str:
+    """One patient: prediction, probabilities, uncertainty and flag, two Grad-CAM panels."""
+    true = "HGG" if row["y"] == "1" else "LGG"
+    pred = row.get("pred") or row.get("pred_noseg", "")
+    verdict = (
+        '<span class="ok">correct</span>' if pred == true else '<span class="bad">wrong</span>'
+    )
+    flag_value = row.get("flag", row.get("flag_noseg", ""))
+    flag = '<span class="bad">uncertain</span>' if flag_value else "confident"
+    p = row.get("p_hgg") or row.get("p_hgg_noseg")
+    p_unc = row.get("p_hgg_uncalibrated") or row.get("p_hgg_noseg_uncalibrated")
+    unc = row.get("uncertainty") or row.get("uncertainty_noseg")
+    images = "".join(embed_png(explain_dir / name) for name in panels[:2])
+    return (
+        f'<div class="card"><h3>{html.escape(row["subject"])}</h3>'
+        f"<div>predicted <b>{pred}</b> (true {true}, {verdict}) · "
+        f"P(HGG) {float(p):.3f} (uncalibrated {float(p_unc):.3f}) · "
+        f"uncertainty {float(unc):.3f} ({flag}) · fold {row['fold']}</div>{images}</div>"
+    )
+
+
+def cohort_section(config: dict | None, metrics: dict) -> list[str]:
+    """Where the patients come from and how they were split (or that they are a test set)."""
+    if config is None:
+        return [
+            "<h2>Cohort</h2>",
+            f"<p>{metrics['n_patients']} patients of an independent "
+            f"cohort ({html.escape(metrics.get('protocol', ''))}); "
+            f"{len(metrics.get('skipped', {}))} could not be graded.</p>",
+        ]
+    manifest = config["store_manifest"]
+    grades = list(manifest["grades"].values())
+    return [
+        "<h2>Cohort and splits</h2>",
+        f"<p>{len(grades)} subjects ({grades.count('HGG')} HGG, {grades.count('LGG')} LGG) from "
+        f"<code>{html.escape(manifest['source'])}</code> ({manifest['layout']} layout), "
+        f"{manifest['n_slices']} slices of {'×'.join(map(str, manifest['slice_shape']))} "
+        f"({manifest['options']['slices']} slices), {manifest['folds']} patient-level folds "
+        f"(stratified by grade; no patient in both training and validation). "
+        f"{len(manifest['skipped'])} subjects skipped.</p>",
+        f"<p class='muted'>Protocol: {html.escape(metrics.get('protocol', ''))}.</p>",
+    ]
+
+
+def uncertainty_section(metrics: dict) -> list[str]:
+    unc = metrics.get("patient", metrics.get("patient_noseg", {})).get("uncertainty")
+    if not unc:
+        return []
+    return [
+        "<h2>Uncertainty</h2>",
+        f"<p>{unc['n_flagged']} of {unc['n_flagged'] + unc['n_confident']} patients flagged "
+        f"uncertain. Accuracy on confident patients {fmt(unc['accuracy_confident'])}, on flagged "
+        f"patients {fmt(unc['accuracy_flagged'])}, on all {fmt(unc['accuracy_all'])}. Each "
+        "patient flagged by a threshold not chosen on it.</p>",
+    ]
+
+
+def attention_section(attention: dict) -> list[str]:
+    if not attention.get("n_slices"):
+        return []
+    a = attention
+    return [
+        "<h2>Does the model look at the tumour?</h2>",
+        f"<p>Grad-CAM on {a['n_slices']} tumour slices of {a['n_patients']} patients: on "
+        f"average {a['mean_share_tumor']:.1%} of the map's mass lies inside the tumour, which "
+        f"covers {a['mean_chance']:.1%} of the brain (chance level); {a['mean_share_brain']:.1%}"
+        f" lies inside the brain. The map's peak falls in the tumour on {a['hit_rate']:.1%} of "
+        f"slices, and {a['share_patients_above_chance']:.1%} of patients are above chance. "
+        f"Grad-CAM taken on {a.get('layer', 'layer4')}.</p>",
+    ]
+
+
+def write_report(folder: Path, out: Path | None = None) -> Path:
+    """Write ``FOLDER/report.html`` for a run (or an ``evaluate --test`` folder); every image is
+    embedded, nothing is fetched when it is opened."""
+    folder = Path(folder)
+    metrics_path = folder / "metrics.json"
+    if not metrics_path.is_file():
+        raise GliogradeError(f"{folder}: no metrics.json; train (and evaluate) the run first")
+    metrics = json.loads(metrics_path.read_text())
+    config_path = folder / "config.json"
+    if not config_path.is_file() and "skipped" not in metrics:
+        raise GliogradeError(
+            f"{folder}: no config.json; give the run folder `gliograde train` wrote"
+        )
+    config = json.loads(config_path.read_text()) if config_path.is_file() else None
+    synthetic = config is not None and config["store_manifest"].get("synthetic", False)
+    attention = metrics.get("attention", {})
+    parts = page_head(folder, config, synthetic) + cohort_section(config, metrics)
+    parts += ["<h2>Results, by patient</h2>", metrics_table(metrics), "<div class='figs'>"]
+    parts += [embed_png(folder / f"{n}.png") for n in ("roc", "confusion", "reliability")]
+    parts += ["</div>", "<h2>Calibration</h2>", calibration_table(metrics)]
+    parts += uncertainty_section(metrics) + attention_section(attention)
+    parts.append("<h2>Patients</h2><div class='cards'>")
+    panels = attention.get("panels", {})
+    for row in read_patients(folder):
+        parts.append(patient_card(row, panels.get(row["subject"], []), folder / "explain"))
+    parts.append("</div></body></html>")
+    out = Path(out) if out else folder / "report.html"
+    write_text(out, "\n".join(parts))
+    return out
+
+
+def page_head(folder: Path, config: dict | None, synthetic: bool) -> list[str]:
+    version = config["versions"].get("gliograde", "?") if config else ""
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>gliograde report: {html.escape(folder.name)}</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>gliograde report</h1>",
+        f"<p class='muted'>{html.escape(str(folder.resolve()))} · gliograde "
+        f"{html.escape(version)}</p>",
+    ]
+    if synthetic:
+        parts.append(
+            "<div class='warn'><b>SYNTHETIC DATA.</b> These patients are brain phantoms made by "
+            "<code>gliograde synth</code>, not people. The figures show that the pipeline "
+            "learns; they say nothing of accuracy on real patients.</div>"
+        )
+    return parts

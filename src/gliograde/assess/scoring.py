@@ -1,0 +1,108 @@
+"""Score a cohort's patients on one path (with a segmentation, or without): answers through the
+one patient rule, then calibration, flag and discrimination figures, all out of sample.
+
+Cross-validation (``crossfit``): each fold's patients are calibrated and flagged with a pair and
+a threshold fitted on the other folds' patients; what is saved for ``predict`` is fitted on all.
+An independent cohort (``fixed``): the run's saved calibration and threshold, as ``predict``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gliograde.assess.calibration import (
+    apply_pairs,
+    brier,
+    calibration_summary,
+    expected_calibration_error,
+)
+from gliograde.assess.metrics import binary_metrics, bootstrap_intervals, roc_auc
+from gliograde.assess.patients import PatientTable
+from gliograde.assess.uncertainty import choose_threshold, cross_fitted_thresholds
+from gliograde.infer.patient import patient_result, uncertainty_score
+
+
+def score_crossfit(table: PatientTable, path: str) -> tuple[dict, dict]:
+    """Answers with cross-fitted calibration and thresholds.
+
+    Returns:
+        (figures, saved): the figures, and the calibration and threshold saved for ``predict``.
+    """
+    evidence, y, fold = table.evidence[path], table.y, table.fold
+    p = table.p_uncalibrated(path)
+    summary, pairs = calibration_summary(p, y, fold)
+    p_cal = apply_pairs(p, fold, pairs)
+    u = uncertainty_score(
+        p_cal,
+        np.array([e.slice_spread for e in evidence]),
+        np.array([e.tta_spread for e in evidence]),
+        np.array([e.fold_spread for e in evidence]),
+    )
+    correct = (p_cal >= 0.5) == (y == 1)
+    thresholds = cross_fitted_thresholds(u, correct, fold)
+    table.results[path] = [
+        patient_result(e, pairs[k] | {"threshold": thresholds[k]})
+        for e, k in zip(evidence, fold.tolist())
+    ]
+    saved = {
+        "temperature": summary["temperature"],
+        "bias": summary["bias"],
+        "applied": summary["applied"],
+        "threshold": choose_threshold(u, correct) if len(u) else None,
+    }
+    figures = path_figures(table, path) | {"calibration": summary}
+    figures["uncertainty"]["threshold_saved"] = saved["threshold"]
+    return figures, saved
+
+
+def score_fixed(table: PatientTable, path: str, calibration: dict) -> dict:
+    """Answers with the run's saved calibration and threshold, exactly as ``predict`` gives them."""
+    table.results[path] = [patient_result(e, calibration) for e in table.evidence[path]]
+    p, y = table.p_uncalibrated(path), table.y
+    p_cal = np.array([r.p_hgg for r in table.results[path]])
+    summary = {
+        "temperature": calibration.get("temperature", 1.0),
+        "bias": calibration.get("bias", 0.0),
+        "applied": bool(calibration.get("applied", False)),
+        "ece_before": expected_calibration_error(p, y),
+        "ece_after": expected_calibration_error(p_cal, y),
+        "brier_before": brier(p, y),
+        "brier_after": brier(p_cal, y),
+    }
+    return path_figures(table, path) | {"calibration": summary}
+
+
+def path_figures(table: PatientTable, path: str) -> dict:
+    """Discrimination at the calibrated P(HGG) (threshold 0.5), intervals, per fold, flags."""
+    results, y, fold = table.results[path], table.y, table.fold
+    p = np.array([r.p_hgg for r in results])
+    out = binary_metrics(y, p)
+    out["auc_uncalibrated"] = roc_auc(y, table.p_uncalibrated(path))
+    out["ci95"] = bootstrap_intervals(y, p)
+    out["auc_ci"] = out["ci95"].get("auc")
+    if out["auc"] is None:
+        out["note"] = "AUC needs patients of both grades; this cohort has one"
+    out["per_fold"] = [
+        {"fold": k, **binary_metrics(y[fold == k], p[fold == k])} for k in np.unique(fold).tolist()
+    ]
+    flags = np.array([r.flag for r in results], dtype=bool)
+    correct = (p >= 0.5) == (y == 1)
+    out["uncertainty"] = flag_figures(flags, correct)
+    return out
+
+
+def flag_figures(flags: np.ndarray, correct: np.ndarray) -> dict:
+    """How many patients are flagged, and the accuracy on the confident and the flagged ones."""
+
+    def accuracy(m):
+        return float(correct[m].mean()) if m.any() else None
+
+    return {
+        "share_flagged": float(flags.mean()) if len(flags) else 0.0,
+        "coverage": float((~flags).mean()) if len(flags) else 0.0,
+        "n_flagged": int(flags.sum()),
+        "n_confident": int((~flags).sum()),
+        "accuracy_confident": accuracy(~flags),
+        "accuracy_flagged": accuracy(flags),
+        "accuracy_all": accuracy(np.ones_like(flags)),
+    }

@@ -1,0 +1,89 @@
+"""Out-of-fold slice outputs (``predictions_slices.csv``) and slice-level figures."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gliograde.assess.metrics import binary_metrics
+
+COLUMNS = (
+    "fold",
+    "subject",
+    "z",
+    "y",
+    "p_hgg",
+    "p_tumor",
+    "tumor_pixels",
+    "weight",
+    "weight_noseg",
+)
+
+
+@dataclass
+class SliceTable:
+    """One row per slice: what the fold's model said, and the slice's weight on each path."""
+
+    columns: dict[str, np.ndarray]
+
+    @classmethod
+    def of_patient(cls, fold, subject, label, index, rows, evidence: dict) -> SliceTable:
+        n = len(rows)
+        e = next(iter(evidence.values()))
+        cols = {
+            "fold": np.full(n, fold),
+            "subject": np.full(n, subject, dtype=object),
+            "z": index.z[rows],
+            "y": np.full(n, label),
+            "p_hgg": e.slice_p,
+            "p_tumor": evidence["noseg"].weights if "noseg" in evidence else np.full(n, np.nan),
+            "tumor_pixels": index.tumor[rows],
+            "weight": evidence["seg"].weights if "seg" in evidence else np.full(n, np.nan),
+            "weight_noseg": evidence["noseg"].weights
+            if "noseg" in evidence
+            else np.full(n, np.nan),
+        }
+        return cls(cols)
+
+    @classmethod
+    def concat(cls, parts: list[SliceTable]) -> SliceTable:
+        if not parts:
+            return cls({k: np.zeros(0) for k in COLUMNS})
+        return cls({k: np.concatenate([p.columns[k] for p in parts]) for k in COLUMNS})
+
+    def write_csv(self, path: Path) -> None:
+        c = self.columns
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(COLUMNS)
+            for i in range(len(c["subject"])):
+                writer.writerow([fmt(c[k][i]) for k in COLUMNS])
+
+    @classmethod
+    def read_csv(cls, path: Path) -> SliceTable:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        cols = {"subject": np.array([r["subject"] for r in rows], dtype=object)}
+        for k in ("fold", "z", "y", "tumor_pixels"):
+            cols[k] = np.array([int(r[k]) for r in rows])
+        for k in ("p_hgg", "p_tumor", "weight", "weight_noseg"):
+            cols[k] = np.array([float(r[k]) for r in rows])
+        return cls(cols)
+
+
+def fmt(v) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{v:.6f}"
+    return str(v)
+
+
+def slice_figures(table: SliceTable, min_tumor: int) -> dict:
+    """Slice-level discrimination on tumour slices (P(HGG) ≥ 0.5, uncalibrated)."""
+    c = table.columns
+    tumor = c["tumor_pixels"] >= min_tumor
+    out = binary_metrics(c["y"][tumor], c["p_hgg"][tumor])
+    out["note"] = "each tumour slice on its own, P(HGG) uncalibrated at 0.5"
+    return out

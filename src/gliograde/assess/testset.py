@@ -1,0 +1,63 @@
+"""An independent labelled cohort graded by a trained run, patient by patient, as ``predict``
+grades: same reader, same preprocessing, same models, same patient rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gliograde.assess.patients import PatientTable
+from gliograde.core.console import say
+from gliograde.core.devices import torch_device
+from gliograde.core.errors import GliogradeError
+from gliograde.infer.models import load_models
+from gliograde.infer.subjects import cohort_evidence, subject_slices, tumor_pixels
+from gliograde.io.layouts import discover
+from gliograde.io.volumes import SubjectError
+from gliograde.run import Run
+
+
+def grade_cohort(
+    run: Run, data: Path, labels: Path | None, device: str = "auto"
+) -> tuple[PatientTable, dict[str, str]]:
+    """Every usable subject of ``data`` graded on each path the run can take.
+
+    Returns:
+        (table, skipped): the graded patients (fold 0), and each subject that could not be
+        graded with its reason.
+
+    Raises:
+        GliogradeError: no subject of the cohort could be graded.
+    """
+    dev = torch_device(device)
+    models = load_models(run.weights(), dev)
+    cohort = discover(data, labels)
+    subjects, labels_, evidence, skipped = [], [], {}, {}
+    for subject in cohort.subjects:
+        if subject.problems:
+            skipped[subject.subject_id] = "; ".join(subject.problems)
+            continue
+        try:
+            slices, with_seg = subject_slices(subject, run)
+        except SubjectError as err:
+            skipped[subject.subject_id] = "; ".join(err.problems)
+            continue
+        x = torch.from_numpy(slices.images.astype(np.float32))
+        found = cohort_evidence(models, x, tumor_pixels(slices) if with_seg else None, run, dev)
+        for path, e in found.items():
+            evidence.setdefault(path, []).append(e)
+        subjects.append(subject.subject_id)
+        labels_.append(subject.label)
+    for sid, reason in skipped.items():
+        say(f"skipped {sid}: {reason}")
+    if not subjects:
+        raise GliogradeError(f"{data}: no subject could be graded (see the lines above)")
+    if len({len(v) for v in evidence.values()}) > 1:
+        raise GliogradeError(
+            f"{data}: some subjects have a segmentation and some do not; grade them as two "
+            "cohorts (or pass a cohort whose subjects all have one)"
+        )
+    table = PatientTable(subjects, np.zeros(len(subjects), dtype=int), np.array(labels_), evidence)
+    return table, skipped

@@ -1,0 +1,19 @@
+"""``python -m gliograde.bench MEASURE JSON``: one measurement in a fresh process."""
+
+import json
+import sys
+
+from gliograde.bench.loaders import measure_loader
+from gliograde.bench.training import measure_end_to_end, measure_model_alone, measure_train_memory
+
+MEASURES = {
+    "measure_loader": measure_loader,
+    "measure_model_alone": measure_model_alone,
+    "measure_end_to_end": measure_end_to_end,
+    "measure_train_memory": measure_train_memory,
+}
+
+measure, kwargs = sys.argv[1], json.loads(sys.argv[2])
+if measure not in MEASURES:
+    raise SystemExit(f"unknown measurement {measure}")
+print(json.dumps(MEASURES[measure](**kwargs)))

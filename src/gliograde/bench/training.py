@@ -1,0 +1,109 @@
+"""b and e. Training throughput end to end against the model alone; private memory."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from gliograde import MODALITIES
+from gliograde.bench.process import PeakMemory
+
+WARMUP_STEPS = 2
+
+
+def measure_model_alone(size: int, batch_size: int, steps: int) -> dict:
+    """Training slices/s of the model alone on random tensors already in memory (the ceiling)."""
+    import torch
+    import torch.nn.functional as F
+
+    from gliograde.model.network import build_model
+
+    torch.manual_seed(0)
+    model = build_model().to(memory_format=torch.channels_last).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    shape = (batch_size, len(MODALITIES), size, size)
+    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
+    y, tumor = torch.randint(0, 2, (batch_size,)), torch.ones(batch_size)
+
+    def step():
+        logits, tumor_logit = model.forward_heads(x)
+        tumor_loss = F.binary_cross_entropy_with_logits(tumor_logit, tumor)
+        loss = F.cross_entropy(logits, y) + 0.5 * tumor_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(WARMUP_STEPS):  # oneDNN picks its kernels, the allocator grows
+        step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    rate = steps * batch_size / (time.perf_counter() - started)
+    return {"slices_per_s": rate, "size": size, "batch_size": batch_size, "steps": steps}
+
+
+def measure_end_to_end(store: str, batch_size: int, steps: int) -> dict:
+    """Training slices/s through ``train``'s own path: store → augmentation → Lightning step."""
+    import lightning as L
+
+    from gliograde.store.read import SliceStore
+    from gliograde.train.config import TrainConfig
+    from gliograde.train.fit import train_one
+
+    slices = SliceStore(Path(store))
+
+    class StepTimer(L.Callback):
+        """From the end of the warm-up batches to the end of the last."""
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if batch_idx == WARMUP_STEPS - 1:
+                self.started = time.perf_counter()
+            self.ended = time.perf_counter()
+
+    timer = StepTimer()
+    n = (steps + WARMUP_STEPS) * batch_size
+    with tempfile.TemporaryDirectory() as out:
+        config = TrainConfig(
+            store=store,
+            out=out,
+            full=True,
+            epochs=1,
+            batch_size=batch_size,
+            epoch_slices=n,
+            device="cpu",
+            workers=0,
+            progress=False,
+        )
+        train_one(config, slices, Path(out), slices.subjects, [], extra_callbacks=[timer])
+    rate = steps * batch_size / (timer.ended - timer.started)
+    size = slices.manifest["slice_shape"][-1]
+    return {"slices_per_s": rate, "size": size, "batch_size": batch_size, "steps": steps}
+
+
+def measure_train_memory(store: str, batch_size: int, steps: int) -> dict:
+    """Peak private memory (RssAnon) while training on ``store`` (no validation)."""
+    from gliograde.store.read import SliceStore
+    from gliograde.train.config import TrainConfig
+    from gliograde.train.fit import train_one
+
+    slices = SliceStore(Path(store))
+    with tempfile.TemporaryDirectory() as out, PeakMemory() as peak:
+        config = TrainConfig(
+            store=store,
+            out=out,
+            full=True,
+            epochs=1,
+            batch_size=batch_size,
+            epoch_slices=steps * batch_size,
+            device="cpu",
+            workers=0,
+            progress=False,
+        )
+        train_one(config, slices, Path(out), slices.subjects, [])
+    return {
+        "peak_anon_mb": peak.peak_anon,
+        "peak_rss_mb": peak.peak_rss,
+        "subjects": len(slices.subjects),
+        "slices": len(slices.index),
+    }

@@ -1,0 +1,2 @@
+"""Reading what users bring (folder layouts, label CSVs, NIfTI volumes), checking it, and
+writing SYNTHETIC cohorts."""

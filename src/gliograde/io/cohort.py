@@ -1,0 +1,54 @@
+"""What the readers find: a subject (its files and grade) and a cohort (subjects and layout)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gliograde.core.errors import DataError
+
+SEG = "seg"
+"""The role of a segmentation file beside the four modalities."""
+
+
+@dataclass
+class Subject:
+    """One patient: where its files are and what its grade is.
+
+    Attributes:
+        subject_id: the id the layout gives (the folder name for BraTS layouts).
+        grade: "HGG", "LGG" or None when unknown.
+        files: role ("flair", "t1ce", "t1", "t2", "seg") → path. "seg" may be absent.
+        folder: the subject's folder, when it has one.
+        problems: what is wrong with the subject, one line each, found without reading images.
+        warnings: things worth telling that do not make the subject unusable.
+    """
+
+    subject_id: str
+    grade: str | None
+    files: dict[str, Path]
+    folder: Path | None = None
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> int:
+        """0 for LGG, 1 for HGG."""
+        if self.grade not in ("HGG", "LGG"):
+            raise DataError(f"{self.subject_id}: grade is unknown; give it in the label CSV")
+        return 1 if self.grade == "HGG" else 0
+
+
+@dataclass
+class Cohort:
+    """Subjects found in a data folder, and how they were found."""
+
+    root: Path
+    layout: str
+    subjects: list[Subject]
+    notes: list[str] = field(default_factory=list)
+
+
+def sort_subjects(subjects: list[Subject]) -> list[Subject]:
+    """Subjects in the order of their ids (every listing is deterministic)."""
+    return sorted(subjects, key=lambda s: s.subject_id)

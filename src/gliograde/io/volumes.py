@@ -1,0 +1,177 @@
+"""Read a subject's NIfTI volumes and validate them.
+
+Like nnU-Net's image readers, :func:`load_subject` returns the images as one array
+``(channels, x, y, z)`` in the channel order FLAIR, T1ce, T1, T2, plus the segmentation and the
+geometry. Every problem found is collected (not only the first), each as one line naming the
+file and what is wrong, so that ``gliograde check`` can list them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from gliograde import MODALITIES
+from gliograde.core.errors import DataError
+from gliograde.io.cohort import SEG, Subject
+from gliograde.io.nifti import open_image, read_array, reoriented_affine
+
+MIN_BRAIN_VOXELS = 1000
+
+
+class SubjectError(DataError):
+    """A subject whose files cannot be used; ``problems`` lists every reason, one line each."""
+
+    def __init__(self, subject_id: str, problems: list[str]):
+        self.subject_id = subject_id
+        self.problems = problems
+        super().__init__(f"{subject_id}: " + "; ".join(problems))
+
+
+@dataclass
+class SubjectVolumes:
+    """A subject's volumes, validated and in a common orientation.
+
+    Attributes:
+        images: ``(4, x, y, z)``, channels FLAIR, T1ce, T1, T2, raw intensities: integer as stored
+            when all four share one integer type (BraTS: int16), else float32.
+        seg: uint8 ``(x, y, z)`` with labels in {0, 1, 2, 4}, or None when not used.
+        affine: the voxel-to-world matrix after reorientation.
+        warnings: things worth telling that did not stop the load.
+    """
+
+    images: np.ndarray
+    seg: np.ndarray | None
+    affine: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_subject(subject: Subject, use_seg: bool = True) -> SubjectVolumes:
+    """Read and validate all volumes of a subject.
+
+    Args:
+        subject: as found by :mod:`gliograde.io.layouts`.
+        use_seg: read and validate the segmentation when the subject has one.
+
+    Raises:
+        SubjectError: with every problem found (layout problems included).
+    """
+    problems = list(subject.problems)
+    warnings = list(subject.warnings)
+    opened: dict[str, tuple[nib.Nifti1Image, Path]] = {}
+    roles = [*MODALITIES, SEG] if use_seg else list(MODALITIES)
+    for role in roles:
+        path = subject.files.get(role)
+        if path is None:
+            continue
+        try:
+            opened[role] = (open_image(path), path)
+        except DataError as err:
+            problems.append(str(err))
+    problems += geometry_problems(opened)
+    if problems:
+        raise SubjectError(subject.subject_id, problems)
+
+    images, seg = [], None
+    for role, (img, path) in opened.items():
+        try:
+            data = read_array(img, path)
+        except DataError as err:
+            problems.append(str(err))
+            continue
+        if role == SEG:
+            seg, seg_problems, seg_warnings = validate_seg(data, path)
+            problems += seg_problems
+            warnings += seg_warnings
+        else:
+            problems += intensity_problems(data, path)
+            images.append(data)
+    if problems:
+        raise SubjectError(subject.subject_id, problems)
+    stacked = stack_channels(images)
+    affine = reoriented_affine(opened[MODALITIES[0]][0])
+    return SubjectVolumes(stacked, seg, affine, warnings)
+
+
+def stack_channels(volumes: list[np.ndarray]) -> np.ndarray:
+    """``(C, x, y, z)`` from C volumes, each channel laid out in memory as NIfTI stores it.
+
+    NIfTI data is Fortran-ordered (x varies fastest): a plain ``np.stack`` would transpose
+    every voxel; here each channel is one contiguous copy, and an axial slice ``[..., z]`` is
+    contiguous too. Integer volumes (BraTS: int16) stay integer (half the memory; prepare's
+    statistics take a faster exact path on them); mixed or float volumes become float32.
+    """
+    dtypes = {v.dtype for v in volumes}
+    dtype = dtypes.pop() if len(dtypes) == 1 and next(iter(dtypes)).kind in "iu" else np.float32
+    shape = volumes[0].shape
+    out = np.empty((len(volumes), *shape[::-1]), dtype=dtype).transpose(0, 3, 2, 1)
+    for c, v in enumerate(volumes):
+        out[c] = v
+    return out
+
+
+def geometry_problems(opened: dict[str, tuple[nib.Nifti1Image, Path]]) -> list[str]:
+    """Shapes and affines must match the FLAIR's (or the first file's)."""
+    if not opened:
+        return []
+    ref_role = MODALITIES[0] if MODALITIES[0] in opened else next(iter(opened))
+    ref_img, ref_path = opened[ref_role]
+    problems = []
+    for _, (img, path) in opened.items():
+        if img.shape[:3] != ref_img.shape[:3]:
+            problems.append(
+                f"{path.name}: shape {img.shape[:3]} differs from {ref_path.name} "
+                f"{ref_img.shape[:3]}; all volumes must share one grid"
+            )
+        elif not np.allclose(img.affine, ref_img.affine, atol=1e-3):
+            problems.append(
+                f"{path.name}: affine differs from {ref_path.name}; "
+                "all volumes must share one grid (co-register them first)"
+            )
+    return problems
+
+
+def intensity_problems(data: np.ndarray, path: Path) -> list[str]:
+    if data.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        if bad:
+            return [f"{path.name}: {bad} voxels are NaN or infinite"]
+    brain = int(np.count_nonzero(data))
+    if brain < MIN_BRAIN_VOXELS:
+        return [f"{path.name}: no brain ({brain} non-zero voxels); the volume is empty"]
+    return []
+
+
+def label_set(data: np.ndarray) -> np.ndarray:
+    """The distinct labels of a segmentation (fast for the usual uint8 with labels ≤ 4)."""
+    if data.dtype == np.uint8:
+        top = int(data.max())
+        if top <= 4:  # the usual case: test each possible label instead of sorting voxels
+            return np.array([v for v in range(top + 1) if v == top or (data == v).any()])
+        return np.flatnonzero(np.bincount(data.ravel(order="K"), minlength=256))
+    return np.unique(data)
+
+
+def validate_seg(data: np.ndarray, path: Path) -> tuple[np.ndarray | None, list[str], list[str]]:
+    """Check a segmentation's labels; label 3 (BraTS 2023's enhancing tumour) becomes 4."""
+    if data.dtype.kind == "f":
+        if not np.all(np.isfinite(data)):
+            return None, [f"{path.name}: segmentation has NaN or infinite voxels"], []
+        if not np.array_equal(data, np.round(data)):
+            return None, [f"{path.name}: segmentation has non-integer labels"], []
+    labels = label_set(data)
+    unexpected = sorted(set(labels.tolist()) - {0, 1, 2, 3, 4})
+    if unexpected:
+        shown = ", ".join(str(int(v)) for v in unexpected[:5])
+        return None, [f"{path.name}: unexpected labels {shown}; BraTS uses 0, 1, 2, 4"], []
+    seg = data.astype(np.uint8)
+    warnings = []
+    if 3 in labels:
+        seg[seg == 3] = 4
+        warnings.append(f"{path.name}: label 3 read as 4 (enhancing tumour, BraTS 2023 code)")
+    if not np.any(seg):
+        return None, [f"{path.name}: segmentation is empty (no tumour voxel)"], warnings
+    return seg, [], warnings

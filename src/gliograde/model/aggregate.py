@@ -1,0 +1,37 @@
+"""How a patient's slice outputs become one P(HGG): a weighted mean over its slices.
+
+The weights say which slices speak for the patient. With a segmentation, its tumour slices
+(those with at least ``min_tumor_pixels`` of tumour) weigh 1 and the others 0, as in the
+reference study. Without one, every brain slice weighs its predicted probability of showing
+tumour (the model's second head). Training's checkpoint selection, evaluation, ``predict`` and
+``explain`` all aggregate through these functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def seg_weights(tumor_pixels: np.ndarray, min_tumor: int) -> np.ndarray:
+    """1 for slices with at least ``min_tumor`` tumour pixels, else 0 (every slice when none)."""
+    tumor = np.asarray(tumor_pixels) >= min_tumor
+    return (tumor if tumor.any() else np.ones_like(tumor)).astype(np.float64)
+
+
+def noseg_weights(p_tumor: np.ndarray) -> np.ndarray:
+    """Each slice's predicted probability of showing tumour (the seg-free weights)."""
+    return np.asarray(p_tumor, dtype=np.float64)
+
+
+def patient_mean(p_hgg: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean over the last axis (slices); a plain mean where the weights sum to ~0.
+
+    Args:
+        p_hgg: ``[..., slices]`` slice probabilities (one row per model, say).
+        weights: the same shape, or ``[slices]``.
+    """
+    p = np.asarray(p_hgg, dtype=np.float64)
+    w = np.broadcast_to(np.asarray(weights, dtype=np.float64), p.shape)
+    total = w.sum(axis=-1)
+    weighted = (p * w).sum(axis=-1) / np.maximum(total, 1e-12)
+    return np.where(total > 1e-6, weighted, p.mean(axis=-1))

@@ -1,0 +1,74 @@
+"""The network: a ResNet18 for 4-channel slices and 2 classes, built from MONAI.
+
+The layout is torchvision's resnet18 (7×7 stride-2 stem with padding 3 and no bias, max-pool,
+four stages of two basic blocks, global average pool, fc 512→2), so torchvision ImageNet
+weights load into it by name. A second head (512→1) says whether a slice shows tumour: it lets
+``predict`` weight slices by tumour likelihood when a new patient has no segmentation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gliograde.model.plain import FEATURES, IN_CHANNELS, NUM_CLASSES, PlainResNet18
+
+
+def resnet18_backbone(in_channels: int = IN_CHANNELS, num_classes: int = NUM_CLASSES) -> nn.Module:
+    """MONAI's ResNet in torchvision's resnet18 layout (MONAI's default stem stride is 1: set 2)."""
+    from monai.networks.nets import ResNet
+
+    return ResNet(
+        block="basic",
+        layers=[2, 2, 2, 2],
+        block_inplanes=[64, 128, 256, 512],
+        spatial_dims=2,
+        n_input_channels=in_channels,
+        conv1_t_size=7,
+        conv1_t_stride=2,
+        num_classes=num_classes,
+        bias_downsample=False,  # torchvision's downsample convolutions have no bias
+    )
+
+
+class GradeNet(nn.Module):
+    """ResNet18 with a grade head (``fc``, 2 logits: LGG, HGG) and a tumour head (1 logit).
+
+    ``forward`` returns the grade logits ``[B, 2]`` (what Grad-CAM and exports see);
+    :meth:`forward_heads` returns both heads. ``plain=True`` builds the same network without
+    MONAI (:class:`PlainResNet18`), which ``predict`` uses to start faster.
+    """
+
+    def __init__(self, in_channels: int = IN_CHANNELS, plain: bool = False):
+        super().__init__()
+        if plain:
+            self.backbone = PlainResNet18(in_channels, NUM_CLASSES)
+        else:
+            self.backbone = resnet18_backbone(in_channels, NUM_CLASSES)
+        self.tumor_head = nn.Linear(FEATURES, 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        b = self.backbone
+        x = b.maxpool(b.act(b.bn1(b.conv1(x))))
+        x = b.layer4(b.layer3(b.layer2(b.layer1(x))))
+        return torch.flatten(b.avgpool(x), 1)
+
+    def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Grade logits ``[B, 2]`` and tumour logit ``[B]``."""
+        f = self.features(x)
+        return self.backbone.fc(f), self.tumor_head(f)[:, 0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.fc(self.features(x))
+
+
+def build_model(pretrained: Path | None = None) -> GradeNet:
+    """A new :class:`GradeNet`, optionally with torchvision ImageNet weights from a local file."""
+    model = GradeNet()
+    if pretrained is not None:
+        from gliograde.model.pretrained import load_torchvision_weights
+
+        load_torchvision_weights(model, Path(pretrained))
+    return model

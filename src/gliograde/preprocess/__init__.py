@@ -1,0 +1,1 @@
+"""One subject's volumes → normalised axial slices: what prepare, predict and explain share."""

@@ -1,0 +1,229 @@
+"""``gliograde prepare``: NIfTI volumes → a slice store on disk.
+
+A store is a folder::
+
+    STORE/
+      manifest.json          subjects, skipped {id: reason}, n_slices, options, source, versions
+      index.csv              one row per slice: subject, grade, label, z, row, tumour/brain pixels
+      splits.json            patient-level folds, nnU-Net's splits_final.json shape
+      subjects/<id>/
+        images.npy           float16 (n, 4, H, W), channels FLAIR, T1ce, T1, T2, z-scored
+        seg.npy              uint8   (n, H, W), BraTS labels 0/1/2/4 (all 0 when no seg)
+        subject.json         the subject's slices and their counts
+
+``.npy`` files are uncompressed: a slice is read with one ``pread``, without decompression and
+without loading the rest. Each subject is written to a temporary folder and renamed when
+complete, so an interrupted run never leaves a half-written subject that looks complete, and a
+re-run skips subjects already done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+from gliograde import MODALITIES
+from gliograde.core.errors import DataError, GliogradeError
+from gliograde.core.files import fsync_dir, package_versions, save_npy, write_json
+from gliograde.io.cohort import SEG, Subject
+from gliograde.io.layouts import discover
+from gliograde.io.nifti import open_image
+from gliograde.io.volumes import SubjectError, geometry_problems
+from gliograde.preprocess.slices import PrepareConfig, SubjectSlices, preprocess_subject
+from gliograde.store.index import write_index
+from gliograde.store.splits import write_splits
+
+STORE_VERSION = 1
+
+
+@dataclass
+class SubjectOutcome:
+    """What happened to one subject in ``prepare``."""
+
+    subject_id: str
+    status: str  # "written", "complete" (already there) or "bad"
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def subject_dir(store: Path, subject_id: str) -> Path:
+    return store / "subjects" / subject_id
+
+
+def is_complete(store: Path, subject_id: str) -> bool:
+    """A subject folder exists only once renamed into place, after all its files were written."""
+    return (subject_dir(store, subject_id) / "subject.json").is_file()
+
+
+def write_subject(store: Path, subject: Subject, slices: SubjectSlices) -> None:
+    """Write a subject's arrays and record to a temporary folder, then rename it into place."""
+    final = subject_dir(store, subject.subject_id)
+    tmp = final.parent / f".tmp-{subject.subject_id}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    save_npy(tmp / "images.npy", slices.images)
+    save_npy(tmp / "seg.npy", slices.seg)
+    record = {
+        "subject": subject.subject_id,
+        "grade": subject.grade,
+        "z": slices.z.tolist(),
+        **slices.counts,
+        "shape": list(slices.images.shape),
+    }
+    write_json(tmp / "subject.json", record)
+    fsync_dir(tmp)
+    if final.exists():  # a stale folder from an older, incomplete layout
+        shutil.rmtree(final)
+    tmp.rename(final)
+
+
+def prepare_one(subject: Subject, store: Path, config: PrepareConfig) -> SubjectOutcome:
+    """Worker: preprocess and write one subject unless it is already complete."""
+    if is_complete(store, subject.subject_id):
+        return SubjectOutcome(subject.subject_id, "complete")
+    try:
+        slices = preprocess_subject(subject, config)
+    except SubjectError as err:
+        return SubjectOutcome(subject.subject_id, "bad", err.problems)
+    write_subject(store, subject, slices)
+    return SubjectOutcome(subject.subject_id, "written", warnings=slices.warnings)
+
+
+def header_problems(subject: Subject, need_seg: bool) -> list[str]:
+    """Problems found from the layout and the NIfTI headers alone (fast: no voxel data read)."""
+    problems = list(subject.problems)
+    if subject.grade is None and not problems:
+        problems.append("grade unknown")
+    if need_seg and SEG not in subject.files:
+        problems.append("no segmentation: --slices tumor needs one (use --slices brain)")
+    opened = {}
+    for role, path in subject.files.items():
+        try:
+            opened[role] = (open_image(path), path)
+        except DataError as err:
+            problems.append(str(err))
+    return problems + geometry_problems(opened)
+
+
+def prepare(
+    data: Path,
+    out: Path,
+    config: PrepareConfig | None = None,
+    labels: Path | None = None,
+    workers: int = 1,
+    skip_bad: bool = False,
+    quiet: bool = False,
+) -> dict:
+    """Build (or complete) a slice store from a data folder.
+
+    Without ``skip_bad``, a cohort with any bad subject is refused: header-level problems are
+    found before anything is written, and a subject found bad while its voxels are read makes
+    the run remove the subjects it wrote, so the store is left as it was.
+
+    Returns:
+        The manifest (also written to ``out/manifest.json``).
+
+    Raises:
+        DataError: bad subjects without ``skip_bad`` (the message lists each), or no usable one.
+    """
+    from gliograde.core.parallel import map_with_progress
+
+    config = config or PrepareConfig()
+    cohort = discover(Path(data), labels)
+    out = Path(out)
+    check_store_options(out, config)
+    need_seg = config.slices == "tumor"
+    early = {s.subject_id: header_problems(s, need_seg) for s in cohort.subjects}
+    early = {sid: p for sid, p in early.items() if p}
+    if early and not skip_bad:
+        raise DataError(bad_cohort_message(early))
+    todo = [s for s in cohort.subjects if s.subject_id not in early]
+    (out / "subjects").mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out)
+    write_json(out / "options.json", {"store_version": STORE_VERSION, **asdict(config)})
+    work = partial(prepare_one, store=out, config=config)
+    outcomes = list(map_with_progress(work, todo, workers, "prepare", quiet=quiet))
+    bad = {o.subject_id: o.problems for o in outcomes if o.status == "bad"}
+    if bad and not skip_bad:
+        for o in outcomes:
+            if o.status == "written":
+                shutil.rmtree(subject_dir(out, o.subject_id))
+        raise DataError(bad_cohort_message(bad))
+    skipped = early | bad
+    good = [s for s in todo if s.subject_id not in skipped]
+    if not good:
+        raise DataError(f"{data}: no usable subject; run `gliograde check {data}` for details")
+    index = write_index(out, good)
+    splits, split_note = write_splits(out, good, config.folds, config.seed)
+    manifest = {
+        "store_version": STORE_VERSION,
+        "source": str(Path(data).resolve()),
+        "layout": cohort.layout,
+        "subjects": [s.subject_id for s in good],
+        "grades": {s.subject_id: s.grade for s in good},
+        "skipped": {sid: "; ".join(p) for sid, p in sorted(skipped.items())},
+        "warnings": {o.subject_id: o.warnings for o in outcomes if o.warnings},
+        "n_slices": len(index),
+        "slice_shape": list(slice_shape(out, good[0].subject_id)),
+        "channels": list(MODALITIES),
+        "options": asdict(config),
+        "folds": len(splits),
+        "notes": [*cohort.notes, *([split_note] if split_note else [])],
+        "synthetic": is_synthetic_source(Path(data)),
+        "versions": package_versions(),
+    }
+    write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def remove_leftovers(store: Path) -> None:
+    """Remove temporary folders an interrupted run left (one prepare per store at a time)."""
+    for tmp in (store / "subjects").glob(".tmp-*"):
+        shutil.rmtree(tmp)
+
+
+def bad_cohort_message(bad: dict[str, list[str]]) -> str:
+    lines = [f"{sid}: {p}" for sid, problems in sorted(bad.items()) for p in problems]
+    head = f"{len(bad)} subject(s) cannot be used; nothing was written. "
+    return head + "Fix them or pass --skip-bad to prepare the others:\n  " + "\n  ".join(lines)
+
+
+def check_store_options(out: Path, config: PrepareConfig) -> None:
+    """Refuse to mix subjects prepared with other options into one store, and to re-split it.
+
+    A store's folds are fixed once written: runs trained on it (and their held-out figures)
+    rely on which patients each fold held out.
+    """
+    path = out / "options.json"
+    if not path.is_file():
+        return
+    old = json.loads(path.read_text())
+    new = json.loads(json.dumps({"store_version": STORE_VERSION, **asdict(config)}))
+    differ = sorted(k for k in new if old.get(k) != new[k] and k not in ("folds", "seed"))
+    resplit = any(old.get(k) != new[k] for k in ("folds", "seed"))
+    if resplit and not differ and (out / "splits.json").is_file():
+        raise GliogradeError(
+            f"{out}: this store is already split into folds (--folds {old.get('folds')} --seed "
+            f"{old.get('seed')}); runs trained on it rely on them. To split otherwise, prepare "
+            "a new store with a new --out folder"
+        )
+    if differ:
+        raise GliogradeError(
+            f"{out}: this store was prepared with other options ({', '.join(differ)}); "
+            "use a new --out folder"
+        )
+
+
+def slice_shape(store: Path, subject_id: str) -> tuple[int, ...]:
+    record = json.loads((subject_dir(store, subject_id) / "subject.json").read_text())
+    return tuple(record["shape"][1:])
+
+
+def is_synthetic_source(data: Path) -> bool:
+    root = data if data.is_dir() else data.parent
+    return (root / "SYNTHETIC.txt").is_file()

@@ -1,0 +1,1 @@
+"""Training with PyTorch Lightning: one model per fold, checkpoints chosen on training patients."""

@@ -1,0 +1,195 @@
+"""Fit one model with PyTorch Lightning: one fold, or every subject (``--full``).
+
+Lightning owns the loop, devices, AMP, checkpoints, logging and DDP; :mod:`module` says what a
+step is. The checkpoint kept is the best on the fold's inner selection patients (``--select
+inner``) or the last one (``--select last``); its weights are exported as ``model.safetensors``,
+what ``predict`` loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from gliograde.core.console import say
+from gliograde.core.devices import resolve_device
+from gliograde.core.errors import GliogradeError
+from gliograde.store.read import SliceStore
+from gliograde.train.config import TrainConfig
+from gliograde.train.module import GradeModule
+from gliograde.train.resume import checkpoint_epoch, read_log, write_log
+from gliograde.train.sampling import (
+    IndexedSlices,
+    class_weights,
+    make_eval_loader,
+    make_train_loader,
+    tumor_threshold,
+)
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's start-up chatter (device lists, tips) out of the user's terminal."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+    # --select last: no selection split, so the module's validation_step is simply not run.
+    warnings.filterwarnings("ignore", message=".*`validation_step` but have no `val_dataloader`.*")
+    # Lightning's all_gather goes through a PyTorch function that now warns it is deprecated.
+    warnings.filterwarnings("ignore", message=".*all_gather is deprecated.*")
+
+
+def is_global_zero() -> bool:
+    """Whether this process is rank 0 (torchrun, SLURM and Lightning's launcher all set it)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def train_one(
+    config: TrainConfig,
+    store: SliceStore,
+    fold_dir: Path,
+    train_ids: list[str],
+    select_ids: list[str],
+    extra_callbacks: list | None = None,
+) -> Path:
+    """Train one model on ``train_ids``, choosing its checkpoint on ``select_ids``.
+
+    With ``select_ids`` empty (``--select last``) the weights after the last epoch are kept.
+    ``extra_callbacks`` go to the Lightning Trainer (``gliograde bench`` times steps with one).
+
+    Returns:
+        The path of the exported ``model.safetensors``.
+    """
+    quiet_lightning()
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    accelerator = resolve_device(config.device)
+    workers = config.workers if config.workers >= 0 else (0 if accelerator == "cpu" else 8)
+    threshold = tumor_threshold(store)
+    all_ids = sorted(store.subjects)
+    train_ds = IndexedSlices(store, train_ids, threshold, all_ids, images=not config.resident)
+    if len(train_ds) == 0:
+        raise GliogradeError(f"{store.path}: no training slice for this fold")
+    module = make_module(config, train_ds, threshold, all_ids)
+    select = bool(select_ids)
+    ckpt_dir = fold_dir / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    resume_from = checkpoint_epoch(last) if config.resume and last.is_file() else None
+    # Read before the Trainer exists: Lightning's CSV logger deletes an existing metrics.csv.
+    log_file = fold_dir / "logs" / "metrics.csv"
+    earlier_log = read_log(log_file, until_epoch=resume_from) if resume_from is not None else []
+    callbacks = make_callbacks(config, ckpt_dir, select) + (extra_callbacks or [])
+    trainer = make_trainer(config, accelerator, fold_dir, callbacks, select)
+    select_loader = None
+    if select:
+        select_ds = IndexedSlices(store, select_ids, threshold, all_ids)
+        select_loader = make_eval_loader(select_ds, config.batch_size, workers)
+    if resume_from is not None and trainer.is_global_zero:
+        say(f"{fold_dir.name}: resuming after epoch {resume_from} ({last})")
+    train_loader = make_train_loader(train_ds, config, workers, threshold, trainer.world_size)
+    trainer.fit(
+        module,
+        train_dataloaders=train_loader,
+        val_dataloaders=select_loader,
+        ckpt_path=str(last) if resume_from is not None else None,
+        weights_only=True,
+    )
+    best = ckpt_dir / ("best.ckpt" if select else "last.ckpt")
+    if not trainer.is_global_zero:  # rank 0 wrote the checkpoints and exports them
+        return fold_dir / "model.safetensors"
+    if earlier_log:  # Lightning's CSV logger starts a new file: put the earlier epochs back
+        write_log(log_file, earlier_log + read_log(log_file))
+    return export_weights(best if best.is_file() else last, fold_dir / "model.safetensors")
+
+
+def make_module(
+    config: TrainConfig, train_ds: IndexedSlices, threshold: int, all_ids: list[str]
+) -> GradeModule:
+    """The Lightning module, its class weights from the training slices, channels-last."""
+    grade_slices = train_ds.index.tumor >= threshold
+    weights = class_weights(train_ds.index.label[grade_slices])
+    if config.balance == "sampler":
+        weights = [1.0, 1.0]
+    module = GradeModule(asdict(config), weights, all_ids)
+    if config.resident:  # read once here; on_fit_start moves it to the device
+        module.resident = train_ds.resident_images()
+    # channels_last is faster for this network on GPUs (cuDNN) and on CPUs (oneDNN) alike.
+    module.channels_last = True
+    module.model = module.model.to(memory_format=torch.channels_last)
+    if config.compile:
+        module.model = torch.compile(module.model)
+    return module
+
+
+def make_callbacks(config: TrainConfig, ckpt_dir: Path, select: bool) -> list:
+    """last.ckpt after every epoch; with selection, best.ckpt and early stopping too."""
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    # last.ckpt is its own callback, written after every epoch: ModelCheckpoint(save_last=True)
+    # rewrites it only when the monitored metric improves, so a crash could lose many epochs.
+    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", enable_version_counter=False)]
+    if select:
+        best = ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename="best",
+            monitor="val_select",
+            mode="max",
+            enable_version_counter=False,
+        )
+        callbacks.append(best)
+    if select and config.patience > 0:
+        callbacks.append(EarlyStopping("val_auc", mode="max", patience=config.patience))
+    return callbacks
+
+
+def make_trainer(
+    config: TrainConfig, accelerator: str, fold_dir: Path, callbacks: list, select: bool
+) -> L.Trainer:
+    """Lightning's Trainer: devices, DDP, precision, logs (CSV and TensorBoard)."""
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    distributed = config.devices * config.nodes > 1
+    return L.Trainer(
+        accelerator=accelerator,
+        devices=config.devices,
+        num_nodes=config.nodes,
+        strategy="ddp" if distributed else "auto",
+        # One BatchNorm over the global batch on GPUs; PyTorch has no SyncBatchNorm on CPU.
+        sync_batchnorm=distributed and accelerator == "gpu",
+        precision="bf16-mixed" if accelerator == "gpu" else "32-true",
+        max_epochs=config.epochs,
+        callbacks=callbacks,
+        logger=[
+            CSVLogger(fold_dir, name="logs", version=""),
+            TensorBoardLogger(fold_dir, name="logs", version="", default_hp_metric=False),
+        ],
+        enable_progress_bar=config.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if select else 0,
+        log_every_n_steps=10,
+        deterministic=accelerator == "cpu",
+    )
+
+
+def export_weights(checkpoint: Path, out: Path) -> Path:
+    """Save the network's weights from a Lightning checkpoint as safetensors."""
+    from safetensors.torch import save_file
+
+    from gliograde.model.weights import load_state_dict
+
+    state = load_state_dict(checkpoint)
+    weights = {
+        k.removeprefix("model.").replace("_orig_mod.", ""): v.contiguous()
+        for k, v in state.items()
+        if k.startswith("model.")
+    }
+    save_file(weights, out)
+    return out

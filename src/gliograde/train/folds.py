@@ -1,0 +1,99 @@
+"""``gliograde train``: one model per cross-validation fold (or one on every subject).
+
+Per fold, the store's training patients are split again: most train the model, an inner
+selection split (``--select inner``) chooses its checkpoint and stops training early. The fold's
+validation patients are not read here at all; they are predicted afterwards, once, by
+:mod:`gliograde.assess.crossval`. The store's folds are frozen into the run (``RUN/splits.json``)
+and each fold records its three patient lists in ``fold_K/split.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from gliograde.core.console import say
+from gliograde.core.errors import GliogradeError, UsageError
+from gliograde.core.files import package_versions, read_json, write_json
+from gliograde.store.read import SliceStore
+from gliograde.store.splits import inner_split, load_splits
+from gliograde.train.config import TrainConfig
+from gliograde.train.fit import is_global_zero, train_one
+from gliograde.train.resume import check_resume
+
+
+def train_folds(config: TrainConfig) -> list[int]:
+    """Train the folds asked for (or one ``--full`` model), skipping folds already done.
+
+    Under DDP every process runs this function and trains every fold together; only rank 0
+    writes files outside Lightning's own.
+
+    Returns:
+        The folds trained or found done (empty for ``--full``).
+    """
+    store = SliceStore(Path(config.store))
+    out = Path(config.out)
+    check_resume(config, out)
+    out.mkdir(parents=True, exist_ok=True)
+    if is_global_zero():
+        record = {**asdict(config), "store_manifest": store.manifest}
+        write_json(out / "config.json", record | {"versions": package_versions()})
+    if config.full:
+        fit_fold(config, store, out / "full", {"train": store.subjects, "val": []})
+        return []
+    splits = frozen_splits(store, out, reuse=config.resume)
+    folds = config.folds if config.folds is not None else list(range(len(splits)))
+    bad = [f for f in folds if not 0 <= f < len(splits)]
+    if bad:
+        raise UsageError(f"--fold {bad[0]}: the store has folds 0 to {len(splits) - 1}")
+    for k in folds:
+        fit_fold(config, store, out / f"fold_{k}", splits[k])
+    return folds
+
+
+def frozen_splits(store: SliceStore, out: Path, reuse: bool) -> list[dict[str, list[str]]]:
+    """The run's own copy of the store's folds: written by a new run, read by ``--resume``."""
+    path = out / "splits.json"
+    if reuse and path.is_file():
+        return read_json(path)
+    splits = load_splits(store.path)
+    if not splits:
+        raise GliogradeError(
+            f"{store.path}: the store has no cross-validation folds (too few subjects of a "
+            "grade); train with --full"
+        )
+    if is_global_zero():
+        write_json(path, splits)
+    return splits
+
+
+def fit_fold(config: TrainConfig, store: SliceStore, fold_dir: Path, fold: dict) -> Path:
+    """Train one fold unless its weights exist (``--resume``); records ``split.json``."""
+    weights = fold_dir / "model.safetensors"
+    if config.resume and weights.is_file() and (fold_dir / "split.json").is_file():
+        return weights
+    split = fold_patients(config, store, fold_dir.name, fold)
+    if is_global_zero():
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        write_json(fold_dir / "split.json", split)
+    return train_one(config, store, fold_dir, split["train"], split["select"])
+
+
+def fold_patients(config: TrainConfig, store: SliceStore, name: str, fold: dict) -> dict:
+    """``{"train", "select", "val"}``: the store's fold with its training patients split again."""
+    train_ids = sorted(fold["train"])
+    split = {"train": train_ids, "select": [], "val": sorted(fold["val"])}
+    if config.select == "last":
+        return split
+    grades = store.grades
+    labels = [1 if grades[s] == "HGG" else 0 for s in train_ids]
+    seed = config.seed * 1000 + sum(map(ord, name))
+    inner = inner_split(train_ids, labels, config.select_fraction, seed)
+    if inner is None:
+        say(
+            f"{name}: too few training patients of a grade for an inner selection split; "
+            "keeping the last epoch's weights (as --select last)"
+        )
+        return split
+    split["train"], split["select"] = inner
+    return split

@@ -1,0 +1,165 @@
+"""What one training step and one selection step are, for Lightning: grade cross-entropy on
+tumour slices plus tumour-presence BCE on every slice; patient AUC on the selection patients."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gliograde.model.aggregate import noseg_weights, patient_mean
+from gliograde.train.config import TrainConfig
+
+
+class GradeModule(L.LightningModule):
+    """A training step for :class:`gliograde.model.network.GradeNet`.
+
+    The "validation" Lightning runs is checkpoint selection: it sees only the inner selection
+    patients, drawn from the fold's training patients (``--select inner``), never the fold's
+    own validation patients.
+    """
+
+    def __init__(self, config: dict, class_weights: list[float], subjects: list[str]):
+        super().__init__()
+        self.save_hyperparameters()
+        from gliograde.model.network import build_model
+
+        self.config = TrainConfig(**config)
+        self.model = build_model(self.config.pretrained)
+        self.register_buffer("class_weights", torch.tensor(class_weights, dtype=torch.float32))
+        self.subjects = subjects
+        self._val: list[dict[str, torch.Tensor]] = []
+        self.channels_last = False
+        self.resident: torch.Tensor | None = None  # not a buffer: never saved in checkpoints
+
+    def forward(self, x):
+        return self.model(x)
+
+    def on_fit_start(self):
+        if self.resident is not None:  # --resident: once, onto the device Lightning chose
+            self.resident = self.resident.to(self.device)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        # --resident: no "x" in the batch; it is gathered from the slices kept on this device.
+        x = batch["x"] if "x" in batch else self.resident[batch["item"]].float()
+        if self.trainer.training and self.config.augment:
+            from gliograde.train.augment import augment_batch
+
+            # Seeded by (seed, step, rank): a resumed run draws what the uninterrupted one drew.
+            seed = hash((self.config.seed, self.global_step, self.global_rank)) % 2**63
+            x = augment_batch(x, generator=torch.Generator().manual_seed(seed))
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return {**batch, "x": x}
+
+    def training_step(self, batch, batch_idx):
+        logits, tumor_logit = self.model.forward_heads(batch["x"])
+        is_tumor = batch["tumor"].to(logits.dtype)
+        grade_mask = is_tumor > 0.5
+        if grade_mask.any():
+            grade_loss = F.cross_entropy(
+                logits[grade_mask].float(), batch["y"][grade_mask], weight=self.class_weights
+            )
+        else:
+            grade_loss = logits.sum() * 0.0
+        tumor_loss = F.binary_cross_entropy_with_logits(tumor_logit.float(), is_tumor.float())
+        loss = grade_loss + self.config.tumor_loss_weight * tumor_loss
+        self.log_dict(
+            {"train_loss": loss, "train_grade_loss": grade_loss, "train_tumor_loss": tumor_loss},
+            prog_bar=False,
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(logits),
+            sync_dist=self.trainer.world_size > 1,
+        )
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        logits, tumor_logit = self.model.forward_heads(batch["x"])
+        ce = F.cross_entropy(logits.float(), batch["y"], reduction="none")
+        self._val.append(
+            {
+                "ce": ce.cpu(),
+                "p_hgg": torch.softmax(logits.float(), 1)[:, 1].cpu(),
+                "p_tumor": torch.sigmoid(tumor_logit.float()).cpu(),
+                "y": batch["y"].cpu(),
+                "tumor": batch["tumor"].cpu(),
+                "subject_idx": batch["subject_idx"].cpu(),
+                "item": batch["item"].cpu(),
+            }
+        )
+
+    def on_validation_epoch_end(self):
+        if not self._val:
+            return
+        v = {k: torch.cat([b[k] for b in self._val]) for k in self._val[0]}
+        self._val.clear()
+        if self.trainer.world_size > 1:
+            v = gather_each_slice_once(self, v)
+        v = {k: t.numpy() for k, t in v.items()}
+        auc, auc_noseg, n_patients = selection_aucs(v)
+        grade_slices = v["tumor"] > 0.5
+        loss = float(v["ce"][grade_slices].mean()) if grade_slices.any() else 0.0
+        # Every rank computes these on the same gathered predictions: no sync_dist needed.
+        self.log("val_auc", auc, prog_bar=True)
+        self.log("val_loss", loss)
+        self.log("val_n_slices", float(len(v["y"])))
+        self.log("val_n_patients", float(n_patients))
+        # The checkpoint is chosen by patient AUC; among equal AUCs (frequent on a small split,
+        # where several epochs reach 1.0) the lower loss wins, i.e. the better-calibrated model.
+        self.log("val_select", auc - 1e-3 * min(loss, 100.0))
+        self.log("val_auc_noseg", auc_noseg)
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(
+            self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=self.config.lr, total_steps=total, pct_start=0.15
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def selection_aucs(v: dict[str, np.ndarray]) -> tuple[float, float, int]:
+    """Patient AUC with a segmentation and without, and the number of patients.
+
+    Patients are aggregated as evaluation and ``predict`` aggregate them
+    (:mod:`gliograde.model.aggregate`); 0.5 when the split has a single grade.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    patients = np.unique(v["subject_idx"])
+    y, p_seg, p_noseg = [], [], []
+    for s in patients:
+        m = v["subject_idx"] == s
+        tumor = v["tumor"][m] > 0.5
+        y.append(int(v["y"][m][0]))
+        p_seg.append(float(patient_mean(v["p_hgg"][m], tumor if tumor.any() else ~tumor)))
+        p_noseg.append(float(patient_mean(v["p_hgg"][m], noseg_weights(v["p_tumor"][m]))))
+    if len(set(y)) < 2:
+        return 0.5, 0.5, len(patients)
+    return float(roc_auc_score(y, p_seg)), float(roc_auc_score(y, p_noseg)), len(patients)
+
+
+def gather_each_slice_once(module: L.LightningModule, v: dict[str, torch.Tensor]) -> dict:
+    """All ranks' validation outputs, each slice exactly once.
+
+    Under DDP, Lightning's DistributedSampler pads the validation set so that every rank gets
+    the same number of items, by repeating some; a patient's slices would then count twice.
+    Each item carries its dataset position (``item``): gather everything, keep each once.
+    """
+    n = torch.tensor([len(v["item"])])
+    sizes = module.all_gather(n).flatten().tolist()
+    most = max(sizes)
+    padded = {k: F.pad(t, (0, most - len(t))) for k, t in v.items()}
+    gathered = module.all_gather(padded)  # each [world_size, most]
+    parts = {
+        k: torch.cat([t[r, :size] for r, size in enumerate(sizes)]).cpu()
+        for k, t in gathered.items()
+    }
+    order = parts["item"].numpy()
+    _, first = np.unique(order, return_index=True)
+    keep = torch.from_numpy(np.sort(first))
+    return {k: t[keep] for k, t in parts.items()}

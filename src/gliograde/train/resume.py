@@ -1,0 +1,66 @@
+"""Continuing an interrupted ``train``: the checkpoint to start from, the options that must not
+change, and the CSV log that Lightning would otherwise start again."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from gliograde.core.errors import UsageError
+from gliograde.train.config import TrainConfig
+
+RESUME_KEYS = (
+    "store",
+    "epochs",
+    "batch_size",
+    "lr",
+    "epoch_slices",
+    "seed",
+    "balance",
+    "full",
+    "select",
+    "select_fraction",
+)
+
+
+def check_resume(config: TrainConfig, out: Path) -> None:
+    """``--resume`` continues the same schedule: the options that shape it must not change."""
+    path = out / "config.json"
+    if not config.resume or not path.is_file():
+        return
+    old = json.loads(path.read_text())
+    changed = [k for k in RESUME_KEYS if old.get(k) != getattr(config, k)]
+    if changed:
+        raise UsageError(
+            f"{out}: --resume continues the run as it was started; these options differ: "
+            f"{', '.join(changed)} (use the same options, or a new --out)"
+        )
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The last completed epoch recorded in a Lightning checkpoint."""
+    from gliograde.model.weights import load_checkpoint
+
+    return int(load_checkpoint(path)["epoch"])
+
+
+def read_log(path: Path, until_epoch: int | None = None) -> list[dict]:
+    """Rows of a Lightning ``metrics.csv`` (those of epochs ≤ ``until_epoch`` if given)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if until_epoch is None:
+        return rows
+    return [r for r in rows if r.get("epoch", "") != "" and int(r["epoch"]) <= until_epoch]
+
+
+def write_log(path: Path, rows: list[dict]) -> None:
+    fields = sorted({k for r in rows for k in r})
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)

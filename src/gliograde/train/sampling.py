@@ -1,0 +1,128 @@
+"""The data side of training: which slices are drawn, how often, and in which batches.
+
+Tumour slices are over-sampled, the draws depend only on (seed, epoch) so that a resumed run
+draws what an uninterrupted one did, and ``--batch-size`` is the global batch shared out among
+DDP processes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import WeightedRandomSampler
+
+from gliograde.core.errors import UsageError
+from gliograde.store.dataset import SliceDataset
+from gliograde.store.read import SliceStore
+from gliograde.train.config import TrainConfig
+
+TUMOR_OVERSAMPLING = 3.0
+
+
+class IndexedSlices(SliceDataset):
+    """A :class:`SliceDataset` whose items also carry the subject as an integer (for gathering)."""
+
+    def __init__(self, store, subjects, tumor_threshold, subject_ids, images: bool = True):
+        super().__init__(store, subjects, 0, tumor_threshold)
+        self.subject_idx = {s: i for i, s in enumerate(subject_ids)}
+        self.images = images  # False: the images are resident on the device (--resident)
+
+    def __getitem__(self, i):
+        item = super().__getitem__(i) if self.images else self.labels(i)
+        item["subject_idx"] = self.subject_idx[item["subject"]]
+        item["item"] = i
+        return item
+
+
+def class_weights(labels: np.ndarray) -> list[float]:
+    """Inverse-frequency weights, ``n / (2 n_c)``: each grade weighs the same in the loss."""
+    counts = np.bincount(labels, minlength=2).astype(float)
+    counts[counts == 0] = 1.0
+    return (counts.sum() / (2 * counts)).tolist()
+
+
+def tumor_threshold(store: SliceStore) -> int:
+    return int(store.options.get("min_tumor_pixels", 1))
+
+
+def sampling_weights(ds: IndexedSlices, balance: str, threshold: int) -> torch.Tensor:
+    """How often each training slice is drawn.
+
+    Tumour slices, the only ones that teach the grade, are drawn ``TUMOR_OVERSAMPLING`` times as
+    often as slices without tumour (which teach only the tumour head). With ``balance ==
+    "sampler"``, each grade is also drawn equally often.
+    """
+    w = np.where(ds.index.tumor >= threshold, TUMOR_OVERSAMPLING, 1.0)
+    if balance == "sampler":
+        labels = ds.index.label
+        per_grade = np.bincount(labels, weights=w, minlength=2)
+        w = w / np.maximum(per_grade[labels], 1e-9)
+    return torch.as_tensor(w, dtype=torch.double)
+
+
+class EpochSeededSampler(WeightedRandomSampler):
+    """Weighted sampling with replacement whose draws depend only on (seed, epoch).
+
+    Lightning calls ``set_epoch`` before each epoch, so epoch k draws the same slices whether
+    the run went straight through or was resumed from a checkpoint at epoch k.
+    """
+
+    def __init__(self, weights: torch.Tensor, num_samples: int, seed: int):
+        super().__init__(weights, num_samples, replacement=True)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return super().__iter__()
+
+
+def per_process_batch(batch_size: int, world_size: int) -> int:
+    """``--batch-size`` is the global batch: each of ``world_size`` processes takes its share.
+
+    So a run on 4 GPUs takes the same optimisation steps as on one (same learning rate and
+    schedule), and a DDP run can be compared with a single-process one.
+    """
+    if batch_size % world_size:
+        raise UsageError(
+            f"--batch-size {batch_size} is the global batch and must divide among "
+            f"{world_size} processes; use a multiple of {world_size}"
+        )
+    return batch_size // world_size
+
+
+def make_train_loader(
+    ds: IndexedSlices, config: TrainConfig, workers: int, threshold: int, world_size: int = 1
+):
+    from torch.utils.data import DataLoader
+
+    # Every process draws the same sequence (same seed); under DDP Lightning wraps the sampler
+    # and deals it out, rank r taking positions r, r + world_size, ... (no reshuffling), so each
+    # global step sees the same slices as a single process would.
+    n = config.epoch_slices or len(ds)
+    weights = sampling_weights(ds, config.balance, threshold)
+    sampler = EpochSeededSampler(weights, n, config.seed)
+    return DataLoader(
+        ds,
+        batch_size=per_process_batch(config.batch_size, world_size),
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        drop_last=n > config.batch_size,
+    )
+
+
+def make_eval_loader(ds, batch_size: int, workers: int):
+    from torch.utils.data import DataLoader
+
+    return DataLoader(
+        ds,
+        batch_size=batch_size * 2,
+        shuffle=False,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )

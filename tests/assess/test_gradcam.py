@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+
+from gliograde.assess.explain import (
+    attention_metrics,
+    choose_slices,
+    grad_cam_maps,
+    summarise_attention,
+)
+from gliograde.model.network import GradeNet
+
+
+def test_heat_map_inside_the_tumour_has_share_1_and_a_hit():
+    tumour = np.zeros((8, 8), bool)
+    tumour[2:4, 2:4] = True
+    brain = np.zeros((8, 8), bool)
+    brain[1:7, 1:7] = True
+    cam = np.where(tumour, 1.0, 0.0)
+    cam[2, 3] = 5.0
+    a = attention_metrics(cam, tumour, brain)
+    assert a == {"share_tumor": 1.0, "share_brain": 1.0, "hit": True, "chance": 4 / 36}
+
+
+def test_heat_map_outside_has_share_0_and_no_hit():
+    tumour = np.zeros((8, 8), bool)
+    tumour[0, 0] = True
+    cam = np.zeros((8, 8))
+    cam[5, 5] = 2.0
+    cam[6, 6] = -3.0  # negative values do not count
+    a = attention_metrics(cam, tumour, np.ones((8, 8), bool))
+    assert a["share_tumor"] == 0.0 and a["hit"] is False and a["share_brain"] == 1.0
+
+
+def test_summary_counts_patients_above_chance():
+    rows = [
+        {"subject": "A", "share_tumor": 0.5, "share_brain": 1.0, "hit": True, "chance": 0.1},
+        {"subject": "A", "share_tumor": 0.3, "share_brain": 0.9, "hit": False, "chance": 0.1},
+        {"subject": "B", "share_tumor": 0.05, "share_brain": 0.8, "hit": False, "chance": 0.2},
+    ]
+    s = summarise_attention(rows)
+    assert s["n_patients"] == 2 and s["share_patients_above_chance"] == 0.5
+    assert s["hit_rate"] == pytest.approx(1 / 3)
+    assert s["mean_share_tumor"] == pytest.approx(0.85 / 3)
+
+
+def test_grad_cam_maps_have_the_input_size_and_are_non_negative():
+    torch.manual_seed(0)
+    model = GradeNet().eval()
+    maps = grad_cam_maps([model], torch.randn(3, 4, 64, 64), class_idx=1)
+    assert maps.shape == (3, 64, 64) and (maps >= 0).all() and maps.sum() > 0
+
+
+def test_most_informative_slices_follow_the_predicted_grade():
+    p = np.array([0.9, 0.2, 0.6, 0.99, 0.1])
+    tumour = np.array([True, True, True, False, True])
+    assert choose_slices(p, tumour, 2, predicted=1).tolist() == [0, 2]
+    assert choose_slices(p, tumour, 2, predicted=0).tolist() == [1, 4]

@@ -1,0 +1,74 @@
+"""The one patient rule, by hand: aggregation, spreads, calibration, uncertainty and flag."""
+
+import numpy as np
+import pytest
+import torch
+
+from gliograde.infer.patient import (
+    Evidence,
+    binary_entropy,
+    patient_evidence,
+    patient_result,
+    top_slices,
+    weighted_std,
+)
+from gliograde.model.aggregate import noseg_weights, patient_mean, seg_weights
+
+
+def test_patient_aggregation_by_hand():
+    p_hgg = np.array([0.9, 0.3, 0.1])
+    p_tumor = np.array([0.9, 0.8, 0.1])
+    pixels = np.array([500, 300, 0])  # the last slice has no tumour: not in the seg-based mean
+    assert patient_mean(p_hgg, seg_weights(pixels, 100)) == pytest.approx(0.6)
+    assert patient_mean(p_hgg, noseg_weights(p_tumor)) == pytest.approx((0.81 + 0.24 + 0.01) / 1.8)
+    # no slice with enough tumour: every slice speaks
+    assert seg_weights(np.array([5, 0]), 100).tolist() == [1.0, 1.0]
+    # per model: [models, slices] in, one P(HGG) per model out
+    per_model = patient_mean(np.array([[0.2, 0.4], [0.6, 1.0]]), np.array([1.0, 3.0]))
+    np.testing.assert_allclose(per_model, [0.35, 0.9])
+
+
+def test_weighted_std_by_hand():
+    assert weighted_std(np.array([0.0, 1.0]), np.array([1.0, 1.0])) == pytest.approx(0.5)
+    # weights 3:1 → mean 0.25, variance (3·0.0625 + 0.5625) / 4
+    assert weighted_std(np.array([0.0, 1.0]), np.array([3.0, 1.0])) == pytest.approx(
+        np.sqrt(0.1875)
+    )
+    assert weighted_std(np.array([0.7]), np.array([1.0])) == 0.0
+
+
+def test_top_slices_picks_the_most_tumor_in_slice_order():
+    scores = np.array([5, 1, 9, 9, 0, 7])
+    assert top_slices(scores, k=3).tolist() == [2, 3, 5]
+    assert top_slices(scores, k=10).tolist() == [0, 1, 2, 3, 4, 5]
+
+
+class Constant(torch.nn.Module):
+    """A stand-in model whose P(HGG) on a slice is the slice's first pixel (flips change it)."""
+
+    def forward_heads(self, x):
+        p = x[:, 0, 0, 0].clamp(1e-4, 1 - 1e-4)
+        logits = torch.stack([torch.zeros_like(p), torch.log(p / (1 - p))], dim=1)
+        return logits, torch.zeros_like(p)
+
+
+def test_patient_evidence_by_hand():
+    x = torch.tensor([0.8, 0.4, 0.1])[:, None, None, None].repeat(1, 4, 8, 8)  # flat slices
+    x[0, 0, -1, 0] = 0.2  # slice 0 mirrored left-right says 0.2 instead of 0.8
+    p_hgg = np.array([[0.8, 0.4, 0.1]])
+    pixels = np.array([300, 200, 0])
+    e = patient_evidence([Constant()], x, p_hgg, np.zeros((1, 3)), pixels, min_tumor=100)
+    assert e.p_hgg == pytest.approx(0.6) and e.n_slices == 2 and e.used_seg
+    assert e.slice_spread == pytest.approx(0.2) and e.fold_spread == 0.0
+    # variants of the two tumour slices: as is 0.6, left-right (0.2 + 0.4) / 2, front-back 0.6
+    assert e.tta_spread == pytest.approx(np.std([0.6, 0.3, 0.6]), abs=1e-5)
+
+
+def test_patient_result_calibrates_then_flags():
+    e = Evidence(0.5, 0.1, 0.05, 0.0, 10, True, np.zeros(0), np.zeros(0))
+    r = patient_result(e, {"temperature": 1.0, "bias": np.log(3.0), "threshold": 0.9})
+    assert r.p_hgg == pytest.approx(0.75) and r.p_hgg_uncalibrated == 0.5 and r.grade == "HGG"
+    assert r.uncertainty == pytest.approx(binary_entropy(0.75) + 0.15)
+    assert r.flag == (r.uncertainty > 0.9) and r.flag  # 0.811 + 0.15 > 0.9
+    plain = patient_result(e, {})
+    assert plain.p_hgg == pytest.approx(0.5) and not plain.flag

@@ -1,0 +1,43 @@
+"""Robust z-score over the brain, and the exact integer statistics prepare uses."""
+
+import numpy as np
+import pytest
+
+from conftest import zscore_brain
+from gliograde.preprocess.normalise import brain_stats
+
+
+def test_zscore_brain_by_hand():
+    vol = np.array([0.0, 2.0, 4.0, 6.0, 0.0])
+    brain = vol > 0
+    out = zscore_brain(vol, brain, clip=(0.0, 100.0))
+    # brain values 2, 4, 6: mean 4, population std sqrt(8/3)
+    np.testing.assert_allclose(out, [0, -2 / np.sqrt(8 / 3), 0, 2 / np.sqrt(8 / 3), 0], rtol=1e-6)
+
+
+def test_zscore_brain_clips_outliers():
+    rng = np.random.default_rng(0)
+    vol = rng.normal(100, 10, 10_000)
+    vol[0] = 1e6  # one hot voxel
+    out = zscore_brain(vol, np.ones_like(vol, bool))
+    assert abs(out[1:].mean()) < 0.05 and abs(out[1:].std() - 1) < 0.05
+    assert out[0] < 4  # clipped at the 99.5th percentile
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.int32])
+def test_integer_statistics_equal_numpys_percentile_path(dtype):
+    rng = np.random.default_rng(7)
+    vol = np.zeros((30, 30, 20), dtype=dtype)
+    brain = np.zeros(vol.shape, bool)
+    brain[5:25, 5:25, 3:17] = True
+    low = -50 if np.dtype(dtype).kind == "i" else 0
+    vol[brain] = rng.integers(low, 3000, brain.sum())
+    vol[10, 10, 10] = 0  # a zero inside the brain counts (another modality is non-zero there)
+    vol[12, 12, 12] = 30000  # a hot voxel
+    got = brain_stats(vol, brain)
+    values = vol[brain].astype(np.float64)
+    lo, hi = np.percentile(values, (0.5, 99.5))
+    clipped = np.clip(values, lo, hi)
+    np.testing.assert_allclose(got, (lo, hi, clipped.mean(), clipped.std()), rtol=1e-12)
+    float_path = brain_stats(vol.astype(np.float32), brain)
+    np.testing.assert_allclose(got, float_path, rtol=1e-6)

@@ -1,0 +1,134 @@
+"""kill -9 in the middle of prepare and of train, then the same command again: nothing lost.
+
+Real subprocesses, killed with SIGKILL (no clean-up code can run), on SYNTHETIC data.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from gliograde.io.synth import synth_cohort
+from gliograde.model.weights import load_checkpoint, load_state_dict
+from gliograde.preprocess.slices import PrepareConfig
+from gliograde.store.write import prepare
+from gliograde.train.resume import read_log
+
+CLI = [sys.executable, "-m", "gliograde"]
+
+
+def gliograde(*args):
+    result = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def start(*args):
+    return subprocess.Popen(
+        [*CLI, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def kill_when(proc, ready, timeout=120.0):
+    """SIGKILL ``proc`` as soon as ``ready()`` holds; fail if it finished first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, "the process ended before it could be killed"
+        assert time.monotonic() < deadline, "timed out waiting to kill"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def store_files(store):
+    """Relative path → bytes of the slice data and index (what must not depend on a crash)."""
+    names = ["index.csv", "splits.json", "options.json"]
+    names += [
+        str(p.relative_to(store)) for p in sorted((store / "subjects").rglob("*")) if p.is_file()
+    ]
+    return {n: (store / n).read_bytes() for n in names}
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    """8 SYNTHETIC subjects, large enough (96×96×60) that prepare takes a few seconds."""
+    out = tmp_path_factory.mktemp("crash") / "cohort"
+    synth_cohort(out, subjects=8, lgg_fraction=0.4, seed=5, shape=(96, 96, 60), quiet=True)
+    return out
+
+
+def test_kill_9_during_prepare_then_again_gives_the_same_store(cohort, tmp_path):
+    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
+    gliograde("prepare", cohort, "--out", straight, "--workers", "1")
+
+    proc = start("prepare", cohort, "--out", crashed, "--workers", "1")
+    done = crashed / "subjects"
+    kill_when(
+        proc,
+        lambda: (
+            done.is_dir() and len([p for p in done.iterdir() if not p.name.startswith(".")]) >= 2
+        ),
+    )
+    assert not (crashed / "manifest.json").exists()  # killed mid-run, not after
+    n_before = len([p for p in done.iterdir() if not p.name.startswith(".")])
+    assert 2 <= n_before < 8
+
+    gliograde("prepare", cohort, "--out", crashed, "--workers", "1")
+    assert not list(done.glob(".tmp-*"))  # the interrupted subject's leftovers are gone
+    assert store_files(crashed) == store_files(straight)
+
+
+@pytest.fixture(scope="module")
+def store(cohort, tmp_path_factory):
+    out = tmp_path_factory.mktemp("crash") / "store"
+    prepare(cohort, out, PrepareConfig(slices="brain", size=32, folds=2), quiet=True)
+    return out
+
+
+TRAIN = [
+    "--fold",
+    "0",
+    "--device",
+    "cpu",
+    "--epochs",
+    "5",
+    "--epoch-slices",
+    "256",
+    "--batch-size",
+    "16",
+    "--patience",
+    "0",
+    "--no-progress",
+]
+
+
+def test_kill_9_during_train_then_resume_continues_and_completes(store, tmp_path):
+    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
+    gliograde("train", store, "--out", straight, *TRAIN)
+
+    proc = start("train", store, "--out", crashed, *TRAIN)
+    last = crashed / "fold_0" / "checkpoints" / "last.ckpt"
+    kill_when(proc, last.is_file)  # Lightning writes checkpoints to a temporary file, then moves
+    epoch_at_kill = load_checkpoint(last)["epoch"]
+    assert epoch_at_kill < 4 and not (crashed / "fold_0" / "model.safetensors").exists()
+
+    result = gliograde("train", store, "--out", crashed, *TRAIN, "--resume")
+    assert f"fold_0: resuming after epoch {epoch_at_kill} ({last})" in result.stderr
+    final = load_checkpoint(last)
+    assert final["epoch"] == 4 and final["global_step"] == 5 * 256 // 16
+    # Optimizer, scheduler, sampler and augmentation all continue where they were: the weights
+    # are those of the run that was never interrupted (CPU training is deterministic).
+    a = load_state_dict(straight / "fold_0" / "checkpoints" / "last.ckpt")
+    b = load_state_dict(last)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=0, atol=0, msg=k)
+    log = read_log(crashed / "fold_0" / "logs" / "metrics.csv")
+    assert [int(r["epoch"]) for r in log if r.get("val_loss")] == [0, 1, 2, 3, 4]
+    assert (crashed / "fold_0" / "model.safetensors").is_file()
+    assert (crashed / "predictions_slices.csv").is_file()
