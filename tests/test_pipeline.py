@@ -311,10 +311,11 @@ def hgg_of(cohort):
 def test_predict_reads_a_cohort_folder_and_a_csv_manifest(tiny_run, synth_small, tmp_path):
     _, run, _ = tiny_run
     by_folder = [p.to_dict() for p in predict_subjects([synth_small], run)]
-    assert [a["subject"] for a in by_folder] == [f"Synth_{i:04d}" for i in range(10)]
-    manifest = write_manifest(tmp_path.parent / "m.csv", synth_small, ["Synth_0003", "Synth_0007"])
+    everyone = sorted(p.name for p in synth_small.iterdir() if p.is_dir())
+    assert [a["subject"] for a in by_folder] == everyone and len(everyone) == 10
+    manifest = write_manifest(synth_small.parent / "m.csv", synth_small, everyone[2:4])
     by_csv = [p.to_dict() for p in predict_subjects([manifest], run)]
-    assert [a["subject"] for a in by_csv] == ["Synth_0003", "Synth_0007"]
+    assert [a["subject"] for a in by_csv] == everyone[2:4]
     for a in by_csv:
         (same,) = [b for b in by_folder if b["subject"] == a["subject"]]
         assert a["p_hgg"] == same["p_hgg"]
@@ -325,7 +326,7 @@ def test_evaluate_test_on_a_csv_manifest_cohort(tiny_run, synth_small, tmp_path)
     from gliograde.assess.report import write_report
 
     _, run, _ = tiny_run
-    subjects = [f"Synth_{i:04d}" for i in range(10)]
+    subjects = sorted(p.name for p in synth_small.iterdir() if p.is_dir())
     manifest = write_manifest(synth_small.parent / "test.csv", synth_small, subjects)
     before = (run / "calibration.json").read_bytes()
     metrics = evaluate_test(run, manifest, tmp_path / "test", recalibrate=True, device="cpu")

@@ -73,7 +73,8 @@ def test_cli_check_exit_codes_and_json(cohort_copy):
 def test_check_no_labels_reads_brats_2023_names(synth_small, tmp_path):
     """Data for prediction only: BraTS 2023 file names, no grade anywhere."""
     names = {"flair": "t2f", "t1ce": "t1c", "t1": "t1n", "t2": "t2w", "seg": "seg"}
-    for i, sid in enumerate(["Synth_0000", "Synth_0001"]):
+    sources = sorted(p.name for p in synth_small.iterdir() if p.is_dir())[:2]
+    for i, sid in enumerate(sources):
         folder = tmp_path / "gli" / f"BraTS-GLI-{i:05d}-000"
         folder.mkdir(parents=True)
         for ours, theirs in names.items():

@@ -74,6 +74,7 @@ def evaluate_test(
 
     run = Run.open(run_path)
     table, skipped = grade_cohort(run, Path(data), labels, device)
+    Path(out).mkdir(parents=True, exist_ok=True)
     metrics = {"protocol": "independent cohort, graded as predict grades it", "skipped": skipped}
     metrics["n_patients"] = len(table.subject)
     for path in table.evidence:

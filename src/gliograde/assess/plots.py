@@ -48,7 +48,10 @@ def plot_roc(y: np.ndarray, p: np.ndarray, fold: np.ndarray, path: Path) -> None
         xlim=(0, 1),
         ylim=(0, 1.01),
     )
-    ax.legend(loc="lower right", fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=7)
+    else:
+        ax.set_title("Patient-level ROC: needs patients of both grades")
     save(fig, path)
 
 
