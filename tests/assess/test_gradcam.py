@@ -11,24 +11,24 @@ from gliograde.assess.explain import (
 from gliograde.model.network import GradeNet
 
 
-def test_heat_map_inside_the_tumour_has_share_1_and_a_hit():
-    tumour = np.zeros((8, 8), bool)
-    tumour[2:4, 2:4] = True
+def test_heat_map_inside_the_tumor_has_share_1_and_a_hit():
+    tumor = np.zeros((8, 8), bool)
+    tumor[2:4, 2:4] = True
     brain = np.zeros((8, 8), bool)
     brain[1:7, 1:7] = True
-    cam = np.where(tumour, 1.0, 0.0)
+    cam = np.where(tumor, 1.0, 0.0)
     cam[2, 3] = 5.0
-    a = attention_metrics(cam, tumour, brain)
+    a = attention_metrics(cam, tumor, brain)
     assert a == {"share_tumor": 1.0, "share_brain": 1.0, "hit": True, "chance": 4 / 36}
 
 
 def test_heat_map_outside_has_share_0_and_no_hit():
-    tumour = np.zeros((8, 8), bool)
-    tumour[0, 0] = True
+    tumor = np.zeros((8, 8), bool)
+    tumor[0, 0] = True
     cam = np.zeros((8, 8))
     cam[5, 5] = 2.0
     cam[6, 6] = -3.0  # negative values do not count
-    a = attention_metrics(cam, tumour, np.ones((8, 8), bool))
+    a = attention_metrics(cam, tumor, np.ones((8, 8), bool))
     assert a["share_tumor"] == 0.0 and a["hit"] is False and a["share_brain"] == 1.0
 
 
@@ -53,6 +53,6 @@ def test_grad_cam_maps_have_the_input_size_and_are_non_negative():
 
 def test_most_informative_slices_follow_the_predicted_grade():
     p = np.array([0.9, 0.2, 0.6, 0.99, 0.1])
-    tumour = np.array([True, True, True, False, True])
-    assert choose_slices(p, tumour, 2, predicted=1).tolist() == [0, 2]
-    assert choose_slices(p, tumour, 2, predicted=0).tolist() == [1, 4]
+    tumor = np.array([True, True, True, False, True])
+    assert choose_slices(p, tumor, 2, predicted=1).tolist() == [0, 2]
+    assert choose_slices(p, tumor, 2, predicted=0).tolist() == [1, 4]

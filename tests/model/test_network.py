@@ -8,8 +8,8 @@ def test_shape_contract_4_channels_in_2_logits_out():
     model = build_model().eval()
     with torch.no_grad():
         out = model(torch.randn(2, 4, 240, 240))
-        grade, tumour = model.forward_heads(torch.randn(3, 4, 240, 240))
-    assert out.shape == (2, 2) and grade.shape == (3, 2) and tumour.shape == (3,)
+        grade, tumor = model.forward_heads(torch.randn(3, 4, 240, 240))
+    assert out.shape == (2, 2) and grade.shape == (3, 2) and tumor.shape == (3,)
 
 
 def test_layout_is_torchvision_resnet18():

@@ -88,7 +88,7 @@ def test_resize(synth_small, tmp_path, small_store):
     assert set(np.unique(small.read_subject(sid, "seg"))) <= {0, 1, 2, 4}
 
 
-def test_brain_mode_keeps_brain_slices_and_counts_tumour(synth_small, tmp_path):
+def test_brain_mode_keeps_brain_slices_and_counts_tumor(synth_small, tmp_path):
     prepare(synth_small, tmp_path / "b", PrepareConfig(slices="brain"), quiet=True)
     store = SliceStore(tmp_path / "b")
     sid = store.subjects[0]

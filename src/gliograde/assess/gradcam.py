@@ -22,21 +22,21 @@ import torch
 ATTENTION_COLUMNS = ("subject", "z", "fold", "share_tumor", "share_brain", "hit", "chance")
 
 
-def attention_metrics(cam: np.ndarray, tumour: np.ndarray, brain: np.ndarray) -> dict:
+def attention_metrics(cam: np.ndarray, tumor: np.ndarray, brain: np.ndarray) -> dict:
     """Attention of one heat map (``H×W``, any real values) on a tumour and a brain mask.
 
     Only the positive part of the map counts. A map with no positive mass has shares 0.
     """
     positive = np.clip(np.asarray(cam, dtype=np.float64), 0, None)
     total = positive.sum()
-    tumour = np.asarray(tumour, dtype=bool)
+    tumor = np.asarray(tumor, dtype=bool)
     brain = np.asarray(brain, dtype=bool)
     peak = np.unravel_index(int(np.argmax(positive)), positive.shape)
     return {
-        "share_tumor": float(positive[tumour].sum() / total) if total > 0 else 0.0,
+        "share_tumor": float(positive[tumor].sum() / total) if total > 0 else 0.0,
         "share_brain": float(positive[brain].sum() / total) if total > 0 else 0.0,
-        "hit": bool(total > 0 and tumour[peak]),
-        "chance": float(tumour.sum() / max(brain.sum(), 1)),
+        "hit": bool(total > 0 and tumor[peak]),
+        "chance": float(tumor.sum() / max(brain.sum(), 1)),
     }
 
 

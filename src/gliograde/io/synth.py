@@ -142,8 +142,8 @@ def make_subject(
         ``(x, y, z)`` labels {0, 1, 2, 4}.
     """
     (nx, ny, nz), centre, radii, brain, tissue = make_anatomy(rng, shape)
-    seg, atypical = make_tumour(grade, rng, shape, centre, radii, brain & (tissue != 3))
-    tumour_cls = {1: "necrosis" if grade == "HGG" else "core", 2: "edema", 4: "enhancing"}
+    seg, atypical = make_tumor(grade, rng, shape, centre, radii, brain & (tissue != 3))
+    tumor_cls = {1: "necrosis" if grade == "HGG" else "core", 2: "edema", 4: "enhancing"}
     texture = smooth_pattern(rng, nx, ny, nz, frequency=4.0)
     b = rng.uniform(-1, 1, 3) * [0.12, 0.12, 0.08]
     bias = 1.0 + float(b[0]) * nx + float(b[1]) * ny + float(b[2]) * nz
@@ -155,7 +155,7 @@ def make_subject(
         for code, name in ((1, "wm"), (2, "gm"), (3, "csf")):
             table[code] = _TISSUE[name][c] * rng.uniform(0.95, 1.05)
         vol = table[tissue]
-        for label, name in tumour_cls.items():
+        for label, name in tumor_cls.items():
             value = _TISSUE[name][c] * rng.uniform(0.9, 1.1)
             if name == "enhancing" and c == 1:
                 value = 1.0 + (value - 1.0) * enhancement
@@ -215,7 +215,7 @@ def smooth_pattern(rng, nx, ny, nz, frequency: float) -> np.ndarray:
     return (total / 3.0).astype(np.float32)
 
 
-def make_tumour(grade, rng, shape, centre, radii, allowed) -> tuple[np.ndarray, bool]:
+def make_tumor(grade, rng, shape, centre, radii, allowed) -> tuple[np.ndarray, bool]:
     """Tumour labels (1, 2, 4) drawn in a box around a random centre inside the brain.
 
     Returns:
