@@ -380,3 +380,49 @@ def test_evaluate_test_on_a_one_grade_cohort(tiny_run, synth_small, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "AUC needs patients of both grades" in result.stdout
+
+
+def test_a_run_that_never_saw_a_slice_without_tumor_refuses_to_grade_without_seg(
+    tiny_run, synth_small, tmp_path
+):
+    import shutil
+
+    _, run, _ = tiny_run
+    tumor_run = tmp_path / "tumor-run"
+    shutil.copytree(run, tumor_run, ignore=shutil.ignore_patterns("checkpoints", "explain"))
+    config = json.loads((tumor_run / "config.json").read_text())
+    config["store_manifest"]["options"]["slices"] = "tumor"
+    (tumor_run / "config.json").write_text(json.dumps(config))
+    folder = synth_small / "Synth_0002"
+    (answer,) = predict_subjects([folder], tumor_run, ignore_seg=True)
+    assert "cannot grade without a segmentation" in answer.error
+    (with_seg,) = predict_subjects([folder], tumor_run)
+    assert with_seg.error is None
+
+
+def test_explain_answers_every_subject_with_predicts_calibrated_probability(
+    tiny_run, cohort_copy, tmp_path
+):
+    from corpus import corrupt_truncated_gz
+    from gliograde.assess.explain import explain_subjects
+
+    _, run, _ = tiny_run
+    bad, good = cohort_copy / "Synth_0003", cohort_copy / "Synth_0005"
+    corrupt_truncated_gz(bad)
+    summary = explain_subjects(run, [bad, good, tmp_path / "missing"], tmp_path / "x")
+    assert set(summary["errors"]) == {"Synth_0003", "missing"}
+    assert "truncated" in summary["errors"]["Synth_0003"]
+    (answer,) = predict_subjects([good], run)
+    assert summary["answers"]["Synth_0005"]["p_hgg"] == pytest.approx(answer.to_dict()["p_hgg"])
+
+
+def test_report_without_config_is_one_clear_line(tiny_run, tmp_path):
+    import shutil
+
+    from gliograde.assess.report import write_report
+    from gliograde.core.errors import GliogradeError
+
+    _, run, _ = tiny_run
+    shutil.copy(run / "metrics.json", tmp_path / "metrics.json")
+    with pytest.raises(GliogradeError, match=r"no config\.json"):
+        write_report(tmp_path)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -14,6 +12,8 @@ from pathlib import Path
 
 from gliograde.bench.pipeline import bench_predict, bench_prepare
 from gliograde.bench.process import in_fresh_process
+from gliograde.core.console import say
+from gliograde.core.files import write_json
 
 SMALL_SHAPE = (64, 64, 48)
 TARGETS = {
@@ -65,10 +65,6 @@ def machine() -> dict:
     }
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run_bench(config: BenchConfig) -> dict:
     """Run every measurement; return (and optionally write as JSON) the results and verdicts."""
     results: dict = {"machine": machine(), "config": asdict(config)}
@@ -93,7 +89,7 @@ def run_bench(config: BenchConfig) -> dict:
     results["wall_s"] = time.perf_counter() - started
     results["verdicts"] = verdicts(results)
     if config.json_out:
-        Path(config.json_out).write_text(json.dumps(results, indent=2) + "\n")
+        write_json(Path(config.json_out), results)
     return results
 
 
