@@ -246,6 +246,9 @@ def predict(
         bool, typer.Option("--json", help="Print a JSON list and nothing else.")
     ] = False,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV here.")] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="A calibration.json to use instead of the run's own.")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
 ):
     """Grade new patients (no segmentation needed). Exit 1 if any subject could not be graded."""
@@ -261,7 +264,7 @@ def predict(
         if len(inputs) < 2:
             raise UsageError("give RUN and at least one subject: gliograde predict RUN SUBJECT...")
         model, inputs = inputs[0], inputs[1:]
-    predictions = predict_subjects(inputs, model, ignore_seg, device, fold)
+    predictions = predict_subjects(inputs, model, ignore_seg, device, fold, calibration)
     typer.echo(predictions_json(predictions) if json_out else format_predictions(predictions))
     if csv_out is not None:
         write_text(csv_out, predictions_csv(predictions))

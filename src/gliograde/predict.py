@@ -67,8 +67,12 @@ def predict_subjects(
     ignore_seg: bool = False,
     device: str = "auto",
     fold: int | None = None,
+    calibration: Path | None = None,
 ) -> list[Prediction]:
     """Grade every subject of ``inputs``; a bad subject gets an error, not an exception.
+
+    ``calibration``: a ``calibration.json`` to use instead of the run's own (such as the one
+    ``evaluate --test --recalibrate`` fits on a hospital's cohort).
 
     Raises:
         GliogradeError: the run cannot be used (no config, no weights, no such fold).
@@ -83,6 +87,7 @@ def predict_subjects(
     run = Run.open(run_path)
     dev = torch_device(device)
     models = load_models(run.weights(fold), dev)
+    own = read_calibration(calibration) if calibration is not None else None
     subjects, errors = discover_inputs(inputs)
     out = [Prediction(name, error=problem) for name, problem in errors.items()]
     for subject in subjects:
@@ -94,9 +99,20 @@ def predict_subjects(
         except GliogradeError as err:
             out.append(Prediction(subject.subject_id, error=str(err)))
             continue
-        result = grade_slices(models, slices, with_seg, run, dev)
+        result = grade_slices(models, slices, with_seg, run, dev, own)
         out.append(Prediction(subject.subject_id, result))
     return out
+
+
+def read_calibration(path: Path) -> dict:
+    """A ``calibration.json`` given with ``--calibration``, checked to hold the run's keys."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise GliogradeError(f"{path}: not a readable calibration.json ({err})") from err
+    if not isinstance(data, dict) or not {"seg", "noseg"} & set(data):
+        raise GliogradeError(f"{path}: not a gliograde calibration.json (no 'seg' or 'noseg')")
+    return data
 
 
 def format_predictions(predictions: list[Prediction]) -> str:

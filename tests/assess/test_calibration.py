@@ -10,7 +10,8 @@ from gliograde.assess.calibration import (
     fit_temperature,
     fit_temperature_and_bias,
 )
-from gliograde.assess.uncertainty import choose_threshold, cross_fitted_thresholds, flag_summary
+from gliograde.assess.scoring import flag_figures
+from gliograde.assess.uncertainty import choose_threshold
 from gliograde.infer.patient import apply_calibration, sigmoid
 
 
@@ -56,7 +57,7 @@ def test_threshold_flags_as_few_as_possible_for_95_percent_confident_accuracy():
     correct = np.array([True, True, True, True, False, True])
     t = choose_threshold(u, correct)
     assert t == pytest.approx(0.4)  # u ≤ 0.4: 4/4 right; adding 0.9 drops to 4/5
-    s = flag_summary(u, correct, t)
+    s = flag_figures(u > t, correct)
     assert s["n_flagged"] == 2 and s["accuracy_confident"] == 1.0
     assert s["accuracy_flagged"] == 0.5 and s["share_flagged"] == pytest.approx(1 / 3)
 
@@ -108,15 +109,3 @@ def test_a_calibration_that_does_not_hold_out_of_sample_is_not_applied():
     assert s["brier_crossfit"] > s["brier_before"]
     assert s["ece_after"] == pytest.approx(s["ece_before"])
     assert s["fitted_temperature"] != 1.0  # it was fitted, and reported, but not applied
-
-
-def test_each_fold_is_flagged_by_a_threshold_chosen_on_the_other_folds():
-    u = np.array([0.1, 0.5, 0.9, 0.2, 0.6, 0.95])
-    correct = np.array([True, True, False, True, False, True])
-    fold = np.array([0, 0, 0, 1, 1, 1])
-    t = cross_fitted_thresholds(u, correct, fold)
-    # fold 0 by fold 1's patients: u ≤ 0.2 is all right, adding 0.6 drops to 1/2
-    assert t[0] == pytest.approx(0.2)
-    # fold 1 by fold 0's patients: u ≤ 0.5 all right, adding 0.9 drops to 2/3
-    assert t[1] == pytest.approx(0.5)
-    assert cross_fitted_thresholds(u[:3], correct[:3], fold[:3]) == {0: None}

@@ -22,20 +22,43 @@ def table(ps, ys, folds):
     )
 
 
-def test_crossfit_calibrates_each_fold_with_a_pair_fitted_on_the_others():
-    rng = np.random.default_rng(0)
-    z = rng.normal(0, 2, 400)
-    y = (rng.random(400) < 1 / (1 + np.exp(-z))).astype(int)
+def overconfident_cohort(n=400, folds=4, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 2, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
     p = 1 / (1 + np.exp(-3 * z))  # overconfident: calibration helps out of sample
-    fold = np.arange(400) % 2
+    return p, y, np.arange(n) % folds
+
+
+def test_crossfit_calibrates_each_fold_with_a_pair_fitted_on_the_others():
+    p, y, fold = overconfident_cohort()
     t = table(p.tolist(), y.tolist(), fold.tolist())
     figures, saved = score_crossfit(t, "seg")
-    assert saved["applied"] and figures["calibration"]["applied"]
-    pair = fit_temperature_and_bias(p[fold == 1], y[fold == 1])  # fold 0 is calibrated by fold 1
+    assert saved["applied"] and figures["calibration"]["folds_calibrated"] == 4
+    others = fold != 0
+    pair = fit_temperature_and_bias(p[others], y[others])  # fold 0 is calibrated by the others
     got = np.array([r.p_hgg for r in t.results["seg"]])
-    np.testing.assert_allclose(got[fold == 0], apply_calibration(p[fold == 0], *pair), atol=1e-9)
+    np.testing.assert_allclose(got[~others], apply_calibration(p[~others], *pair), atol=1e-9)
+    assert figures["calibration"]["ece_after"] < figures["calibration"]["ece_before"]
     assert figures["auc"] is not None and figures["auc_ci"] is not None
-    assert [f["fold"] for f in figures["per_fold"]] == [0, 1]
+    assert [f["fold"] for f in figures["per_fold"]] == [0, 1, 2, 3]
+
+
+def test_no_fold_is_calibrated_or_flagged_with_its_own_labels():
+    p, y, fold = overconfident_cohort(n=200)
+    spread = np.linspace(0, 0.3, len(p))
+    evidence = [
+        Evidence(pi, s, 0.0, 0.0, 5, True, np.zeros(0), np.zeros(0)) for pi, s in zip(p, spread)
+    ]
+    ids = [f"S{i}" for i in range(len(p))]
+    flipped = y.copy()
+    flipped[fold == 0] = 1 - flipped[fold == 0]  # change fold 0's labels only
+    answers = []
+    for labels in (y, flipped):
+        t = PatientTable(ids, fold, labels, {"seg": list(evidence)})
+        score_crossfit(t, "seg")
+        answers.append([(r.p_hgg, r.flag) for r, k in zip(t.results["seg"], fold) if k == 0])
+    assert answers[0] == answers[1]
 
 
 def test_one_grade_cohort_gets_accuracy_and_a_note_not_a_crash(tmp_path):

@@ -216,3 +216,11 @@ def test_a_store_is_never_split_again(synth_small, small_store):
         with pytest.raises(Exception, match="already split into folds"):
             prepare(synth_small, small_store, config, quiet=True)
     assert (small_store / "splits.json").read_bytes() == before
+
+
+def test_a_training_store_needs_every_segmentation(cohort_copy, tmp_path):
+    sid = sorted(p.name for p in cohort_copy.iterdir() if p.is_dir())[0]
+    (cohort_copy / sid / f"{sid}_seg.nii.gz").unlink()
+    with pytest.raises(DataError, match="no segmentation: training needs one"):
+        prepare(cohort_copy, tmp_path / "s", PrepareConfig(min_tumor_pixels=20), quiet=True)
+    assert not (tmp_path / "s" / "subjects" / sid).exists()

@@ -3,7 +3,7 @@ patients, once, after training, through the one patient rule (:mod:`gliograde.in
 
 The slices are read from the store, which holds exactly what ``predict`` would preprocess from
 the patients' files (same function, same recorded options), so each out-of-fold answer is the
-answer ``predict PATIENT --model RUN --fold K`` gives (a test checks it).
+answer ``predict RUN PATIENT --fold K`` gives (a test checks it).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def predict_out_of_fold(run: Run, store: SliceStore, device: str = "cpu") -> Pat
     for k in run.folds():
         models = load_models(run.weights(k), device)
         for subject in run.fold_split(k)["val"]:
-            x, tumor_px, rows = subject_slices(store, subject)
+            x, tumor_px, rows = stored_slices(store, subject)
             found = cohort_evidence(models, x, tumor_px, run, device)
             for path, e in found.items():
                 evidence.setdefault(path, []).append(e)
@@ -45,7 +45,7 @@ def predict_out_of_fold(run: Run, store: SliceStore, device: str = "cpu") -> Pat
     return PatientTable(subjects, np.array(folds), np.array(labels), evidence)
 
 
-def subject_slices(store: SliceStore, subject: str) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+def stored_slices(store: SliceStore, subject: str) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """A patient's stored slices ``[n, 4, H, W]``, their tumour pixels, and their index rows."""
     rows = store.rows([subject])
     rows = rows[np.argsort(store.index.row[rows], kind="stable")]

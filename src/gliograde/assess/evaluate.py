@@ -16,8 +16,10 @@ import numpy as np
 
 from gliograde.assess.patients import PatientTable, read_patient_table
 from gliograde.assess.scoring import score_crossfit, score_fixed
+from gliograde.core.errors import UsageError
 from gliograde.core.files import read_json, write_json
 from gliograde.run import Run
+from gliograde.store.write import is_synthetic_source
 
 PROTOCOL = (
     "patient-level cross-validation; each fold's checkpoint chosen on an inner split of its "
@@ -27,8 +29,12 @@ PROTOCOL = (
 )
 
 
-def evaluate_table(out: Path, table: PatientTable, run: Run) -> dict:
-    """Score a cross-validated run's out-of-fold patients; write every output into ``out``."""
+def evaluate_table(out: Path, table: PatientTable, run: Run, keep: tuple = ()) -> dict:
+    """Score a cross-validated run's out-of-fold patients; write every output into ``out``.
+
+    ``keep``: sections of the old ``metrics.json`` still true of these models (``attention``
+    when only the figures are recomputed).
+    """
     metrics = {"protocol": PROTOCOL, "n_patients": len(table.subject)}
     calibration = {}
     for path in table.evidence:
@@ -44,7 +50,7 @@ def evaluate_table(out: Path, table: PatientTable, run: Run) -> dict:
         from gliograde.assess.slices import SliceTable, slice_figures
 
         metrics["slice"] = slice_figures(SliceTable.read_csv(slices), run.min_tumor)
-    write_outputs(Path(out), table, metrics)
+    write_outputs(Path(out), table, metrics, keep)
     write_json(Path(out) / "calibration.json", calibration)
     return metrics
 
@@ -53,7 +59,7 @@ def evaluate_run(run_path: Path) -> dict:
     """Recompute a run's cross-validation figures from its saved patient evidence."""
     run = Run.open(run_path)
     table = read_patient_table(run.path / "predictions_patients.csv")
-    return evaluate_table(run.path, table, run)
+    return evaluate_table(run.path, table, run, keep=("attention",))
 
 
 def evaluate_test(
@@ -73,9 +79,14 @@ def evaluate_test(
     from gliograde.assess.testset import grade_cohort
 
     run = Run.open(run_path)
+    if (Path(out) / "config.json").is_file():
+        raise UsageError(f"--out {out}: that is a run folder; give a new folder for the results")
     table, skipped = grade_cohort(run, Path(data), labels, device)
     Path(out).mkdir(parents=True, exist_ok=True)
     metrics = {"protocol": "independent cohort, graded as predict grades it", "skipped": skipped}
+    metrics["synthetic"] = is_synthetic_source(Path(data)) or any(
+        s.startswith("Synth_") for s in table.subject
+    )
     metrics["n_patients"] = len(table.subject)
     for path in table.evidence:
         key = "patient" if path == "seg" else "patient_noseg"
@@ -104,13 +115,13 @@ def recalibrated(table: PatientTable, run: Run, out: Path) -> dict:
     return figures
 
 
-def write_outputs(out: Path, table: PatientTable, metrics: dict) -> None:
-    """``metrics.json`` (keeping sections other commands added), ``predictions_patients.csv``,
-    ROC, confusion and reliability plots."""
+def write_outputs(out: Path, table: PatientTable, metrics: dict, keep: tuple = ()) -> None:
+    """``metrics.json`` (with the sections named in ``keep`` carried over from the old one),
+    ``predictions_patients.csv``, ROC, confusion and reliability plots."""
     from gliograde.assess.plots import plot_confusion, plot_reliability, plot_roc
 
     out.mkdir(parents=True, exist_ok=True)
-    kept = {k: v for k, v in read_json(out / "metrics.json").items() if k in ("attention",)}
+    kept = {k: v for k, v in read_json(out / "metrics.json").items() if k in keep}
     write_json(out / "metrics.json", kept | metrics)
     table.write_csv(out / "predictions_patients.csv")
     main = "seg" if "seg" in table.results else next(iter(table.results))

@@ -23,6 +23,7 @@ from gliograde.assess.gradcam import (
     grad_cam_maps,
     summarise_attention,
 )
+from gliograde.core.errors import GliogradeError
 from gliograde.core.files import merge_json
 from gliograde.run import Run
 
@@ -45,7 +46,7 @@ def explain_store(
     Returns:
         The attention summary (also written to ``metrics.json`` under ``attention``).
     """
-    from gliograde.assess.crossval import subject_slices
+    from gliograde.assess.crossval import stored_slices
     from gliograde.core.devices import torch_device
     from gliograde.infer.models import load_models, slice_outputs
     from gliograde.infer.patient import patient_evidence
@@ -55,13 +56,20 @@ def explain_store(
     out = Path(out) if out else run.path / "explain"
     out.mkdir(parents=True, exist_ok=True)
     store = SliceStore(store_path)
+    held_out = {s for k in run.folds() for s in run.fold_split(k)["val"]}
+    missing = sorted(held_out - set(store.subjects))
+    if missing:
+        raise GliogradeError(
+            f"{store.path}: does not hold the run's patient {missing[0]} ({len(missing)} "
+            f"missing); give the store the run was trained on ({run.config['store']})"
+        )
     answers = reported_p_hgg(run)
     layer = choose_layer(int(store.manifest["slice_shape"][-1]), layer)
     rows, panels = [], {}
     for k in run.folds():
         models = load_models(run.weights(k), dev)
         for subject in run.fold_split(k)["val"]:
-            x, tumor_px, _ = subject_slices(store, subject)
+            x, tumor_px, _ = stored_slices(store, subject)
             p_hgg, p_tumor = slice_outputs(models, x, dev)
             ev = patient_evidence(models, x, p_hgg, p_tumor, tumor_px, run.min_tumor, dev)
             seg = store.read_subject(subject, "seg")
@@ -139,7 +147,6 @@ def explain_subjects(
     """Explain new patients with the run's models; every subject is answered, a bad one with
     its error (under ``errors`` in the summary)."""
     from gliograde.core.devices import torch_device
-    from gliograde.core.errors import GliogradeError
     from gliograde.infer.models import load_models
     from gliograde.infer.subjects import grade_slices, subject_slices
     from gliograde.io.layouts import discover_inputs

@@ -182,7 +182,9 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
             f"{folder}: no config.json; give the run folder `gliograde train` wrote"
         )
     config = json.loads(config_path.read_text()) if config_path.is_file() else None
-    synthetic = config is not None and config["store_manifest"].get("synthetic", False)
+    synthetic = metrics.get("synthetic", False)
+    if config is not None:
+        synthetic = config["store_manifest"].get("synthetic", False)
     attention = metrics.get("attention", {})
     parts = page_head(folder, config, synthetic) + cohort_section(config, metrics)
     parts += ["<h2>Results, by patient</h2>", metrics_table(metrics), "<div class='figs'>"]

@@ -18,41 +18,62 @@ from gliograde.assess.calibration import (
 )
 from gliograde.assess.metrics import binary_metrics, bootstrap_intervals, roc_auc
 from gliograde.assess.patients import PatientTable
-from gliograde.assess.uncertainty import choose_threshold, cross_fitted_thresholds
+from gliograde.assess.uncertainty import choose_threshold
 from gliograde.infer.patient import patient_result, uncertainty_score
 
 
 def score_crossfit(table: PatientTable, path: str) -> tuple[dict, dict]:
-    """Answers with cross-fitted calibration and thresholds.
+    """Answers with calibrations and thresholds each fitted without the fold they are used on.
+
+    For each fold, the rule that calibrates and flags its patients comes from the other folds
+    alone (nested): whether to calibrate is decided on their cross-fitted Brier score, the pair
+    is fitted on them, and the threshold is chosen on their uncertainties, themselves computed
+    with calibrations fitted without each of them. No figure uses its own patients' labels.
 
     Returns:
-        (figures, saved): the figures, and the calibration and threshold saved for ``predict``.
+        (figures, saved): the figures, and the calibration and threshold saved for ``predict``
+        (the same rule, from every patient).
     """
     evidence, y, fold = table.evidence[path], table.y, table.fold
     p = table.p_uncalibrated(path)
-    summary, pairs = calibration_summary(p, y, fold)
-    p_cal = apply_pairs(p, fold, pairs)
-    u = uncertainty_score(
-        p_cal,
-        np.array([e.slice_spread for e in evidence]),
-        np.array([e.tta_spread for e in evidence]),
-        np.array([e.fold_spread for e in evidence]),
-    )
-    correct = (p_cal >= 0.5) == (y == 1)
-    thresholds = cross_fitted_thresholds(u, correct, fold)
-    table.results[path] = [
-        patient_result(e, pairs[k] | {"threshold": thresholds[k]})
-        for e, k in zip(evidence, fold.tolist())
-    ]
-    saved = {
+    spreads = np.array([e.slice_spread + e.tta_spread for e in evidence])
+    rules = {k: held_out_rule(p, y, fold, spreads, fold != k) for k in np.unique(fold).tolist()}
+    table.results[path] = [patient_result(e, rules[k]) for e, k in zip(evidence, fold.tolist())]
+    saved = held_out_rule(p, y, fold, spreads, np.ones(len(p), dtype=bool))
+    figures = path_figures(table, path)
+    p_after = np.array([r.p_hgg for r in table.results[path]])
+    summary, _ = calibration_summary(p, y, fold)
+    summary |= {
+        "temperature": saved["temperature"],
+        "bias": saved["bias"],
+        "applied": saved["applied"],
+        "ece_after": expected_calibration_error(p_after, y),
+        "brier_after": brier(p_after, y),
+        "folds_calibrated": sum(r["applied"] for r in rules.values()),
+    }
+    figures["calibration"] = summary
+    figures["uncertainty"]["threshold_saved"] = saved["threshold"]
+    return figures, saved
+
+
+def held_out_rule(p, y, fold, spreads, use: np.ndarray) -> dict:
+    """Calibration pair, whether it is applied, and flag threshold, from the patients in ``use``.
+
+    The pair is applied only when it lowers their cross-fitted Brier score; the threshold is
+    chosen on their uncertainties with each of them calibrated by a pair fitted without its fold.
+    """
+    if not use.any():
+        return {"temperature": 1.0, "bias": 0.0, "applied": False, "threshold": None}
+    summary, pairs = calibration_summary(p[use], y[use], fold[use])
+    p_use = apply_pairs(p[use], fold[use], pairs)
+    u = uncertainty_score(p_use, spreads[use], 0.0)
+    correct = (p_use >= 0.5) == (y[use] == 1)
+    return {
         "temperature": summary["temperature"],
         "bias": summary["bias"],
         "applied": summary["applied"],
-        "threshold": choose_threshold(u, correct) if len(u) else None,
+        "threshold": choose_threshold(u, correct),
     }
-    figures = path_figures(table, path) | {"calibration": summary}
-    figures["uncertainty"]["threshold_saved"] = saved["threshold"]
-    return figures, saved
 
 
 def score_fixed(table: PatientTable, path: str, calibration: dict) -> dict:

@@ -44,6 +44,9 @@ def grade_cohort(
         except SubjectError as err:
             skipped[subject.subject_id] = "; ".join(err.problems)
             continue
+        except GliogradeError as err:  # e.g. no seg for a run that cannot grade without one
+            skipped[subject.subject_id] = str(err)
+            continue
         x = torch.from_numpy(slices.images.astype(np.float32))
         found = cohort_evidence(models, x, tumor_pixels(slices) if with_seg else None, run, dev)
         for path, e in found.items():

@@ -4,7 +4,8 @@ The uncertainty score itself is part of the patient rule
 (:func:`gliograde.infer.patient.uncertainty_score`). A patient is flagged ``uncertain`` above a
 threshold: the largest one whose confident patients reach 95 % accuracy. In cross-validation
 each fold's patients are flagged with a threshold chosen on the other folds' patients
-(cross-fitted: out of sample); the threshold saved for ``predict`` is chosen on all of them.
+(:func:`gliograde.assess.scoring.held_out_rule`); the threshold saved for ``predict`` is chosen
+on all of them.
 """
 
 from __future__ import annotations
@@ -31,30 +32,3 @@ def choose_threshold(u: np.ndarray, correct: np.ndarray, target: float = TARGET_
         if acc > best_acc:
             best_t, best_acc = float(t), acc
     return best_t
-
-
-def flag_summary(u: np.ndarray, correct: np.ndarray, threshold: float) -> dict:
-    flagged = np.asarray(u) > threshold
-    correct = np.asarray(correct, dtype=bool)
-
-    def acc(m):
-        return float(correct[m].mean()) if m.any() else None
-
-    return {
-        "threshold": threshold,
-        "share_flagged": float(flagged.mean()) if len(u) else 0.0,
-        "n_flagged": int(flagged.sum()),
-        "n_confident": int((~flagged).sum()),
-        "accuracy_confident": acc(~flagged),
-        "accuracy_flagged": acc(flagged),
-        "accuracy_all": acc(np.ones_like(flagged)),
-    }
-
-
-def cross_fitted_thresholds(u: np.ndarray, correct: np.ndarray, fold: np.ndarray) -> dict:
-    """For each fold, the threshold chosen on the other folds' patients (None when alone)."""
-    out = {}
-    for k in np.unique(fold).tolist():
-        other = fold != k
-        out[k] = choose_threshold(u[other], correct[other]) if other.any() else None
-    return out

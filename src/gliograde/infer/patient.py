@@ -14,8 +14,9 @@ calibration and the flag threshold (cross-fitted, out of sample):
    so that three forward passes are not paid for every slice), and between models (fold models
    of an ensemble; 0 for one model).
 2. :func:`patient_result`: the calibration ``sigmoid(logit(p) / T + b)``, the uncertainty (binary
-   entropy of the calibrated P(HGG) in bits plus the three spreads), the flag (uncertainty above
-   the threshold), and the grade (calibrated P(HGG) ≥ 0.5).
+   entropy of the calibrated P(HGG) in bits plus the slice and flip spreads; the fold spread is
+   reported beside it, see :func:`uncertainty_score`), the flag (uncertainty above the
+   threshold), and the grade (calibrated P(HGG) ≥ 0.5).
 """
 
 from __future__ import annotations
@@ -53,9 +54,14 @@ def binary_entropy(p: np.ndarray) -> np.ndarray:
     return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
 
 
-def uncertainty_score(p_cal, slice_spread, tta_spread, fold_spread) -> np.ndarray:
-    """The patient uncertainty: entropy + slice spread + flip disagreement + fold disagreement."""
-    return binary_entropy(p_cal) + np.asarray(slice_spread) + tta_spread + fold_spread
+def uncertainty_score(p_cal, slice_spread, tta_spread) -> np.ndarray:
+    """The patient uncertainty: entropy + slice spread + flip disagreement.
+
+    Fold disagreement is reported beside it but not added: evaluation grades each patient with
+    one fold model, so a threshold chosen there knows nothing of it, and a flag must mean in
+    ``predict`` what it meant where it was measured.
+    """
+    return binary_entropy(p_cal) + np.asarray(slice_spread) + tta_spread
 
 
 def top_slices(scores: np.ndarray, k: int = TTA_SLICES) -> np.ndarray:
@@ -164,7 +170,7 @@ def patient_result(evidence: Evidence, calibration: dict) -> PatientResult:
     t, b = calibration.get("temperature", 1.0), calibration.get("bias", 0.0)
     p = float(apply_calibration(evidence.p_hgg, t, b))
     e = evidence
-    u = float(uncertainty_score(p, e.slice_spread, e.tta_spread, e.fold_spread))
+    u = float(uncertainty_score(p, e.slice_spread, e.tta_spread))
     threshold = calibration.get("threshold")
     flag = threshold is not None and u > threshold
     return PatientResult(e.p_hgg, p, "HGG" if p >= 0.5 else "LGG", u, flag, evidence)

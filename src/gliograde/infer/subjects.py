@@ -44,14 +44,21 @@ def tumor_pixels(slices: SubjectSlices) -> np.ndarray:
 
 
 def grade_slices(
-    models, slices: SubjectSlices, with_seg: bool, run: Run, device: str = "cpu"
+    models,
+    slices: SubjectSlices,
+    with_seg: bool,
+    run: Run,
+    device: str = "cpu",
+    calibration: dict | None = None,
 ) -> PatientResult:
-    """The one patient rule on a preprocessed patient, calibrated as the run says."""
+    """The one patient rule on a preprocessed patient, calibrated as the run says (or as
+    ``calibration``, e.g. one fitted by ``evaluate --test --recalibrate``)."""
     x = torch.from_numpy(slices.images.astype(np.float32))
     p_hgg, p_tumor = slice_outputs(models, x, device)
     pixels = tumor_pixels(slices) if with_seg else None
     evidence = patient_evidence(models, x, p_hgg, p_tumor, pixels, run.min_tumor, device)
-    return patient_result(evidence, run.calibration().get("seg" if with_seg else "noseg", {}))
+    calibration = run.calibration() if calibration is None else calibration
+    return patient_result(evidence, calibration.get("seg" if with_seg else "noseg", {}))
 
 
 def cohort_evidence(

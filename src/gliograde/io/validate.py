@@ -83,7 +83,7 @@ def check_subject(subject: Subject) -> SubjectReport:
     except SubjectError as err:
         report.problems += err.problems
     if not report.has_seg and not report.problems:
-        report.warnings.append("no segmentation: only --slices brain|all can be prepared")
+        report.warnings.append("no segmentation: it can be graded, not used for training")
     return report
 
 

@@ -100,7 +100,10 @@ def header_problems(subject: Subject, need_seg: bool) -> list[str]:
     if subject.grade is None and not problems:
         problems.append("grade unknown")
     if need_seg and SEG not in subject.files:
-        problems.append("no segmentation: --slices tumor needs one (use --slices brain)")
+        problems.append(
+            "no segmentation: training needs one for every subject (it says which slices show "
+            "tumour); predict grades subjects without one"
+        )
     opened = {}
     for role, path in subject.files.items():
         try:
@@ -137,8 +140,7 @@ def prepare(
     cohort = discover(Path(data), labels)
     out = Path(out)
     check_store_options(out, config)
-    need_seg = config.slices == "tumor"
-    early = {s.subject_id: header_problems(s, need_seg) for s in cohort.subjects}
+    early = {s.subject_id: header_problems(s, need_seg=True) for s in cohort.subjects}
     early = {sid: p for sid, p in early.items() if p}
     if early and not skip_bad:
         raise DataError(bad_cohort_message(early))

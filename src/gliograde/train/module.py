@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gliograde.model.aggregate import noseg_weights, patient_mean
+from gliograde.model.aggregate import noseg_weights, patient_mean, seg_weights
 from gliograde.train.config import TrainConfig
 
 
@@ -134,9 +134,8 @@ def selection_aucs(v: dict[str, np.ndarray]) -> tuple[float, float, int]:
     y, p_seg, p_noseg = [], [], []
     for s in patients:
         m = v["subject_idx"] == s
-        tumor = v["tumor"][m] > 0.5
         y.append(int(v["y"][m][0]))
-        p_seg.append(float(patient_mean(v["p_hgg"][m], tumor if tumor.any() else ~tumor)))
+        p_seg.append(float(patient_mean(v["p_hgg"][m], seg_weights(v["tumor"][m], 0.5))))
         p_noseg.append(float(patient_mean(v["p_hgg"][m], noseg_weights(v["p_tumor"][m]))))
     if len(set(y)) < 2:
         return 0.5, 0.5, len(patients)
