@@ -95,7 +95,7 @@ def prepare(
         bool, typer.Option(help="Write the good subjects and list the bad ones.")
     ] = False,
 ):
-    """Build a memory-mappable slice store with patient-level splits."""
+    """Build the slice store (one pread per slice) with patient-level splits."""
     from gliograde.core.parallel import default_workers
     from gliograde.preprocess.slices import PrepareConfig
     from gliograde.store.write import prepare as run_prepare

@@ -1,6 +1,6 @@
 """The same seed gives the same synthetic data, the same store and, on CPU, the same metrics.
 
-(Splits: tests/test_splits.py::test_splits_are_seeded.)
+(Splits: tests/store/test_splits.py::test_splits_are_seeded.)
 """
 
 from gliograde.assess.crossval import train_and_evaluate
