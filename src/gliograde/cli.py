@@ -249,6 +249,9 @@ def predict(
     calibration: Annotated[
         Path | None, typer.Option(help="A calibration.json to use instead of the run's own.")
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Grade inputs unlike the training data too (flagged uncertain).")
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
 ):
     """Grade new patients (no segmentation needed). Exit 1 if any subject could not be graded."""
@@ -264,7 +267,7 @@ def predict(
         if len(inputs) < 2:
             raise UsageError("give RUN and at least one subject: gliograde predict RUN SUBJECT...")
         model, inputs = inputs[0], inputs[1:]
-    predictions = predict_subjects(inputs, model, ignore_seg, device, fold, calibration)
+    predictions = predict_subjects(inputs, model, ignore_seg, device, fold, calibration, force)
     typer.echo(predictions_json(predictions) if json_out else format_predictions(predictions))
     if csv_out is not None:
         write_text(csv_out, predictions_csv(predictions))
@@ -295,6 +298,7 @@ def explain(
 ):
     """Grad-CAM panels and attention on the tumour (share inside, pointing game)."""
     from gliograde.assess.explain import explain_store, explain_subjects
+    from gliograde.assess.gradcam import attention_line
 
     if method not in ("gradcam", "gradcampp"):
         raise UsageError("--method must be gradcam or gradcampp")
@@ -311,13 +315,7 @@ def explain(
         for subject, problem in summary["errors"].items():
             err(f"gliograde: {subject}: {problem}")
     if summary.get("n_slices"):
-        typer.echo(
-            f"attention on {summary['n_slices']} slices of {summary['n_patients']} patients: "
-            f"{summary['mean_share_tumor']:.1%} of Grad-CAM mass in the tumour "
-            f"(chance {summary['mean_chance']:.1%}), peak in tumour {summary['hit_rate']:.1%}, "
-            f"{summary['share_patients_above_chance']:.1%} of patients above chance "
-            f"(Grad-CAM on {summary['layer']})"
-        )
+        typer.echo(attention_line(summary))
     typer.echo(f"panels in {out or Path(run) / 'explain'}")
     if summary.get("errors"):
         raise typer.Exit(1)
@@ -393,3 +391,6 @@ def main() -> None:
     except GliogradeError as e:
         err(f"gliograde: error: {e}")
         sys.exit(2 if isinstance(e, UsageError) else 1)
+    except KeyboardInterrupt:
+        err("gliograde: interrupted (Ctrl-C)")
+        sys.exit(130)

@@ -68,16 +68,20 @@ def predict_subjects(
     device: str = "auto",
     fold: int | None = None,
     calibration: Path | None = None,
+    force: bool = False,
 ) -> list[Prediction]:
     """Grade every subject of ``inputs``; a bad subject gets an error, not an exception.
 
     ``calibration``: a ``calibration.json`` to use instead of the run's own (such as the one
-    ``evaluate --test --recalibrate`` fits on a hospital's cohort).
+    ``evaluate --test --recalibrate`` fits on a hospital's cohort). A subject unlike the run's
+    training data (:mod:`gliograde.infer.guard`) is refused, or with ``force`` graded, flagged
+    uncertain and given its reasons under ``out_of_distribution``.
 
     Raises:
         GliogradeError: the run cannot be used (no config, no weights, no such fold).
     """
     from gliograde.core.devices import torch_device
+    from gliograde.infer.guard import ADVICE, out_of_distribution
     from gliograde.infer.models import load_models
     from gliograde.infer.subjects import grade_slices, subject_slices
     from gliograde.io.layouts import discover_inputs
@@ -99,8 +103,15 @@ def predict_subjects(
         except GliogradeError as err:
             out.append(Prediction(subject.subject_id, error=str(err)))
             continue
+        reasons = out_of_distribution(slices.profile, run.manifest.get("profile"))
+        if reasons and not force:
+            problem = f"out of distribution: {'; '.join(reasons)}; {ADVICE}"
+            out.append(Prediction(subject.subject_id, error=problem))
+            continue
         result = grade_slices(models, slices, with_seg, run, dev, own)
-        out.append(Prediction(subject.subject_id, result))
+        result.flag = result.flag or bool(reasons)
+        extra = {"out_of_distribution": reasons} if reasons else {}
+        out.append(Prediction(subject.subject_id, result, extra=extra))
     return out
 
 

@@ -9,7 +9,12 @@
     RUN/fold_K/checkpoints/, logs/  Lightning's checkpoints and logs
     RUN/full/model.safetensors      the --full model (every subject), when trained
     RUN/calibration.json            calibration and flag thresholds (written by evaluation)
+    RUN/checksums.json              SHA-256 of each weight file, checked on load
     RUN/metrics.json, predictions_*.csv, *.png, report.html, explain/
+
+Everything a command needs from the folder is checked when it is read, and each way it can be
+wrong (not a run, another version, a missing fold, weights modified since training, a missing
+or damaged calibration) is one line naming the file and what to do.
 """
 
 from __future__ import annotations
@@ -19,6 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gliograde.core.errors import GliogradeError, UsageError
+
+RUN_FORMAT = 2
+"""What ``config.json``'s ``run_format`` says; a run of another format is refused, not guessed."""
+
+UNCALIBRATED = {
+    path: {"temperature": 1.0, "bias": 0.0, "applied": False, "threshold": None}
+    for path in ("seg", "noseg")
+} | {"note": "not calibrated: a --full run has no held-out patients"}
+
+RETRAIN = "train it again with this version of gliograde"
 
 
 @dataclass
@@ -42,7 +57,14 @@ class Run:
                 f"{path}: not a gliograde run (no config.json); give the folder "
                 "`gliograde train` wrote"
             )
-        return cls(path, json.loads(config_path.read_text()))
+        config = read_object(config_path)
+        found = config.get("run_format")
+        if found != RUN_FORMAT or not isinstance(config.get("store_manifest"), dict):
+            raise GliogradeError(
+                f"{config_path}: written by another version of gliograde (run format {found}, "
+                f"this version reads {RUN_FORMAT}); {RETRAIN}"
+            )
+        return cls(path, config)
 
     @property
     def manifest(self) -> dict:
@@ -84,30 +106,125 @@ class Run:
             if not path.is_file():
                 have = ", ".join(map(str, self.folds())) or "none"
                 raise UsageError(f"--fold {fold}: {self.path} has no such fold (folds: {have})")
-            return [path]
+            return [self.checked(path)]
         full = self.path / "full" / "model.safetensors"
-        weights = [full] if full.is_file() else [p / "model.safetensors" for p in self.fold_dirs()]
-        if not weights:
+        if full.is_file():
+            return [self.checked(full)]
+        expected = self.expected_folds()
+        if not expected:
             raise GliogradeError(
                 f"{self.path}: no trained model (model.safetensors) in it; train it first"
             )
-        return weights
+        weights = [self.path / f"fold_{k}" / "model.safetensors" for k in expected]
+        for k, path in zip(expected, weights):
+            if not path.is_file():
+                raise GliogradeError(
+                    f"{path}: missing, so the run is incomplete (fold {k} of {expected}); finish "
+                    "it with the same `gliograde train` command and --resume, or use --fold"
+                )
+        return [self.checked(path) for path in weights]
+
+    def expected_folds(self) -> list[int]:
+        """The folds ``train`` was asked for: ``--fold`` ones, else every fold of the run."""
+        if self.config.get("folds") is not None:
+            return sorted(self.config["folds"])
+        path = self.path / "splits.json"
+        return list(range(len(read_object(path, list)))) if path.is_file() else []
+
+    def checked(self, path: Path) -> Path:
+        """``path``, once its SHA-256 matches the one recorded at training time."""
+        from gliograde.model.weights import sha256_of
+
+        key = str(path.relative_to(self.path))
+        recorded = read_object(self.path / "checksums.json").get(key)
+        if recorded is None:
+            raise GliogradeError(
+                f"{path}: no checksum recorded for it in checksums.json; {RETRAIN}"
+            )
+        if sha256_of(path) != recorded:
+            raise GliogradeError(
+                f"{path}: modified since training (its SHA-256 differs from checksums.json); copy "
+                f"the run again from where it was trained, or {RETRAIN}"
+            )
+        self.check_slice_size(path)
+        return path
+
+    def check_slice_size(self, path: Path) -> None:
+        """Weights trained on slices of another size than the run's store are refused."""
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                trained = (f.metadata() or {}).get("slice_size")
+        except SafetensorError as err:
+            raise GliogradeError(f"{path}: corrupt or truncated weights ({err})") from err
+        size = str(self.manifest["slice_shape"][-1])
+        if trained is not None and trained != size:
+            raise GliogradeError(
+                f"{path}: trained on {trained}×{trained} slices, but the run's store has "
+                f"{size}×{size}; these weights belong to another run"
+            )
 
     def splits(self) -> list[dict[str, list[str]]]:
         """The folds frozen into the run (not the store's current file)."""
         path = self.path / "splits.json"
         if not path.is_file():
             raise GliogradeError(f"{path}: not found; this run was not trained with folds")
-        return json.loads(path.read_text())
+        return read_object(path, list)
 
     def fold_split(self, fold: int) -> dict[str, list[str]]:
         """``fold_K/split.json``: the fold's ``train``, ``select`` and ``val`` patients."""
         path = self.path / f"fold_{fold}" / "split.json"
         if not path.is_file():
             raise GliogradeError(f"{path}: not found; the fold was not trained")
-        return json.loads(path.read_text())
+        return read_object(path)
 
     def calibration(self) -> dict:
-        """``calibration.json`` (``{}`` before the run was evaluated)."""
+        """``calibration.json``: per path (``seg``, ``noseg``) the pair and the flag threshold.
+
+        Raises:
+            GliogradeError: missing (the run was not evaluated) or damaged.
+        """
         path = self.path / "calibration.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
+        if not path.is_file():
+            raise GliogradeError(
+                f"{path}: missing, so the run's probabilities cannot be calibrated or flagged; "
+                "run `gliograde evaluate RUN` to write it"
+            )
+        calibration = read_object(path)
+        for key, rule in calibration.items():
+            if key in ("seg", "noseg") and not valid_rule(rule):
+                raise GliogradeError(
+                    f"{path}: damaged ({key!r} is not a calibration); "
+                    "run `gliograde evaluate RUN` to write it again"
+                )
+        return calibration
+
+
+def valid_rule(rule) -> bool:
+    """A calibration rule: a positive temperature, a bias, a threshold or None."""
+    numbers = (int, float)
+    return (
+        isinstance(rule, dict)
+        and isinstance(rule.get("temperature"), numbers)
+        and rule["temperature"] > 0
+        and isinstance(rule.get("bias"), numbers)
+        and (rule.get("threshold") is None or isinstance(rule.get("threshold"), numbers))
+    )
+
+
+def read_object(path: Path, kind: type = dict):
+    """A JSON file holding a ``kind`` (dict or list); ``{}``/``[]`` when missing.
+
+    Raises:
+        GliogradeError: the file is not JSON of that kind.
+    """
+    if not path.is_file():
+        return kind()
+    try:
+        value = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError) as err:
+        raise GliogradeError(f"{path}: damaged, not JSON ({err}); {RETRAIN}") from None
+    if not isinstance(value, kind):
+        raise GliogradeError(f"{path}: damaged, not a JSON {kind.__name__}; {RETRAIN}")
+    return value

@@ -112,3 +112,14 @@ def choose_slices(p_hgg: np.ndarray, candidates: np.ndarray, k: int, predicted: 
         idx = np.arange(len(p_hgg))
     strength = p_hgg[idx] if predicted == 1 else 1 - p_hgg[idx]
     return np.sort(idx[np.argsort(-strength, kind="stable")[:k]])
+
+
+def attention_line(summary: dict) -> str:
+    """The attention summary in one line."""
+    return (
+        f"attention on {summary['n_slices']} slices of {summary['n_patients']} patients: "
+        f"{summary['mean_share_tumor']:.1%} of Grad-CAM mass in the tumour "
+        f"(chance {summary['mean_chance']:.1%}), peak in tumour {summary['hit_rate']:.1%}, "
+        f"{summary['share_patients_above_chance']:.1%} of patients above chance "
+        f"(Grad-CAM on {summary['layer']})"
+    )

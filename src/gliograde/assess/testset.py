@@ -12,6 +12,7 @@ from gliograde.assess.patients import PatientTable
 from gliograde.core.console import say
 from gliograde.core.devices import torch_device
 from gliograde.core.errors import GliogradeError
+from gliograde.infer.guard import out_of_distribution
 from gliograde.infer.models import load_models
 from gliograde.infer.subjects import cohort_evidence, subject_slices, tumor_pixels
 from gliograde.io.layouts import discover
@@ -46,6 +47,10 @@ def grade_cohort(
             continue
         except GliogradeError as err:  # e.g. no seg for a run that cannot grade without one
             skipped[subject.subject_id] = str(err)
+            continue
+        reasons = out_of_distribution(slices.profile, run.manifest.get("profile"))
+        if reasons:  # refused as predict refuses it
+            skipped[subject.subject_id] = "out of distribution: " + "; ".join(reasons)
             continue
         x = torch.from_numpy(slices.images.astype(np.float32))
         found = cohort_evidence(models, x, tumor_pixels(slices) if with_seg else None, run, dev)

@@ -15,12 +15,14 @@ VARIANTS = ("identity", "flip_lr", "flip_ap")
 def load_models(weights: list[Path], device: str = "cpu") -> list[torch.nn.Module]:
     """:class:`~gliograde.model.network.GradeNet` models from safetensors files, in eval mode."""
     from gliograde.model.network import GradeNet
-    from gliograde.model.weights import load_state_dict
+    from gliograde.model.weights import check_architecture, load_state_dict
 
     models = []
     for path in weights:
         model = GradeNet(plain=True)  # the MONAI network's twin, without MONAI's import time
-        model.load_state_dict(load_state_dict(Path(path)))
+        state = load_state_dict(Path(path))
+        check_architecture(state, model, Path(path))
+        model.load_state_dict(state)
         # channels_last: about 1.4× faster on CPUs (oneDNN) and on GPUs (cuDNN).
         models.append(model.to(device, memory_format=torch.channels_last).eval())
     return models

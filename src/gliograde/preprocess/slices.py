@@ -21,6 +21,7 @@ from gliograde.preprocess.normalise import (
     brain_mask,
     brain_stats,
 )
+from gliograde.preprocess.profile import subject_profile
 
 SLICE_MODES = ("tumor", "brain", "all")
 MIN_BRAIN_FRACTION = 0.02
@@ -56,6 +57,7 @@ class SubjectSlices:
     z: np.ndarray  # int (n,)
     counts: dict[str, list[int]]  # tumor_1, tumor_2, tumor_4, brain per slice, native pixels
     warnings: list[str] = field(default_factory=list)
+    profile: dict = field(default_factory=dict)  # see gliograde.preprocess.profile
 
 
 def select_slices(
@@ -121,7 +123,8 @@ def preprocess_subject(
     if len(zs) == 0:
         what = "tumour" if config.slices == "tumor" else "brain"
         raise SubjectError(subject.subject_id, [f"no slice with enough {what} to keep"])
-    slices = normalised_slices(volumes.images, brain_zyx, brain_per_z, zs, config)
+    slices, stats = normalised_slices(volumes.images, brain_zyx, brain_per_z, zs, config)
+    profile = subject_profile(brain.shape, volumes.affine, int(brain_per_z.sum()), stats)
     seg_slices = np.ascontiguousarray(seg_zyx[zs].transpose(0, 2, 1))
     # Counts are taken at native resolution, so --min-tumor-pixels means the same at any --size.
     counts = {
@@ -131,7 +134,7 @@ def preprocess_subject(
     if config.size is not None:
         slices, seg_slices = resize_slices(slices, seg_slices, config.size)
     images16 = slices.astype(np.float16, copy=False)
-    return SubjectSlices(images16, seg_slices, zs, counts, volumes.warnings)
+    return SubjectSlices(images16, seg_slices, zs, counts, volumes.warnings, profile)
 
 
 def normalised_slices(
@@ -140,8 +143,9 @@ def normalised_slices(
     brain_per_z: np.ndarray,
     zs: np.ndarray,
     config: PrepareConfig,
-) -> np.ndarray:
-    """The kept slices ``(n, 4, x, y)``, each modality z-scored over the whole brain.
+) -> tuple[np.ndarray, list[tuple]]:
+    """The kept slices ``(n, 4, x, y)``, each modality z-scored over the whole brain, and each
+    modality's brain statistics ``(low, high, mean, std)``.
 
     Statistics cover the whole brain (its bounding box holds all of it), but only the kept
     slices are normalised.
@@ -153,9 +157,11 @@ def normalised_slices(
     dtype = np.float16 if config.size is None else np.float32
     n_x, n_y = brain_zyx.shape[2], brain_zyx.shape[1]
     slices = np.empty((len(zs), len(MODALITIES), n_x, n_y), dtype=dtype)
+    all_stats = []
     for c in range(len(MODALITIES)):
         volume_zyx = images[c].T
         stats = brain_stats(volume_zyx[box], brain_zyx[box], config.clip_percentiles)
         # (n, y, x) → (n, x, y): the store keeps the (x, y) plane of the reoriented volume.
         slices[:, c] = apply_zscore(volume_zyx[zs], kept_brain, stats).transpose(0, 2, 1)
-    return slices
+        all_stats.append(stats)
+    return slices, all_stats

@@ -19,6 +19,7 @@ re-run skips subjects already done.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -28,11 +29,13 @@ from pathlib import Path
 
 from gliograde import MODALITIES
 from gliograde.core.errors import DataError, GliogradeError
-from gliograde.core.files import fsync_dir, package_versions, save_npy, write_json
-from gliograde.io.cohort import SEG, Subject
+from gliograde.core.files import fsync_dir, package_versions, read_json, save_npy, write_json
+from gliograde.core.lock import LOCK_NAME, folder_lock
+from gliograde.io.cohort import SEG, Cohort, Subject
 from gliograde.io.layouts import discover
 from gliograde.io.nifti import open_image
 from gliograde.io.volumes import SubjectError, geometry_problems
+from gliograde.preprocess.profile import profile_range
 from gliograde.preprocess.slices import PrepareConfig, SubjectSlices, preprocess_subject
 from gliograde.store.index import write_index
 from gliograde.store.splits import write_splits
@@ -74,6 +77,7 @@ def write_subject(store: Path, subject: Subject, slices: SubjectSlices) -> None:
         "z": slices.z.tolist(),
         **slices.counts,
         "shape": list(slices.images.shape),
+        "profile": slices.profile,
     }
     write_json(tmp / "subject.json", record)
     fsync_dir(tmp)
@@ -126,25 +130,52 @@ def prepare(
 
     Without ``skip_bad``, a cohort with any bad subject is refused: header-level problems are
     found before anything is written, and a subject found bad while its voxels are read makes
-    the run remove the subjects it wrote, so the store is left as it was.
+    the run remove the subjects it wrote, so the store is left as it was. A full disk does the
+    same. One process writes a store at a time (a lock file says who).
 
     Returns:
         The manifest (also written to ``out/manifest.json``).
 
     Raises:
-        DataError: bad subjects without ``skip_bad`` (the message lists each), or no usable one.
+        DataError: bad subjects without ``skip_bad`` (the message lists each), no usable one,
+            or no space left on the disk.
+        FolderBusy: another process is writing the store.
     """
-    from gliograde.core.parallel import map_with_progress
-
     config = config or PrepareConfig()
     cohort = discover(Path(data), labels)
     out = Path(out)
     check_store_options(out, config)
-    early = {s.subject_id: header_problems(s, need_seg=True) for s in cohort.subjects}
-    early = {sid: p for sid, p in early.items() if p}
+    early = header_level_problems(cohort, out, config)
     if early and not skip_bad:
         raise DataError(bad_cohort_message(early))
     todo = [s for s in cohort.subjects if s.subject_id not in early]
+    before = StoreState.of(out)
+    with folder_lock(out, "gliograde prepare"):
+        try:
+            return write_store(data, out, cohort, todo, early, config, workers, skip_bad, quiet)
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+            before.restore(out)
+            raise DataError(
+                f"{out}: no space left on the disk while writing the store; it was left as it "
+                "was before; free some space (or choose another --out) and run again"
+            ) from None
+
+
+def header_level_problems(cohort: Cohort, out: Path, config: PrepareConfig) -> dict:
+    """Each subject's problems found without reading voxels (layout, headers, grid)."""
+    early = {s.subject_id: header_problems(s, need_seg=True) for s in cohort.subjects}
+    if config.size is None:  # at native size every slice must have the same shape
+        for sid, problem in in_plane_problems(cohort, out).items():
+            early[sid].append(problem)
+    return {sid: p for sid, p in early.items() if p}
+
+
+def write_store(data, out, cohort, todo, early, config, workers, skip_bad, quiet) -> dict:
+    """Write the subjects, then the index, splits and manifest (see :func:`prepare`)."""
+    from gliograde.core.parallel import map_with_progress
+
     (out / "subjects").mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)
     write_json(out / "options.json", {"store_version": STORE_VERSION, **asdict(config)})
@@ -177,10 +208,74 @@ def prepare(
         "folds": len(splits),
         "notes": [*cohort.notes, *([split_note] if split_note else [])],
         "synthetic": is_synthetic_source(Path(data)),
+        "profile": profile_range([subject_record(out, s.subject_id)["profile"] for s in good]),
         "versions": package_versions(),
     }
     write_json(out / "manifest.json", manifest)
     return manifest
+
+
+def in_plane_problems(cohort: Cohort, out: Path) -> dict[str, str]:
+    """Subjects whose axial plane (after reorientation) differs from the store's or the cohort's.
+
+    The reference is the store's slice shape when it already has subjects, else the shape most
+    of the cohort has.
+    """
+    from collections import Counter
+
+    from gliograde.io.nifti import to_lps
+
+    shapes = {}
+    for s in cohort.subjects:
+        path = s.files.get(MODALITIES[0])
+        if path is None:
+            continue
+        try:
+            img = open_image(path)
+        except DataError:
+            continue  # already reported by header_problems
+        lps = [0, 0, 0]
+        for axis, (new, _) in enumerate(to_lps(img.affine)):
+            lps[int(new)] = int(img.shape[axis])
+        shapes[s.subject_id] = tuple(lps[:2])
+    existing = read_json(out / "manifest.json").get("slice_shape")
+    if existing:
+        reference = tuple(existing[1:])
+    elif shapes:
+        reference = Counter(shapes.values()).most_common(1)[0][0]
+    else:
+        return {}
+    return {
+        sid: f"in-plane shape {shape[0]}×{shape[1]} differs from the store's {reference[0]}×"
+        f"{reference[1]}; resample it, or prepare with --size to resize every subject"
+        for sid, shape in shapes.items()
+        if shape != reference
+    }
+
+
+class StoreState:
+    """What a store folder held before a ``prepare``, to put it back after a failed write."""
+
+    def __init__(self, existed: bool, subjects: set[str], files: set[str]):
+        self.existed, self.subjects, self.files = existed, subjects, files
+
+    @classmethod
+    def of(cls, out: Path) -> StoreState:
+        subjects = {p.name for p in (out / "subjects").glob("*") if p.is_dir()}
+        files = {p.name for p in out.glob("*") if p.is_file()}
+        return cls(out.exists(), subjects, files)
+
+    def restore(self, out: Path) -> None:
+        """Remove what the failed call added (its subjects, temporary and new files)."""
+        if not self.existed:
+            shutil.rmtree(out, ignore_errors=True)
+            return
+        for folder in (out / "subjects").glob("*"):
+            if folder.name not in self.subjects:
+                shutil.rmtree(folder, ignore_errors=True)
+        for path in out.glob("*"):
+            if path.is_file() and path.name not in self.files and path.name != LOCK_NAME:
+                path.unlink()
 
 
 def remove_leftovers(store: Path) -> None:
@@ -221,9 +316,13 @@ def check_store_options(out: Path, config: PrepareConfig) -> None:
         )
 
 
+def subject_record(store: Path, subject_id: str) -> dict:
+    """A stored subject's ``subject.json``."""
+    return json.loads((subject_dir(store, subject_id) / "subject.json").read_text())
+
+
 def slice_shape(store: Path, subject_id: str) -> tuple[int, ...]:
-    record = json.loads((subject_dir(store, subject_id) / "subject.json").read_text())
-    return tuple(record["shape"][1:])
+    return tuple(subject_record(store, subject_id)["shape"][1:])
 
 
 def is_synthetic_source(data: Path) -> bool:

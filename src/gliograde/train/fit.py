@@ -8,6 +8,7 @@ what ``predict`` loads.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -94,19 +95,21 @@ def train_one(
     if resume_from is not None and trainer.is_global_zero:
         say(f"{fold_dir.name}: resuming after epoch {resume_from} ({last})")
     train_loader = make_train_loader(train_ds, config, workers, threshold, trainer.world_size)
-    trainer.fit(
-        module,
-        train_dataloaders=train_loader,
-        val_dataloaders=select_loader,
-        ckpt_path=str(last) if resume_from is not None else None,
-        weights_only=True,
-    )
+    with stopped_cleanly(trainer, fold_dir, last):
+        trainer.fit(
+            module,
+            train_dataloaders=train_loader,
+            val_dataloaders=select_loader,
+            ckpt_path=str(last) if resume_from is not None else None,
+            weights_only=True,
+        )
     best = ckpt_dir / ("best.ckpt" if select else "last.ckpt")
     if not trainer.is_global_zero:  # rank 0 wrote the checkpoints and exports them
         return fold_dir / "model.safetensors"
     if earlier_log:  # Lightning's CSV logger starts a new file: put the earlier epochs back
         write_log(log_file, earlier_log + read_log(log_file))
-    return export_weights(best if best.is_file() else last, fold_dir / "model.safetensors")
+    size = int(store.manifest["slice_shape"][-1])
+    return export_weights(best if best.is_file() else last, fold_dir / "model.safetensors", size)
 
 
 def make_module(
@@ -179,10 +182,12 @@ def make_trainer(
     )
 
 
-def export_weights(checkpoint: Path, out: Path) -> Path:
-    """Save the network's weights from a Lightning checkpoint as safetensors."""
+def export_weights(checkpoint: Path, out: Path, slice_size: int) -> Path:
+    """Save the network's weights from a Lightning checkpoint as safetensors, with the slice size
+    they were trained on in the file's metadata."""
     from safetensors.torch import save_file
 
+    from gliograde import __version__
     from gliograde.model.weights import load_state_dict
 
     state = load_state_dict(checkpoint)
@@ -191,5 +196,37 @@ def export_weights(checkpoint: Path, out: Path) -> Path:
         for k, v in state.items()
         if k.startswith("model.")
     }
-    save_file(weights, out)
+    save_file(weights, out, metadata={"slice_size": str(slice_size), "gliograde": __version__})
     return out
+
+
+class TrainingStopped(GliogradeError):
+    """Training was stopped by SIGTERM or Ctrl-C; the message says how to continue."""
+
+
+@contextlib.contextmanager
+def stopped_cleanly(trainer: L.Trainer, fold_dir: Path, last: Path):
+    """Turn SIGTERM (a scheduler's stop) and Ctrl-C into one line saying how to continue.
+
+    Lightning finishes the current batch and stops. ``last.ckpt``, written at the end of every
+    epoch, stays the checkpoint to resume from: the interrupted epoch is done again on
+    ``--resume``, so the resumed run still ends with exactly the uninterrupted run's weights.
+    """
+    from lightning.pytorch.trainer.states import TrainerStatus
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    try:
+        yield
+    except (SIGTERMException, SystemExit) as err:
+        if isinstance(err, SystemExit) and trainer.state.status != TrainerStatus.INTERRUPTED:
+            raise
+        if last.is_file():
+            epoch = checkpoint_epoch(last)
+            raise TrainingStopped(
+                f"{fold_dir.name}: stopped; epochs up to {epoch} are saved in {last}; run the "
+                "same command with --resume to continue"
+            ) from None
+        raise TrainingStopped(
+            f"{fold_dir.name}: stopped before its first epoch ended; nothing to resume, run the "
+            "same command again"
+        ) from None

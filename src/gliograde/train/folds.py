@@ -9,12 +9,18 @@ and each fold records its three patient lists in ``fold_K/split.json``.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 from gliograde.core.console import say
 from gliograde.core.errors import GliogradeError, UsageError
-from gliograde.core.files import package_versions, read_json, write_json
+from gliograde.core.files import merge_json, package_versions, read_json, write_json
+from gliograde.core.lock import LOCK_NAME, folder_lock
+from gliograde.model.weights import sha256_of
+from gliograde.run import RUN_FORMAT, UNCALIBRATED
 from gliograde.store.read import SliceStore
 from gliograde.store.splits import inner_split, load_splits
 from gliograde.train.config import TrainConfig
@@ -28,18 +34,55 @@ def train_folds(config: TrainConfig) -> list[int]:
     Under DDP every process runs this function and trains every fold together; only rank 0
     writes files outside Lightning's own.
 
+    One process writes a run folder at a time (a lock file says who). On a full disk, training
+    stops with one line and the files this call added are removed.
+
     Returns:
         The folds trained or found done (empty for ``--full``).
     """
-    store = SliceStore(Path(config.store))
     out = Path(config.out)
+    before = set(out.rglob("*")) if out.exists() else None
+    lead = is_global_zero()
+    with folder_lock(out, "gliograde train") if lead else contextlib.nullcontext():
+        try:
+            return fit_all(config, out)
+        except OSError as err:
+            if err.errno != errno.ENOSPC or not lead:
+                raise
+            remove_added(out, before)
+            raise GliogradeError(
+                f"{out}: no space left on the disk while training; the files this call added "
+                "were removed; free some space and run the same command again (with --resume "
+                "if the run had begun before)"
+            ) from None
+
+
+def remove_added(out: Path, before: set[Path] | None) -> None:
+    """Remove what a failed call added to ``out`` (all of it when the folder is new)."""
+    if before is None:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for path in sorted(set(out.rglob("*")) - before, key=lambda p: len(p.parts), reverse=True):
+        if path.name == LOCK_NAME:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def fit_all(config: TrainConfig, out: Path) -> list[int]:
+    """Write ``config.json``, then train the ``--full`` model or each fold asked for."""
+    store = SliceStore(Path(config.store))
     check_resume(config, out)
     out.mkdir(parents=True, exist_ok=True)
     if is_global_zero():
-        record = {**asdict(config), "store_manifest": store.manifest}
+        record = {**asdict(config), "run_format": RUN_FORMAT, "store_manifest": store.manifest}
         write_json(out / "config.json", record | {"versions": package_versions()})
     if config.full:
         fit_fold(config, store, out / "full", {"train": store.subjects, "val": []})
+        if is_global_zero():  # no held-out patient: nothing to calibrate on
+            write_json(out / "calibration.json", UNCALIBRATED)
         return []
     splits = frozen_splits(store, out, reuse=config.resume)
     folds = config.folds if config.folds is not None else list(range(len(splits)))
@@ -76,7 +119,11 @@ def fit_fold(config: TrainConfig, store: SliceStore, fold_dir: Path, fold: dict)
     if is_global_zero():
         fold_dir.mkdir(parents=True, exist_ok=True)
         write_json(fold_dir / "split.json", split)
-    return train_one(config, store, fold_dir, split["train"], split["select"])
+    weights = train_one(config, store, fold_dir, split["train"], split["select"])
+    if is_global_zero():  # what `Run` checks on load: "modified since training"
+        key = f"{fold_dir.name}/{weights.name}"
+        merge_json(fold_dir.parent / "checksums.json", key, sha256_of(weights))
+    return weights
 
 
 def fold_patients(config: TrainConfig, store: SliceStore, name: str, fold: dict) -> dict:

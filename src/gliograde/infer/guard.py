@@ -1,0 +1,76 @@
+"""Is a new patient like the patients the run was trained on? Checked before grading.
+
+The run's store recorded, for its subjects, the range of a few numbers (see
+:mod:`gliograde.preprocess.profile`): grid, voxel spacing, obliquity, brain volume, and how each
+sequence's intensities spread around their mean. A patient outside that range (with a margin) is
+out of distribution: a raw scan at 0.9×0.9×5.5 mm, a 256×224×26 grid, a head with its skull on.
+``predict`` refuses it, or with ``--force`` grades it, flags it uncertain and lists why.
+"""
+
+from __future__ import annotations
+
+from gliograde import MODALITIES
+
+NAMES = {"flair": "FLAIR", "t1ce": "T1ce", "t1": "T1", "t2": "T2"}
+ADVICE = (
+    "bring the scans to the form the run was trained on first (BraTS: skull-stripped, "
+    "co-registered, 1 mm isotropic, 240×240×155), or pass --force to grade anyway"
+)
+
+
+def out_of_distribution(profile: dict, trained: dict | None) -> list[str]:
+    """Why ``profile`` (one patient) falls outside ``trained`` (the store's ranges); [] if not.
+
+    A run whose store recorded no ranges (made before they were) is not checked.
+    """
+    if not trained or not profile:
+        return []
+    return (
+        grid_reasons(profile, trained)
+        + volume_reasons(profile, trained)
+        + intensity_reasons(profile, trained)
+    )
+
+
+def fmt(values, unit: str = "") -> str:
+    return "×".join(f"{v:g}" for v in values) + unit
+
+
+def grid_reasons(profile: dict, trained: dict) -> list[str]:
+    reasons = []
+    (lo, hi), spacing = trained["spacing_mm"], profile["spacing_mm"]
+    if any(s < 0.95 * a or s > 1.05 * b for s, a, b in zip(spacing, lo, hi)):
+        reasons.append(f"voxel spacing {fmt(spacing, ' mm')}, trained on {fmt(hi, ' mm')}")
+    (lo, hi), shape = trained["shape"], profile["shape"]
+    in_plane = shape[:2] != hi[:2] or lo[:2] != hi[:2]
+    if in_plane or not 0.8 * lo[2] <= shape[2] <= 1.2 * hi[2]:
+        reasons.append(f"grid {fmt(shape)}, trained on {fmt(hi)}")
+    limit = trained["obliquity_deg"][1] + 1.0
+    if profile["obliquity_deg"] > limit:
+        reasons.append(f"axes oblique by {profile['obliquity_deg']:.1f}° (not resampled)")
+    return reasons
+
+
+def volume_reasons(profile: dict, trained: dict) -> list[str]:
+    lo, hi = trained["brain_ml"]
+    ml = profile["brain_ml"]
+    if 0.75 * lo <= ml <= 1.33 * hi:
+        return []
+    hint = " (skull not stripped?)" if ml > hi else ""
+    return [f"brain volume {ml:.0f} mL, trained on {lo:.0f}–{hi:.0f} mL{hint}"]
+
+
+def intensity_reasons(profile: dict, trained: dict) -> list[str]:
+    """Each sequence's clip bounds, in standard deviations from its brain mean, against the
+    store's range widened by a quarter of its width (at least half a standard deviation)."""
+    reasons = []
+    for key, side in (("z_low", "lower"), ("z_high", "upper")):
+        (lo, hi), values = trained[key], profile[key]
+        for c, name in enumerate(MODALITIES):
+            margin = max(0.5, 0.25 * (hi[c] - lo[c]))
+            if not lo[c] - margin <= values[c] <= hi[c] + margin:
+                reasons.append(
+                    f"{NAMES[name]} intensities unlike the training data ({side} tail at "
+                    f"{values[c]:.1f} SD, trained {lo[c]:.1f} to {hi[c]:.1f})"
+                )
+    return reasons
