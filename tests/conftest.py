@@ -59,3 +59,30 @@ def zscore_brain(volume: np.ndarray, brain: np.ndarray, clip=(0.5, 99.5)) -> np.
     from gliograde.preprocess.normalise import apply_zscore, brain_stats
 
     return apply_zscore(volume, brain, brain_stats(volume, brain, clip))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synth_small, tmp_path_factory):
+    """A SYNTHETIC store (32×32 brain slices, 2 folds) and a run trained on it for 2 epochs.
+
+    Do not modify: copy what a test changes.
+    """
+    from gliograde.assess.crossval import train_and_evaluate
+    from gliograde.preprocess.slices import PrepareConfig
+    from gliograde.store.write import prepare
+    from gliograde.train.config import TrainConfig
+
+    root = tmp_path_factory.mktemp("pipeline")
+    config = PrepareConfig(slices="brain", size=32, min_tumor_pixels=20, folds=2)
+    prepare(synth_small, root / "store", config, quiet=True)
+    train = TrainConfig(
+        store=str(root / "store"),
+        out=str(root / "run"),
+        epochs=2,
+        epoch_slices=64,
+        batch_size=16,
+        device="cpu",
+        progress=False,
+    )
+    metrics = train_and_evaluate(train)
+    return root / "store", root / "run", metrics

@@ -8,32 +8,10 @@ import numpy as np
 import pytest
 
 from corpus import IMAGE_CORRUPTIONS, corrupt_empty_seg, first_subject
-from gliograde.assess.crossval import train_and_evaluate
 from gliograde.assess.evaluate import evaluate_run
 from gliograde.export import FORMATS
 from gliograde.predict import predict_subjects
-from gliograde.preprocess.slices import PrepareConfig
 from gliograde.store.read import SliceStore
-from gliograde.store.write import prepare
-from gliograde.train.config import TrainConfig
-
-
-@pytest.fixture(scope="module")
-def tiny_run(synth_small, tmp_path_factory):
-    root = tmp_path_factory.mktemp("pipeline")
-    config = PrepareConfig(slices="brain", size=32, min_tumor_pixels=20, folds=2)
-    prepare(synth_small, root / "store", config, quiet=True)
-    train = TrainConfig(
-        store=str(root / "store"),
-        out=str(root / "run"),
-        epochs=2,
-        epoch_slices=64,
-        batch_size=16,
-        device="cpu",
-        progress=False,
-    )
-    metrics = train_and_evaluate(train)
-    return root / "store", root / "run", metrics
 
 
 def test_training_writes_every_file(tiny_run):

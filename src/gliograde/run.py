@@ -132,38 +132,29 @@ class Run:
         return list(range(len(read_object(path, list)))) if path.is_file() else []
 
     def checked(self, path: Path) -> Path:
-        """``path``, once its SHA-256 matches the one recorded at training time."""
-        from gliograde.model.weights import sha256_of
+        """``path``, once it reads as weights, its SHA-256 matches the one recorded at training
+        time, and it was trained on the run's slice size."""
+        from gliograde.model.weights import RECOVER, sha256_of
 
+        if path.stat().st_size == 0:
+            raise GliogradeError(f"{path}: empty model file (0 bytes); {RECOVER}")
+        trained = trained_slice_size(path)
         key = str(path.relative_to(self.path))
         recorded = read_object(self.path / "checksums.json").get(key)
         if recorded is None:
-            raise GliogradeError(
-                f"{path}: no checksum recorded for it in checksums.json; {RETRAIN}"
-            )
+            raise GliogradeError(f"{path}: no checksum in checksums.json; {RETRAIN}")
         if sha256_of(path) != recorded:
             raise GliogradeError(
-                f"{path}: modified since training (its SHA-256 differs from checksums.json); copy "
-                f"the run again from where it was trained, or {RETRAIN}"
+                f"{path}: modified since training (its SHA-256 differs from checksums.json); "
+                f"{RECOVER}"
             )
-        self.check_slice_size(path)
-        return path
-
-    def check_slice_size(self, path: Path) -> None:
-        """Weights trained on slices of another size than the run's store are refused."""
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                trained = (f.metadata() or {}).get("slice_size")
-        except SafetensorError as err:
-            raise GliogradeError(f"{path}: corrupt or truncated weights ({err})") from err
         size = str(self.manifest["slice_shape"][-1])
         if trained is not None and trained != size:
             raise GliogradeError(
                 f"{path}: trained on {trained}×{trained} slices, but the run's store has "
                 f"{size}×{size}; these weights belong to another run"
             )
+        return path
 
     def splits(self) -> list[dict[str, list[str]]]:
         """The folds frozen into the run (not the store's current file)."""
@@ -228,3 +219,21 @@ def read_object(path: Path, kind: type = dict):
     if not isinstance(value, kind):
         raise GliogradeError(f"{path}: damaged, not a JSON {kind.__name__}; {RETRAIN}")
     return value
+
+
+def trained_slice_size(path: Path) -> str | None:
+    """The slice size a weights file records in its metadata (None when it records none).
+
+    Raises:
+        GliogradeError: the file is not readable safetensors.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    from gliograde.model.weights import RECOVER
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("slice_size")
+    except SafetensorError as err:
+        text = " ".join(str(err).split())[:120]
+        raise GliogradeError(f"{path}: corrupt or truncated weights ({text}); {RECOVER}") from err

@@ -25,11 +25,17 @@ def default_label_csv(data: Path) -> Path | None:
 
 
 def read_csv_rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
-    """Rows of a CSV as dicts, with a clear error for an unreadable file."""
+    """Rows of a CSV as dicts of strings, with a clear error for an unreadable file.
+
+    A short row's missing cells read as empty strings; cells beyond the header are dropped.
+    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
-            rows = list(reader)
+            rows = [
+                {k: v if isinstance(v, str) else "" for k, v in row.items() if k is not None}
+                for row in reader
+            ]
             return rows, list(reader.fieldnames or [])
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"{path}: cannot read CSV ({err})") from err

@@ -6,6 +6,9 @@ never beyond the size their header declares.
 
 from __future__ import annotations
 
+import gzip
+import math
+import struct
 import zlib
 from pathlib import Path
 
@@ -32,7 +35,6 @@ _READ_ERRORS = (
     EOFError,
     zlib.error,
     _inflate.error,
-    ValueError,
     ImageFileError,
     HeaderDataError,
 )
@@ -47,6 +49,7 @@ def open_image(path: Path) -> nib.Nifti1Image:
     try:
         if path.stat().st_size == 0:
             raise DataError(f"{path.name}: empty file (0 bytes); copy it again")
+        check_raw_header(path)
         img = nib.load(path)
     except DataError:
         raise
@@ -60,6 +63,40 @@ def open_image(path: Path) -> nib.Nifti1Image:
     if max(shape) > MAX_DIM or int(np.prod(shape, dtype=np.int64)) > MAX_VOXELS:
         raise DataError(f"{path.name}: header declares absurd dimensions {shape}; file is corrupt")
     return img
+
+
+def check_raw_header(path: Path) -> None:
+    """Refuse a NIfTI-1 header whose numbers cannot be true, before nibabel parses it.
+
+    nibabel reads such headers too (it warns and fixes what it can), but a data offset of
+    infinity or 1e30, or a non-finite voxel size or affine, makes its checks and ours fail in
+    ways that would not name the file. NIfTI-2 and other headers are left to nibabel.
+
+    Raises:
+        DataError: an impossible data offset, voxel size or affine.
+    """
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as f:
+        header = f.read(348)
+    if len(header) < 348:
+        raise DataError(f"{path.name}: not a readable NIfTI file (header cut short); copy it again")
+    for order in "<>":
+        if struct.unpack_from(f"{order}i", header, 0)[0] == 348:
+            break
+    else:
+        return  # not NIfTI-1: nibabel decides
+    offset = struct.unpack_from(f"{order}f", header, 108)[0]
+    if not (math.isfinite(offset) and 0 <= offset < 2**31):
+        raise DataError(
+            f"{path.name}: header declares an impossible data offset ({offset}); file is corrupt"
+        )
+    numbers = struct.unpack_from(f"{order}8f", header, 76) + struct.unpack_from(
+        f"{order}18f", header, 256
+    )
+    if not all(math.isfinite(v) for v in numbers):
+        raise DataError(
+            f"{path.name}: header declares a non-finite voxel size or affine; file is corrupt"
+        )
 
 
 def read_array(img: nib.Nifti1Image, path: Path) -> np.ndarray:

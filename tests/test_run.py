@@ -1,0 +1,182 @@
+"""A run folder as it is read: every way it can be wrong is one clear line naming the file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from fuzz import CASES, mutate, outcome
+from gliograde.core.errors import GliogradeError
+from runs import fake_run, read_run
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    return fake_run(tmp_path_factory.mktemp("run") / "run")
+
+
+@pytest.fixture
+def run(clean_run, tmp_path):
+    return shutil.copytree(clean_run, tmp_path / "run")
+
+
+def rehash(run, key):
+    from gliograde.model.weights import sha256_of
+
+    checksums = json.loads((run / "checksums.json").read_text())
+    checksums[key] = sha256_of(run / key)
+    (run / "checksums.json").write_text(json.dumps(checksums))
+
+
+def test_a_sound_run_reads(run):
+    read_run(run)
+
+
+def save_state(path, state, size="32"):
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in state.items()}, path, metadata={"slice_size": size})
+
+
+def corrupt(run):
+    (run / "fold_0/model.safetensors").write_bytes(b"not weights at all" * 100)
+    return "corrupt or truncated weights"
+
+
+def truncate(run):
+    path = run / "fold_0/model.safetensors"
+    path.write_bytes(path.read_bytes()[:1000])
+    return "corrupt or truncated weights"
+
+
+def empty(run):
+    (run / "fold_0/model.safetensors").write_bytes(b"")
+    return "empty model file"
+
+
+def modified(run):
+    from safetensors.torch import load_file
+
+    path = run / "fold_0/model.safetensors"
+    state = load_file(path)
+    state["tumor_head.bias"] = state["tumor_head.bias"] + 1.0
+    save_state(path, state)
+    return "modified since training"
+
+
+def other_network(run):
+    from gliograde.model.plain import PlainResNet18
+
+    save_state(run / "fold_0/model.safetensors", PlainResNet18(in_channels=3).state_dict())
+    rehash(run, "fold_0/model.safetensors")
+    return "weights of another network"
+
+
+def other_channels(run):
+    from gliograde.model.network import GradeNet
+
+    save_state(run / "fold_0/model.safetensors", GradeNet(in_channels=3, plain=True).state_dict())
+    rehash(run, "fold_0/model.safetensors")
+    return "expected (64, 4, 7, 7)"
+
+
+def other_input_size(run):
+    from safetensors.torch import load_file
+
+    path = run / "fold_0/model.safetensors"
+    save_state(path, load_file(path), size="240")
+    rehash(run, "fold_0/model.safetensors")
+    return "trained on 240×240 slices"
+
+
+def missing_fold(run):
+    (run / "fold_1/model.safetensors").unlink()
+    return "the run is incomplete"
+
+
+def other_version(run):
+    config = json.loads((run / "config.json").read_text())
+    config["run_format"] = 1
+    (run / "config.json").write_text(json.dumps(config))
+    return "written by another version of gliograde"
+
+
+def damaged_config(run):
+    (run / "config.json").write_text('{"run_format": 2, "store_ma')
+    return "damaged, not JSON"
+
+
+def missing_calibration(run):
+    (run / "calibration.json").unlink()
+    return "calibration.json: missing"
+
+
+def damaged_calibration(run):
+    (run / "calibration.json").write_text('{"seg": {"temperature": -1, "bias": 0}}')
+    return "damaged ('seg' is not a calibration)"
+
+
+CASES_OF_RUNS = [
+    corrupt,
+    truncate,
+    empty,
+    modified,
+    other_network,
+    other_channels,
+    other_input_size,
+    missing_fold,
+    other_version,
+    damaged_config,
+    missing_calibration,
+    damaged_calibration,
+]
+
+
+@pytest.mark.parametrize("break_it", CASES_OF_RUNS, ids=lambda f: f.__name__)
+def test_each_way_a_run_folder_can_be_wrong_is_one_clear_line(run, break_it):
+    expected = break_it(run)
+    with pytest.raises(GliogradeError) as caught:
+        read_run(run)
+    message = str(caught.value)
+    assert expected in message and "\n" not in message
+    assert str(run) in message  # it names the file
+
+
+def test_predict_with_a_corrupt_model_is_one_line_and_exit_1(run, synth_small):
+    corrupt(run)
+    subject = sorted(p for p in synth_small.iterdir() if p.is_dir())[0]
+    cmd = [sys.executable, "-m", "gliograde", "predict", str(run), str(subject), "--device", "cpu"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines == [line for line in lines if line.startswith("gliograde: error:")] and lines
+    assert "model.safetensors: corrupt or truncated weights" in lines[-1]
+
+
+def test_fuzzed_run_folders_give_an_answer_or_one_clear_line(run):
+    names = [
+        "config.json",
+        "calibration.json",
+        "checksums.json",
+        "splits.json",
+        "fold_0/model.safetensors",
+    ]
+    originals = {n: (run / n).read_bytes() for n in names}
+    failures = []
+    torch.set_num_threads(1)
+    for case in range(CASES // 4):
+        rng = np.random.default_rng(20_000 + case)
+        name = names[case % len(names)]
+        (run / name).write_bytes(mutate(originals[name], rng))
+        problem = outcome(lambda: read_run(run))
+        if problem:
+            failures.append(f"case {case} ({name}): {problem}")
+        (run / name).write_bytes(originals[name])
+    assert failures == [], "\n".join(failures[:3])
