@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -224,3 +225,82 @@ def test_a_training_store_needs_every_segmentation(cohort_copy, tmp_path):
     with pytest.raises(DataError, match="no segmentation: training needs one"):
         prepare(cohort_copy, tmp_path / "s", PrepareConfig(min_tumor_pixels=20), quiet=True)
     assert not (tmp_path / "s" / "subjects" / sid).exists()
+
+
+def test_a_cohort_with_mixed_in_plane_shapes_is_refused_at_native_size(cohort_copy, tmp_path):
+    import nibabel as nib
+
+    sid = sorted(p.name for p in cohort_copy.iterdir() if p.is_dir())[1]
+    for path in (cohort_copy / sid).iterdir():  # this subject's plane becomes 72×64
+        img = nib.load(path)
+        data = np.pad(np.asanyarray(img.dataobj), ((4, 4), (0, 0), (0, 0)))
+        nib.save(nib.Nifti1Image(data, img.affine), path)
+    with pytest.raises(DataError, match=rf"{sid}: in-plane shape 72×64 differs from the store's"):
+        prepare(cohort_copy, tmp_path / "s", PrepareConfig(min_tumor_pixels=20), quiet=True)
+    assert not (tmp_path / "s" / "subjects").exists()
+    resized = prepare(cohort_copy, tmp_path / "r", PrepareConfig(size=32), quiet=True)
+    assert sid in resized["subjects"]  # with --size every plane is resized: no mismatch
+
+
+def test_a_full_disk_leaves_the_store_as_it_was(synth_small, cohort_copy, tmp_path, monkeypatch):
+    import errno
+
+    from gliograde.store import write
+
+    store = tmp_path / "s"
+    subjects = sorted(p.name for p in cohort_copy.iterdir() if p.is_dir())
+    first = cohort_copy.parent / "first"
+    first.mkdir()
+    for sid in subjects[:4]:  # a store that already holds 4 subjects
+        shutil.copytree(cohort_copy / sid, first / sid)
+    shutil.copy(cohort_copy / "name_mapping.csv", first)
+    prepare(first, store, PrepareConfig(min_tumor_pixels=20, folds=2), quiet=True)
+    before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    calls = []
+    save = write.save_npy
+
+    def fills_up(path, array):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        save(path, array)
+
+    monkeypatch.setattr(write, "save_npy", fills_up)
+    with pytest.raises(DataError, match="no space left on the disk"):
+        prepare(cohort_copy, store, PrepareConfig(min_tumor_pixels=20, folds=2), quiet=True)
+    after = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    assert after == before
+    with pytest.raises(DataError, match="no space left on the disk"):
+        calls.clear()
+        prepare(cohort_copy, tmp_path / "new", PrepareConfig(min_tumor_pixels=20), quiet=True)
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_second_writer_is_told_who_holds_the_store(synth_small, tmp_path):
+    import subprocess
+    import sys
+
+    from gliograde.core.lock import FolderBusy
+
+    store = tmp_path / "s"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from gliograde.core.lock import folder_lock\n"
+            "with folder_lock(sys.argv[1], 'gliograde prepare'):\n"
+            "    print('held', flush=True); time.sleep(60)",
+            str(store),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(FolderBusy, match=rf"being written by process {holder.pid} on "):
+            prepare(synth_small, store, PrepareConfig(min_tumor_pixels=20), quiet=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    manifest = prepare(synth_small, store, PrepareConfig(min_tumor_pixels=20), quiet=True)
+    assert len(manifest["subjects"]) == 10  # the lock went with its holder, even killed

@@ -107,9 +107,23 @@ TRAIN = [
 ]
 
 
-def test_kill_9_during_train_then_resume_continues_and_completes(store, tmp_path):
-    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
-    gliograde("train", store, "--out", straight, *TRAIN)
+@pytest.fixture(scope="module")
+def straight(store, tmp_path_factory):
+    """The same training, never interrupted."""
+    out = tmp_path_factory.mktemp("crash") / "straight"
+    gliograde("train", store, "--out", out, *TRAIN)
+    return out
+
+
+def assert_same_weights(a_ckpt, b_ckpt):
+    a, b = load_state_dict(a_ckpt), load_state_dict(b_ckpt)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=0, atol=0, msg=k)
+
+
+def test_kill_9_during_train_then_resume_continues_and_completes(store, straight, tmp_path):
+    crashed = tmp_path / "crashed"
 
     proc = start("train", store, "--out", crashed, *TRAIN)
     last = crashed / "fold_0" / "checkpoints" / "last.ckpt"
@@ -123,12 +137,62 @@ def test_kill_9_during_train_then_resume_continues_and_completes(store, tmp_path
     assert final["epoch"] == 4 and final["global_step"] == 5 * 256 // 16
     # Optimizer, scheduler, sampler and augmentation all continue where they were: the weights
     # are those of the run that was never interrupted (CPU training is deterministic).
-    a = load_state_dict(straight / "fold_0" / "checkpoints" / "last.ckpt")
-    b = load_state_dict(last)
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(b[k], a[k], rtol=0, atol=0, msg=k)
+    assert_same_weights(straight / "fold_0" / "checkpoints" / "last.ckpt", last)
     log = read_log(crashed / "fold_0" / "logs" / "metrics.csv")
     assert [int(r["epoch"]) for r in log if r.get("val_loss")] == [0, 1, 2, 3, 4]
     assert (crashed / "fold_0" / "model.safetensors").is_file()
     assert (crashed / "predictions_slices.csv").is_file()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stopped_train_says_how_to_resume_and_resumes_exactly(store, straight, tmp_path, sig):
+    stopped = tmp_path / "stopped"
+    # As from a terminal: SIGINT at its default (a shell's background job would ignore it).
+    proc = subprocess.Popen(
+        [*CLI, "train", str(store), "--out", str(stopped), *TRAIN],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    last = stopped / "fold_0" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.is_file():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("gliograde: error: fold_0: stopped; epochs up to ")
+    assert "run the same command with --resume to continue" in line
+    assert not (stopped / "fold_0" / "model.safetensors").exists()
+    gliograde("train", store, "--out", stopped, *TRAIN, "--resume")
+    assert_same_weights(straight / "fold_0" / "checkpoints" / "last.ckpt", last)
+
+
+def test_a_full_disk_while_training_leaves_no_half_run(store, tmp_path, monkeypatch):
+    import errno
+
+    from gliograde.core.errors import GliogradeError
+    from gliograde.train import fit
+    from gliograde.train.config import TrainConfig
+    from gliograde.train.folds import train_folds
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fit, "export_weights", full_disk)
+    config = TrainConfig(
+        str(store),
+        str(tmp_path / "run"),
+        folds=[0],
+        epochs=1,
+        epoch_slices=32,
+        batch_size=16,
+        device="cpu",
+        progress=False,
+    )
+    with pytest.raises(GliogradeError, match="no space left on the disk while training"):
+        train_folds(config)
+    assert not (tmp_path / "run").exists()

@@ -9,6 +9,9 @@ what ``predict`` loads.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -211,10 +214,19 @@ def stopped_cleanly(trainer: L.Trainer, fold_dir: Path, last: Path):
     Lightning finishes the current batch and stops. ``last.ckpt``, written at the end of every
     epoch, stays the checkpoint to resume from: the interrupted epoch is done again on
     ``--resume``, so the resumed run still ends with exactly the uninterrupted run's weights.
+    Ctrl-C is passed on as SIGTERM, so both stop the same way, at a batch's end (a
+    KeyboardInterrupt raised wherever the main thread happens to be can be lost in library
+    code); a second Ctrl-C interrupts at once.
     """
     from lightning.pytorch.trainer.states import TrainerStatus
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    def on_ctrl_c(signum, frame):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    main = threading.current_thread() is threading.main_thread()  # signals: main thread only
+    previous = signal.signal(signal.SIGINT, on_ctrl_c) if main else None
     try:
         yield
     except (SIGTERMException, SystemExit) as err:
@@ -230,3 +242,6 @@ def stopped_cleanly(trainer: L.Trainer, fold_dir: Path, last: Path):
             f"{fold_dir.name}: stopped before its first epoch ended; nothing to resume, run the "
             "same command again"
         ) from None
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,33 @@
+"""Reading one NIfTI file: the reader's own documented errors become one line about the file;
+a bug in our code is never reported as the user's corrupt data."""
+
+import numpy as np
+import pytest
+
+from conftest import save_nifti
+from gliograde.core.errors import DataError
+from gliograde.io import nifti
+
+
+def test_a_bug_in_our_code_is_not_called_corrupt_data(tmp_path, monkeypatch):
+    path = save_nifti(tmp_path / "x_flair.nii.gz", np.ones((8, 8, 4), np.int16))
+    img = nifti.open_image(path)
+
+    def broken(data, affine):
+        raise ValueError("a bug in gliograde")
+
+    monkeypatch.setattr(nifti, "reorient", broken)
+    with pytest.raises(ValueError, match="a bug in gliograde"):
+        nifti.read_array(img, path)
+
+
+def test_an_impossible_data_offset_is_refused_before_nibabel_reads_it(tmp_path):
+    import gzip
+    import struct
+
+    path = save_nifti(tmp_path / "x_flair.nii.gz", np.ones((8, 8, 4), np.int16))
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[108:112] = struct.pack("<f", float("inf"))
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(DataError, match="x_flair.nii.gz: header declares an impossible data off"):
+        nifti.open_image(path)
