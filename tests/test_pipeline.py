@@ -61,27 +61,24 @@ def test_predict_with_and_without_seg(tiny_run, synth_small):
 
 
 def test_predict_json_on_the_real_sample(tiny_run, sample_dir):
+    """Real BraTS patients are not what a run on 64×64×40 phantoms saw: refused, or with
+    --force graded, flagged and told why."""
     _, run, _ = tiny_run
     subjects = sorted(p for p in sample_dir.iterdir() if p.is_dir())
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gliograde",
-            "predict",
-            *map(str, subjects),
-            "--model",
-            str(run),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    cmd = [sys.executable, "-m", "gliograde", "predict", *map(str, subjects), "--model", str(run)]
+    refused = subprocess.run([*cmd, "--json"], capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert all(
+        a["error"].startswith("out of distribution: grid 240×240×155, trained on 64×64×40")
+        for a in json.loads(refused.stdout)
     )
+    result = subprocess.run([*cmd, "--json", "--force"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     answers = json.loads(result.stdout)  # stdout holds the JSON and nothing else
     assert [a["subject"] for a in answers] == [p.name for p in subjects]
     for a in answers:
         assert a["grade"] in ("HGG", "LGG") and 0.0 <= a["p_hgg"] <= 1.0 and a["n_slices"] > 0
+        assert a["flag"] == "uncertain" and a["out_of_distribution"]
     assert np.isfinite([a["p_hgg"] for a in answers]).all()
 
 
