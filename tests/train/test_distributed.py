@@ -145,3 +145,22 @@ def test_global_batch_must_divide_among_processes():
     assert per_process_batch(32, 4) == 8
     with pytest.raises(UsageError, match="multiple of 3"):
         per_process_batch(32, 3)
+
+
+def test_ddp_draws_new_slices_each_epoch(store):
+    """Under DDP, Lightning wraps our sampler; set_epoch must reach it, or every epoch would draw
+    the same slices (Lightning before 2.6.1 did not forward it)."""
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+
+    s = SliceStore(store)
+    ds = IndexedSlices(s, s.subjects, 20, sorted(s.subjects))
+    config = TrainConfig(store=str(store), out="unused", batch_size=8, epoch_slices=64)
+    loader = make_train_loader(ds, config, 0, 20, world_size=2)
+    wrapper = DistributedSamplerWrapper(loader.sampler, num_replicas=2, rank=0, shuffle=False)
+    epochs = []
+    for epoch in (0, 1):
+        wrapper.set_epoch(epoch)
+        epochs.append(list(wrapper))
+    assert epochs[0] != epochs[1]
+    loader.sampler.set_epoch(1)  # rank 0 takes every other draw of the epoch's sequence
+    assert epochs[1] == list(loader.sampler)[0::2]

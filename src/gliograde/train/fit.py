@@ -75,7 +75,7 @@ def train_one(
     quiet_lightning()
     L.seed_everything(config.seed, workers=True, verbose=False)
     accelerator = resolve_device(config.device)
-    workers = config.workers if config.workers >= 0 else (0 if accelerator == "cpu" else 8)
+    workers = loader_workers(config, accelerator)
     threshold = tumor_threshold(store)
     all_ids = sorted(store.subjects)
     train_ds = IndexedSlices(store, train_ids, threshold, all_ids, images=not config.resident)
@@ -115,6 +115,24 @@ def train_one(
     return export_weights(best if best.is_file() else last, fold_dir / "model.safetensors", size)
 
 
+def loader_workers(config: TrainConfig, accelerator: str) -> int:
+    """DataLoader workers: none with ``--resident`` (the batches are gathered on the device) and
+    on a CPU (they would compete with the training threads), up to 8 on a GPU, or as asked."""
+    if config.resident:
+        return 0
+    if config.workers >= 0:
+        return config.workers
+    return 0 if accelerator == "cpu" else 8
+
+
+def precision(accelerator: str) -> str:
+    """bf16 autocast on GPUs that have it; float16 with a gradient scaler (Lightning's
+    ``16-mixed``) on those that do not (V100, T4); float32 on a CPU."""
+    if accelerator != "gpu":
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
 def make_module(
     config: TrainConfig, train_ds: IndexedSlices, threshold: int, all_ids: list[str]
 ) -> GradeModule:
@@ -129,8 +147,8 @@ def make_module(
     # channels_last is faster for this network on GPUs (cuDNN) and on CPUs (oneDNN) alike.
     module.channels_last = True
     module.model = module.model.to(memory_format=torch.channels_last)
-    if config.compile:
-        module.model = torch.compile(module.model)
+    if config.compile:  # what training and selection call: forward_heads, not forward
+        module.model.forward_heads = torch.compile(module.model.forward_heads)
     return module
 
 
@@ -169,7 +187,7 @@ def make_trainer(
         strategy="ddp" if distributed else "auto",
         # One BatchNorm over the global batch on GPUs; PyTorch has no SyncBatchNorm on CPU.
         sync_batchnorm=distributed and accelerator == "gpu",
-        precision="bf16-mixed" if accelerator == "gpu" else "32-true",
+        precision=precision(accelerator),
         max_epochs=config.epochs,
         callbacks=callbacks,
         logger=[

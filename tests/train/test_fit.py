@@ -1,0 +1,57 @@
+"""What the fit does on each device: workers, precision, and what --compile compiles."""
+
+import pytest
+import torch
+
+from gliograde.train.config import TrainConfig
+from gliograde.train.fit import loader_workers, precision
+
+
+def test_resident_slices_use_no_cpu_worker():
+    gpu = TrainConfig("s", "o")
+    assert loader_workers(gpu, "gpu") == 8 and loader_workers(gpu, "cpu") == 0
+    assert loader_workers(TrainConfig("s", "o", resident=True), "gpu") == 0
+    assert loader_workers(TrainConfig("s", "o", resident=True, workers=4), "gpu") == 0
+    assert loader_workers(TrainConfig("s", "o", workers=3), "gpu") == 3
+
+
+@pytest.mark.parametrize("bf16, expected", [(True, "bf16-mixed"), (False, "16-mixed")])
+def test_fp16_with_a_scaler_where_bf16_is_missing(monkeypatch, bf16, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    assert precision("gpu") == expected
+    assert precision("cpu") == "32-true"
+
+
+def test_compile_compiles_what_training_calls(tiny_run, tmp_path, monkeypatch):
+    """--compile must compile forward_heads (what every step calls), and steps must use it."""
+    from gliograde.train import fit
+    from gliograde.train.folds import train_folds
+
+    store, _, _ = tiny_run
+    compiled, calls = [], []
+
+    def fake_compile(fn, *args, **kwargs):  # records what is compiled, counts its calls
+        compiled.append(getattr(fn, "__name__", type(fn).__name__))
+
+        def wrapper(*a, **k):
+            calls.append(1)
+            return fn(*a, **k)
+
+        return wrapper
+
+    monkeypatch.setattr(fit.torch, "compile", fake_compile)
+    config = TrainConfig(
+        str(store),
+        str(tmp_path / "run"),
+        folds=[0],
+        epochs=1,
+        epoch_slices=32,
+        batch_size=16,
+        device="cpu",
+        progress=False,
+        compile=True,
+        select="last",
+    )
+    train_folds(config)
+    assert compiled == ["forward_heads"] and len(calls) == 32 // 16
+    assert (tmp_path / "run" / "fold_0" / "model.safetensors").is_file()
