@@ -180,3 +180,20 @@ def test_fuzzed_run_folders_give_an_answer_or_one_clear_line(run):
             failures.append(f"case {case} ({name}): {problem}")
         (run / name).write_bytes(originals[name])
     assert failures == [], "\n".join(failures[:3])
+
+
+def test_a_run_built_fold_by_fold_uses_every_fold(run):
+    from gliograde.run import Run
+
+    config = json.loads((run / "config.json").read_text())
+    config["folds"] = [1]  # the last `train --fold 1` call; fold 0 came from an earlier one
+    (run / "config.json").write_text(json.dumps(config))
+    assert [p.parent.name for p in Run.open(run).weights()] == ["fold_0", "fold_1"]
+
+
+@pytest.mark.parametrize("change", [{"folds": 2}, {"store_manifest": {"options": {}}}])
+def test_a_config_of_the_wrong_shape_is_another_version(run, change):
+    config = json.loads((run / "config.json").read_text()) | change
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(GliogradeError, match="written by another version"):
+        read_run(run)

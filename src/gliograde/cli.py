@@ -207,6 +207,9 @@ def evaluate(
     recalibrate: Annotated[
         bool, typer.Option(help="Also fit a calibration on the --test cohort (saved in --out).")
     ] = False,
+    force: Annotated[
+        bool, typer.Option(help="--test: grade patients unlike the training data too.")
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
 ):
     """Recompute a run's held-out figures, or grade an independent cohort with --test."""
@@ -219,7 +222,7 @@ def evaluate(
         return
     if out is None:
         raise UsageError("--test needs --out DIR for its results")
-    metrics = evaluate_test(run, test, out, labels, recalibrate, device)
+    metrics = evaluate_test(run, test, out, labels, recalibrate, device, force)
     from gliograde.assess.report import write_report
 
     typer.echo(format_table(metrics))

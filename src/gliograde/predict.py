@@ -103,7 +103,7 @@ def predict_subjects(
         except GliogradeError as err:
             out.append(Prediction(subject.subject_id, error=str(err)))
             continue
-        reasons = out_of_distribution(slices.profile, run.manifest.get("profile"))
+        reasons = out_of_distribution(slices.profile, run.manifest.get("profile"), run.resized)
         if reasons and not force:
             problem = f"out of distribution: {'; '.join(reasons)}; {ADVICE}"
             out.append(Prediction(subject.subject_id, error=problem))
@@ -121,8 +121,15 @@ def read_calibration(path: Path) -> dict:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
         raise GliogradeError(f"{path}: not a readable calibration.json ({err})") from err
-    if not isinstance(data, dict) or not {"seg", "noseg"} & set(data):
-        raise GliogradeError(f"{path}: not a gliograde calibration.json (no 'seg' or 'noseg')")
+    from gliograde.run import valid_rule
+
+    rules = (
+        {k: v for k, v in data.items() if k in ("seg", "noseg")} if isinstance(data, dict) else {}
+    )
+    if not rules or not all(valid_rule(rule) for rule in rules.values()):
+        raise GliogradeError(
+            f"{path}: not a gliograde calibration.json (no valid 'seg' or 'noseg')"
+        )
     return data
 
 

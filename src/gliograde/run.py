@@ -59,7 +59,7 @@ class Run:
             )
         config = read_object(config_path)
         found = config.get("run_format")
-        if found != RUN_FORMAT or not isinstance(config.get("store_manifest"), dict):
+        if found != RUN_FORMAT or not well_formed(config):
             raise GliogradeError(
                 f"{config_path}: written by another version of gliograde (run format {found}, "
                 f"this version reads {RUN_FORMAT}); {RETRAIN}"
@@ -77,6 +77,11 @@ class Run:
         return dict(self.manifest["options"])
 
     @property
+    def resized(self) -> bool:
+        """Whether the store resized its slices (``--size``)."""
+        return self.store_options.get("size") is not None
+
+    @property
     def min_tumor(self) -> int:
         """Tumour pixels a slice needs to count as a tumour slice."""
         return int(self.store_options.get("min_tumor_pixels", 1))
@@ -89,6 +94,7 @@ class Run:
     def fold_dirs(self) -> list[Path]:
         """``fold_K`` folders that hold trained weights, in fold order."""
         found = [p.parent for p in self.path.glob("fold_*/model.safetensors")]
+        found = [p for p in found if p.name.split("_", 1)[1].isdigit()]
         return sorted(found, key=lambda p: int(p.name.split("_")[1]))
 
     def folds(self) -> list[int]:
@@ -125,11 +131,14 @@ class Run:
         return [self.checked(path) for path in weights]
 
     def expected_folds(self) -> list[int]:
-        """The folds ``train`` was asked for: ``--fold`` ones, else every fold of the run."""
-        if self.config.get("folds") is not None:
-            return sorted(self.config["folds"])
-        path = self.path / "splits.json"
-        return list(range(len(read_object(path, list)))) if path.is_file() else []
+        """Every fold the run should have: those trained (a run built by several ``--fold``
+        calls has each), and those its last ``train`` was asked for (all folds without
+        ``--fold``)."""
+        asked = self.config.get("folds")
+        if asked is None:
+            path = self.path / "splits.json"
+            asked = range(len(read_object(path, list))) if path.is_file() else []
+        return sorted(set(asked) | set(self.folds()))
 
     def checked(self, path: Path) -> Path:
         """``path``, once it reads as weights, its SHA-256 matches the one recorded at training
@@ -168,7 +177,10 @@ class Run:
         path = self.path / f"fold_{fold}" / "split.json"
         if not path.is_file():
             raise GliogradeError(f"{path}: not found; the fold was not trained")
-        return read_object(path)
+        split = read_object(path)
+        if not all(isinstance(split.get(k), list) for k in ("train", "select", "val")):
+            raise GliogradeError(f"{path}: damaged (no train, select and val lists); {RETRAIN}")
+        return split
 
     def calibration(self) -> dict:
         """``calibration.json``: per path (``seg``, ``noseg``) the pair and the flag threshold.
@@ -237,3 +249,17 @@ def trained_slice_size(path: Path) -> str | None:
     except SafetensorError as err:
         text = " ".join(str(err).split())[:120]
         raise GliogradeError(f"{path}: corrupt or truncated weights ({text}); {RECOVER}") from err
+
+
+def well_formed(config: dict) -> bool:
+    """The parts of ``config.json`` that later commands rely on, of the right types."""
+    manifest = config.get("store_manifest")
+    folds = config.get("folds")
+    return (
+        isinstance(manifest, dict)
+        and isinstance(manifest.get("options"), dict)
+        and isinstance(manifest.get("slice_shape"), list)
+        and len(manifest["slice_shape"]) == 3
+        and all(isinstance(v, int) for v in manifest["slice_shape"])
+        and (folds is None or (isinstance(folds, list) and all(isinstance(k, int) for k in folds)))
+    )

@@ -40,6 +40,7 @@ INSIDE = {
         ({"shape": [256, 224, 26]}, "grid 256×224×26, trained on 240×240×155"),
         ({"obliquity_deg": 12.0}, "axes oblique by 12.0°"),
         ({"brain_ml": 3100.0}, "brain volume 3100 mL, trained on 1000–1600 mL (skull not"),
+        ({"brain_ml": 700.0}, "brain volume 700 mL"),
         ({"z_high": [3.5, 9.0, 3.5, 3.5]}, "T1ce intensities unlike the training data (upper"),
     ],
 )
@@ -75,7 +76,7 @@ def other_grid(data, affine, is_seg):
 def with_skull(data, affine, is_seg):
     if is_seg:
         return data, affine
-    head = ndimage.binary_dilation(data != 0, iterations=4)
+    head = ndimage.binary_dilation(data != 0, iterations=8)  # scalp and skull: a head's volume
     shell = head & (data == 0)
     out = data.copy()
     out[shell] = int(data.max()) * 3
@@ -84,7 +85,7 @@ def with_skull(data, affine, is_seg):
 
 @pytest.mark.parametrize(
     "change, reason",
-    [(anisotropic, "voxel spacing"), (other_grid, "grid"), (with_skull, "intensities unlike")],
+    [(anisotropic, "voxel spacing"), (other_grid, "grid"), (with_skull, "brain volume")],
     ids=["anisotropic", "grid", "skull"],
 )
 def test_predict_refuses_what_the_run_never_saw_and_grades_it_with_force(
@@ -117,3 +118,24 @@ def test_force_on_the_command_line(tiny_run, synth_small, tmp_path):
     (answer,) = json.loads(forced.stdout)
     assert answer["flag"] == "uncertain" and answer["out_of_distribution"]
     shutil.rmtree(subject)
+
+
+def test_real_patients_are_not_refused_by_a_store_of_other_real_patients(sample_dir):
+    """Leave one out on the four real BraTS subjects: each is inside the range of the others.
+
+    (The first margins, a quarter of the range and at least 0.5 SD, refused all four: normal
+    patients' intensity tails differ by 1 to 2 SD, and an LGG without enhancement has a short
+    T1ce tail. This test keeps the guard from refusing the data it exists to let through.)
+    """
+    from gliograde.io.layouts import discover
+    from gliograde.preprocess.profile import profile_range
+    from gliograde.preprocess.slices import PrepareConfig, preprocess_subject
+
+    cohort = discover(sample_dir)
+    profiles = {
+        s.subject_id: preprocess_subject(s, PrepareConfig()).profile for s in cohort.subjects
+    }
+    for sid, profile in profiles.items():
+        others = profile_range([p for k, p in profiles.items() if k != sid])
+        assert out_of_distribution(profile, others) == [], sid
+        assert 800 <= profile["brain_ml"] <= 2200 and profile["spacing_mm"] == [1.0, 1.0, 1.0]

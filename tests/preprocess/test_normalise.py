@@ -41,3 +41,9 @@ def test_integer_statistics_equal_numpys_percentile_path(dtype):
     np.testing.assert_allclose(got, (lo, hi, clipped.mean(), clipped.std()), rtol=1e-12)
     float_path = brain_stats(vol.astype(np.float32), brain)
     np.testing.assert_allclose(got, float_path, rtol=1e-6)
+
+
+def test_a_constant_volume_without_background_has_exact_statistics():
+    vol = np.full((6, 6, 4), 500, dtype=np.int16)  # no zero anywhere: no background bin
+    low, high, mean, std = brain_stats(vol, np.ones(vol.shape, bool))
+    assert (low, high, mean, std) == (500.0, 500.0, 500.0, 0.0)

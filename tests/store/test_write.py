@@ -304,3 +304,32 @@ def test_a_second_writer_is_told_who_holds_the_store(synth_small, tmp_path):
         holder.wait()
     manifest = prepare(synth_small, store, PrepareConfig(min_tumor_pixels=20), quiet=True)
     assert len(manifest["subjects"]) == 10  # the lock went with its holder, even killed
+
+
+def test_a_full_disk_while_writing_the_manifest_puts_back_index_and_splits(
+    cohort_copy, tmp_path, monkeypatch
+):
+    import errno
+
+    from gliograde.store import write
+
+    store = tmp_path / "s"
+    subjects = sorted(p.name for p in cohort_copy.iterdir() if p.is_dir())
+    first = tmp_path / "first"
+    first.mkdir()
+    for sid in subjects[:4]:
+        shutil.copytree(cohort_copy / sid, first / sid)
+    shutil.copy(cohort_copy / "name_mapping.csv", first)
+    prepare(first, store, PrepareConfig(min_tumor_pixels=20, folds=2), quiet=True)
+    before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    write_json = write.write_json
+
+    def fills_up(path, obj):
+        if path.name == "manifest.json":
+            raise OSError(errno.EDQUOT, "Disk quota exceeded")
+        write_json(path, obj)
+
+    monkeypatch.setattr(write, "write_json", fills_up)
+    with pytest.raises(DataError, match="no space left on the disk"):
+        prepare(cohort_copy, store, PrepareConfig(min_tumor_pixels=20, folds=2), quiet=True)
+    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before

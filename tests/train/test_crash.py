@@ -171,7 +171,7 @@ def test_a_stopped_train_says_how_to_resume_and_resumes_exactly(store, straight,
     assert_same_weights(straight / "fold_0" / "checkpoints" / "last.ckpt", last)
 
 
-def test_a_full_disk_while_training_leaves_no_half_run(store, tmp_path, monkeypatch):
+def test_a_full_disk_while_training_keeps_finished_folds_only(store, tmp_path, monkeypatch):
     import errno
 
     from gliograde.core.errors import GliogradeError
@@ -179,20 +179,58 @@ def test_a_full_disk_while_training_leaves_no_half_run(store, tmp_path, monkeypa
     from gliograde.train.config import TrainConfig
     from gliograde.train.folds import train_folds
 
-    def full_disk(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    export = fit.export_weights
+    calls = []
 
-    monkeypatch.setattr(fit, "export_weights", full_disk)
+    def full_disk_on_the_second_fold(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return export(*args, **kwargs)
+
+    monkeypatch.setattr(fit, "export_weights", full_disk_on_the_second_fold)
+    run = tmp_path / "run"
     config = TrainConfig(
         str(store),
-        str(tmp_path / "run"),
-        folds=[0],
+        str(run),
         epochs=1,
         epoch_slices=32,
         batch_size=16,
         device="cpu",
         progress=False,
+        select="last",
     )
-    with pytest.raises(GliogradeError, match="no space left on the disk while training"):
+    with pytest.raises(GliogradeError, match=r"finished folds kept: fold_0\)"):
         train_folds(config)
-    assert not (tmp_path / "run").exists()
+    assert (run / "fold_0" / "model.safetensors").is_file() and not (run / "fold_1").exists()
+    monkeypatch.setattr(fit, "export_weights", export)
+    config.resume = True
+    assert train_folds(config) == [0, 1] and (run / "fold_1" / "model.safetensors").is_file()
+
+
+def test_a_second_train_into_the_same_run_is_told_who_holds_it(store, tmp_path):
+    from gliograde.core.lock import FolderBusy
+    from gliograde.train.config import TrainConfig
+    from gliograde.train.folds import train_folds
+
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from gliograde.core.lock import folder_lock\n"
+            "with folder_lock(sys.argv[1], 'gliograde train'):\n"
+            "    print('held', flush=True); time.sleep(60)",
+            str(run),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        config = TrainConfig(str(store), str(run), folds=[0], epochs=1, device="cpu")
+        with pytest.raises(FolderBusy, match=rf"process {holder.pid} .*\(gliograde train, since"):
+            train_folds(config)
+    finally:
+        holder.kill()
+        holder.wait()

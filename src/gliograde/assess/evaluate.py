@@ -69,8 +69,10 @@ def evaluate_test(
     labels: Path | None = None,
     recalibrate: bool = False,
     device: str = "auto",
+    force: bool = False,
 ) -> dict:
-    """Grade an independent labelled cohort with the run's models, as ``predict`` would.
+    """Grade an independent labelled cohort with the run's models, as ``predict`` would
+    (``force``: patients out of distribution too).
 
     Returns:
         The metrics (also ``out/metrics.json``), next to ``predictions_patients.csv`` and the
@@ -81,7 +83,7 @@ def evaluate_test(
     run = Run.open(run_path)
     if (Path(out) / "config.json").is_file():
         raise UsageError(f"--out {out}: that is a run folder; give a new folder for the results")
-    table, skipped = grade_cohort(run, Path(data), labels, device)
+    table, skipped = grade_cohort(run, Path(data), labels, device, force)
     Path(out).mkdir(parents=True, exist_ok=True)
     metrics = {"protocol": "independent cohort, graded as predict grades it", "skipped": skipped}
     metrics["synthetic"] = is_synthetic_source(Path(data)) or any(

@@ -21,13 +21,14 @@ from gliograde.run import Run
 
 
 def grade_cohort(
-    run: Run, data: Path, labels: Path | None, device: str = "auto"
+    run: Run, data: Path, labels: Path | None, device: str = "auto", force: bool = False
 ) -> tuple[PatientTable, dict[str, str]]:
     """Every usable subject of ``data`` graded on each path the run can take.
 
     Returns:
         (table, skipped): the graded patients (fold 0), and each subject that could not be
-        graded with its reason.
+        graded with its reason (``force`` grades those out of distribution too, as
+        ``predict --force``).
 
     Raises:
         GliogradeError: no subject of the cohort could be graded.
@@ -48,8 +49,8 @@ def grade_cohort(
         except GliogradeError as err:  # e.g. no seg for a run that cannot grade without one
             skipped[subject.subject_id] = str(err)
             continue
-        reasons = out_of_distribution(slices.profile, run.manifest.get("profile"))
-        if reasons:  # refused as predict refuses it
+        reasons = out_of_distribution(slices.profile, run.manifest.get("profile"), run.resized)
+        if reasons and not force:  # refused as predict refuses it
             skipped[subject.subject_id] = "out of distribution: " + "; ".join(reasons)
             continue
         x = torch.from_numpy(slices.images.astype(np.float32))

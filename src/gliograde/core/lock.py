@@ -9,6 +9,7 @@ writer gets.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from gliograde.core.console import say
 from gliograde.core.errors import GliogradeError
 
 LOCK_NAME = ".gliograde.lock"
@@ -46,6 +48,13 @@ def folder_lock(folder: Path, what: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise FolderBusy(f"{folder}: {holder(fd)}; wait for it to finish") from None
+        except OSError as err:  # a file system without locks (some NFS, Lustre without flock)
+            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            say(
+                f"note: {folder}: this file system cannot lock files; make sure no other "
+                "process writes here at the same time"
+            )
         record = {
             "pid": os.getpid(),
             "host": socket.gethostname(),

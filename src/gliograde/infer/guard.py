@@ -18,15 +18,22 @@ ADVICE = (
 )
 
 
-def out_of_distribution(profile: dict, trained: dict | None) -> list[str]:
+HUMAN_BRAIN_ML = (800.0, 2200.0)
+"""A skull-stripped adult brain: the plausible range for a run trained on human brains."""
+
+
+def out_of_distribution(profile: dict, trained: dict | None, resized: bool = False) -> list[str]:
     """Why ``profile`` (one patient) falls outside ``trained`` (the store's ranges); [] if not.
+
+    Args:
+        resized: the store was prepared with ``--size`` (any in-plane grid is resized to it).
 
     A run whose store recorded no ranges (made before they were) is not checked.
     """
     if not trained or not profile:
         return []
     return (
-        grid_reasons(profile, trained)
+        grid_reasons(profile, trained, resized)
         + volume_reasons(profile, trained)
         + intensity_reasons(profile, trained)
     )
@@ -36,14 +43,15 @@ def fmt(values, unit: str = "") -> str:
     return "×".join(f"{v:g}" for v in values) + unit
 
 
-def grid_reasons(profile: dict, trained: dict) -> list[str]:
+def grid_reasons(profile: dict, trained: dict, resized: bool) -> list[str]:
     reasons = []
     (lo, hi), spacing = trained["spacing_mm"], profile["spacing_mm"]
     if any(s < 0.95 * a or s > 1.05 * b for s, a, b in zip(spacing, lo, hi)):
         reasons.append(f"voxel spacing {fmt(spacing, ' mm')}, trained on {fmt(hi, ' mm')}")
     (lo, hi), shape = trained["shape"], profile["shape"]
-    in_plane = shape[:2] != hi[:2] or lo[:2] != hi[:2]
-    if in_plane or not 0.8 * lo[2] <= shape[2] <= 1.2 * hi[2]:
+    outside = any(not 0.8 * a <= s <= 1.2 * b for s, a, b in zip(shape, lo, hi))
+    # At native size the model's input is the plane itself: it must be the store's.
+    if outside or (not resized and (shape[:2] != hi[:2] or lo[:2] != hi[:2])):
         reasons.append(f"grid {fmt(shape)}, trained on {fmt(hi)}")
     limit = trained["obliquity_deg"][1] + 1.0
     if profile["obliquity_deg"] > limit:
@@ -52,9 +60,14 @@ def grid_reasons(profile: dict, trained: dict) -> list[str]:
 
 
 def volume_reasons(profile: dict, trained: dict) -> list[str]:
+    """The store's range of brain volumes, widened; for a store of human brains, at least the
+    plausible adult range (``HUMAN_BRAIN_ML``)."""
     lo, hi = trained["brain_ml"]
     ml = profile["brain_ml"]
-    if 0.75 * lo <= ml <= 1.33 * hi:
+    low, high = 0.75 * lo, 1.33 * hi
+    if 0.75 * HUMAN_BRAIN_ML[0] <= lo and hi <= 1.2 * HUMAN_BRAIN_ML[1]:
+        low, high = min(low, HUMAN_BRAIN_ML[0]), max(high, HUMAN_BRAIN_ML[1])
+    if low <= ml <= high:
         return []
     hint = " (skull not stripped?)" if ml > hi else ""
     return [f"brain volume {ml:.0f} mL, trained on {lo:.0f}–{hi:.0f} mL{hint}"]
@@ -62,12 +75,14 @@ def volume_reasons(profile: dict, trained: dict) -> list[str]:
 
 def intensity_reasons(profile: dict, trained: dict) -> list[str]:
     """Each sequence's clip bounds, in standard deviations from its brain mean, against the
-    store's range widened by a quarter of its width (at least half a standard deviation)."""
+    store's range widened by half its width, and by at least 1.5 standard deviations: normal
+    patients differ by 1 to 2 (an LGG's T1ce without enhancement has a shorter upper tail), a
+    skull or another contrast by more."""
     reasons = []
     for key, side in (("z_low", "lower"), ("z_high", "upper")):
         (lo, hi), values = trained[key], profile[key]
         for c, name in enumerate(MODALITIES):
-            margin = max(0.5, 0.25 * (hi[c] - lo[c]))
+            margin = max(1.5, 0.5 * (hi[c] - lo[c]))
             if not lo[c] - margin <= values[c] <= hi[c] + margin:
                 reasons.append(
                     f"{NAMES[name]} intensities unlike the training data ({side} tail at "

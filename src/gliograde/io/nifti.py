@@ -62,6 +62,11 @@ def open_image(path: Path) -> nib.Nifti1Image:
         raise DataError(f"{path.name}: expected a 3D volume, found shape {shape}")
     if max(shape) > MAX_DIM or int(np.prod(shape, dtype=np.int64)) > MAX_VOXELS:
         raise DataError(f"{path.name}: header declares absurd dimensions {shape}; file is corrupt")
+    axes = img.affine[:3, :3]
+    if not np.all(np.isfinite(axes)) or np.linalg.matrix_rank(axes) < 3:
+        raise DataError(
+            f"{path.name}: header's affine is singular (no voxel geometry); file is corrupt"
+        )
     return img
 
 

@@ -31,7 +31,8 @@ def integer_brain_stats(volume: np.ndarray, brain: np.ndarray, clip) -> tuple:
     counts = np.bincount(np.subtract(volume, vmin, dtype=np.intp).ravel(order="K"))
     # Outside the brain every modality is 0 (that is how the brain is found): remove those.
     outside = volume.size - int(np.count_nonzero(brain))
-    counts[-vmin] -= outside
+    if outside:  # then zeros exist, so vmin <= 0 and bin -vmin holds them
+        counts[-vmin] -= outside
     n = volume.size - outside
     values = np.arange(len(counts), dtype=np.float64) + vmin
     cumulative = np.cumsum(counts)

@@ -41,6 +41,7 @@ from gliograde.store.index import write_index
 from gliograde.store.splits import write_splits
 
 STORE_VERSION = 1
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass
@@ -149,12 +150,13 @@ def prepare(
     if early and not skip_bad:
         raise DataError(bad_cohort_message(early))
     todo = [s for s in cohort.subjects if s.subject_id not in early]
-    before = StoreState.of(out)
+    existed = out.exists()
     with folder_lock(out, "gliograde prepare"):
+        before = StoreState.of(out, existed)
         try:
             return write_store(data, out, cohort, todo, early, config, workers, skip_bad, quiet)
         except OSError as err:
-            if err.errno != errno.ENOSPC:
+            if err.errno not in DISK_FULL:
                 raise
             before.restore(out)
             raise DataError(
@@ -254,19 +256,25 @@ def in_plane_problems(cohort: Cohort, out: Path) -> dict[str, str]:
 
 
 class StoreState:
-    """What a store folder held before a ``prepare``, to put it back after a failed write."""
+    """What a store folder held before a ``prepare``, to put it back after a failed write.
 
-    def __init__(self, existed: bool, subjects: set[str], files: set[str]):
+    Subjects are never rewritten (a complete one is skipped), so their names suffice; the
+    top-level files (index, splits, options, manifest: a few hundred kB) are kept byte for byte.
+    """
+
+    def __init__(self, existed: bool, subjects: set[str], files: dict[str, bytes]):
         self.existed, self.subjects, self.files = existed, subjects, files
 
     @classmethod
-    def of(cls, out: Path) -> StoreState:
+    def of(cls, out: Path, existed: bool) -> StoreState:
         subjects = {p.name for p in (out / "subjects").glob("*") if p.is_dir()}
-        files = {p.name for p in out.glob("*") if p.is_file()}
-        return cls(out.exists(), subjects, files)
+        files = {
+            p.name: p.read_bytes() for p in out.glob("*") if p.is_file() and p.name != LOCK_NAME
+        }
+        return cls(existed, subjects, files)
 
     def restore(self, out: Path) -> None:
-        """Remove what the failed call added (its subjects, temporary and new files)."""
+        """Remove what the failed call added and put back what it overwrote."""
         if not self.existed:
             shutil.rmtree(out, ignore_errors=True)
             return
@@ -276,6 +284,9 @@ class StoreState:
         for path in out.glob("*"):
             if path.is_file() and path.name not in self.files and path.name != LOCK_NAME:
                 path.unlink()
+        for name, data in self.files.items():
+            if not (out / name).is_file() or (out / name).read_bytes() != data:
+                (out / name).write_bytes(data)  # the disk has room again: what was freed
 
 
 def remove_leftovers(store: Path) -> None:

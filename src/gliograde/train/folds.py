@@ -41,34 +41,38 @@ def train_folds(config: TrainConfig) -> list[int]:
         The folds trained or found done (empty for ``--full``).
     """
     out = Path(config.out)
-    before = set(out.rglob("*")) if out.exists() else None
-    lead = is_global_zero()
+    existed, lead = out.exists(), is_global_zero()
     with folder_lock(out, "gliograde train") if lead else contextlib.nullcontext():
+        before = set(out.rglob("*")) if existed else None
         try:
             return fit_all(config, out)
         except OSError as err:
-            if err.errno != errno.ENOSPC or not lead:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT) or not lead:
                 raise
-            remove_added(out, before)
+            kept = remove_added(out, before)
             raise GliogradeError(
-                f"{out}: no space left on the disk while training; the files this call added "
-                "were removed; free some space and run the same command again (with --resume "
-                "if the run had begun before)"
+                f"{out}: no space left on the disk while training; the unfinished fold's files "
+                f"were removed{kept}; free some space and run the same command with --resume"
             ) from None
 
 
-def remove_added(out: Path, before: set[Path] | None) -> None:
-    """Remove what a failed call added to ``out`` (all of it when the folder is new)."""
-    if before is None:
+def remove_added(out: Path, before: set[Path] | None) -> str:
+    """Remove what a failed call added to ``out``, except folds it finished (their weights are
+    recorded in ``checksums.json``); says which folds were kept."""
+    done = {out / key.split("/")[0] for key in read_json(out / "checksums.json")}
+    if before is None and not done:
         shutil.rmtree(out, ignore_errors=True)
-        return
-    for path in sorted(set(out.rglob("*")) - before, key=lambda p: len(p.parts), reverse=True):
-        if path.name == LOCK_NAME:
+        return ""
+    added = set(out.rglob("*")) - (before or set())
+    for path in sorted(added, key=lambda p: len(p.parts), reverse=True):
+        if path.name == LOCK_NAME or any(d == path or d in path.parents for d in done):
             continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
-        else:
+        elif path.name not in ("config.json", "splits.json", "checksums.json"):
             path.unlink(missing_ok=True)
+    names = ", ".join(sorted(d.name for d in done))
+    return f" (finished folds kept: {names})" if names else ""
 
 
 def fit_all(config: TrainConfig, out: Path) -> list[int]:
