@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -86,3 +87,42 @@ def tiny_run(synth_small, tmp_path_factory):
     )
     metrics = train_and_evaluate(train)
     return root / "store", root / "run", metrics
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(folder: Path, what: str):
+    """Another process holding ``folder``'s lock while the block runs; yields its pid."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time; from gliograde.core.lock import folder_lock\n"
+        "with folder_lock(sys.argv[1], sys.argv[2]):\n"
+        "    print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(folder), what], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def write_manifest(path, cohort, subjects, grade=None):
+    lines = ["subject_id,grade,flair,t1,t1ce,t2,seg"]
+    for s in subjects:
+        g = grade or ("HGG" if s in hgg_of(cohort) else "LGG")
+        files = [f"{cohort.name}/{s}/{s}_{m}.nii.gz" for m in ("flair", "t1", "t1ce", "t2", "seg")]
+        lines.append(",".join([s, g, *files]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def hgg_of(cohort):
+    import csv
+
+    with open(cohort / "name_mapping.csv", newline="") as f:
+        return {r["BraTS_2020_subject_ID"] for r in csv.DictReader(f) if r["Grade"] == "HGG"}

@@ -266,24 +266,9 @@ def test_predict_cli_takes_run_first_or_as_model_and_writes_csv(tiny_run, synth_
     assert lines[0].startswith("subject,grade,p_hgg,") and lines[1].startswith("Synth_0002,")
 
 
-def write_manifest(path, cohort, subjects, grade=None):
-    lines = ["subject_id,grade,flair,t1,t1ce,t2,seg"]
-    for s in subjects:
-        g = grade or ("HGG" if s in hgg_of(cohort) else "LGG")
-        files = [f"{cohort.name}/{s}/{s}_{m}.nii.gz" for m in ("flair", "t1", "t1ce", "t2", "seg")]
-        lines.append(",".join([s, g, *files]))
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def hgg_of(cohort):
-    import csv
-
-    with open(cohort / "name_mapping.csv", newline="") as f:
-        return {r["BraTS_2020_subject_ID"] for r in csv.DictReader(f) if r["Grade"] == "HGG"}
-
-
 def test_predict_reads_a_cohort_folder_and_a_csv_manifest(tiny_run, synth_small, tmp_path):
+    from conftest import write_manifest
+
     _, run, _ = tiny_run
     by_folder = [p.to_dict() for p in predict_subjects([synth_small], run)]
     everyone = sorted(p.name for p in synth_small.iterdir() if p.is_dir())
@@ -294,67 +279,6 @@ def test_predict_reads_a_cohort_folder_and_a_csv_manifest(tiny_run, synth_small,
     for a in by_csv:
         (same,) = [b for b in by_folder if b["subject"] == a["subject"]]
         assert a["p_hgg"] == same["p_hgg"]
-
-
-def test_evaluate_test_on_a_csv_manifest_cohort(tiny_run, synth_small, tmp_path):
-    from gliograde.assess.evaluate import evaluate_test
-    from gliograde.assess.report import write_report
-
-    _, run, _ = tiny_run
-    subjects = sorted(p.name for p in synth_small.iterdir() if p.is_dir())
-    manifest = write_manifest(synth_small.parent / "test.csv", synth_small, subjects)
-    before = (run / "calibration.json").read_bytes()
-    metrics = evaluate_test(run, manifest, tmp_path / "test", recalibrate=True, device="cpu")
-    for name in ("metrics.json", "predictions_patients.csv", "roc.png", "calibration.json"):
-        assert (tmp_path / "test" / name).is_file()
-    assert metrics["n_patients"] == 10 and metrics["skipped"] == {}
-    p = metrics["patient"]
-    assert p["auc"] is not None and len(p["auc_ci"]) == 2
-    for key in ("balanced_accuracy", "sensitivity", "specificity"):
-        assert key in p
-    assert {"ece_before", "ece_after", "brier_after"} <= set(p["calibration"])
-    assert {"coverage", "accuracy_confident", "accuracy_flagged"} <= set(p["uncertainty"])
-    assert "seg" in metrics["recalibrated"]
-    assert (run / "calibration.json").read_bytes() == before  # the run's own is left as it was
-    # each test patient's answer is predict's answer
-    answers = {a.subject: a.to_dict() for a in predict_subjects([synth_small], run)}
-    import csv
-
-    with open(tmp_path / "test" / "predictions_patients.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            assert float(row["p_hgg"]) == pytest.approx(answers[row["subject"]]["p_hgg"], abs=1e-5)
-    assert metrics["synthetic"] and "SYNTHETIC DATA" in write_report(tmp_path / "test").read_text()
-
-
-def test_evaluate_test_on_a_one_grade_cohort(tiny_run, synth_small, tmp_path):
-    from gliograde.assess.evaluate import evaluate_test
-
-    _, run, _ = tiny_run
-    hgg = sorted(hgg_of(synth_small))
-    manifest = write_manifest(synth_small.parent / "hgg.csv", synth_small, hgg, grade="HGG")
-    metrics = evaluate_test(run, manifest, tmp_path / "hgg", device="cpu")
-    p = metrics["patient"]
-    assert p["auc"] is None and "both grades" in p["note"]
-    assert p["accuracy"] is not None and p["sensitivity"] == p["accuracy"]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gliograde",
-            "evaluate",
-            str(run),
-            "--test",
-            str(manifest),
-            "--out",
-            str(tmp_path / "cli"),
-            "--device",
-            "cpu",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "AUC needs patients of both grades" in result.stdout
 
 
 def test_a_run_that_never_saw_a_slice_without_tumor_refuses_to_grade_without_seg(

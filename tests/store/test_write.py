@@ -277,31 +277,16 @@ def test_a_full_disk_leaves_the_store_as_it_was(synth_small, cohort_copy, tmp_pa
 
 
 def test_a_second_writer_is_told_who_holds_the_store(synth_small, tmp_path):
-    import subprocess
-    import sys
-
+    from conftest import lock_held_elsewhere
     from gliograde.core.lock import FolderBusy
 
     store = tmp_path / "s"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from gliograde.core.lock import folder_lock\n"
-            "with folder_lock(sys.argv[1], 'gliograde prepare'):\n"
-            "    print('held', flush=True); time.sleep(60)",
-            str(store),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(FolderBusy, match=rf"being written by process {holder.pid} on "):
-            prepare(synth_small, store, PrepareConfig(min_tumor_pixels=20), quiet=True)
-    finally:
-        holder.kill()
-        holder.wait()
+    config = PrepareConfig(min_tumor_pixels=20)
+    with (
+        lock_held_elsewhere(store, "gliograde prepare") as pid,
+        pytest.raises(FolderBusy, match=rf"being written by process {pid} on "),
+    ):
+        prepare(synth_small, store, config, quiet=True)
     manifest = prepare(synth_small, store, PrepareConfig(min_tumor_pixels=20), quiet=True)
     assert len(manifest["subjects"]) == 10  # the lock went with its holder, even killed
 

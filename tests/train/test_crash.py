@@ -209,28 +209,13 @@ def test_a_full_disk_while_training_keeps_finished_folds_only(store, tmp_path, m
 
 
 def test_a_second_train_into_the_same_run_is_told_who_holds_it(store, tmp_path):
+    from conftest import lock_held_elsewhere
     from gliograde.core.lock import FolderBusy
     from gliograde.train.config import TrainConfig
     from gliograde.train.folds import train_folds
 
     run = tmp_path / "run"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from gliograde.core.lock import folder_lock\n"
-            "with folder_lock(sys.argv[1], 'gliograde train'):\n"
-            "    print('held', flush=True); time.sleep(60)",
-            str(run),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(run, "gliograde train") as pid:
         config = TrainConfig(str(store), str(run), folds=[0], epochs=1, device="cpu")
-        with pytest.raises(FolderBusy, match=rf"process {holder.pid} .*\(gliograde train, since"):
+        with pytest.raises(FolderBusy, match=rf"process {pid} .*\(gliograde train, since"):
             train_folds(config)
-    finally:
-        holder.kill()
-        holder.wait()

@@ -52,17 +52,25 @@ def bench_prepare(cohort: Path, root: Path, repeats: int = 2) -> dict:
 
 
 def timing_run(store: Path, run: Path) -> Path:
-    """A run folder with one untrained 240×240 model, for timing ``predict``."""
+    """A run folder with one untrained model (the time does not depend on the weights), complete
+    as ``train`` writes one: config, folds, weights with their checksum, calibration."""
     from safetensors.torch import save_file
 
     from gliograde.core.files import write_json
     from gliograde.model.network import GradeNet
+    from gliograde.model.weights import sha256_of
+    from gliograde.run import RUN_FORMAT, UNCALIBRATED
     from gliograde.store.read import SliceStore
 
+    manifest = SliceStore(store).manifest
     (run / "fold_0").mkdir(parents=True, exist_ok=True)
-    write_json(run / "config.json", {"store_manifest": SliceStore(store).manifest})
+    config = {"run_format": RUN_FORMAT, "folds": [0], "store": str(store)}
+    write_json(run / "config.json", config | {"store_manifest": manifest})
     weights = {k: v.contiguous() for k, v in GradeNet(plain=True).state_dict().items()}
-    save_file(weights, run / "fold_0" / "model.safetensors")
+    path = run / "fold_0" / "model.safetensors"
+    save_file(weights, path, metadata={"slice_size": str(manifest["slice_shape"][-1])})
+    write_json(run / "checksums.json", {"fold_0/model.safetensors": sha256_of(path)})
+    write_json(run / "calibration.json", UNCALIBRATED)
     return run
 
 
