@@ -104,6 +104,11 @@ def test_predict_refuses_what_the_run_never_saw_and_grades_it_with_force(
     assert answer["flag"] == "uncertain" and any(reason in r for r in answer["out_of_distribution"])
     (plain,) = predict_subjects([source], run, device="cpu")
     assert plain.error is None and "out_of_distribution" not in plain.to_dict()
+    if change is anisotropic:  # explain refuses it as predict does
+        from gliograde.assess.explain import explain_subjects
+
+        summary = explain_subjects(run, [subject, source], tmp_path / "x", device="cpu")
+        assert reason in summary["errors"][subject.name] and source.name in summary["answers"]
 
 
 def test_force_on_the_command_line(tiny_run, synth_small, tmp_path):

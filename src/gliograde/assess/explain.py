@@ -147,6 +147,7 @@ def explain_subjects(
     """Explain new patients with the run's models; every subject is answered, a bad one with
     its error (under ``errors`` in the summary)."""
     from gliograde.core.devices import torch_device
+    from gliograde.infer.guard import out_of_distribution
     from gliograde.infer.models import load_models
     from gliograde.infer.subjects import grade_slices, subject_slices
     from gliograde.io.layouts import discover_inputs
@@ -166,6 +167,10 @@ def explain_subjects(
             continue
         except GliogradeError as err:
             errors[subject.subject_id] = str(err)
+            continue
+        reasons = out_of_distribution(slices.profile, run.manifest.get("profile"), run.resized)
+        if reasons:  # refused as predict refuses it
+            errors[subject.subject_id] = "out of distribution: " + "; ".join(reasons)
             continue
         result = grade_slices(models, slices, with_seg, run, dev)
         ev = result.evidence
