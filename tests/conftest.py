@@ -126,3 +126,17 @@ def hgg_of(cohort):
 
     with open(cohort / "name_mapping.csv", newline="") as f:
         return {r["BraTS_2020_subject_ID"] for r in csv.DictReader(f) if r["Grade"] == "HGG"}
+
+
+def cpu_train_config(store, out, **changes):
+    """A short CPU training: 1 epoch of 32 slices in batches of 16, no progress bar."""
+    from gliograde.train.config import TrainConfig
+
+    options = {
+        "epochs": 1,
+        "epoch_slices": 32,
+        "batch_size": 16,
+        "device": "cpu",
+        "progress": False,
+    }
+    return TrainConfig(str(store), str(out), **(options | changes))

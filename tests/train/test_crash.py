@@ -12,6 +12,7 @@ import time
 import pytest
 import torch
 
+from conftest import cpu_train_config
 from gliograde.io.synth import synth_cohort
 from gliograde.model.weights import load_checkpoint, load_state_dict
 from gliograde.preprocess.slices import PrepareConfig
@@ -176,7 +177,6 @@ def test_a_full_disk_while_training_keeps_finished_folds_only(store, tmp_path, m
 
     from gliograde.core.errors import GliogradeError
     from gliograde.train import fit
-    from gliograde.train.config import TrainConfig
     from gliograde.train.folds import train_folds
 
     export = fit.export_weights
@@ -190,16 +190,7 @@ def test_a_full_disk_while_training_keeps_finished_folds_only(store, tmp_path, m
 
     monkeypatch.setattr(fit, "export_weights", full_disk_on_the_second_fold)
     run = tmp_path / "run"
-    config = TrainConfig(
-        str(store),
-        str(run),
-        epochs=1,
-        epoch_slices=32,
-        batch_size=16,
-        device="cpu",
-        progress=False,
-        select="last",
-    )
+    config = cpu_train_config(store, run, select="last")
     with pytest.raises(GliogradeError, match=r"finished folds kept: fold_0\)"):
         train_folds(config)
     assert (run / "fold_0" / "model.safetensors").is_file() and not (run / "fold_1").exists()

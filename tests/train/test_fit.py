@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from conftest import cpu_train_config
 from gliograde.train.config import TrainConfig
 from gliograde.train.fit import loader_workers, precision
 
@@ -40,18 +41,7 @@ def test_compile_compiles_what_training_calls(tiny_run, tmp_path, monkeypatch):
         return wrapper
 
     monkeypatch.setattr(fit.torch, "compile", fake_compile)
-    config = TrainConfig(
-        str(store),
-        str(tmp_path / "run"),
-        folds=[0],
-        epochs=1,
-        epoch_slices=32,
-        batch_size=16,
-        device="cpu",
-        progress=False,
-        compile=True,
-        select="last",
-    )
+    config = cpu_train_config(store, tmp_path / "run", folds=[0], compile=True, select="last")
     train_folds(config)
     assert compiled == ["forward_heads"] and len(calls) == 32 // 16
     assert (tmp_path / "run" / "fold_0" / "model.safetensors").is_file()

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
+from conftest import cpu_train_config
 from gliograde.preprocess.slices import PrepareConfig
 from gliograde.store.read import SliceStore
 from gliograde.store.write import prepare
-from gliograde.train.config import TrainConfig
 from gliograde.train.folds import train_folds
 
 
@@ -45,17 +45,8 @@ def test_held_out_patients_are_never_read_during_training_or_selection(
 
     seen = record_reads(monkeypatch)
     run = tmp_path / "run"
-    config = TrainConfig(
-        str(store),
-        str(run),
-        folds=[0],
-        epochs=2,
-        epoch_slices=64,
-        batch_size=16,
-        device="cpu",
-        progress=False,
-        select=select,
-        workers=0,
+    config = cpu_train_config(
+        store, run, folds=[0], epochs=2, epoch_slices=64, select=select, workers=0
     )
     assert train_folds(config) == [0]
     fold = json.loads((store / "splits.json").read_text())[0]
@@ -73,16 +64,6 @@ def test_held_out_patients_are_never_read_during_training_or_selection(
 
 
 def test_the_run_keeps_its_own_copy_of_the_folds(store, tmp_path):
-    config = TrainConfig(
-        str(store),
-        str(tmp_path / "run"),
-        folds=[0],
-        epochs=1,
-        epoch_slices=32,
-        batch_size=16,
-        device="cpu",
-        progress=False,
-        select="last",
-    )
+    config = cpu_train_config(store, tmp_path / "run", folds=[0], select="last")
     train_folds(config)
     assert (tmp_path / "run" / "splits.json").read_bytes() == (store / "splits.json").read_bytes()

@@ -48,8 +48,6 @@ def measure_end_to_end(store: str, batch_size: int, steps: int) -> dict:
     import lightning as L
 
     from gliograde.store.read import SliceStore
-    from gliograde.train.config import TrainConfig
-    from gliograde.train.fit import train_one
 
     slices = SliceStore(Path(store))
 
@@ -63,19 +61,7 @@ def measure_end_to_end(store: str, batch_size: int, steps: int) -> dict:
 
     timer = StepTimer()
     n = (steps + WARMUP_STEPS) * batch_size
-    with tempfile.TemporaryDirectory() as out:
-        config = TrainConfig(
-            store=store,
-            out=out,
-            full=True,
-            epochs=1,
-            batch_size=batch_size,
-            epoch_slices=n,
-            device="cpu",
-            workers=0,
-            progress=False,
-        )
-        train_one(config, slices, Path(out), slices.subjects, [], extra_callbacks=[timer])
+    train_one_epoch(slices, batch_size, n, [timer])
     rate = steps * batch_size / (timer.ended - timer.started)
     size = slices.manifest["slice_shape"][-1]
     return {"slices_per_s": rate, "size": size, "batch_size": batch_size, "steps": steps}
@@ -84,26 +70,33 @@ def measure_end_to_end(store: str, batch_size: int, steps: int) -> dict:
 def measure_train_memory(store: str, batch_size: int, steps: int) -> dict:
     """Peak private memory (RssAnon) while training on ``store`` (no validation)."""
     from gliograde.store.read import SliceStore
-    from gliograde.train.config import TrainConfig
-    from gliograde.train.fit import train_one
 
     slices = SliceStore(Path(store))
-    with tempfile.TemporaryDirectory() as out, PeakMemory() as peak:
-        config = TrainConfig(
-            store=store,
-            out=out,
-            full=True,
-            epochs=1,
-            batch_size=batch_size,
-            epoch_slices=steps * batch_size,
-            device="cpu",
-            workers=0,
-            progress=False,
-        )
-        train_one(config, slices, Path(out), slices.subjects, [])
+    with PeakMemory() as peak:
+        train_one_epoch(slices, batch_size, steps * batch_size)
     return {
         "peak_anon_mb": peak.peak_anon,
         "peak_rss_mb": peak.peak_rss,
         "subjects": len(slices.subjects),
         "slices": len(slices.index),
     }
+
+
+def train_one_epoch(slices, batch_size: int, n_slices: int, callbacks: list | None = None) -> None:
+    """One epoch of ``n_slices`` through ``train``'s own path, on the CPU, into a temporary run."""
+    from gliograde.train.config import TrainConfig
+    from gliograde.train.fit import train_one
+
+    with tempfile.TemporaryDirectory() as out:
+        config = TrainConfig(
+            store=str(slices.path),
+            out=out,
+            full=True,
+            epochs=1,
+            batch_size=batch_size,
+            epoch_slices=n_slices,
+            device="cpu",
+            workers=0,
+            progress=False,
+        )
+        train_one(config, slices, Path(out), slices.subjects, [], extra_callbacks=callbacks)
