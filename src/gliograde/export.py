@@ -99,7 +99,7 @@ def run_exported(fmt: str, path: Path, x: torch.Tensor) -> list[np.ndarray]:
         from gliograde.infer.models import load_models
 
         with torch.inference_mode():
-            return [t.numpy() for t in BothHeads(load_models([path])[0])(x)]
+            return [t.numpy() for t in BothHeads(load_models([path], fold_bn=False)[0])(x)]
     if fmt == "torchscript":
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.jit is deprecated; the file is ours
@@ -174,7 +174,7 @@ def export_one(path: Path, fmt: str, out: Path, example, check_batch, device: st
     """Write one model in ``fmt``, read it back with its runtime, and refuse a mismatch."""
     from gliograde.infer.models import load_models
 
-    model = BothHeads(load_models([path])[0]).eval()
+    model = BothHeads(load_models([path], fold_bn=False)[0]).eval()
     target = out / f"{path.parent.name}{FORMATS[fmt]}"
     write_model(model, fmt, target, example)
     diff = parity(model, fmt, target, check_batch, device)

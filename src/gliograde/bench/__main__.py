@@ -4,13 +4,19 @@ import json
 import sys
 
 from gliograde.bench.loaders import measure_loader
-from gliograde.bench.training import measure_end_to_end, measure_model_alone, measure_train_memory
+from gliograde.bench.training import (
+    measure_end_to_end,
+    measure_epoch_with_validation,
+    measure_model_alone,
+    measure_train_memory,
+)
 
 MEASURES = {
     "measure_loader": measure_loader,
     "measure_model_alone": measure_model_alone,
     "measure_end_to_end": measure_end_to_end,
     "measure_train_memory": measure_train_memory,
+    "measure_epoch_with_validation": measure_epoch_with_validation,
 }
 
 measure, kwargs = sys.argv[1], json.loads(sys.argv[2])

@@ -1,4 +1,4 @@
-"""a. Loader throughput and memory: the article's style, MONAI, the slice store."""
+"""a. Loader throughput and memory: the article's style, MONAI's caches, the slice store."""
 
 from __future__ import annotations
 
@@ -44,39 +44,94 @@ def article_dataset(cohort: Path, items):
     return NiftiSlices()
 
 
-def monai_dataset(cohort: Path, items):
-    """MONAI's CacheDataset: whole 4-channel float32 volumes in RAM, a slice cut out per item.
+class VolumeSlices:
+    """A MONAI-style deterministic transform: ``{subject, z, label}`` → ``{image, label}``, the
+    image a contiguous ``[4, H, W]`` slice of the subject's volume, loaded with MONAI's
+    ``LoadImage`` and z-scored on the brain per channel (``NormalizeIntensity(nonzero=True)``),
+    as the store's slices are. The last subject's volume is kept, so that a cache built in
+    subject order loads each volume once.
+    """
 
-    ``copy_cache=False``: no transform changes the cached volume, so MONAI may hand it out
-    without copying (its fastest setting).
+    def __init__(self, cohort: Path, dtype):
+        from monai.transforms import Compose, LoadImage, NormalizeIntensity
+
+        self.cohort, self.dtype = cohort, dtype
+        self.load = Compose(
+            [
+                LoadImage(image_only=True, ensure_channel_first=True),
+                NormalizeIntensity(nonzero=True, channel_wise=True),
+            ]
+        )
+        self.last: tuple[str, object] = ("", None)
+
+    def forget(self) -> None:
+        """Drop the kept volume (once the cache is built, it is not needed)."""
+        self.last = ("", None)
+
+    def __call__(self, item: dict) -> dict:
+        import torch
+
+        if self.last[0] != item["subject"]:
+            volume = self.load(nifti_paths(self.cohort, item["subject"]))
+            self.last = (item["subject"], volume.as_tensor())
+        image = self.last[1][..., item["z"]].to(self.dtype).contiguous()
+        return {"image": image, "label": torch.tensor(item["label"])}
+
+
+def slice_records(items) -> list[dict]:
+    """The slices as MONAI data records, in subject order."""
+    return [{"subject": s, "z": z, "label": label} for s, z, label in sorted(items)]
+
+
+def monai_cache_dataset(cohort: Path, items, half: bool = False):
+    """MONAI's ``CacheDataset`` of the same slices as contiguous ``[4, H, W]`` items in RAM.
+
+    ``copy_cache=False``: nothing changes a cached item, so MONAI hands it out without copying
+    (its fastest setting). ``half``: items cached in float16 (the store's bytes), made float32
+    per item as the store's are.
     """
     import torch
     from monai.data import CacheDataset
-    from monai.transforms import Compose, EnsureTyped, LoadImaged
-    from torch.utils.data import Dataset
 
-    subjects = sorted({s for s, _, _ in items})
-    position = {s: i for i, s in enumerate(subjects)}
-    load = Compose(
-        [
-            LoadImaged(keys="image", image_only=True, ensure_channel_first=True),
-            EnsureTyped(keys="image", dtype=torch.float32, track_meta=False),
-        ]
+    make_slice = VolumeSlices(cohort, torch.float16 if half else torch.float32)
+    cache = CacheDataset(
+        slice_records(items),
+        make_slice,
+        cache_rate=1.0,
+        num_workers=None,  # in order: each volume is loaded once
+        progress=False,
+        copy_cache=False,
     )
-    data = [{"image": nifti_paths(cohort, s)} for s in subjects]
-    volumes = CacheDataset(
-        data, load, cache_rate=1.0, num_workers=1, progress=False, copy_cache=False
-    )
+    make_slice.forget()
+    return AsFloat(cache) if half else cache
 
-    class CachedSlices(Dataset):
-        def __len__(self):
-            return len(items)
 
-        def __getitem__(self, i):
-            subject, z, label = items[i]
-            return volumes[position[subject]]["image"][..., z].clone(), label
+def monai_persistent_dataset(cohort: Path, items, cache_dir: Path):
+    """MONAI's ``PersistentDataset``: each slice item computed once and saved to ``cache_dir``
+    (one ``.pt`` file per item, float32, as MONAI writes them), then read back per item."""
+    import torch
+    from monai.data import PersistentDataset
 
-    return CachedSlices()
+    make_slice = VolumeSlices(cohort, torch.float32)
+    ds = PersistentDataset(slice_records(items), make_slice, cache_dir=cache_dir)
+    for i in range(len(ds)):  # build the cache (set-up), in subject order
+        ds[i]
+    make_slice.forget()
+    return ds
+
+
+class AsFloat:
+    """Items of ``dataset`` with their image made float32."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        item = self.dataset[i]
+        return {"image": item["image"].float(), "label": item["label"]}
 
 
 def store_dataset(store: Path):
@@ -85,42 +140,82 @@ def store_dataset(store: Path):
     return SliceDataset(store)
 
 
-def measure_loader(kind: str, cohort: str, store: str, batch_size: int, max_slices: int) -> dict:
-    """Slices/s through a DataLoader (0 workers: in this process) and the memory it took."""
+def reader_files(kind: str, cohort: Path, store: Path, cache_dir: Path) -> list[Path]:
+    """The files a reader reads while it is measured (after its set-up)."""
+    from gliograde.bench.pagecache import files_under
+
+    if kind == "store":
+        return files_under(store / "subjects", "images.npy")
+    if kind == "monai_persistent":
+        return files_under(cache_dir, "*.pt")
+    if kind == "article":
+        return files_under(cohort, "*.nii.gz")
+    return []  # MONAI's CacheDataset reads no file once built
+
+
+def build_dataset(kind: str, cohort: Path, store: Path, cache_dir: Path, items):
+    if kind == "article":
+        return article_dataset(cohort, items)
+    if kind in ("monai_cache", "monai_cache_fp16"):
+        return monai_cache_dataset(cohort, items, half=kind.endswith("fp16"))
+    if kind == "monai_persistent":
+        return monai_persistent_dataset(cohort, items, cache_dir)
+    return store_dataset(store)
+
+
+def measure_loader(
+    kind: str, cohort: str, store: str, cache_dir: str, batch_size: int, max_slices: int
+) -> dict:
+    """Slices/s through a DataLoader (0 workers: in this process), cold and warm, and the memory
+    it took: added RSS and the page cache its files hold once warm."""
+    from gliograde.bench.pagecache import evict, resident_bytes
+
+    if kind.startswith("monai"):
+        import monai  # noqa: F401  (its import is not the loader's memory)
+    cohort_p, store_p, cache_p = Path(cohort), Path(store), Path(cache_dir)
+    items = slice_items(store_p)
+    baseline = proc_status()["VmRSS"]
+    with PeakMemory() as setup_peak:
+        started = time.perf_counter()
+        ds = build_dataset(kind, cohort_p, store_p, cache_p, items)
+        setup = time.perf_counter() - started
+    files = reader_files(kind, cohort_p, store_p, cache_p)
+    evict(files)
+    cold_resident = resident_bytes(files)
+    with PeakMemory() as peak:  # what the reader holds while it serves slices
+        cold = loader_rate(ds, batch_size, max_slices)
+        warm = loader_rate(ds, batch_size, max_slices)
+    page_cache = resident_bytes(files)
+    added = peak.peak_rss - baseline
+    return {
+        "slices_per_s": warm,
+        "cold_slices_per_s": cold,
+        "slices": min(max_slices, len(ds)),
+        "setup_s": setup,
+        "setup_peak_rss_mb": setup_peak.peak_rss,
+        "added_rss_mb": added,
+        "page_cache_mb": None if page_cache is None else page_cache / 2**20,
+        "page_cache_cold_mb": None if cold_resident is None else cold_resident / 2**20,
+        "memory_mb": added + (page_cache or 0) / 2**20,
+    }
+
+
+def loader_rate(ds, batch_size: int, max_slices: int) -> float:
+    """Slices/s of one pass (up to ``max_slices``) through a shuffling DataLoader."""
     import torch
     from torch.utils.data import DataLoader
 
-    if kind == "monai":
-        import monai  # noqa: F401  (its import is not the loader's memory)
-    items = slice_items(Path(store))
-    baseline = proc_status()["VmRSS"]
-    with PeakMemory() as peak:
-        started = time.perf_counter()
-        if kind == "article":
-            ds = article_dataset(Path(cohort), items)
-        elif kind == "monai":
-            ds = monai_dataset(Path(cohort), items)
-        else:
-            ds = store_dataset(Path(store))
-        setup = time.perf_counter() - started
-        loader = DataLoader(
-            ds,
-            batch_size=batch_size,
-            shuffle=True,
-            num_workers=0,
-            generator=torch.Generator().manual_seed(0),
-        )
-        n, started = 0, time.perf_counter()
-        for batch in loader:
-            n += len(batch["x"] if isinstance(batch, dict) else batch[0])
-            if n >= max_slices:
-                break
-        elapsed = time.perf_counter() - started
-    return {
-        "slices_per_s": n / elapsed,
-        "slices": n,
-        "setup_s": setup,
-        "peak_rss_mb": peak.peak_rss,
-        "added_rss_mb": peak.peak_rss - baseline,
-        "peak_anon_mb": peak.peak_anon,
-    }
+    loader = DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=0,
+        generator=torch.Generator().manual_seed(0),
+    )
+    n, started = 0, time.perf_counter()
+    for batch in loader:
+        first = batch[0] if isinstance(batch, list) else batch.get("x", batch.get("image"))
+        n += len(first)
+        if n >= max_slices:
+            break
+    return n / (time.perf_counter() - started)

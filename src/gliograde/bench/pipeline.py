@@ -1,4 +1,4 @@
-"""c and d. ``prepare`` against the NIfTI load floor; ``predict`` wall time."""
+"""c and d. ``prepare`` against the NIfTI load floors; ``predict`` wall times."""
 
 from __future__ import annotations
 
@@ -12,8 +12,20 @@ from pathlib import Path
 import numpy as np
 
 
-def load_floor(subject) -> str:
-    """Merely load a subject's NIfTI files with nibabel: what prepare cannot go below."""
+def inflate_floor(subject) -> str:
+    """Inflate a subject's ``.nii.gz`` files with the inflater ``prepare`` uses (ISA-L's when
+    installed) and view them as arrays: what ``prepare`` cannot go below."""
+    from gliograde.io.nifti import gunzip_image, open_image
+
+    for path in subject.files.values():
+        img = open_image(path)
+        raw = gunzip_image(path, img)
+        np.frombuffer(raw, dtype=img.get_data_dtype(), offset=int(img.dataobj.offset))
+    return subject.subject_id
+
+
+def nibabel_floor(subject) -> str:
+    """Load a subject's files with nibabel's own (streaming) reader: the usual way."""
     import nibabel as nib
 
     for path in subject.files.values():
@@ -21,8 +33,21 @@ def load_floor(subject) -> str:
     return subject.subject_id
 
 
+def timed(fn, *args, **kwargs) -> float:
+    """Seconds ``fn(*args, **kwargs)`` took (an iterator it returns is run to its end)."""
+    started = time.perf_counter()
+    result = fn(*args, **kwargs)
+    if hasattr(result, "__next__"):
+        list(result)
+    return time.perf_counter() - started
+
+
 def bench_prepare(cohort: Path, root: Path, repeats: int = 2) -> dict:
-    """Best-of-``repeats`` wall times of the nibabel floor and of ``prepare``, per worker count."""
+    """Best-of-``repeats`` wall times of the floors and of ``prepare``, per worker count.
+
+    With 1 worker everything runs in this process (no pool); with one per core the floors run in
+    the same kind of pool as ``prepare``, so both pay its start-up.
+    """
     from gliograde.core.parallel import default_workers, map_with_progress
     from gliograde.io.layouts import discover
     from gliograde.preprocess.slices import PrepareConfig
@@ -31,29 +56,27 @@ def bench_prepare(cohort: Path, root: Path, repeats: int = 2) -> dict:
     subjects = discover(cohort).subjects
     out = {}
     for workers in sorted({1, default_workers()}):
-        floor, full = [], []
-        for r in range(repeats):  # interleaved, so that both see the same machine state
-            started = time.perf_counter()
-            list(map_with_progress(load_floor, subjects, workers, "floor", quiet=True))
-            floor.append(time.perf_counter() - started)
+        runs: dict[str, list[float]] = {"floor_s": [], "nibabel_floor_s": [], "prepare_s": []}
+        for r in range(repeats):  # interleaved, so that all see the same machine state
+            for key, fn in (("floor_s", inflate_floor), ("nibabel_floor_s", nibabel_floor)):
+                runs[key].append(timed(map_with_progress, fn, subjects, workers, "", quiet=True))
             target = root / f"store_w{workers}_{r}"
             shutil.rmtree(target, ignore_errors=True)
-            started = time.perf_counter()
-            prepare(cohort, target, PrepareConfig("tumor"), workers=workers, quiet=True)
-            full.append(time.perf_counter() - started)
-        out[str(workers)] = {
-            "floor_s": min(floor),
-            "prepare_s": min(full),
-            "ratio": min(full) / min(floor),
-            "all_floor_s": floor,
-            "all_prepare_s": full,
+            seconds = timed(prepare, cohort, target, PrepareConfig("tumor"), workers, quiet=True)
+            runs["prepare_s"].append(seconds)
+        best = {k: min(v) for k, v in runs.items()}
+        out[str(workers)] = best | {
+            "ratio": best["prepare_s"] / best["floor_s"],
+            "nibabel_ratio": best["prepare_s"] / best["nibabel_floor_s"],
+            "all": runs,
         }
     return out
 
 
-def timing_run(store: Path, run: Path) -> Path:
-    """A run folder with one untrained model (the time does not depend on the weights), complete
-    as ``train`` writes one: config, folds, weights with their checksum, calibration."""
+def timing_run(store: Path, run: Path, folds: int = 5) -> Path:
+    """A run folder of ``folds`` untrained fold models (the time does not depend on the weights),
+    complete as ``train`` writes one: config, folds, weights with their checksums, calibration."""
+    import torch
     from safetensors.torch import save_file
 
     from gliograde.core.files import write_json
@@ -63,41 +86,37 @@ def timing_run(store: Path, run: Path) -> Path:
     from gliograde.store.read import SliceStore
 
     manifest = SliceStore(store).manifest
-    (run / "fold_0").mkdir(parents=True, exist_ok=True)
-    config = {"run_format": RUN_FORMAT, "folds": [0], "store": str(store)}
+    run.mkdir(parents=True, exist_ok=True)
+    config = {"run_format": RUN_FORMAT, "folds": list(range(folds)), "store": str(store)}
     write_json(run / "config.json", config | {"store_manifest": manifest})
-    weights = {k: v.contiguous() for k, v in GradeNet(plain=True).state_dict().items()}
-    path = run / "fold_0" / "model.safetensors"
-    save_file(weights, path, metadata={"slice_size": str(manifest["slice_shape"][-1])})
-    write_json(run / "checksums.json", {"fold_0/model.safetensors": sha256_of(path)})
+    checksums = {}
+    for k in range(folds):
+        torch.manual_seed(k)
+        weights = {n: v.contiguous() for n, v in GradeNet(plain=True).state_dict().items()}
+        path = run / f"fold_{k}" / "model.safetensors"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(weights, path, metadata={"slice_size": str(manifest["slice_shape"][-1])})
+        checksums[f"fold_{k}/model.safetensors"] = sha256_of(path)
+    write_json(run / "checksums.json", checksums)
     write_json(run / "calibration.json", UNCALIBRATED)
     return run
 
 
 def bench_predict(cohort: Path, store: Path, root: Path, repeats: int = 3) -> dict:
-    run = timing_run(store, root / "timing-run")
+    """``gliograde predict`` of one patient with a 5-fold ensemble, with and without its
+    segmentation, process start included: best of ``repeats`` (``store``: a ``brain`` store)."""
+    run = timing_run(store, root / "timing-run", folds=5)
     subject = sorted(p for p in cohort.iterdir() if p.is_dir())[0]
-    cmd = [
-        sys.executable,
-        "-m",
-        "gliograde",
-        "predict",
-        str(subject),
-        "--model",
-        str(run),
-        "--json",
-    ]
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        times.append(time.perf_counter() - started)
-        if result.returncode != 0:
-            raise RuntimeError(f"predict failed:\n{result.stderr[-2000:]}")
-    answer = json.loads(result.stdout)[0]
-    return {
-        "wall_s": min(times),
-        "all_wall_s": times,
-        "n_slices": answer["n_slices"],
-        "subject": subject.name,
-    }
+    cmd = [sys.executable, "-m", "gliograde", "predict", str(subject), "--model", str(run)]
+    out = {"subject": subject.name, "folds": 5}
+    for path, extra in (("seg", []), ("noseg", ["--ignore-seg"])):
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            result = subprocess.run([*cmd, "--json", *extra], capture_output=True, text=True)
+            times.append(time.perf_counter() - started)
+            if result.returncode != 0:
+                raise RuntimeError(f"predict failed:\n{result.stderr[-2000:]}")
+        answer = json.loads(result.stdout)[0]
+        out[path] = {"wall_s": min(times), "all_wall_s": times, "n_slices": answer["n_slices"]}
+    return out

@@ -20,6 +20,13 @@ def proc_status() -> dict[str, float]:
     return out
 
 
+def reset_peak_rss() -> None:
+    """Reset this process's VmHWM to its current RSS (Linux: ``5`` to ``clear_refs``), so that a
+    measurement's peak is not an earlier one's."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 class PeakMemory(threading.Thread):
     """Samples ``/proc/self/status`` every 10 ms and keeps the peaks (RSS, RssAnon)."""
 
@@ -36,6 +43,7 @@ class PeakMemory(threading.Thread):
             time.sleep(0.01)
 
     def __enter__(self):
+        reset_peak_rss()
         self.start()
         return self
 

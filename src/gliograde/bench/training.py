@@ -44,7 +44,8 @@ def measure_model_alone(size: int, batch_size: int, steps: int) -> dict:
 
 
 def measure_end_to_end(store: str, batch_size: int, steps: int) -> dict:
-    """Training slices/s through ``train``'s own path: store → augmentation → Lightning step."""
+    """Training slices/s through ``train``'s own path: store → augmentation → Lightning step
+    (no validation: :func:`measure_epoch_with_validation` times an epoch with it)."""
     import lightning as L
 
     from gliograde.store.read import SliceStore
@@ -67,6 +68,39 @@ def measure_end_to_end(store: str, batch_size: int, steps: int) -> dict:
     return {"slices_per_s": rate, "size": size, "batch_size": batch_size, "steps": steps}
 
 
+def measure_epoch_with_validation(store: str, batch_size: int, steps: int) -> dict:
+    """One epoch of ``steps`` batches plus its checkpoint selection on the select patients (a
+    fifth of the subjects), as ``train --select inner`` runs it: the wall time of the epoch."""
+    import lightning as L
+
+    from gliograde.store.read import SliceStore
+
+    slices = SliceStore(Path(store))
+
+    class EpochTimer(L.Callback):
+        def on_train_epoch_start(self, trainer, module):
+            self.started = time.perf_counter()
+
+        def on_validation_epoch_start(self, trainer, module):
+            self.validating = time.perf_counter()
+
+        def on_validation_epoch_end(self, trainer, module):
+            self.ended = time.perf_counter()
+
+    subjects = sorted(slices.subjects)
+    select = subjects[::5]
+    train = [s for s in subjects if s not in select]
+    timer = EpochTimer()
+    train_one_epoch(slices, batch_size, steps * batch_size, [timer], train, select)
+    validated = int(slices.rows(select).size)
+    return {
+        "epoch_s": timer.ended - timer.started,
+        "validation_s": timer.ended - timer.validating,
+        "train_slices": steps * batch_size,
+        "select_slices": validated,
+    }
+
+
 def measure_train_memory(store: str, batch_size: int, steps: int) -> dict:
     """Peak private memory (RssAnon) while training on ``store`` (no validation)."""
     from gliograde.store.read import SliceStore
@@ -82,8 +116,16 @@ def measure_train_memory(store: str, batch_size: int, steps: int) -> dict:
     }
 
 
-def train_one_epoch(slices, batch_size: int, n_slices: int, callbacks: list | None = None) -> None:
-    """One epoch of ``n_slices`` through ``train``'s own path, on the CPU, into a temporary run."""
+def train_one_epoch(
+    slices,
+    batch_size: int,
+    n_slices: int,
+    callbacks: list | None = None,
+    train: list[str] | None = None,
+    select: list[str] | None = None,
+) -> None:
+    """One epoch of ``n_slices`` through ``train``'s own path, on the CPU, into a temporary run
+    (on ``train``, default every subject; checkpoint selection on ``select``, default none)."""
     from gliograde.train.config import TrainConfig
     from gliograde.train.fit import train_one
 
@@ -99,4 +141,5 @@ def train_one_epoch(slices, batch_size: int, n_slices: int, callbacks: list | No
             workers=0,
             progress=False,
         )
-        train_one(config, slices, Path(out), slices.subjects, [], extra_callbacks=callbacks)
+        train = slices.subjects if train is None else train
+        train_one(config, slices, Path(out), train, select or [], extra_callbacks=callbacks)

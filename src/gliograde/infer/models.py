@@ -1,7 +1,19 @@
-"""Run trained models on slices: load safetensors weights, batch, test-time flips."""
+"""Run trained models on slices: load safetensors weights, batch, test-time flips.
+
+Inference is fast on a CPU for two reasons, both measured by ``gliograde bench``:
+
+* each batch-norm is folded into the convolution before it (exact up to float rounding);
+* where the hardware computes bfloat16 natively (CPUs with AVX-512 BF16 or AMX, GPUs with
+  bf16), the convolutions run in bfloat16 under autocast and the outputs are taken in float32:
+  about 2× faster on such a CPU. ``GLIOGRADE_PRECISION=fp32`` turns it off. Cross-validation,
+  ``evaluate`` and ``predict`` share this function, so reported figures are figures of the
+  precision ``predict`` uses on the same machine.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,8 +24,12 @@ VARIANTS = ("identity", "flip_lr", "flip_ap")
 """Test-time variants: the slice as is, mirrored left-right, mirrored front-back."""
 
 
-def load_models(weights: list[Path], device: str = "cpu") -> list[torch.nn.Module]:
-    """:class:`~gliograde.model.network.GradeNet` models from safetensors files, in eval mode."""
+def load_models(
+    weights: list[Path], device: str = "cpu", fold_bn: bool = True
+) -> list[torch.nn.Module]:
+    """:class:`~gliograde.model.network.GradeNet` models from safetensors files, in eval mode,
+    their batch-norms folded into the convolutions unless ``fold_bn`` is False (exports keep the
+    network's own layers)."""
     from gliograde.model.network import GradeNet
     from gliograde.model.weights import check_architecture, load_state_dict
 
@@ -24,8 +40,57 @@ def load_models(weights: list[Path], device: str = "cpu") -> list[torch.nn.Modul
         check_architecture(state, model, Path(path))
         model.load_state_dict(state)
         # channels_last: about 1.4× faster on CPUs (oneDNN) and on GPUs (cuDNN).
-        models.append(model.to(device, memory_format=torch.channels_last).eval())
+        model = fold_batch_norms(model.eval()) if fold_bn else model.eval()
+        models.append(model.to(device, memory_format=torch.channels_last))
     return models
+
+
+def fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold each ``BatchNorm2d`` into the ``Conv2d`` it follows (eval mode only), in place.
+
+    In the ResNet every batch-norm follows a convolution: ``bnK`` follows ``convK`` (the stem
+    and each block), and in a ``downsample`` ``Sequential`` item 1 follows item 0.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for module in list(model.modules()):
+        children = dict(module.named_children())
+        for name, bn in children.items():
+            if not isinstance(bn, torch.nn.BatchNorm2d):
+                continue
+            conv_name = "conv" + name[2:] if name.startswith("bn") else str(int(name) - 1)
+            conv = children[conv_name]
+            setattr(module, conv_name, fuse_conv_bn_eval(conv, bn))
+            setattr(module, name, torch.nn.Identity())
+    return model
+
+
+def inference_dtype(device: str) -> torch.dtype:
+    """bfloat16 where ``device`` computes it natively, else float32 (see the module's docstring).
+
+    Raises:
+        UsageError: ``GLIOGRADE_PRECISION`` is neither ``auto``, ``fp32`` nor ``bf16``.
+    """
+    from gliograde.core.errors import UsageError
+
+    choice = os.environ.get("GLIOGRADE_PRECISION", "auto")
+    if choice not in ("auto", "fp32", "bf16"):
+        raise UsageError(f"GLIOGRADE_PRECISION={choice}: choose auto, fp32 or bf16")
+    if choice != "auto":
+        return torch.bfloat16 if choice == "bf16" else torch.float32
+    if str(device).startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+    native = native or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return torch.bfloat16 if native else torch.float32
+
+
+def autocast_for(device: str):
+    """The autocast context of :func:`inference_dtype` (a no-op for float32)."""
+    dtype = inference_dtype(device)
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast("cuda" if str(device).startswith("cuda") else "cpu", dtype=dtype)
 
 
 def variant(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -62,7 +127,8 @@ def run_models(
         pt = torch.empty_like(ph)
         for m, model in enumerate(models):
             for v, name in enumerate(variants):
-                logits, tumor_logit = model.forward_heads(variant(x, name))
+                with autocast_for(device):
+                    logits, tumor_logit = model.forward_heads(variant(x, name))
                 ph[m, v] = torch.softmax(logits.float(), 1)[:, 1].cpu()
                 pt[m, v] = torch.sigmoid(tumor_logit.float()).cpu()
         p_hgg.append(ph)

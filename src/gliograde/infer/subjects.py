@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
 from gliograde.core.errors import DataError
 from gliograde.infer.models import slice_outputs
-from gliograde.infer.patient import PatientResult, patient_evidence, patient_result
+from gliograde.infer.patient import Evidence, PatientResult, patient_evidence, patient_result
 from gliograde.io.cohort import SEG, Subject
+from gliograde.model.aggregate import seg_weights
 from gliograde.preprocess.slices import PrepareConfig, SubjectSlices, preprocess_subject
 from gliograde.run import Run
 
@@ -52,13 +55,29 @@ def grade_slices(
     calibration: dict | None = None,
 ) -> PatientResult:
     """The one patient rule on a preprocessed patient, calibrated as the run says (or as
-    ``calibration``, e.g. one fitted by ``evaluate --test --recalibrate``)."""
-    x = torch.from_numpy(slices.images.astype(np.float32))
-    p_hgg, p_tumor = slice_outputs(models, x, device)
+    ``calibration``, e.g. one fitted by ``evaluate --test --recalibrate``).
+
+    With a segmentation only the slices that speak (its tumour slices) go through the models:
+    the others weigh 0 in every figure of the rule, so the answer is the one all slices give.
+    Their ``slice_p`` is NaN and their weight 0 in the evidence.
+    """
+    n = len(slices.images)
     pixels = tumor_pixels(slices) if with_seg else None
-    evidence = patient_evidence(models, x, p_hgg, p_tumor, pixels, run.min_tumor, device)
+    rows = np.flatnonzero(seg_weights(pixels, run.min_tumor)) if with_seg else np.arange(n)
+    x = torch.from_numpy(slices.images[rows].astype(np.float32))
+    p_hgg, p_tumor = slice_outputs(models, x, device)
+    used_px = pixels[rows] if with_seg else None
+    evidence = patient_evidence(models, x, p_hgg, p_tumor, used_px, run.min_tumor, device)
+    evidence = on_all_slices(evidence, rows, n)
     calibration = run.calibration() if calibration is None else calibration
     return patient_result(evidence, calibration.get("seg" if with_seg else "noseg", {}))
+
+
+def on_all_slices(evidence: Evidence, rows: np.ndarray, n: int) -> Evidence:
+    """``evidence`` of the slices ``rows``, its per-slice arrays laid out on all ``n`` slices."""
+    slice_p, weights = np.full(n, np.nan), np.zeros(n)
+    slice_p[rows], weights[rows] = evidence.slice_p, evidence.weights
+    return replace(evidence, slice_p=slice_p, weights=weights)
 
 
 def cohort_evidence(
