@@ -44,38 +44,34 @@ def article_dataset(cohort: Path, items):
     return NiftiSlices()
 
 
-class VolumeSlices:
-    """A MONAI-style deterministic transform: ``{subject, z, label}`` → ``{image, label}``, the
-    image a contiguous ``[4, H, W]`` slice of the subject's volume, loaded with MONAI's
-    ``LoadImage`` and z-scored on the brain per channel (``NormalizeIntensity(nonzero=True)``),
-    as the store's slices are. The last subject's volume is kept, so that a cache built in
-    subject order loads each volume once.
+def volume_slices(cohort: Path, dtype):
+    """A MONAI deterministic transform: ``{subject, z, label}`` → ``{image, label}``, the image a
+    contiguous ``[4, H, W]`` slice of the subject's volume, loaded with MONAI's ``LoadImage`` and
+    z-scored on the brain per channel (``NormalizeIntensity(nonzero=True)``), much as the store's
+    slices are. It keeps the last subject's volume, so that a cache built in subject order loads
+    each volume once (``forget()`` drops it). Being a MONAI ``Transform`` and not random, MONAI's
+    caching datasets cache its output.
     """
+    import torch
+    from monai.transforms import LoadImage, NormalizeIntensity, Transform
 
-    def __init__(self, cohort: Path, dtype):
-        from monai.transforms import Compose, LoadImage, NormalizeIntensity
+    read = LoadImage(image_only=True, ensure_channel_first=True)  # 4 files → [4, X, Y, Z]
+    zscore = NormalizeIntensity(nonzero=True, channel_wise=True)
 
-        self.cohort, self.dtype = cohort, dtype
-        self.load = Compose(
-            [
-                LoadImage(image_only=True, ensure_channel_first=True),
-                NormalizeIntensity(nonzero=True, channel_wise=True),
-            ]
-        )
-        self.last: tuple[str, object] = ("", None)
+    class VolumeSlices(Transform):
+        last: tuple = ("", None)
 
-    def forget(self) -> None:
-        """Drop the kept volume (once the cache is built, it is not needed)."""
-        self.last = ("", None)
+        def __call__(self, item: dict) -> dict:
+            if self.last[0] != item["subject"]:
+                volume = zscore(read(nifti_paths(cohort, item["subject"])))
+                self.last = (item["subject"], volume.as_tensor())
+            image = self.last[1][..., item["z"]].to(dtype).contiguous()
+            return {"image": image, "label": torch.tensor(item["label"])}
 
-    def __call__(self, item: dict) -> dict:
-        import torch
+        def forget(self) -> None:
+            self.last = ("", None)
 
-        if self.last[0] != item["subject"]:
-            volume = self.load(nifti_paths(self.cohort, item["subject"]))
-            self.last = (item["subject"], volume.as_tensor())
-        image = self.last[1][..., item["z"]].to(self.dtype).contiguous()
-        return {"image": image, "label": torch.tensor(item["label"])}
+    return VolumeSlices()
 
 
 def slice_records(items) -> list[dict]:
@@ -93,7 +89,7 @@ def monai_cache_dataset(cohort: Path, items, half: bool = False):
     import torch
     from monai.data import CacheDataset
 
-    make_slice = VolumeSlices(cohort, torch.float16 if half else torch.float32)
+    make_slice = volume_slices(cohort, torch.float16 if half else torch.float32)
     cache = CacheDataset(
         slice_records(items),
         make_slice,
@@ -112,7 +108,7 @@ def monai_persistent_dataset(cohort: Path, items, cache_dir: Path):
     import torch
     from monai.data import PersistentDataset
 
-    make_slice = VolumeSlices(cohort, torch.float32)
+    make_slice = volume_slices(cohort, torch.float32)
     ds = PersistentDataset(slice_records(items), make_slice, cache_dir=cache_dir)
     for i in range(len(ds)):  # build the cache (set-up), in subject order
         ds[i]
@@ -168,10 +164,12 @@ def measure_loader(
 ) -> dict:
     """Slices/s through a DataLoader (0 workers: in this process), cold and warm, and the memory
     it took: added RSS and the page cache its files hold once warm."""
+    import torch.utils.data  # noqa: F401  (imports are not a loader's memory)
+
     from gliograde.bench.pagecache import evict, resident_bytes
 
     if kind.startswith("monai"):
-        import monai  # noqa: F401  (its import is not the loader's memory)
+        import monai  # noqa: F401
     cohort_p, store_p, cache_p = Path(cohort), Path(store), Path(cache_dir)
     items = slice_items(store_p)
     baseline = proc_status()["VmRSS"]

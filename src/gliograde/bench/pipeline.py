@@ -62,7 +62,9 @@ def bench_prepare(cohort: Path, root: Path, repeats: int = 2) -> dict:
                 runs[key].append(timed(map_with_progress, fn, subjects, workers, "", quiet=True))
             target = root / f"store_w{workers}_{r}"
             shutil.rmtree(target, ignore_errors=True)
-            seconds = timed(prepare, cohort, target, PrepareConfig("tumor"), workers, quiet=True)
+            seconds = timed(
+                prepare, cohort, target, PrepareConfig("tumor"), workers=workers, quiet=True
+            )
             runs["prepare_s"].append(seconds)
         best = {k: min(v) for k, v in runs.items()}
         out[str(workers)] = best | {

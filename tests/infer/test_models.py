@@ -1,0 +1,104 @@
+"""Fast inference: folded batch-norms, the precision rule, and seg grading on tumour slices only."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from gliograde.core.errors import UsageError
+from gliograde.infer import models as infer_models
+from gliograde.infer.models import fold_batch_norms, inference_dtype
+from gliograde.model.network import GradeNet
+
+
+def test_folding_batch_norms_keeps_the_outputs_and_removes_every_batch_norm():
+    torch.manual_seed(0)
+    model = GradeNet(plain=True)
+    for m in model.modules():  # statistics far from the identity, so that folding matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    model.eval()
+    folded = fold_batch_norms(copy.deepcopy(model))
+    x = torch.randn(3, 4, 48, 48)
+    with torch.no_grad():
+        want, got = model.forward_heads(x), folded.forward_heads(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 20
+    for a, b in zip(want, got):
+        assert torch.allclose(a, b, atol=1e-4)
+        assert not torch.allclose(a, torch.zeros_like(a))
+
+
+def test_precision_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("GLIOGRADE_PRECISION", "fp32")
+    assert inference_dtype("cpu") == torch.float32
+    monkeypatch.setenv("GLIOGRADE_PRECISION", "bf16")
+    assert inference_dtype("cpu") == torch.bfloat16
+    monkeypatch.setenv("GLIOGRADE_PRECISION", "auto")
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert inference_dtype("cpu") == (torch.bfloat16 if native else torch.float32)
+    monkeypatch.setenv("GLIOGRADE_PRECISION", "half")
+    with pytest.raises(UsageError, match="GLIOGRADE_PRECISION=half"):
+        inference_dtype("cpu")
+
+
+def test_bf16_changes_slice_probabilities_by_little(tiny_run, monkeypatch):
+    from gliograde.infer.models import load_models, run_models
+    from gliograde.run import Run
+
+    run = Run.open(tiny_run[1])
+    x = torch.randn(8, 4, 32, 32)
+    models = load_models(run.weights())
+    monkeypatch.setenv("GLIOGRADE_PRECISION", "fp32")
+    exact, _ = run_models(models, x)
+    monkeypatch.setenv("GLIOGRADE_PRECISION", "bf16")
+    fast, _ = run_models(models, x)
+    assert not np.array_equal(exact, fast)  # bf16 was used
+    assert np.abs(exact - fast).max() < 0.02
+
+
+def test_with_a_segmentation_only_tumor_slices_go_through_the_models(
+    tiny_run, synth_small, monkeypatch
+):
+    """The same answer as scoring every slice (cross-validation's pass), for fewer slices."""
+    from gliograde.infer.models import load_models
+    from gliograde.infer.subjects import (
+        cohort_evidence,
+        grade_slices,
+        subject_slices,
+        tumor_pixels,
+    )
+    from gliograde.io.layouts import discover
+    from gliograde.run import Run
+
+    monkeypatch.setenv("GLIOGRADE_PRECISION", "fp32")
+    run = Run.open(tiny_run[1])
+    models = load_models(run.weights())
+    subject = discover(synth_small).subjects[0]
+    slices, with_seg = subject_slices(subject, run)
+    pixels = tumor_pixels(slices)
+    tumor = int((pixels >= run.min_tumor).sum())
+    assert with_seg and 0 < tumor < len(pixels)
+
+    seen = []
+    real = infer_models.run_models
+
+    def counting(models_, slices_, *args, **kwargs):
+        seen.append(len(slices_))
+        return real(models_, slices_, *args, **kwargs)
+
+    monkeypatch.setattr(infer_models, "run_models", counting)
+    result = grade_slices(models, slices, True, run)
+    assert seen[0] == tumor  # the first pass: tumour slices only (then the flips)
+    monkeypatch.setattr(infer_models, "run_models", real)
+    x = torch.from_numpy(slices.images.astype(np.float32))
+    every = cohort_evidence(models, x, pixels, run)["seg"]
+    assert result.evidence.p_hgg == pytest.approx(every.p_hgg, abs=1e-6)
+    assert result.evidence.slice_spread == pytest.approx(every.slice_spread, abs=1e-6)
+    assert result.evidence.tta_spread == pytest.approx(every.tta_spread, abs=1e-6)
+    assert result.evidence.n_slices == every.n_slices == tumor
+    assert np.isnan(result.evidence.slice_p[pixels < run.min_tumor]).all()
