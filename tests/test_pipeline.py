@@ -183,7 +183,7 @@ def test_export_matches_pytorch(tiny_run, tmp_path, fmt):
     assert record["input"]["shape"] == ["N", 4, 32, 32]
     assert [m["file"] for m in record["formats"][fmt]] == [e.file for e in done]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [*(e.file for e in done), "export.json"]
+        [*(e.file for e in done), "export.json", "MODEL_CARD.md"]  # the run's card goes along
     )
     # Independently of export_run's own check: real slices from the store, batch of 5.
     store = SliceStore(run.parent / "store")

@@ -336,7 +336,7 @@ def report(run: Annotated[Path, typer.Argument(help="Run folder made by `gliogra
 def export(
     run: Annotated[Path, typer.Argument(help="Run folder made by `gliograde train`.")],
     format: Annotated[
-        str, typer.Option("--format", help="safetensors, torchscript or onnx.")
+        str, typer.Option("--format", help="safetensors, torchscript, onnx or monai-bundle.")
     ] = "safetensors",
     out: Annotated[Path | None, typer.Option(help="Output folder (default: RUN/export).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or gpu (the PyTorch reference).")] = "auto",
@@ -348,7 +348,8 @@ def export(
         typer.echo(
             f"{e.file}: max |Δ logit| vs PyTorch {e.max_abs_diff:.1e} (≤ {PARITY_TOLERANCE:.0e})"
         )
-    typer.echo(f"written to {out or Path(run) / 'export'} (see export.json)")
+    default = "bundle" if format == "monai-bundle" else "export"
+    typer.echo(f"written to {out or Path(run) / default}")
 
 
 @app.command()

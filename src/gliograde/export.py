@@ -14,6 +14,7 @@ P(HGG)) and ``tumor_logit`` ``[N]`` (sigmoid for P(slice shows tumour)).
 from __future__ import annotations
 
 import logging
+import shutil
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from gliograde.core.errors import GliogradeError, UsageError
 from gliograde.core.files import read_json, write_json
 
 FORMATS = {"safetensors": ".safetensors", "torchscript": ".pt", "onnx": ".onnx"}
+BUNDLE = "monai-bundle"
 PARITY_TOLERANCE = 1e-4
 OUTPUTS = ("grade_logits", "tumor_logit")
 NATIVE_SIZE = 240
@@ -137,7 +139,9 @@ def export_run(
 
     Args:
         run: a trained run folder.
-        fmt: ``safetensors``, ``torchscript`` or ``onnx``.
+        fmt: ``safetensors``, ``torchscript``, ``onnx``, or ``monai-bundle`` (the whole
+            ensemble as a MONAI Bundle that answers as ``predict``, see :mod:`gliograde.bundle`;
+            nothing is converted, so there is no parity to check and the list is empty).
         out: where to write (default ``RUN/export``).
         seed: seed of the random slices the parity check uses.
         device: where the PyTorch reference runs (``auto``, ``cpu`` or ``gpu``).
@@ -153,8 +157,14 @@ def export_run(
     from gliograde.core.devices import torch_device
     from gliograde.run import Run
 
+    if fmt == BUNDLE:
+        from gliograde.bundle import write_bundle
+
+        write_bundle(Path(run), Path(out) if out is not None else Path(run) / "bundle")
+        return []
     if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+        choices = ", ".join([*FORMATS, BUNDLE])
+        raise UsageError(f"--format {fmt}: choose one of {choices}")
     opened = Run.open(run)
     weights = opened.weights()
     size = slice_size(opened.config)
@@ -167,7 +177,15 @@ def export_run(
     dev = torch_device(device)
     done = [export_one(path, fmt, out, example, check_batch, dev) for path in weights]
     write_record(out / "export.json", fmt, done, size, opened.store_options)
+    copy_model_card(opened.path, out)
     return done
+
+
+def copy_model_card(run: Path, out: Path) -> None:
+    """The run's ``MODEL_CARD.md`` beside its exported models (when the run has one)."""
+    card = Path(run) / "MODEL_CARD.md"
+    if card.is_file():
+        shutil.copyfile(card, Path(out) / card.name)
 
 
 def export_one(path: Path, fmt: str, out: Path, example, check_batch, device: str) -> Exported:

@@ -73,11 +73,15 @@ def train_and_evaluate(config) -> dict | None:
     Returns:
         The out-of-fold metrics; None for ``--full`` and on DDP ranks other than 0.
     """
+    from gliograde.assess.modelcard import write_model_card
     from gliograde.core.devices import torch_device
     from gliograde.train.fit import is_global_zero
     from gliograde.train.folds import train_folds
 
     train_folds(config)
-    if config.full or not is_global_zero():
+    if not is_global_zero():
+        return None
+    if config.full:  # no held-out patient: the card says so
+        write_model_card(Run.open(Path(config.out)))
         return None
     return evaluate_cross_validation(Path(config.out), torch_device(config.device))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gliograde.assess.modelcard import write_model_card
 from gliograde.assess.patients import PatientTable, read_patient_table
 from gliograde.assess.scoring import score_crossfit, score_fixed
 from gliograde.core.errors import UsageError
@@ -52,6 +53,7 @@ def evaluate_table(out: Path, table: PatientTable, run: Run, keep: tuple = ()) -
         metrics["slice"] = slice_figures(SliceTable.read_csv(slices), run.min_tumor)
     write_outputs(Path(out), table, metrics, keep)
     write_json(Path(out) / "calibration.json", calibration)
+    write_model_card(run, Path(out))
     return metrics
 
 
@@ -96,6 +98,7 @@ def evaluate_test(
     if recalibrate:
         metrics["recalibrated"] = recalibrated(table, run, Path(out))
     write_outputs(Path(out), table, metrics)
+    write_model_card(run, Path(out))
     return metrics
 
 

@@ -23,6 +23,7 @@ from gliograde.assess.gradcam import (
     grad_cam_maps,
     summarise_attention,
 )
+from gliograde.assess.modelcard import write_model_card
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import merge_json
 from gliograde.run import Run
@@ -85,6 +86,7 @@ def explain_store(
     write_attention(out / "attention.csv", rows)
     summary = summarise_attention(rows) | {"method": method, "layer": layer, "panels": panels}
     merge_json(run.path / "metrics.json", "attention", summary)
+    write_model_card(run)
     return summary
 
 

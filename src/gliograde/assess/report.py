@@ -211,6 +211,11 @@ def page_head(folder: Path, config: dict | None, synthetic: bool) -> list[str]:
         f"<p class='muted'>{html.escape(str(folder.resolve()))} · gliograde "
         f"{html.escape(version)}</p>",
     ]
+    if (folder / "MODEL_CARD.md").is_file():
+        parts.append(
+            "<p>Model card (data, protocol, metrics with intervals, intended use, limits): "
+            "<a href='MODEL_CARD.md'>MODEL_CARD.md</a></p>"
+        )
     if synthetic:
         parts.append(
             "<div class='warn'><b>SYNTHETIC DATA.</b> These patients are brain phantoms made by "

@@ -1,0 +1,71 @@
+"""MODEL_CARD.md: written for every run, its figures those of metrics.json."""
+
+import json
+import shutil
+
+from gliograde.assess.modelcard import write_model_card
+from gliograde.run import Run
+
+HEADINGS = (
+    "## Model details",
+    "## Intended use",
+    "## Training data",
+    "## Preprocessing",
+    "## Evaluation protocol",
+    "## Metrics: Cross-validation (out of fold)",
+    "## Known limits",
+    "## Versions",
+)
+
+
+def interval(m: dict, key: str) -> str:
+    low, high = m["ci95"][key]
+    return f"{m[key]:.3f} (95 % CI {low:.3f}–{high:.3f})"
+
+
+def test_train_writes_a_card_that_quotes_metrics_json(tiny_run):
+    _, run, _ = tiny_run
+    card = (run / "MODEL_CARD.md").read_text()
+    metrics = json.loads((run / "metrics.json").read_text())
+    for heading in HEADINGS:
+        assert heading in card
+    assert "SYNTHETIC" in card and "Not for diagnosis" in card
+    for key in ("auc", "balanced_accuracy", "sensitivity", "specificity"):
+        line = f"- {key.replace('_', ' ')}: {interval(metrics['patient'], key)}"
+        assert line in card
+    assert f"Patients: {metrics['n_patients']}." in card
+    grades = list(Run.open(run).manifest["grades"].values())
+    counts = f"HGG {grades.count('HGG')}, LGG {grades.count('LGG')}"
+    assert f"{len(grades)} subjects ({counts})" in card
+
+
+def test_the_card_follows_metrics_json(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[1], run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["patient"]["auc"], metrics["patient"]["ci95"]["auc"] = 0.123, [0.1, 0.2]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    card = write_model_card(Run.open(run)).read_text()
+    assert "- auc: 0.123 (95 % CI 0.100–0.200)" in card
+
+
+def test_a_run_without_held_out_patients_says_so(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[1], run)
+    (run / "metrics.json").unlink()
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(config | {"full": True}))
+    card = write_model_card(Run.open(run)).read_text()
+    assert "None: no patient was held out of training." in card
+    assert "every subject (--full: no held-out figure)" in card
+    assert "auc:" not in card
+
+
+def test_the_report_links_to_the_card(tiny_run, tmp_path):
+    from gliograde.assess.report import write_report
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[1], run)
+    assert "href='MODEL_CARD.md'" in write_report(run).read_text()
+    (run / "MODEL_CARD.md").unlink()
+    assert "MODEL_CARD.md" not in write_report(run).read_text()
