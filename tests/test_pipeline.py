@@ -9,7 +9,9 @@ import pytest
 
 from corpus import IMAGE_CORRUPTIONS, corrupt_empty_seg, first_subject
 from gliograde.assess.evaluate import evaluate_run
+from gliograde.core.errors import UsageError
 from gliograde.export import FORMATS
+from gliograde.infer.models import precision_name
 from gliograde.predict import predict_subjects
 from gliograde.store.read import SliceStore
 
@@ -58,6 +60,13 @@ def test_predict_with_and_without_seg(tiny_run, synth_small):
         assert 0 <= a["p_hgg"] <= 1 and 0 <= b["p_hgg"] <= 1
         assert a["grade"] == ("HGG" if a["p_hgg"] >= 0.5 else "LGG")
         assert b["n_slices"] > a["n_slices"]  # every brain slice vs the tumour slices
+        assert a["precision"] == b["precision"] == precision_name("cpu")  # told to the user
+
+
+def test_a_bad_precision_setting_stops_predict_before_any_work(tiny_run, synth_small, monkeypatch):
+    monkeypatch.setenv("GLIOGRADE_PRECISION", "fp16")
+    with pytest.raises(UsageError, match="GLIOGRADE_PRECISION=fp16: choose auto, fp32 or bf16"):
+        predict_subjects([synth_small / "Synth_0001"], tiny_run[1])
 
 
 def test_predict_json_on_the_real_sample(tiny_run, sample_dir):

@@ -82,7 +82,7 @@ def predict_subjects(
     """
     from gliograde.core.devices import torch_device
     from gliograde.infer.guard import ADVICE, out_of_distribution
-    from gliograde.infer.models import load_models
+    from gliograde.infer.models import load_models, precision_name
     from gliograde.infer.subjects import grade_slices, subject_slices
     from gliograde.io.layouts import discover_inputs
     from gliograde.io.volumes import SubjectError
@@ -90,6 +90,7 @@ def predict_subjects(
 
     run = Run.open(run_path)
     dev = torch_device(device)
+    inference = precision_name(dev)  # a bad GLIOGRADE_PRECISION stops here, before any work
     models = load_models(run.weights(fold), dev)
     own = read_calibration(calibration) if calibration is not None else None
     subjects, errors = discover_inputs(inputs)
@@ -110,7 +111,7 @@ def predict_subjects(
             continue
         result = grade_slices(models, slices, with_seg, run, dev, own)
         result.flag = result.flag or bool(reasons)
-        extra = {"out_of_distribution": reasons} if reasons else {}
+        extra = {"precision": inference} | ({"out_of_distribution": reasons} if reasons else {})
         out.append(Prediction(subject.subject_id, result, extra=extra))
     return out
 

@@ -34,6 +34,9 @@ def test_train_writes_a_card_that_quotes_metrics_json(tiny_run):
         line = f"- {key.replace('_', ' ')}: {interval(metrics['patient'], key)}"
         assert line in card
     assert f"Patients: {metrics['n_patients']}." in card
+    inference = metrics["inference"]  # what the figures were computed with
+    assert inference["precision"] in ("bf16", "fp32") and inference["device"] == "cpu"
+    assert f"from {inference['precision']} inference on cpu" in card
     grades = list(Run.open(run).manifest["grades"].values())
     counts = f"HGG {grades.count('HGG')}, LGG {grades.count('LGG')}"
     assert f"{len(grades)} subjects ({counts})" in card

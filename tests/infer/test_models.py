@@ -33,17 +33,39 @@ def test_folding_batch_norms_keeps_the_outputs_and_removes_every_batch_norm():
         assert not torch.allclose(a, torch.zeros_like(a))
 
 
-def test_precision_follows_the_environment(monkeypatch):
+def test_precision_follows_the_environment_and_the_hardware(monkeypatch):
     monkeypatch.setenv("GLIOGRADE_PRECISION", "fp32")
     assert inference_dtype("cpu") == torch.float32
     monkeypatch.setenv("GLIOGRADE_PRECISION", "bf16")
     assert inference_dtype("cpu") == torch.bfloat16
     monkeypatch.setenv("GLIOGRADE_PRECISION", "auto")
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    assert inference_dtype("cpu") == (torch.bfloat16 if native else torch.float32)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert inference_dtype("cpu") == torch.float32  # e.g. a laptop without AVX-512 BF16
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert inference_dtype("cpu") == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # emulation too
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (7, 5))  # a T4
+    assert inference_dtype("cuda") == torch.float32
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))  # an H100
+    assert inference_dtype("cuda") == torch.bfloat16
     monkeypatch.setenv("GLIOGRADE_PRECISION", "half")
     with pytest.raises(UsageError, match="GLIOGRADE_PRECISION=half"):
         inference_dtype("cpu")
+
+
+def test_load_models_folds_every_batch_norm_and_refuses_training_mode(tiny_run):
+    from gliograde.infer.models import load_models
+    from gliograde.run import Run
+
+    weights = Run.open(tiny_run[1]).weights()
+    folded = load_models(weights)[0]
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    kept = load_models(weights, fold_bn=False)[0]  # what exports write
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in kept.modules()) == 20
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batch_norms(GradeNet(plain=True).train())
 
 
 def test_bf16_changes_slice_probabilities_by_little(tiny_run, monkeypatch):
@@ -51,7 +73,7 @@ def test_bf16_changes_slice_probabilities_by_little(tiny_run, monkeypatch):
     from gliograde.run import Run
 
     run = Run.open(tiny_run[1])
-    x = torch.randn(8, 4, 32, 32)
+    x = torch.randn(8, 4, 32, 32, generator=torch.Generator().manual_seed(0))
     models = load_models(run.weights())
     monkeypatch.setenv("GLIOGRADE_PRECISION", "fp32")
     exact, _ = run_models(models, x)

@@ -16,9 +16,15 @@ def test_resident_slices_use_no_cpu_worker():
     assert loader_workers(TrainConfig("s", "o", workers=3), "gpu") == 3
 
 
-@pytest.mark.parametrize("bf16, expected", [(True, "bf16-mixed"), (False, "16-mixed")])
-def test_fp16_with_a_scaler_where_bf16_is_missing(monkeypatch, bf16, expected):
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+@pytest.mark.parametrize(
+    "capability, expected", [((8, 0), "bf16-mixed"), ((9, 0), "bf16-mixed"), ((7, 5), "16-mixed")]
+)
+def test_fp16_with_a_scaler_where_bf16_is_missing(monkeypatch, capability, expected):
+    """Ampere and later compute bf16; a T4 (7.5) or V100 (7.0) only emulates it: fp16 there,
+    although torch.cuda.is_bf16_supported() says yes (it counts emulation)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert precision("gpu") == expected
     assert precision("cpu") == "32-true"
 

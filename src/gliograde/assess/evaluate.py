@@ -30,13 +30,18 @@ PROTOCOL = (
 )
 
 
-def evaluate_table(out: Path, table: PatientTable, run: Run, keep: tuple = ()) -> dict:
+def evaluate_table(
+    out: Path, table: PatientTable, run: Run, keep: tuple = (), inference: dict | None = None
+) -> dict:
     """Score a cross-validated run's out-of-fold patients; write every output into ``out``.
 
     ``keep``: sections of the old ``metrics.json`` still true of these models (``attention``
-    when only the figures are recomputed).
+    and ``inference`` when only the figures are recomputed). ``inference``: the precision and
+    device the models ran with.
     """
     metrics = {"protocol": PROTOCOL, "n_patients": len(table.subject)}
+    if inference is not None:
+        metrics["inference"] = inference
     calibration = {}
     for path in table.evidence:
         figures, calibration[path] = score_crossfit(table, path)
@@ -61,7 +66,7 @@ def evaluate_run(run_path: Path) -> dict:
     """Recompute a run's cross-validation figures from its saved patient evidence."""
     run = Run.open(run_path)
     table = read_patient_table(run.path / "predictions_patients.csv")
-    return evaluate_table(run.path, table, run, keep=("attention",))
+    return evaluate_table(run.path, table, run, keep=("attention", "inference"))
 
 
 def evaluate_test(
@@ -81,6 +86,8 @@ def evaluate_test(
         plots in ``out``.
     """
     from gliograde.assess.testset import grade_cohort
+    from gliograde.core.devices import torch_device
+    from gliograde.infer.models import precision_name
 
     run = Run.open(run_path)
     if (Path(out) / "config.json").is_file():
@@ -92,6 +99,8 @@ def evaluate_test(
         s.startswith("Synth_") for s in table.subject
     )
     metrics["n_patients"] = len(table.subject)
+    dev = torch_device(device)
+    metrics["inference"] = {"precision": precision_name(dev), "device": dev}
     for path in table.evidence:
         key = "patient" if path == "seg" else "patient_noseg"
         metrics[key] = score_fixed(table, path, run.calibration().get(path, {}))

@@ -113,10 +113,18 @@ def protocol(run: Run, metrics: dict) -> str:
         if run.config.get("full")
         else (f"{len(run.folds())}-fold cross-validation split by patient, stratified by grade")
     )
+    inference = metrics.get("inference")
+    ran = (
+        f"\n- The figures come from {inference['precision']} inference on {inference['device']} "
+        "(`predict` uses bfloat16 where the hardware computes it natively; "
+        "`GLIOGRADE_PRECISION=fp32` turns it off)."
+        if inference
+        else ""
+    )
     return f"""## Evaluation protocol
 
 - {splits}.
-- {metrics.get("protocol", "no evaluation recorded")}."""
+- {metrics.get("protocol", "no evaluation recorded")}.{ran}"""
 
 
 def ci(metrics: dict, key: str) -> str:

@@ -46,20 +46,27 @@ def load_models(
 
 
 def fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
-    """Fold each ``BatchNorm2d`` into the ``Conv2d`` it follows (eval mode only), in place.
+    """Fold each ``BatchNorm2d`` into the ``Conv2d`` it follows, in place (eval mode only).
 
     In the ResNet every batch-norm follows a convolution: ``bnK`` follows ``convK`` (the stem
     and each block), and in a ``downsample`` ``Sequential`` item 1 follows item 0.
+
+    Raises:
+        ValueError: the model is in training mode, or a batch-norm follows no matching conv.
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+    if model.training:
+        raise ValueError("fold_batch_norms needs a model in eval mode (call .eval() first)")
     for module in list(model.modules()):
         children = dict(module.named_children())
         for name, bn in children.items():
             if not isinstance(bn, torch.nn.BatchNorm2d):
                 continue
             conv_name = "conv" + name[2:] if name.startswith("bn") else str(int(name) - 1)
-            conv = children[conv_name]
+            conv = children.get(conv_name)
+            if not isinstance(conv, torch.nn.Conv2d) or conv.out_channels != bn.num_features:
+                raise ValueError(f"batch-norm {name} follows no matching convolution")
             setattr(module, conv_name, fuse_conv_bn_eval(conv, bn))
             setattr(module, name, torch.nn.Identity())
     return model
@@ -71,6 +78,7 @@ def inference_dtype(device: str) -> torch.dtype:
     Raises:
         UsageError: ``GLIOGRADE_PRECISION`` is neither ``auto``, ``fp32`` nor ``bf16``.
     """
+    from gliograde.core.devices import native_bf16
     from gliograde.core.errors import UsageError
 
     choice = os.environ.get("GLIOGRADE_PRECISION", "auto")
@@ -78,11 +86,13 @@ def inference_dtype(device: str) -> torch.dtype:
         raise UsageError(f"GLIOGRADE_PRECISION={choice}: choose auto, fp32 or bf16")
     if choice != "auto":
         return torch.bfloat16 if choice == "bf16" else torch.float32
-    if str(device).startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-    native = native or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return torch.bfloat16 if native else torch.float32
+    return torch.bfloat16 if native_bf16(device) else torch.float32
+
+
+def precision_name(device: str) -> str:
+    """``bf16`` or ``fp32``: the precision :func:`run_models` uses on ``device`` (recorded with
+    every figure it makes, since another machine may use the other)."""
+    return "bf16" if inference_dtype(device) == torch.bfloat16 else "fp32"
 
 
 def autocast_for(device: str):

@@ -130,7 +130,9 @@ def precision(accelerator: str) -> str:
     ``16-mixed``) on those that do not (V100, T4); float32 on a CPU."""
     if accelerator != "gpu":
         return "32-true"
-    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    from gliograde.core.devices import native_bf16
+
+    return "bf16-mixed" if native_bf16("cuda") else "16-mixed"
 
 
 def make_module(
