@@ -33,8 +33,8 @@ bench: $(STAMP)
 	$(BIN)/gliograde bench --json bench.json
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/lint-imports
 
 clean:

@@ -1,16 +1,43 @@
-"""Out-of-fold AUC of one demo run, graded in fp32 and in bf16 (GLIOGRADE_PRECISION)."""
-import csv, json, os, shutil, sys
+"""Out-of-fold figures of one cross-validated run, graded in float32 and in bfloat16.
+
+Usage: python scripts/compare_precision.py RUN WORK
+
+Copies RUN twice into WORK, re-grades every fold's held-out patients with
+GLIOGRADE_PRECISION=fp32 and =bf16, and prints each patient AUC (with and without
+segmentation) and the largest change of a patient's P(HGG). The training is not repeated.
+"""
+
+import csv
+import os
+import shutil
+import sys
 from pathlib import Path
+
 from gliograde.assess.crossval import evaluate_cross_validation
-src = Path(sys.argv[1])
-for prec in ("fp32", "bf16"):
-    dst = Path(f"/tmp/demo-prec-{prec}")
-    shutil.rmtree(dst, ignore_errors=True); shutil.copytree(src, dst)
-    os.environ["GLIOGRADE_PRECISION"] = prec
-    m = evaluate_cross_validation(dst)
-    print(prec, "patient AUC", round(m["patient"]["auc"], 4), "no seg", round(m["patient_noseg"]["auc"], 4))
-def read(p): return {r['subject']: r for r in csv.DictReader(open(p))}
-a, b = read('/tmp/demo-prec-fp32/predictions_patients.csv'), read('/tmp/demo-prec-bf16/predictions_patients.csv')
-for col in ['p_hgg_uncalibrated', 'p_hgg_noseg_uncalibrated']:
-    d = [abs(float(a[s][col]) - float(b[s][col])) for s in a]
-    print(col, "max |fp32 - bf16|", round(max(d), 4), "mean", round(sum(d) / len(d), 4))
+
+
+def regrade(run: Path, work: Path, precision: str) -> Path:
+    copy = work / f"run-{precision}"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(run, copy)
+    os.environ["GLIOGRADE_PRECISION"] = precision
+    m = evaluate_cross_validation(copy)
+    seg, noseg = m["patient"]["auc"], m["patient_noseg"]["auc"]
+    print(f"{precision}: patient AUC {seg:.4f}, without seg {noseg:.4f}")
+    return copy / "predictions_patients.csv"
+
+
+def read(path: Path) -> dict[str, dict]:
+    with open(path) as f:
+        return {row["subject"]: row for row in csv.DictReader(f)}
+
+
+def main(run: Path, work: Path) -> None:
+    exact, fast = (read(regrade(run, work, p)) for p in ("fp32", "bf16"))
+    for column in ("p_hgg_uncalibrated", "p_hgg_noseg_uncalibrated"):
+        diffs = [abs(float(exact[s][column]) - float(fast[s][column])) for s in exact]
+        print(f"{column}: max |fp32 - bf16| {max(diffs):.4f}, mean {sum(diffs) / len(diffs):.4f}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

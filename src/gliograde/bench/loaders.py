@@ -10,6 +10,16 @@ import numpy as np
 from gliograde import MODALITIES
 from gliograde.bench.process import PeakMemory, proc_status
 
+LOADER_KINDS = (
+    "article",
+    "monai_cache",
+    "monai_cache_fp16",
+    "monai_persistent",
+    "monai_persistent_fp16",
+    "store",
+)
+"""The readers compared, each on the same slices (see :func:`build_dataset`)."""
+
 
 def slice_items(store: Path) -> list[tuple[str, int, int]]:
     """(subject, z, label) of every slice in the store: all three loaders read these."""
@@ -102,18 +112,19 @@ def monai_cache_dataset(cohort: Path, items, half: bool = False):
     return AsFloat(cache) if half else cache
 
 
-def monai_persistent_dataset(cohort: Path, items, cache_dir: Path):
+def monai_persistent_dataset(cohort: Path, items, cache_dir: Path, half: bool = False):
     """MONAI's ``PersistentDataset``: each slice item computed once and saved to ``cache_dir``
-    (one ``.pt`` file per item, float32, as MONAI writes them), then read back per item."""
+    (one ``.pt`` file per item), then read back per item. ``half``: items saved in float16 (the
+    store's bytes, half the reading), made float32 per item as the store's are."""
     import torch
     from monai.data import PersistentDataset
 
-    make_slice = volume_slices(cohort, torch.float32)
+    make_slice = volume_slices(cohort, torch.float16 if half else torch.float32)
     ds = PersistentDataset(slice_records(items), make_slice, cache_dir=cache_dir)
     for i in range(len(ds)):  # build the cache (set-up), in subject order
         ds[i]
     make_slice.forget()
-    return ds
+    return AsFloat(ds) if half else ds
 
 
 class AsFloat:
@@ -142,7 +153,7 @@ def reader_files(kind: str, cohort: Path, store: Path, cache_dir: Path) -> list[
 
     if kind == "store":
         return files_under(store / "subjects", "images.npy")
-    if kind == "monai_persistent":
+    if kind.startswith("monai_persistent"):
         return files_under(cache_dir, "*.pt")
     if kind == "article":
         return files_under(cohort, "*.nii.gz")
@@ -154,16 +165,20 @@ def build_dataset(kind: str, cohort: Path, store: Path, cache_dir: Path, items):
         return article_dataset(cohort, items)
     if kind in ("monai_cache", "monai_cache_fp16"):
         return monai_cache_dataset(cohort, items, half=kind.endswith("fp16"))
-    if kind == "monai_persistent":
-        return monai_persistent_dataset(cohort, items, cache_dir)
+    if kind.startswith("monai_persistent"):
+        return monai_persistent_dataset(cohort, items, cache_dir, half=kind.endswith("fp16"))
     return store_dataset(store)
 
 
 def measure_loader(
-    kind: str, cohort: str, store: str, cache_dir: str, batch_size: int, max_slices: int
+    kind: str, cohort: str, store: str, cache_dir: str, batch_size: int, max_slices: int | None
 ) -> dict:
     """Slices/s through a DataLoader (0 workers: in this process), cold and warm, and the memory
-    it took: added RSS and the page cache its files hold once warm."""
+    it needs: the RSS it adds plus the page cache its files hold once warm.
+
+    ``max_slices``: None reads a whole epoch (every slice once, so that the page cache holds
+    what an epoch needs).
+    """
     import torch.utils.data  # noqa: F401  (imports are not a loader's memory)
 
     from gliograde.bench.pagecache import evict, resident_bytes
@@ -177,25 +192,38 @@ def measure_loader(
         started = time.perf_counter()
         ds = build_dataset(kind, cohort_p, store_p, cache_p, items)
         setup = time.perf_counter() - started
+    n = len(ds) if max_slices is None else min(max_slices, len(ds))
     files = reader_files(kind, cohort_p, store_p, cache_p)
     evict(files)
     cold_resident = resident_bytes(files)
     with PeakMemory() as peak:  # what the reader holds while it serves slices
-        cold = loader_rate(ds, batch_size, max_slices)
-        warm = loader_rate(ds, batch_size, max_slices)
-    page_cache = resident_bytes(files)
+        cold = loader_rate(ds, batch_size, n)
+        warm = loader_rate(ds, batch_size, n)
+    page_cache = mb(resident_bytes(files))
     added = peak.peak_rss - baseline
     return {
         "slices_per_s": warm,
         "cold_slices_per_s": cold,
-        "slices": min(max_slices, len(ds)),
+        "slices": n,
         "setup_s": setup,
         "setup_peak_rss_mb": setup_peak.peak_rss,
         "added_rss_mb": added,
-        "page_cache_mb": None if page_cache is None else page_cache / 2**20,
-        "page_cache_cold_mb": None if cold_resident is None else cold_resident / 2**20,
-        "memory_mb": added + (page_cache or 0) / 2**20,
+        "page_cache_mb": page_cache,
+        "page_cache_cold_mb": mb(cold_resident),
+        "file_mb": file_bytes(files) / 2**20,
+        # cold means something only where eviction worked (not on tmpfs, say)
+        "evicted": cold_resident is not None and cold_resident <= 0.05 * file_bytes(files),
+        # None where the page cache could not be counted (no fincore): never 0 by default
+        "memory_mb": None if page_cache is None else added + page_cache,
     }
+
+
+def file_bytes(files: list[Path]) -> int:
+    return sum(p.stat().st_size for p in files)
+
+
+def mb(n_bytes: int | None) -> float | None:
+    return None if n_bytes is None else n_bytes / 2**20
 
 
 def loader_rate(ds, batch_size: int, max_slices: int) -> float:
