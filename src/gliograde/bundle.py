@@ -16,15 +16,19 @@ import shutil
 from pathlib import Path
 
 from gliograde import MODALITIES, __version__
-from gliograde.core.errors import UsageError
+from gliograde.core.errors import GliogradeError, UsageError
 from gliograde.core.files import write_json, write_text
 
-RUN_FILES = ("config.json", "calibration.json", "checksums.json", "splits.json", "MODEL_CARD.md")
 CHANNELS = {"flair": "FLAIR", "t1ce": "T1ce", "t1": "T1", "t2": "T2"}
 
 
 def write_bundle(run_path: Path, out: Path) -> Path:
-    """Write the MONAI Bundle of the run at ``run_path`` into ``out`` (a new or empty folder)."""
+    """Write the MONAI Bundle of the run at ``run_path`` into ``out`` (a new or empty folder).
+
+    The run goes in as ``predict`` needs it and no more: weights, checksums, calibration, a
+    fresh model card, and its config without patient names, grades or local paths.
+    """
+    from gliograde.assess.modelcard import write_model_card
     from gliograde.run import Run
 
     run = Run.open(run_path)
@@ -34,9 +38,10 @@ def write_bundle(run_path: Path, out: Path) -> Path:
     models = out / "models" / "run"
     for folder in (models, out / "configs", out / "docs"):
         folder.mkdir(parents=True, exist_ok=True)
-    for name in RUN_FILES:
-        if (run.path / name).is_file():
-            shutil.copyfile(run.path / name, models / name)
+    write_model_card(run)
+    for name in ("calibration.json", "checksums.json", "MODEL_CARD.md"):
+        shutil.copyfile(run.path / name, models / name)
+    write_json(models / "config.json", shareable_config(run))
     for weights in run.weights():
         target = models / weights.relative_to(run.path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -46,6 +51,18 @@ def write_bundle(run_path: Path, out: Path) -> Path:
     write_text(out / "docs" / "README.md", bundle_readme(run))
     write_licences(run, out)
     return out
+
+
+def shareable_config(run) -> dict:
+    """The run's config as ``predict`` reads it, with no subject, grade or local path: the
+    store's subjects and grades become counts per class, paths become folder names."""
+    from gliograde.assess.modelcard import class_counts, source_name
+
+    private = ("subjects", "grades", "skipped", "warnings", "notes", "source")
+    manifest = {k: v for k, v in run.manifest.items() if k not in private}
+    manifest |= {"class_counts": class_counts(run), "source": source_name(run)}
+    config = {k: v for k, v in run.config.items() if k not in ("store", "out", "store_manifest")}
+    return config | {"folds": run.folds(), "store_manifest": manifest}
 
 
 def metadata(run) -> dict:
@@ -60,15 +77,16 @@ def metadata(run) -> dict:
         "monai_version": _version("monai"),
         "pytorch_version": _version("torch"),
         "numpy_version": _version("numpy"),
-        "optional_packages_version": {"gliograde": __version__, "nibabel": _version("nibabel")},
+        "required_packages_version": {"gliograde": __version__, "fire": _version("fire")},
+        "optional_packages_version": {"gliograde": __version__, "fire": _version("fire")},
         "name": "gliograde glioma grading (LGG vs HGG)",
         "task": "Glioma grade classification from multi-modal brain MRI (BraTS form)",
-        "description": "An ensemble of ResNet18 fold models on axial slices; per patient, "
-        "slice probabilities are aggregated, calibrated and flagged when uncertain.",
+        "description": "gliograde's patient rule on axial slices with the run's ResNet18 "
+        "models (see models/run/MODEL_CARD.md for how they were trained and measured).",
         "authors": "gliograde",
         "copyright": "gliograde contributors, Apache-2.0",
         "intended_use": "Research only; not for diagnosis. See docs/README.md and MODEL_CARD.md.",
-        "data_source": str(run.manifest.get("source")),
+        "data_source": Path(str(run.manifest.get("source"))).name,
         "data_type": "nibabel",
         "network_data_format": {
             "inputs": {
@@ -108,7 +126,7 @@ def inference_config() -> dict:
         "dataset_dir": "",
         "output_dir": "$@bundle_root + '/eval'",
         "model_dir": "$@bundle_root + '/models/run'",
-        "device": "cpu",
+        "device": "auto",
         "ignore_seg": False,
         "network_def": {"_target_": "gliograde.model.network.GradeNet", "plain": True},
         "run": ["$run_bundle(@dataset_dir, @model_dir, @output_dir, @device, @ignore_seg)"],
@@ -116,33 +134,65 @@ def inference_config() -> dict:
 
 
 def run_bundle(
-    dataset_dir: str, model_dir: str, output_dir: str, device: str = "cpu", ignore_seg=False
+    dataset_dir: str, model_dir: str, output_dir: str, device: str = "auto", ignore_seg=False
 ) -> Path:
     """Grade every subject under ``dataset_dir`` with the bundle's run; write
-    ``output_dir/predictions.csv`` (``gliograde predict --csv``'s columns)."""
+    ``output_dir/predictions.csv`` (``gliograde predict --csv``'s columns).
+
+    Args:
+        device: ``auto``, ``cpu``, ``gpu``, or MONAI's ``cuda``/``cuda:N``.
+        ignore_seg: True/False (MONAI's runner hands command-line values over as strings).
+
+    Raises:
+        GliogradeError: a subject could not be graded (after the CSV is written, with its
+            error), so that a pipeline sees the failure as ``predict`` shows it: exit 1.
+    """
     from gliograde.predict import predict_subjects, predictions_csv
 
     if not dataset_dir:
         raise UsageError("the bundle needs --dataset_dir: a subject folder or a cohort")
-    predictions = predict_subjects([Path(dataset_dir)], Path(model_dir), bool(ignore_seg), device)
+    device = "gpu" if str(device).startswith("cuda") else str(device)
+    predictions = predict_subjects([Path(dataset_dir)], Path(model_dir), flag(ignore_seg), device)
     out = Path(output_dir) / "predictions.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, predictions_csv(predictions))
+    failed = [p.subject for p in predictions if p.error]
+    if failed:
+        raise GliogradeError(f"{out}: {len(failed)} subject(s) not graded: {', '.join(failed)}")
     return out
+
+
+def flag(v) -> bool:
+    """A yes/no option as MONAI's runner may give it: a bool, or a string (``"false"``...)."""
+    if isinstance(v, bool):
+        return v
+    text = str(v).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise UsageError(f"--ignore_seg {v}: give true or false")
 
 
 def bundle_readme(run) -> str:
     synthetic = run.manifest.get("synthetic", False)
     note = "\n**Trained on SYNTHETIC data: for trying the bundle, not for patients.**\n"
+    seg = (
+        "and, where there is one, a tumour segmentation"
+        if run.can_grade_without_seg
+        else "and a tumour segmentation (required: this run was trained on tumour slices)"
+    )
+    source = Path(str(run.manifest.get("source"))).name
     return f"""# gliograde glioma grading bundle
 {note if synthetic else ""}
-Grades gliomas (LGG vs HGG) from BraTS-preprocessed MRI: FLAIR, T1ce, T1 and T2 (and a tumour
-segmentation when there is one), with the {len(run.weights())} models of gliograde run
-`{run.path.name}`. Research only, not for diagnosis: read `models/run/MODEL_CARD.md`.
+Grades gliomas (LGG vs HGG) from BraTS-preprocessed MRI: FLAIR, T1ce, T1 and T2 {seg}, with
+the {len(run.weights())} model(s) of gliograde run `{run.path.name}` and gliograde's patient rule.
+Research only, not for diagnosis: read `models/run/MODEL_CARD.md`.
 
 ## Run
 
-Needs gliograde {__version__} installed (`pip install gliograde`); nothing is downloaded.
+Needs gliograde {__version__} and `fire` installed (from gliograde's source folder:
+`pip install -e ".[export]"`); nothing is downloaded.
 
 ```bash
 python -m monai.bundle run --config_file configs/inference.json --bundle_root . \\
@@ -151,13 +201,18 @@ python -m monai.bundle run --config_file configs/inference.json --bundle_root . 
 
 `DATA` is a subject folder or a cohort in any layout `gliograde check` reads. `OUT/predictions.csv`
 has one row per subject: `subject, grade, p_hgg, p_hgg_uncalibrated, uncertainty, flag,
-n_slices, used_seg, error`, the figures `gliograde predict --csv` gives. `--ignore_seg true`
-grades without the segmentations.
+n_slices, used_seg, error`, the figures `gliograde predict --csv` gives; the run fails (exit 1)
+when a subject could not be graded, its error in the CSV. `--ignore_seg true` grades without the
+segmentations; `--device cpu|gpu|auto` (default auto).
+
+This bundle is for `monai.bundle run` and MONAI's config API. It is not a MONAI Deploy or MONAI
+Label model: it holds no TorchScript `model.ts` and no `inferer` section, since one network's
+slice outputs are not the patient's answer.
 
 ## Licences
 
-The code is Apache-2.0 (`LICENSE`). The weights were trained on `{run.manifest.get("source")}`:
-their use is bound by that data's terms (`docs/data_license.txt`).
+The code is Apache-2.0 (`LICENSE`). The weights were trained on `{source}`: their use is
+bound by that data's terms (`docs/data_license.txt`).
 """
 
 
@@ -168,9 +223,9 @@ def write_licences(run, out: Path) -> None:
         data = "The training data is SYNTHETIC (written by `gliograde synth`): no terms apply.\n"
     else:
         data = (
-            f"The models were trained on {run.manifest.get('source')}. Check and follow that "
-            "dataset's terms of use (BraTS data: see the challenge's data usage agreement) "
-            "before sharing or using these weights.\n"
+            f"The models were trained on {Path(str(run.manifest.get('source'))).name}. Check "
+            "and follow that dataset's terms of use (BraTS data: see the challenge's data "
+            "usage agreement) before sharing or using these weights.\n"
         )
     write_text(out / "docs" / "data_license.txt", data)
 

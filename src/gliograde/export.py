@@ -182,10 +182,13 @@ def export_run(
 
 
 def copy_model_card(run: Path, out: Path) -> None:
-    """The run's ``MODEL_CARD.md`` beside its exported models (when the run has one)."""
-    card = Path(run) / "MODEL_CARD.md"
-    if card.is_file():
-        shutil.copyfile(card, Path(out) / card.name)
+    """The run's ``MODEL_CARD.md``, written afresh from its ``metrics.json``, beside its
+    exported models."""
+    from gliograde.assess.modelcard import write_model_card
+    from gliograde.run import Run
+
+    card = write_model_card(Run.open(run))
+    shutil.copyfile(card, Path(out) / card.name)
 
 
 def export_one(path: Path, fmt: str, out: Path, example, check_batch, device: str) -> Exported:

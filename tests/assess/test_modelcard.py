@@ -30,13 +30,19 @@ def test_train_writes_a_card_that_quotes_metrics_json(tiny_run):
     for heading in HEADINGS:
         assert heading in card
     assert "SYNTHETIC" in card and "Not for diagnosis" in card
+    assert "The positive class is HGG" in card
+    assert "## Factors" in card and "## Ethical considerations" in card
+    assert "Synth_0001" not in card and "/tmp" not in card  # no patient, no local path
+    folds = metrics["patient"]["calibration"]["folds_calibrated"]
+    ece = metrics["patient"]["calibration"]["ece_after"]
+    assert f"applied in {folds} fold" in card and f"ECE {ece:.3f}" in card
     for key in ("auc", "balanced_accuracy", "sensitivity", "specificity"):
         line = f"- {key.replace('_', ' ')}: {interval(metrics['patient'], key)}"
         assert line in card
     assert f"Patients: {metrics['n_patients']}." in card
     inference = metrics["inference"]  # what the figures were computed with
     assert inference["precision"] in ("bf16", "fp32") and inference["device"] == "cpu"
-    assert f"from {inference['precision']} inference on cpu" in card
+    assert f"Computed with {inference['precision']} inference on cpu" in card
     grades = list(Run.open(run).manifest["grades"].values())
     counts = f"HGG {grades.count('HGG')}, LGG {grades.count('LGG')}"
     assert f"{len(grades)} subjects ({counts})" in card
@@ -60,8 +66,9 @@ def test_a_run_without_held_out_patients_says_so(tiny_run, tmp_path):
     (run / "config.json").write_text(json.dumps(config | {"full": True}))
     card = write_model_card(Run.open(run)).read_text()
     assert "None: no patient was held out of training." in card
-    assert "every subject (--full: no held-out figure)" in card
-    assert "auc:" not in card
+    assert "None: every subject trained the model (`--full`)." in card
+    assert "not calibrated and never flagged" in card  # what predict does with such a run
+    assert "auc:" not in card and "calibrated and flagged by the rule" not in card
 
 
 def test_the_report_links_to_the_card(tiny_run, tmp_path):

@@ -31,7 +31,10 @@ def test_evaluate_test_on_a_csv_manifest_cohort(tiny_run, synth_small, tmp_path)
     assert "seg" in metrics["recalibrated"]
     assert (run / "calibration.json").read_bytes() == before  # the run's own is left as it was
     card = (tmp_path / "test" / "MODEL_CARD.md").read_text()
-    assert "## Metrics: Independent cohort" in card and f"{p['auc']:.3f}" in card
+    independent = card.split("## Metrics: Independent cohort", 1)[1]
+    low, high = p["ci95"]["auc"]
+    assert f"- auc: {p['auc']:.3f} (95 % CI {low:.3f}–{high:.3f})" in independent
+    assert f"Computed with {metrics['inference']['precision']} inference on cpu" in independent
     # each test patient's answer is predict's answer
     answers = {a.subject: a.to_dict() for a in predict_subjects([synth_small], run)}
     with open(tmp_path / "test" / "predictions_patients.csv", newline="") as f:

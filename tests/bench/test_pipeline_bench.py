@@ -1,6 +1,10 @@
 """The bench's own run folder must be one that predict accepts (timing a refusal would be
 worthless). Nothing here is timed: benchmarks are a script, ``gliograde bench``."""
 
+import shutil
+
+import pytest
+
 
 def test_the_timing_run_is_a_complete_run(tiny_run, tmp_path):
     from gliograde.bench.pipeline import timing_run
@@ -16,6 +20,7 @@ def test_the_timing_run_is_a_complete_run(tiny_run, tmp_path):
     assert run.calibration()["seg"]["threshold"] is None
 
 
+@pytest.mark.skipif(shutil.which("fincore") is None, reason="needs util-linux's fincore")
 def test_page_cache_is_counted_and_evicted(tmp_path):
     """The memory a file reader needs is seen (fincore) and can be dropped to time it cold."""
     import os

@@ -2,7 +2,8 @@
 
 Headings follow *Model Cards for Model Reporting* (Mitchell et al., FAT* 2019). Every figure is
 read from the ``metrics.json`` beside the card, so the card cannot say more than was measured;
-``train`` and ``evaluate`` (re)write it, ``explain`` adds the attention figures, exports copy it.
+``train`` and ``evaluate`` (re)write it, ``explain`` adds the attention figures, exports write
+it afresh and carry it. It names no patient and no local path: the source folder by its name.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from gliograde.run import Run
 
 CARD_NAME = "MODEL_CARD.md"
 PATHS = (("patient", "with a segmentation"), ("patient_noseg", "without a segmentation"))
+DISCRIMINATION = ("auc", "balanced_accuracy", "sensitivity", "specificity")
 
 
 def write_model_card(run: Run, metrics_dir: Path | None = None) -> Path:
@@ -29,50 +31,71 @@ def write_model_card(run: Run, metrics_dir: Path | None = None) -> Path:
         header(run),
         model_details(run),
         intended_use(),
+        factors(),
         training_data(run),
         preprocessing(run),
         protocol(run, own),
-        figures("Cross-validation (out of fold)", own),
+        figures("Cross-validation (out of fold)", own if not is_full(run) else {}),
     ]
     if out != run.path:
         sections.append(figures("Independent cohort", metrics))
-    sections += [limits(run), versions(run)]
+    sections += [limits(run), ethics(), versions(run)]
     path = out / CARD_NAME
     write_text(path, "\n\n".join(s.strip() for s in sections) + "\n")
     return path
 
 
+def is_full(run: Run) -> bool:
+    return bool(run.config.get("full"))
+
+
+def class_counts(run: Run) -> dict[str, int]:
+    """Subjects per class: from the store's grades (or the counts an export kept instead)."""
+    m = run.manifest
+    if "class_counts" in m:
+        return dict(m["class_counts"])
+    grades = list(m.get("grades", {}).values())
+    return {g: grades.count(g) for g in sorted(set(grades))}
+
+
+def source_name(run: Run) -> str:
+    return Path(str(run.manifest.get("source", "unknown"))).name
+
+
 def header(run: Run) -> str:
-    synthetic = run.manifest.get("synthetic", False)
     warning = (
         "\n\n> **Trained on SYNTHETIC data** (brain phantoms, not patients): the figures below "
         "say that the pipeline learns, nothing about accuracy on patients."
-        if synthetic
+        if run.manifest.get("synthetic", False)
         else ""
     )
     return f"# Model card: gliograde run `{run.path.name}`{warning}"
 
 
 def model_details(run: Run) -> str:
-    c = run.config
-    folds = run.folds()
-    kind = (
-        "one model trained on every subject (--full)"
-        if c.get("full")
-        else (f"an ensemble of {len(folds)} fold models (mean of their probabilities)")
-    )
-    size = run.manifest["slice_shape"][-1]
+    c, size = run.config, run.manifest["slice_shape"][-1]
+    if is_full(run):
+        kind = (
+            "one model trained on every subject (`--full`), kept after its last epoch; its "
+            "answers are not calibrated and never flagged (no patient was held out to fit either)"
+        )
+    else:
+        kind = (
+            f"the {len(run.folds())} fold models averaged, their answers calibrated and flagged "
+            f"by the rule fitted out of fold; checkpoint rule `--select {c.get('select')}`"
+        )
+    seg = "" if run.can_grade_without_seg else " A segmentation is required (tumour-slice store)."
     return f"""## Model details
 
-- ResNet18 (MONAI), 4 input channels (FLAIR, T1ce, T1, T2), axial slices of {size}×{size};
-  two heads: the grade (LGG, HGG) and whether the slice shows tumour.
-- `predict` uses {kind}; per patient, slice probabilities are averaged over the tumour slices
-  (with a segmentation) or weighted by the tumour head (without one), then calibrated, with an
-  uncertainty and a flag.
+- ResNet18 (MONAI), 4 input channels (FLAIR, T1ce, T1, T2), axial slices of {size}×{size}; two
+  heads: the grade and whether the slice shows tumour. Method after Pitarch, Ribas and Vellido,
+  Cancers 2023, 15:3369.
+- `predict` uses {kind}.
+- A patient's P(HGG) is the mean of its slice probabilities over the tumour slices (with a
+  segmentation) or weighted by the tumour head (without one).{seg} The positive class is HGG;
+  the grade is HGG when the (calibrated) P(HGG) is at least 0.5.
 - Trained by gliograde {c.get("versions", {}).get("gliograde", "?")}: {c.get("epochs")} epochs,
-  batch {c.get("batch_size")}, learning rate {c.get("lr")}, seed {c.get("seed")}, checkpoint
-  rule `--select {c.get("select")}`. Method after Pitarch, Ribas and Vellido, Cancers 2023,
-  15:3369."""
+  batch {c.get("batch_size")}, learning rate {c.get("lr")}, seed {c.get("seed")}."""
 
 
 def intended_use() -> str:
@@ -81,19 +104,28 @@ def intended_use() -> str:
 - For research: to study glioma grading from multi-modal MRI and to try a model on one's own
   BraTS-preprocessed scans. **Not for diagnosis or any clinical decision.**
 - Out of scope: scans not preprocessed as BraTS is (co-registered, 1 mm, skull-stripped),
-  paediatric or non-glioma tumours, and any use without a person reading the QC and the flag."""
+  post-treatment scans, children, tumours other than diffuse gliomas, and any use in which a
+  person does not read every answer."""
+
+
+def factors() -> str:
+    return """## Factors
+
+Figures may differ by scanner, field strength, acquisition protocol, institution, tumour size
+and location, and patient age; none of these was measured separately here."""
 
 
 def training_data(run: Run) -> str:
     m = run.manifest
-    grades = list(m.get("grades", {}).values())
-    counts = ", ".join(f"{g} {grades.count(g)}" for g in sorted(set(grades)))
-    source = "SYNTHETIC cohort written by `gliograde synth`" if m.get("synthetic") else "real scans"
+    counts = class_counts(run)
+    listed = ", ".join(f"{k} {v}" for k, v in counts.items())
+    kind = "SYNTHETIC cohort written by `gliograde synth`" if m.get("synthetic") else "scans"
     return f"""## Training data
 
-- Source: `{m.get("source")}` ({source}), layout {m.get("layout")}.
-- {len(m.get("subjects", []))} subjects ({counts}); {m.get("n_slices")} slices in the store;
-  skipped subjects: {len(m.get("skipped", {}))}."""
+- Source: `{source_name(run)}` ({kind}), layout {m.get("layout")}.
+- {sum(counts.values())} subjects ({listed}); {m.get("n_slices")} slices in the store.
+- Labels: BraTS's LGG/HGG (WHO 2016 grades II–III against IV), not a WHO CNS5 grade or
+  integrated diagnosis."""
 
 
 def preprocessing(run: Run) -> str:
@@ -108,59 +140,62 @@ def preprocessing(run: Run) -> str:
 
 
 def protocol(run: Run, metrics: dict) -> str:
-    splits = (
-        "every subject (--full: no held-out figure)"
-        if run.config.get("full")
-        else (f"{len(run.folds())}-fold cross-validation split by patient, stratified by grade")
-    )
+    if is_full(run):
+        return "## Evaluation protocol\n\n- None: every subject trained the model (`--full`)."
+    lines = [
+        "## Evaluation protocol",
+        "",
+        f"- {len(run.folds())}-fold cross-validation split by patient, stratified by grade.",
+        f"- {metrics.get('protocol', 'no evaluation recorded')}.",
+        "- The figures are those of each fold model on its own held-out patients; the ensemble "
+        "`predict` uses is not measured by them (use `evaluate --test`).",
+    ]
+    return "\n".join(lines + inference_lines(metrics))
+
+
+def inference_lines(metrics: dict) -> list[str]:
     inference = metrics.get("inference")
-    ran = (
-        f"\n- The figures come from {inference['precision']} inference on {inference['device']} "
-        "(`predict` uses bfloat16 where the hardware computes it natively; "
-        "`GLIOGRADE_PRECISION=fp32` turns it off)."
-        if inference
-        else ""
-    )
-    return f"""## Evaluation protocol
-
-- {splits}.
-- {metrics.get("protocol", "no evaluation recorded")}.{ran}"""
-
-
-def ci(metrics: dict, key: str) -> str:
-    interval = metrics.get("ci95", {}).get(key)
-    return f" (95 % CI {interval[0]:.3f}–{interval[1]:.3f})" if interval else ""
+    if not inference:
+        return []
+    return [
+        f"- Computed with {inference['precision']} inference on {inference['device']} (`predict` "
+        "uses bfloat16 where the hardware computes it natively; `GLIOGRADE_PRECISION=fp32` turns "
+        "it off)."
+    ]
 
 
 def value(v) -> str:
     return "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def figure_line(m: dict, name: str) -> str:
+    interval = m.get("ci95", {}).get(name)
+    ci = f" (95 % CI {interval[0]:.3f}–{interval[1]:.3f})" if interval else ""
+    return f"- {name.replace('_', ' ')}: {value(m.get(name))}{ci}"
+
+
 def figures(title: str, metrics: dict) -> str:
     """Discrimination with intervals, calibration, uncertainty and attention, per path."""
-    if not metrics:
+    if "n_patients" not in metrics:
         return f"## Metrics: {title}\n\nNone: no patient was held out of training."
-    lines = [f"## Metrics: {title}", "", f"Patients: {metrics.get('n_patients', 'n/a')}."]
+    lines = [f"## Metrics: {title}", "", f"Patients: {metrics['n_patients']}."]
+    if metrics.get("protocol", "").startswith("independent"):
+        lines += [f"{metrics['protocol'].capitalize()}; skipped: {len(metrics['skipped'])}."]
+        lines += inference_lines(metrics)
     for key, label in PATHS:
         m = metrics.get(key)
         if not m:
             continue
-        if "auc" not in m:  # not measured, and why
-            lines += ["", f"**{label.capitalize()}**: {m.get('note', 'not measured')}."]
-            continue
         lines += ["", f"**{label.capitalize()}**", ""]
-        for name in ("auc", "balanced_accuracy", "sensitivity", "specificity"):
-            lines.append(f"- {name.replace('_', ' ')}: {value(m.get(name))}{ci(m, name)}")
+        if "n" not in m:  # not measured, and why
+            lines.append(f"- not measured: {m.get('note', 'no figure')}")
+            continue
+        lines += [figure_line(m, name) for name in DISCRIMINATION]
+        lines += [f"- note: {m['note']}"] if m.get("note") else []
         lines += calibration_lines(m.get("calibration")) + uncertainty_lines(m.get("uncertainty"))
-    a = metrics.get("attention")
-    if a:
-        lines += [
-            "",
-            f"**Attention** ({a.get('method')}, {a.get('n_slices')} tumour slices): "
-            f"{value(a.get('mean_share_tumor'))} of the map inside the tumour, against "
-            f"{value(a.get('mean_chance'))} by chance.",
-        ]
-    return "\n".join(lines)
+    if metrics.get("recalibrated"):
+        lines += ["", "A calibration was also fitted on this cohort (`calibration.json` here)."]
+    return "\n".join(lines + attention_lines(metrics.get("attention")))
 
 
 def calibration_lines(c: dict | None) -> list[str]:
@@ -168,11 +203,13 @@ def calibration_lines(c: dict | None) -> list[str]:
         return []
     folds = c.get("folds_calibrated")
     if folds is not None:  # cross-validation: decided per fold on the other folds
-        state = f"applied in {folds} folds" if folds else "applied in no fold"
+        where = f"applied in {folds} fold{'s' if folds != 1 else ''} (decided on the other folds)"
+        saved = "applied" if c.get("applied") else "not applied"
+        where += f"; the pair `predict` uses is {saved}"
     else:
-        state = "applied" if c.get("applied") else "not applied"
+        where = "applied" if c.get("applied") else "not applied"
     return [
-        f"- calibration {state}: ECE {value(c.get('ece_after'))}, "
+        f"- calibration {where}: ECE {value(c.get('ece_after'))}, "
         f"Brier {value(c.get('brier_after'))}"
     ]
 
@@ -187,18 +224,39 @@ def uncertainty_lines(u: dict | None) -> list[str]:
     ]
 
 
+def attention_lines(a: dict | None) -> list[str]:
+    if not a or not a.get("n_slices"):
+        return []
+    return [
+        "",
+        f"**Attention** ({a.get('method')}, {a.get('n_slices')} tumour slices): "
+        f"{value(a.get('mean_share_tumor'))} of the map inside the tumour, against "
+        f"{value(a.get('mean_chance'))} by chance.",
+    ]
+
+
 def limits(run: Run) -> str:
-    grades = list(run.manifest.get("grades", {}).values())
-    share = grades.count("HGG") / len(grades) if grades else 0.0
+    counts = class_counts(run)
+    total = sum(counts.values())
+    share = counts.get("HGG", 0) / total if total else 0.0
     return f"""## Known limits
 
 - Scanner and protocol shift: trained on one cohort's scans; another hospital's may differ in
   contrast, resolution and noise. `predict` refuses patients unlike the training data
   (spacing, grid, brain volume, intensities) unless forced, and then flags them.
 - BraTS preprocessing is assumed; raw scans must be brought to that form first.
-- Class balance: {share:.0%} HGG in training; its probabilities reflect that mix, not
-  your clinic's.
-- Small cohorts give wide intervals: read the 95 % intervals, not the point figures."""
+- Class balance: {share:.0%} HGG in training; its probabilities reflect that mix, not your
+  clinic's.
+- Small cohorts give wide intervals: read the 95 % intervals, not the point figures.
+- Exported slice models (ONNX, TorchScript, safetensors) give slice outputs only: the patient
+  figures above hold for `predict`'s rule, not for a rule rebuilt elsewhere."""
+
+
+def ethics() -> str:
+    return """## Ethical considerations
+
+A wrong grade can change treatment. The model's answers must never replace a pathologist's
+diagnosis; the flag marks some, not all, of the uncertain answers."""
 
 
 def versions(run: Run) -> str:

@@ -89,7 +89,8 @@ class Evidence:
     fold_spread: float
     n_slices: int  # slices that speak: tumour slices with a seg, every slice without
     used_seg: bool
-    slice_p: np.ndarray  # P(HGG) per slice, mean over models
+    slice_p: np.ndarray  # P(HGG) per slice, mean over models; NaN for a slice not scored
+    # (with a segmentation, ``predict`` scores only the slices that speak)
     weights: np.ndarray  # each slice's weight in the patient's P(HGG), mean over models
 
 
