@@ -338,7 +338,7 @@ def export(
     format: Annotated[
         str, typer.Option("--format", help="safetensors, torchscript, onnx or monai-bundle.")
     ] = "safetensors",
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: RUN/export).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Default RUN/export, RUN/bundle.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or gpu (the PyTorch reference).")] = "auto",
 ):
     """Export the run's models and check each against PyTorch (max |Δ logit| ≤ 1e-4)."""
