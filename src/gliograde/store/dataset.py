@@ -16,8 +16,9 @@ class SliceDataset(Dataset):
     Each item is a dict: ``x`` float32 ``[4, H, W]`` (FLAIR, T1ce, T1, T2), ``y`` 0 (LGG) or 1
     (HGG), ``tumor`` 1.0 when the slice shows at least ``min_tumor_pixels`` of tumour, else 0.0,
     ``subject`` and ``z``. A ``DataLoader`` batches them as ``[B, 4, H, W]``; each slice is read
-    from the store with one ``pread`` (nothing is loaded or mapped up front), so memory stays
-    flat however large the store, and it works with DataLoader workers.
+    from the store with one ``pread`` (nothing is loaded or mapped up front), so private memory
+    stays flat however large the store (read slices sit in the shared page cache), and it works
+    with DataLoader workers.
 
     Args:
         store: a :class:`SliceStore` or its path.

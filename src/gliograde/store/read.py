@@ -18,7 +18,8 @@ class SliceStore:
     """A prepared store (see :mod:`gliograde.store.write`), opened for reading.
 
     Nothing is mapped or loaded up front: each read is one ``pread`` on the subject's ``.npy``
-    file (opened once per process), so the process's memory stays flat however large the store.
+    file (opened once per process), so the process's private memory stays flat however large
+    the store (the slices read sit in the kernel's page cache, shared and evictable).
     """
 
     def __init__(self, path: Path):
