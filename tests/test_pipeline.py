@@ -334,3 +334,22 @@ def test_report_without_config_is_one_clear_line(tiny_run, tmp_path):
     shutil.copy(run / "metrics.json", tmp_path / "metrics.json")
     with pytest.raises(GliogradeError, match=r"no config\.json"):
         write_report(tmp_path)
+
+
+def test_a_tiny_tumor_is_graded_with_a_note(tiny_run, cohort_copy):
+    """A segmentation with no slice of min_tumor_pixels: every slice weighs the same, and the
+    answer says so."""
+    from corpus import rewrite
+
+    subject = cohort_copy / "Synth_0003"
+
+    def tiny(v):
+        out = np.zeros(v.shape, np.uint8)
+        out[30:32, 30:32, 20] = 1  # 4 pixels, below the run's 20
+        return out
+
+    rewrite(subject, "seg", tiny)
+    answer = predict_subjects([subject], tiny_run[1])[0].to_dict()
+    assert answer["used_seg"] and "no slice has 20 tumour pixels" in answer["note"]
+    normal = predict_subjects([cohort_copy / "Synth_0004"], tiny_run[1])[0].to_dict()
+    assert "note" not in normal

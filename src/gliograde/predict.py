@@ -112,8 +112,21 @@ def predict_subjects(
         result = grade_slices(models, slices, with_seg, run, dev, own)
         result.flag = result.flag or bool(reasons)
         extra = {"precision": inference} | ({"out_of_distribution": reasons} if reasons else {})
+        extra |= small_tumor_note(slices, with_seg, run.min_tumor)
         out.append(Prediction(subject.subject_id, result, extra=extra))
     return out
+
+
+def small_tumor_note(slices, with_seg: bool, min_tumor: int) -> dict:
+    """A note when the segmentation has no tumour slice: the rule then weighs every slice."""
+    from gliograde.infer.subjects import tumor_pixels
+
+    if not with_seg or (tumor_pixels(slices) >= min_tumor).any():
+        return {}
+    return {
+        "note": f"no slice has {min_tumor} tumour pixels in the segmentation: every slice "
+        "weighed equally; check the segmentation, or grade with --ignore-seg"
+    }
 
 
 def read_calibration(path: Path) -> dict:
