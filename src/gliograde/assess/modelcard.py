@@ -203,7 +203,8 @@ def calibration_lines(c: dict | None) -> list[str]:
         return []
     folds = c.get("folds_calibrated")
     if folds is not None:  # cross-validation: decided per fold on the other folds
-        where = f"applied in {folds} fold{'s' if folds != 1 else ''} (decided on the other folds)"
+        count = "no fold" if folds == 0 else f"{folds} fold{'s' if folds != 1 else ''}"
+        where = f"applied in {count} (decided on the other folds)"
         saved = "applied" if c.get("applied") else "not applied"
         where += f"; the pair `predict` uses is {saved}"
     else:
