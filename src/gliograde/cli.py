@@ -1,8 +1,5 @@
-"""The ``gliograde`` command line: a thin shell over functions that the tests call directly.
-
-Heavy imports (torch, MONAI, Lightning) happen inside the commands that need them, so that
-``gliograde --help`` is instant.
-"""
+"""The ``gliograde`` command line: a thin shell over functions that the tests call directly
+(torch, MONAI and Lightning are imported inside the commands: ``gliograde --help`` is instant)."""
 
 from __future__ import annotations
 
@@ -63,13 +60,15 @@ def synth(
         str, typer.Option(help="Volume shape X,Y,Z (default: BraTS 240,240,155).")
     ] = "240,240,155",
     workers: Annotated[int, typer.Option(help="Processes (0: one per core).")] = 0,
+    skull: Annotated[bool, typer.Option(help="Heads with skull and scalp (raw-like).")] = False,
 ):
     """Write a SYNTHETIC BraTS-like cohort (BraTS 2020 layout, NIfTI + name_mapping.csv)."""
     from gliograde.core.parallel import default_workers
     from gliograde.io.synth import parse_shape, synth_cohort
 
     shape = parse_shape(size)
-    ids = synth_cohort(out, subjects, lgg_fraction, seed, shape, workers or default_workers())
+    n = workers or default_workers()
+    ids = synth_cohort(out, subjects, lgg_fraction, seed, shape, n, skull=skull)
     err(f"wrote {len(ids)} SYNTHETIC subjects to {out}")
 
 

@@ -1,8 +1,9 @@
 """Synthetic BraTS-like cohorts: the embedded data of the demo and the tests.
 
 Every subject is a skull-stripped brain phantom (white and grey matter, ventricles, sulcal CSF)
-with a tumour labelled as in BraTS (1 necrotic/non-enhancing core, 2 edema, 4 enhancing). The
-tumour's look follows grade as radiologists describe it:
+with a tumour labelled as in BraTS (1 necrotic/non-enhancing core, 2 edema, 4 enhancing); with
+``skull=True`` the same brain lies inside CSF, skull and scalp (a raw-like head). The tumour's
+look follows grade as radiologists describe it:
 
 * HGG: a ring of enhancement on T1ce around a necrotic centre, wide edema, heterogeneous;
 * LGG: little or no enhancement, bright and homogeneous on T2/FLAIR, little edema.
@@ -45,6 +46,14 @@ _TISSUE = {
     "necrosis": (0.90, 0.35, 0.40, 1.65),
     "enhancing": (1.10, 1.75, 0.85, 1.15),
 }
+# Around the brain (``skull=True``), as shells of the brain's ellipsoid: extra-axial CSF, bone
+# (dark on every sequence), scalp with fat (bright on T1 and T1ce). Fixed values, so that the
+# random draws, and with them the brain, are those of the same subject without a skull.
+_HEAD = {
+    4: ("csf", 1.06),
+    5: ((0.10, 0.12, 0.12, 0.08), 1.16),
+    6: ((1.00, 1.25, 1.30, 0.90), 1.25),
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class SynthSpec:
     seed: int
     out: Path
     shape: tuple[int, int, int]
+    skull: bool = False
 
     @property
     def subject_id(self) -> str:
@@ -70,10 +80,12 @@ def synth_cohort(
     shape: tuple[int, int, int] = BRATS_SHAPE,
     workers: int = 1,
     quiet: bool = False,
+    skull: bool = False,
 ) -> list[str]:
     """Write a synthetic cohort in the BraTS 2020 layout, with ``name_mapping.csv``.
 
     Deterministic for a seed: the same arguments give the same files, whatever ``workers``.
+    ``skull``: heads with skull and scalp around the same brains (not skull-stripped).
 
     Returns:
         The subject ids, in order.
@@ -90,13 +102,15 @@ def synth_cohort(
     grades = np.array(["HGG"] * (subjects - n_lgg) + ["LGG"] * n_lgg)
     np.random.default_rng(seed).shuffle(grades)
     specs = [
-        SynthSpec(i + 1, str(g), seed, out, tuple(shape)) for i, g in enumerate(grades.tolist())
+        SynthSpec(i + 1, str(g), seed, out, tuple(shape), skull)
+        for i, g in enumerate(grades.tolist())
     ]
     ids = list(map_with_progress(write_subject, specs, workers, "synth", quiet=quiet))
     write_label_csv(out / "name_mapping.csv", [(s.subject_id, s.grade) for s in specs])
     (out / "SYNTHETIC.txt").write_text(
         "This cohort is SYNTHETIC: brain phantoms made by `gliograde synth`, not patient data.\n"
-        f"subjects={subjects} lgg_fraction={lgg_fraction} seed={seed} shape={list(shape)}\n"
+        f"subjects={subjects} lgg_fraction={lgg_fraction} seed={seed} shape={list(shape)} "
+        f"skull={skull}\n"
     )
     return ids
 
@@ -115,7 +129,7 @@ def write_subject(spec: SynthSpec) -> str:
     import nibabel as nib
 
     images, seg = make_subject(
-        spec.grade, np.random.default_rng([spec.seed, spec.index]), spec.shape
+        spec.grade, np.random.default_rng([spec.seed, spec.index]), spec.shape, spec.skull
     )
     folder = spec.out / spec.subject_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -133,9 +147,12 @@ def write_subject(spec: SynthSpec) -> str:
 
 
 def make_subject(
-    grade: str, rng: np.random.Generator, shape: tuple[int, int, int] = BRATS_SHAPE
+    grade: str,
+    rng: np.random.Generator,
+    shape: tuple[int, int, int] = BRATS_SHAPE,
+    skull: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One synthetic subject in memory.
+    """One synthetic subject in memory (``skull``: the same brain, with skull and scalp).
 
     Returns:
         (images, seg): int16 ``(4, x, y, z)`` in the order FLAIR, T1ce, T1, T2, and uint8
@@ -143,6 +160,7 @@ def make_subject(
     """
     (nx, ny, nz), centre, radii, brain, tissue = make_anatomy(rng, shape)
     seg, atypical = make_tumor(grade, rng, shape, centre, radii, brain & (tissue != 3))
+    inside = add_head(tissue, np.sqrt(nx**2 + ny**2 + nz**2)) if skull else brain
     tumor_cls = {1: "necrosis" if grade == "HGG" else "core", 2: "edema", 4: "enhancing"}
     texture = smooth_pattern(rng, nx, ny, nz, frequency=4.0)
     b = rng.uniform(-1, 1, 3) * [0.12, 0.12, 0.08]
@@ -154,6 +172,8 @@ def make_subject(
         table = np.zeros(8, dtype=np.float32)
         for code, name in ((1, "wm"), (2, "gm"), (3, "csf")):
             table[code] = _TISSUE[name][c] * rng.uniform(0.95, 1.05)
+        for code, (look, _) in _HEAD.items():
+            table[code] = table[3] if look == "csf" else look[c]
         vol = table[tissue]
         for label, name in tumor_cls.items():
             value = _TISSUE[name][c] * rng.uniform(0.9, 1.1)
@@ -167,8 +187,18 @@ def make_subject(
         vol += noise
         vol *= float(rng.uniform(300.0, 1500.0))
         np.clip(vol, 1.0, 32000.0, out=vol)
-        images[c] = vol * brain
+        images[c] = vol * inside
     return images, seg
+
+
+def add_head(tissue: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """Label the shells around the brain (``rho`` ≥ 1) as CSF, bone and scalp, in place;
+    return the head's mask."""
+    inner = 1.0
+    for code, (_, outer) in _HEAD.items():
+        tissue[(rho >= inner) & (rho < outer)] = code
+        inner = outer
+    return rho < inner
 
 
 def make_anatomy(rng: np.random.Generator, shape: tuple[int, int, int]):
