@@ -1,0 +1,41 @@
+"""DICOM series → NIfTI with dcm2niix, the field's converter (its binary ships in its wheel):
+orientation, spacing and vendor quirks (mosaics, multi-frame, scaling) as dcm2niix handles
+them, which a reader of our own would have to relearn."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from gliograde.core.errors import DataError
+from gliograde.scans.series import Series
+
+
+def series_to_nifti(series: Series, out: Path, name: str) -> Path:
+    """Convert one series into ``out/NAME.nii.gz`` and return its path.
+
+    Raises:
+        DataError: dcm2niix fails, or makes no volume or more than one (echoes, phases).
+    """
+    import dcm2niix
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="gliograde-dicom-") as tmp:
+        inputs, made = Path(tmp) / "in", Path(tmp) / "out"
+        inputs.mkdir()
+        made.mkdir()
+        for i, path in enumerate(series.files):  # this series only, whatever else is there
+            (inputs / f"{i:05d}.dcm").symlink_to(Path(path).resolve())
+        cmd = [dcm2niix.bin, "-z", "y", "-b", "n", "-f", "vol", "-o", str(made), str(inputs)]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        volumes = sorted(made.glob("*.nii.gz"))
+        if result.returncode != 0 or len(volumes) != 1:
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise DataError(
+                f"{series.label()}: dcm2niix made {len(volumes)} volumes, not 1 "
+                f"(exit {result.returncode}: {last[0][:120]}); convert it by hand or leave it out"
+            )
+        target = out / f"{name}.nii.gz"
+        volumes[0].replace(target)
+    return target

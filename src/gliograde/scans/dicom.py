@@ -1,0 +1,89 @@
+"""A folder of DICOM files, as a PACS exports it (any names, any order, any nesting), read into
+patients, studies and series, without reading pixel data.
+
+A file that is not a readable DICOM image is named with why, and nothing else is lost. A folder
+holding several patients (or several studies of one) gives one subject per patient and study.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gliograde.scans.series import Series
+
+MIN_IMAGES = 10
+"""Series with fewer images than this are localizers or single-slice views: set aside."""
+
+
+@dataclass
+class Study:
+    """One patient's study: the subject that ``preprocess`` makes of it."""
+
+    patient: str
+    study: str
+    series: list[Series] = field(default_factory=list)
+
+    @property
+    def subject_id(self) -> str:
+        return f"{safe(self.patient)}_{self.study[-8:].replace('.', '')}"
+
+
+def safe(text: str) -> str:
+    kept = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(text).strip())
+    return kept or "anonymous"
+
+
+def scan_folder(folder: Path) -> tuple[list[Study], list[str]]:
+    """Every study under ``folder`` with its series, and a line for each file not used.
+
+    Returns:
+        (studies, problems), the studies sorted by patient and study.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    groups: dict[tuple, dict[str, Series]] = defaultdict(dict)
+    problems = []
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, EOFError, ValueError, KeyError) as err:
+            problems.append(f"{path}: not a readable DICOM file ({type(err).__name__}); skipped")
+            continue
+        if "SeriesInstanceUID" not in ds or "ImagePositionPatient" not in ds:
+            problems.append(f"{path}: not a DICOM image with a position; skipped")
+            continue
+        key = (str(ds.get("PatientID", "")), str(ds.get("StudyInstanceUID", "")))
+        uid = str(ds.SeriesInstanceUID)
+        if uid not in groups[key]:
+            groups[key][uid] = series_of(ds)
+        groups[key][uid].files.append(path)
+    studies = [Study(p, s, list(found.values())) for (p, s), found in sorted(groups.items())]
+    for study in studies:
+        for series in study.series:
+            series.localizer = series.localizer or len(series.files) < MIN_IMAGES
+    return studies, problems
+
+
+def series_of(ds) -> Series:
+    """A :class:`Series` from one file's header (timing in ms, as DICOM stores it)."""
+    image_type = [str(v).upper() for v in ds.get("ImageType", [])]
+    return Series(
+        key=str(ds.SeriesInstanceUID),
+        description=str(ds.get("SeriesDescription", "") or ds.get("ProtocolName", "")),
+        number=int(ds.SeriesNumber) if ds.get("SeriesNumber") is not None else None,
+        tr_ms=number(ds.get("RepetitionTime")),
+        te_ms=number(ds.get("EchoTime")),
+        ti_ms=number(ds.get("InversionTime")),
+        contrast_agent=bool(str(ds.get("ContrastBolusAgent", "") or "").strip()),
+        localizer="LOCALIZER" in image_type,
+    )
+
+
+def number(value) -> float | None:
+    try:
+        return None if value is None or value == "" else float(value)
+    except (TypeError, ValueError):
+        return None

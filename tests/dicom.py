@@ -1,0 +1,85 @@
+"""DICOM series written with pydicom, with exact geometry, as a PACS export looks (random file
+names, one file per slice): test data for the raw-scan paths."""
+
+from __future__ import annotations
+
+import secrets
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+
+def write_series(
+    folder: Path,
+    volume: np.ndarray,
+    affine: np.ndarray,
+    description: str,
+    timing: tuple[float | None, float | None, float | None] = (500.0, 10.0, None),
+    contrast_agent: str = "",
+    patient: str = "P001",
+    study: str = "1.2.826.0.1.3680043.8.498.1",
+    number: int = 1,
+    image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "M"),
+) -> list[Path]:
+    """Write ``volume`` (x, y, z), placed by the NIfTI ``affine`` (RAS), as an axial MR series.
+
+    Returns:
+        The files written, one per z.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine  # DICOM's patient frame is LPS
+    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    rows_dir, cols_dir = lps[:3, 0] / spacing[0], lps[:3, 1] / spacing[1]
+    series_uid, tr, te, ti = generate_uid(), *timing
+    files = []
+    for k in range(volume.shape[2]):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
+        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
+        ds.Modality, ds.PatientID, ds.PatientName = "MR", patient, f"Test^{patient}"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series_uid
+        ds.FrameOfReferenceUID = study + ".0"
+        ds.SeriesNumber, ds.InstanceNumber, ds.SeriesDescription = number, k + 1, description
+        ds.ImageType = list(image_type)
+        ds.RepetitionTime, ds.EchoTime = tr, te
+        if ti is not None:
+            ds.InversionTime = ti
+        if contrast_agent:
+            ds.ContrastBolusAgent = contrast_agent
+        ds.ImageOrientationPatient = [float(v) for v in (*rows_dir, *cols_dir)]
+        ds.ImagePositionPatient = [float(v) for v in (lps @ [0, 0, k, 1])[:3]]
+        ds.PixelSpacing = [float(spacing[1]), float(spacing[0])]
+        ds.SliceThickness = float(spacing[2])
+        ds.Rows, ds.Columns = volume.shape[1], volume.shape[0]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.PixelData = np.ascontiguousarray(volume[:, :, k].T.astype(np.int16)).tobytes()
+        path = folder / f"{secrets.token_hex(6)}"  # PACS exports rarely say .dcm
+        ds.save_as(path, enforce_file_format=True)
+        files.append(path)
+    return files
+
+
+SEQUENCES = {  # description, (TR, TE, TI) in ms, contrast agent: as scanners write them
+    "flair": ("AX T2 FLAIR", (9000.0, 85.0, 2500.0), ""),
+    "t1ce": ("AX T1 MPRAGE POST GD", (2300.0, 3.0, 900.0), "Gadobutrol"),
+    "t1": ("AX T1 MPRAGE", (2300.0, 3.0, 900.0), ""),
+    "t2": ("AX T2 TSE", (5000.0, 100.0, None), ""),
+}
+
+
+def write_exam(folder: Path, volumes: dict[str, np.ndarray], affine, patient="P001") -> str:
+    """A whole MR exam: one series per role in ``volumes`` (FLAIR, T1ce, T1, T2), numbered from
+    2; returns its StudyInstanceUID."""
+    study = "1.2.826.0.1.3680043.8.498." + str(zlib.crc32(patient.encode()))
+    for number, (role, volume) in enumerate(volumes.items(), start=2):
+        description, timing, agent = SEQUENCES[role]
+        write_series(folder, volume, affine, description, timing, agent, patient, study, number)
+    return study
