@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from gliograde.cli_scans import preprocess as preprocess_command
 from gliograde.core.errors import GliogradeError, UsageError
 
 app = typer.Typer(
@@ -131,10 +132,7 @@ def train(
     balance: Annotated[str, typer.Option(help="Class imbalance: weights or sampler.")] = "weights",
     epoch_slices: Annotated[int | None, typer.Option(help="Slices drawn per epoch.")] = None,
     select: Annotated[
-        str,
-        typer.Option(
-            help="Checkpoint choice: inner (a split of each fold's training patients) or last."
-        ),
+        str, typer.Option(help="Checkpoint: inner (a split of the training patients) or last.")
     ] = "inner",
     select_fraction: Annotated[
         float, typer.Option(help="Share of each fold's training patients in the inner split.")
@@ -144,10 +142,7 @@ def train(
     workers: Annotated[int, typer.Option(help="DataLoader workers (-1: auto).")] = -1,
     compile: Annotated[bool, typer.Option(help="torch.compile the network.")] = False,
     resident: Annotated[
-        bool,
-        typer.Option(
-            help="Keep the training slices in device (GPU) memory: no CPU worker in the loop."
-        ),
+        bool, typer.Option(help="Training slices kept in GPU memory: no CPU worker in the loop.")
     ] = False,
     pretrained: Annotated[
         Path | None, typer.Option(help="torchvision resnet18 weights file.")
@@ -376,7 +371,7 @@ def bench(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the demo's data, store and run.")] = Path(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's data, store, run.")] = Path(
         "demo-output"
     ),
     device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
@@ -385,6 +380,9 @@ def demo(
     from gliograde.demo import DemoConfig, run_demo
 
     run_demo(DemoConfig.for_device(out, device))
+
+
+app.command(name="preprocess")(preprocess_command)
 
 
 def main() -> None:

@@ -1,0 +1,86 @@
+"""Intensity and space with SimpleITK: N4 bias correction, rigid and affine registration
+(Mattes mutual information, three resolutions), resampling, and a similarity to check them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+SAMPLING = 0.05  # share of voxels the metric samples at each level
+SEED = 1  # the sampling is random: a fixed seed gives the same answer each run
+
+
+def read(path: Path):
+    """A volume as a float32 SimpleITK image (SimpleITK reads NIfTI's orientation itself)."""
+    import SimpleITK as sitk
+
+    return sitk.ReadImage(str(path), sitk.sitkFloat32)
+
+
+def n4(image):
+    """N4 bias-field correction: the field fitted on a 4× shrunk image and head mask (Otsu),
+    then divided out at full resolution."""
+    import SimpleITK as sitk
+
+    mask = sitk.OtsuThreshold(image, 0, 1, 200)
+    shrink = [max(1, min(4, n // 32)) for n in image.GetSize()]
+    fit = sitk.N4BiasFieldCorrectionImageFilter()
+    fit.SetMaximumNumberOfIterations([50] * 3)
+    fit.Execute(sitk.Shrink(image, shrink), sitk.Shrink(mask, shrink))
+    field = sitk.Cast(sitk.Exp(fit.GetLogBiasFieldAsImage(image)), sitk.sitkFloat32)
+    return image / field
+
+
+def register(fixed, moving, kind: str = "rigid", sampling: float = SAMPLING):
+    """The transform that maps ``fixed``'s points onto ``moving`` (``rigid`` or ``affine``),
+    found by Mattes mutual information at 1/4, 1/2 and full resolution, started by aligning the
+    images' centres of mass."""
+    import SimpleITK as sitk
+
+    fixed, moving = (sitk.Cast(i, sitk.sitkFloat32) for i in (fixed, moving))
+    start = sitk.Euler3DTransform() if kind == "rigid" else sitk.AffineTransform(3)
+    initial = sitk.CenteredTransformInitializer(
+        fixed, moving, start, sitk.CenteredTransformInitializerFilter.MOMENTS
+    )
+    method = sitk.ImageRegistrationMethod()
+    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    method.SetMetricSamplingStrategy(method.RANDOM)
+    method.SetMetricSamplingPercentage(sampling, SEED)
+    method.SetInterpolator(sitk.sitkLinear)
+    method.SetOptimizerAsRegularStepGradientDescent(2.0, 1e-4, 300)
+    method.SetOptimizerScalesFromPhysicalShift()
+    method.SetShrinkFactorsPerLevel([4, 2, 1])
+    method.SetSmoothingSigmasPerLevel([2, 1, 0])
+    method.SetInitialTransform(initial, inPlace=False)
+    return method.Execute(fixed, moving)
+
+
+def resample(image, reference, transform=None, nearest: bool = False):
+    """``image`` on ``reference``'s grid, through ``transform`` (reference → image points)."""
+    import SimpleITK as sitk
+
+    transform = transform or sitk.Transform(3, sitk.sitkIdentity)
+    interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    return sitk.Resample(image, reference, transform, interpolator, 0.0, image.GetPixelID())
+
+
+def nmi(a: np.ndarray, b: np.ndarray, mask: np.ndarray, bins: int = 64) -> float:
+    """Normalised mutual information (H(A) + H(B)) / H(A, B) of two images on ``mask``: 1 for
+    unrelated images, 2 for images that determine each other."""
+    x, y = a[mask], b[mask]
+    joint, _, _ = np.histogram2d(x, y, bins=bins)
+    p = joint / max(joint.sum(), 1)
+
+    def entropy(q):
+        q = q[q > 0]
+        return float(-(q * np.log(q)).sum())
+
+    return (entropy(p.sum(1)) + entropy(p.sum(0))) / max(entropy(p.ravel()), 1e-12)
+
+
+def as_array(image) -> np.ndarray:
+    """A SimpleITK image's voxels as ``(x, y, z)`` (SimpleITK's arrays are ``(z, y, x)``)."""
+    import SimpleITK as sitk
+
+    return sitk.GetArrayFromImage(image).T
