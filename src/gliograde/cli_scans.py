@@ -19,7 +19,9 @@ def preprocess(
     each with qc.png and preprocess.json; offline."""
     from gliograde.scans.inputs import parse_series_map, preprocess_inputs
 
-    records, errors = preprocess_inputs(inputs, out, parse_series_map(series_map))
+    records, errors, notes = preprocess_inputs(inputs, out, parse_series_map(series_map))
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
     for subject, record in records.items():
         seconds = sum(record["seconds"].values())
         typer.echo(

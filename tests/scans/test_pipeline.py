@@ -35,8 +35,8 @@ def processed(sample_dir, tmp_path_factory):
         write_series(root / "raw_dicom", np.asanyarray(img.dataobj), img.affine, description,
                      timing, agent, number=number)  # fmt: skip
     inputs = [sample_dir / SUBJECT, root / "raw_nifti", root / "raw_dicom"]
-    records, errors = preprocess_inputs(inputs, root / "out")
-    assert errors == {}
+    records, errors, notes = preprocess_inputs(inputs, root / "out")
+    assert errors == {} and notes == []
     return root / "out", records
 
 
@@ -49,6 +49,8 @@ def test_each_subject_is_written_in_brats_form_with_its_qc(processed):
         record = json.loads((folder / "preprocess.json").read_text())
         assert set(record["seconds"]) == {"read", "n4", "coregister", "skull strip", "atlas"}
         assert 800 < record["brain_ml"] < 2200
+        assert set(record["series"]) == set(MODALITIES)  # which series made each sequence
+        assert record["versions"]["deepbet"] and record["versions"]["SimpleITK"]
         for role in MODALITIES:
             img = nib.load(folder / f"{subject}_{role}.nii.gz")
             assert img.shape == (240, 240, 155) and nib.aff2axcodes(img.affine) == ("L", "P", "S")
@@ -60,11 +62,13 @@ def test_preprocessing_restores_the_original(processed):
     original = load(out, SUBJECT)
     restored = load(out, "raw_nifti")
     a, b = original["t1"] > 0, restored["t1"] > 0
-    assert 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.93  # brain-mask Dice
+    assert 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.96  # brain-mask Dice (measured 0.98)
+    centres = [np.argwhere(m).mean(axis=0) for m in (a, b)]
+    assert np.linalg.norm(centres[0] - centres[1]) < 1.5  # mm (measured 0.75)
     both = a & b
     for role in MODALITIES:  # 2–4 mm slices lose detail: compare at the scale they keep
         sa, sb = gaussian_filter(original[role], 2), gaussian_filter(restored[role], 2)
-        assert np.corrcoef(sa[both], sb[both])[0, 1] > 0.7, role
+        assert np.corrcoef(sa[both], sb[both])[0, 1] > 0.9, role  # measured 0.94–0.97
     ml = {s: records[s]["brain_ml"] for s in (SUBJECT, "raw_nifti")}
     assert abs(ml["raw_nifti"] - ml[SUBJECT]) / ml[SUBJECT] < 0.05
 
@@ -99,6 +103,44 @@ def test_a_missing_sequence_writes_nothing_for_that_subject(sample_dir, tmp_path
     partial.mkdir()
     for role in ("flair", "t1ce", "t1"):
         shutil.copy(sample_dir / SUBJECT / f"{SUBJECT}_{role}.nii.gz", partial)
-    records, errors = preprocess_inputs([partial], tmp_path / "out")
+    records, errors, _ = preprocess_inputs([partial], tmp_path / "out")
     assert records == {} and errors["partial"].startswith("no T2 series (identified); found:")
     assert not (tmp_path / "out" / "partial").exists()
+
+
+def test_the_dicom_record_names_each_series_and_how_sure(processed):
+    _, records = processed
+    (dicom_subject,) = [s for s in records if s not in (SUBJECT, "raw_nifti")]
+    series = records[dicom_subject]["series"]
+    assert {r: s["series"] for r, s in series.items()} == {"flair": 2, "t1ce": 3, "t1": 4, "t2": 5}
+    assert all(s["confidence"] == "high" for s in series.values())
+
+
+def test_a_failed_registration_writes_nothing(sample_dir, tmp_path, monkeypatch):
+    """FLAIR left 10 mm off after registration: the similarity-peak check refuses it."""
+    import SimpleITK as sitk
+
+    from gliograde.scans import register as reg
+
+    found_by = reg.register  # the pipeline imports it at each call, so the patch reaches it
+
+    def off_by_10_mm(fixed, moving, kind="rigid", **kwargs):
+        found = found_by(fixed, moving, kind, **kwargs)
+        return sitk.CompositeTransform([found, sitk.TranslationTransform(3, (10.0, 0.0, 0.0))])
+
+    monkeypatch.setattr(reg, "register", off_by_10_mm)
+    records, errors, _ = preprocess_inputs([sample_dir / SUBJECT], tmp_path / "out")
+    assert records == {}
+    assert "registration to T1ce failed for FLAIR" in errors[SUBJECT]
+    assert not (tmp_path / "out" / SUBJECT).exists()
+
+
+def test_an_implausible_brain_volume_is_refused():
+    from gliograde.core.errors import DataError
+    from gliograde.scans.pipeline import check_figures
+
+    good = {"flair": 0.01, "t1": 0.05, "t2": 0.02}
+    check_figures("S", 1400.0, good)
+    for ml in (500.0, 3500.0):
+        with pytest.raises(DataError, match="brain volume"):
+            check_figures("S", ml, good)

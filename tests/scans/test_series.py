@@ -17,6 +17,11 @@ from gliograde.scans.series import Series, assign_roles, by_description, by_phys
         ("AX T1 SE", "t1"),
         ("sag_mprage", "t1"),
         ("t2_tse_tra", "t2"),
+        ("T1 precontrast", "t1"),
+        ("T1 pre Gd", "t1"),
+        ("AX T1 without contrast", "t1"),
+        ("Sag T1 FLAIR", "t1"),  # GE's T1 with inversion
+        ("AX T1 FLAIR +C", "t1ce"),
         ("AX T2* GRE", None),  # susceptibility: set aside
         ("ep2d_diff_3scan_trace", None),
         ("3-plane localizer", None),
@@ -41,6 +46,17 @@ def test_descriptions(text, role):
 )
 def test_timings(timing, agent, role):
     assert by_physics(*timing, contrast_agent=agent) == role
+
+
+def test_an_agent_of_none_is_no_agent():
+    from gliograde.scans.series import has_agent
+
+    assert has_agent("Gadobutrol") and not any(map(has_agent, ("NONE", "No", "-", "", None)))
+
+
+def test_a_flair_without_inversion_time_is_still_a_flair():
+    flair = Series("1", "AX FLAIR", 2, tr_ms=9000, te_ms=85, ti_ms=None)
+    assert (identify(flair).role, identify(flair).confidence) == ("flair", "medium")
 
 
 def test_confidence_from_agreement():

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gliograde.scans.series import Series
+from gliograde.scans.series import Series, has_agent
 
 MIN_IMAGES = 10
 """Series with fewer images than this are localizers or single-slice views: set aside."""
@@ -52,6 +52,9 @@ def scan_folder(folder: Path) -> tuple[list[Study], list[str]]:
         except (InvalidDicomError, OSError, EOFError, ValueError, KeyError) as err:
             problems.append(f"{path}: not a readable DICOM file ({type(err).__name__}); skipped")
             continue
+        if "PerFrameFunctionalGroupsSequence" in ds:
+            problems.append(f"{path}: enhanced multi-frame DICOM, not read yet; skipped")
+            continue
         if "SeriesInstanceUID" not in ds or "ImagePositionPatient" not in ds:
             problems.append(f"{path}: not a DICOM image with a position; skipped")
             continue
@@ -70,6 +73,7 @@ def scan_folder(folder: Path) -> tuple[list[Study], list[str]]:
 def series_of(ds) -> Series:
     """A :class:`Series` from one file's header (timing in ms, as DICOM stores it)."""
     image_type = [str(v).upper() for v in ds.get("ImageType", [])]
+    derived = {"DERIVED", "SECONDARY", "MPR", "SUBTRACT", "PROJECTION IMAGE"} & set(image_type)
     return Series(
         key=str(ds.SeriesInstanceUID),
         description=str(ds.get("SeriesDescription", "") or ds.get("ProtocolName", "")),
@@ -77,8 +81,8 @@ def series_of(ds) -> Series:
         tr_ms=number(ds.get("RepetitionTime")),
         te_ms=number(ds.get("EchoTime")),
         ti_ms=number(ds.get("InversionTime")),
-        contrast_agent=bool(str(ds.get("ContrastBolusAgent", "") or "").strip()),
-        localizer="LOCALIZER" in image_type,
+        contrast_agent=has_agent(ds.get("ContrastBolusAgent")),
+        localizer="LOCALIZER" in image_type or bool(derived),  # reformats and maps set aside
     )
 
 

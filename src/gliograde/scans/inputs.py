@@ -19,11 +19,23 @@ NIFTI = (".nii", ".nii.gz")
 
 @dataclass
 class RawSubject:
-    """A subject's identified sequences: NIfTI files, or DICOM series still to convert."""
+    """A subject's identified sequences: NIfTI files, or DICOM series still to convert; and,
+    for the record, which series each role came from and how sure the identification was."""
 
     subject_id: str
     files: dict[str, Path] | None = None
     series: dict[str, Series] | None = None
+    chosen: dict[str, dict] | None = None
+
+
+def provenance(chosen: dict[str, Series], identities: dict) -> dict[str, dict]:
+    """Role → the series used: its number, UID (or file), description and identification."""
+    out = {}
+    for role, s in chosen.items():
+        identity = identities[s.key]
+        out[role] = {"series": s.number, "uid": s.key, "description": s.description}
+        out[role] |= {"confidence": identity.confidence, "why": identity.why}
+    return out
 
 
 def is_nifti(path: Path) -> bool:
@@ -32,35 +44,42 @@ def is_nifti(path: Path) -> bool:
 
 def raw_subjects(
     inputs: list[Path], series_map: dict[str, str] | None = None
-) -> tuple[list[RawSubject], dict[str, str]]:
-    """Every subject the inputs hold, and one line for each input or subject that cannot be."""
+) -> tuple[list[RawSubject], dict[str, str], list[str]]:
+    """Every subject the inputs hold, one line for each input or subject that cannot be, and
+    notes (files that were not read)."""
     from gliograde.scans.dicom import scan_folder
 
-    subjects, errors = [], {}
+    subjects, errors, notes = [], {}, []
     for folder in map(Path, inputs):
         if not folder.is_dir():
             errors[str(folder)] = "not a folder; give a folder of DICOM or NIfTI files"
             continue
         niftis = sorted(p for p in folder.iterdir() if is_nifti(p))
         if niftis:
-            found = [Series(str(p), p.name.split(".")[0], files=[p]) for p in niftis]
-            chosen, _, problems = assign_roles(found, series_map)
+            names = [
+                p.name[: -len(".nii.gz")] if p.name.endswith(".gz") else p.stem for p in niftis
+            ]
+            found = [Series(str(p), n, files=[p]) for p, n in zip(niftis, names)]
+            chosen, identities, problems = assign_roles(found, series_map)
             if problems:
                 errors[folder.name] = "; ".join(problems)
             else:
                 files = {role: s.files[0] for role, s in chosen.items()}
-                subjects.append(RawSubject(folder.name, files=files))
+                record = provenance(chosen, identities)
+                subjects.append(RawSubject(folder.name, files=files, chosen=record))
             continue
         studies, unreadable = scan_folder(folder)
+        notes.extend(unreadable)
         for study in studies:
-            chosen, _, problems = assign_roles(study.series, series_map)
+            chosen, identities, problems = assign_roles(study.series, series_map)
             if problems:
                 errors[study.subject_id] = "; ".join(problems)
             else:
-                subjects.append(RawSubject(study.subject_id, series=chosen))
+                record = provenance(chosen, identities)
+                subjects.append(RawSubject(study.subject_id, series=chosen, chosen=record))
         if not studies:
             errors[folder.name] = f"no NIfTI and no DICOM image found ({len(unreadable)} files)"
-    return subjects, errors
+    return subjects, errors, notes
 
 
 def parse_series_map(items: list[str] | None) -> dict[str, str]:
@@ -78,30 +97,38 @@ def parse_series_map(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+# What a library may raise on one subject's data (SimpleITK: RuntimeError; deepbet: an
+# AssertionError when it finds no foreground; nibabel and dcm2niix: ValueError, OSError): that
+# subject gets the message as its line, and the others are still made.
+SUBJECT_FAILURES = (DataError, RuntimeError, AssertionError, ValueError, OSError)
+
+
 def preprocess_inputs(
     inputs: list[Path], out: Path, series_map: dict[str, str] | None = None
-) -> tuple[dict[str, dict], dict[str, str]]:
+) -> tuple[dict[str, dict], dict[str, str], list[str]]:
     """``gliograde preprocess``: each subject to ``out/SUBJECT`` in BraTS 2020 layout.
 
     Returns:
-        (records, errors): each written subject's ``preprocess.json`` content, and a line for
-        each subject not written.
+        (records, errors, notes): each written subject's ``preprocess.json`` content, a line
+        for each subject not written, and a line for each file not read.
     """
     from gliograde.scans.pipeline import preprocess_volumes
 
-    subjects, errors = raw_subjects(inputs, series_map)
+    subjects, errors, notes = raw_subjects(inputs, series_map)
     records = {}
     for subject in subjects:
         work = Path(out) / ".work" / subject.subject_id
         try:
             files = subject.files or converted(subject, work)
-            records[subject.subject_id] = preprocess_volumes(files, Path(out), subject.subject_id)
-        except DataError as err:
-            errors[subject.subject_id] = str(err)
+            record = preprocess_volumes(files, Path(out), subject.subject_id, subject.chosen)
+            records[subject.subject_id] = record
+        except SUBJECT_FAILURES as err:
+            message = str(err) if isinstance(err, DataError) else f"{type(err).__name__}: {err}"
+            errors[subject.subject_id] = " ".join(message.split())[:300]
         finally:
             shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(Path(out) / ".work", ignore_errors=True)
-    return records, errors
+    return records, errors, notes
 
 
 def converted(subject: RawSubject, work: Path) -> dict[str, Path]:

@@ -21,6 +21,7 @@ from gliograde import MODALITIES
 from gliograde.core.errors import DataError
 
 BRAIN_ML = (800.0, 2200.0)
+BRIGHT = 4000.0  # the brain's 99.5th percentile in the written int16 volumes
 SHIFTS = [(5, 0, 0), (-5, 0, 0), (0, 5, 0), (0, -5, 0), (0, 0, 5), (0, 0, -5)]
 MIN_MARGIN = 0.0015
 """A registered sequence must sit at a peak of similarity with T1ce: its normalised mutual
@@ -44,7 +45,9 @@ class Timer:
         return result
 
 
-def preprocess_volumes(files: dict[str, Path], out: Path, subject_id: str) -> dict:
+def preprocess_volumes(
+    files: dict[str, Path], out: Path, subject_id: str, series: dict | None = None
+) -> dict:
     """Bring ``files`` (role → NIfTI path) to BraTS form in ``out/SUBJECT``; return the record
     (figures, step times) also written as ``preprocess.json``, beside ``qc.png``.
 
@@ -62,7 +65,7 @@ def preprocess_volumes(files: dict[str, Path], out: Path, subject_id: str) -> di
     volumes, grid_mask = timer("atlas", to_atlas, in_t1ce, mask)
     record = {
         "subject": subject_id,
-        "inputs": {r: str(p) for r, p in files.items()},
+        "series": series or {r: {"file": str(p)} for r, p in files.items()},
         "brain_ml": round(brain_ml, 1),
         "registration_margin": {r: round(v, 4) for r, v in similarity.items()},
         "seconds": timer.steps,
@@ -144,8 +147,16 @@ def to_atlas(in_t1ce: dict, mask) -> tuple[dict[str, np.ndarray], np.ndarray]:
     volumes = {}
     for role in MODALITIES:
         data = as_array(resample(in_t1ce[role], grid, transform))
-        volumes[role] = np.where(grid_mask, np.clip(np.rint(data), 0, 32767), 0).astype(np.int16)
+        volumes[role] = to_int16(data, grid_mask)
     return volumes, grid_mask
+
+
+def to_int16(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """int16 as BraTS stores it, the brain's 99.5th percentile scaled to :data:`BRIGHT` (so that
+    float inputs in 0–1, or a vendor's large scale, keep their detail), background 0."""
+    high = float(np.percentile(data[mask], 99.5)) if mask.any() else 0.0
+    scale = BRIGHT / high if high > 0 else 1.0
+    return np.where(mask, np.clip(np.rint(data * scale), 0, 32767), 0).astype(np.int16)
 
 
 def write_subject(folder: Path, subject_id: str, volumes, mask, record: dict) -> None:
@@ -161,4 +172,18 @@ def write_subject(folder: Path, subject_id: str, volumes, mask, record: dict) ->
     for role, data in volumes.items():
         nib.save(nib.Nifti1Image(data, affine), folder / f"{subject_id}_{role}.nii.gz")
     write_qc(folder / "qc.png", volumes, mask, subject_id)
-    write_json(folder / "preprocess.json", record | {"versions": package_versions()})
+    versions = package_versions() | scan_versions()
+    write_json(folder / "preprocess.json", record | {"versions": versions})
+
+
+def scan_versions() -> dict[str, str]:
+    """Versions of the libraries that shaped a preprocessed subject."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("SimpleITK", "deepbet", "dcm2niix", "pydicom", "nilearn"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out

@@ -33,11 +33,16 @@ def write_qc(path: Path, volumes: dict[str, np.ndarray], mask: np.ndarray, title
             zip(planes(volumes[role], centre), planes(mask.astype(float), centre))
         ):
             ax = axes[row, col]
-            ax.imshow(image, cmap="gray", vmin=0, vmax=high, origin="lower")
-            ax.contour(outline, levels=[0.5], colors="lime", linewidths=0.6, origin="lower")
+            # axial: anterior up (rows run posterior); coronal, sagittal: superior up
+            origin = "upper" if col == 0 else "lower"
+            ax.imshow(image, cmap="gray", vmin=0, vmax=high, origin=origin)
+            ax.contour(outline, levels=[0.5], colors="lime", linewidths=0.6, origin=origin)
             ax.set_axis_off()
         axes[row, 0].set_title(TITLES[role], color="white", loc="left", fontsize=10)
-    fig.suptitle(f"{title}: brain mask outline in green", color="white")
+    fig.suptitle(
+        f"{title}: brain mask outline in green; patient's right on the image's left",
+        color="white",
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=80, facecolor="black")
     plt.close(fig)

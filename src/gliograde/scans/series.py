@@ -29,6 +29,9 @@ SET_ASIDE = re.compile(
 FLAIR_WORDS = re.compile(r"flair|tirm|dark[\s_-]?fluid")
 T1_WORDS = re.compile(r"t1|mprage|spgr|bravo|\btfl\b|\bfspgr\b|\bvibe\b")
 T2_WORDS = re.compile(r"t2")
+NOT_CONTRAST = re.compile(r"\bpre\b|\bnon\b|without|\bw o\b|\bnativ|\bno contrast|precontrast")
+T1_FLAIR = re.compile(r"t1\s*flair|flair\s*t1")  # GE/Philips' T1 with inversion: a T1
+NO_AGENT = {"", "none", "no", "n/a", "na", "-", "0", "nil"}
 CONTRAST_WORDS = re.compile(
     r"t1ce|t1c\b|t1gd|post|\bgd\b|gad|\+c\b|\bc\+|contrast|kontrast|\bce\b|\bkm\b"
 )
@@ -72,9 +75,11 @@ def by_description(text: str, contrast_agent: bool = False) -> str | None:
     t = words(text)
     if SET_ASIDE.search(t):
         return None
-    if FLAIR_WORDS.search(t):
+    if FLAIR_WORDS.search(t) and not T1_FLAIR.search(t):
         return "flair"
     if T1_WORDS.search(t):
+        if NOT_CONTRAST.search(t):  # "T1 pre Gd", "T1 without contrast": before the agent
+            return "t1"
         return "t1ce" if contrast_agent or CONTRAST_WORDS.search(t) else "t1"
     if T2_WORDS.search(t):
         return "t2"
@@ -104,6 +109,8 @@ def identify(series: Series) -> Identity:
     named = by_description(series.description, series.contrast_agent)
     timed = by_physics(series.tr_ms, series.te_ms, series.ti_ms, series.contrast_agent)
     timing = f"TR {series.tr_ms} ms, TE {series.te_ms} ms, TI {series.ti_ms} ms"
+    if named == "flair" and timed == "t2" and series.ti_ms is None:  # TI not in the header
+        return Identity("flair", "medium", f"description; {timing} (no inversion time given)")
     if named and timed and named != timed:
         # T1 and T1ce share their timing: the description (or the agent) tells them apart.
         if {named, timed} == {"t1", "t1ce"}:
@@ -154,6 +161,11 @@ def assign_roles(
 
 def matches(series: Series, wanted: str) -> bool:
     return wanted in (str(series.number), series.key, series.description)
+
+
+def has_agent(value) -> bool:
+    """Whether a ContrastBolusAgent value names an agent ("NONE", "No", "-" do not)."""
+    return str(value or "").strip().lower() not in NO_AGENT
 
 
 def found_list(series: list[Series]) -> str:

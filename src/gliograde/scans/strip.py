@@ -3,7 +3,8 @@ nothing is downloaded), on the CPU.
 
 On the four real BraTS 2020 subjects of this project's sample, deepbet's mask of T1 and FLAIR
 matched BraTS's brain with Dice 0.97–0.98 and kept 99.7–100 % of each tumour inside (measured
-while choosing it; see the README, Your own scans)."""
+while choosing it). Those volumes were already skull-stripped: how it does on heads with their
+skull was not measured here (no raw head scan is in the sample)."""
 
 from __future__ import annotations
 
