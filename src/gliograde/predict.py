@@ -93,8 +93,9 @@ def predict_subjects(
     inference = precision_name(dev)  # a bad GLIOGRADE_PRECISION stops here, before any work
     models = load_models(run.weights(fold), dev)
     own = read_calibration(calibration) if calibration is not None else None
+    inputs, raw = preprocess_raw_inputs(inputs)
     subjects, errors = discover_inputs(inputs)
-    out = [Prediction(name, error=problem) for name, problem in errors.items()]
+    out = [Prediction(name, error=problem) for name, problem in (raw.errors | errors).items()]
     for subject in subjects:
         try:
             slices, with_seg = subject_slices(subject, run, ignore_seg)
@@ -112,9 +113,65 @@ def predict_subjects(
         result = grade_slices(models, slices, with_seg, run, dev, own)
         result.flag = result.flag or bool(reasons)
         extra = {"precision": inference} | ({"out_of_distribution": reasons} if reasons else {})
-        extra |= small_tumor_note(slices, with_seg, run.min_tumor)
+        extra |= small_tumor_note(slices, with_seg, run.min_tumor) | raw.about(subject.subject_id)
         out.append(Prediction(subject.subject_id, result, extra=extra))
     return out
+
+
+@dataclass
+class RawInputs:
+    """DICOM folders among predict's inputs, preprocessed: where each subject's QC is, and the
+    subjects that could not be made."""
+
+    qc: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def about(self, subject_id: str) -> dict:
+        if subject_id not in self.qc:
+            return {}
+        return {"preprocessed": True, "qc": self.qc[subject_id]}
+
+
+def cache_root() -> Path:
+    """Where DICOM inputs are preprocessed to: ``GLIOGRADE_CACHE`` or ~/.cache/gliograde."""
+    import os
+
+    default = Path.home() / ".cache" / "gliograde"
+    return Path(os.environ.get("GLIOGRADE_CACHE", default)) / "preprocessed"
+
+
+def is_dicom_folder(path: Path, look_at: int = 50) -> bool:
+    """Whether a folder holds DICOM files (the ``DICM`` mark after the 128-byte preamble)."""
+    if not path.is_dir():
+        return False
+    for i, f in enumerate(p for p in path.rglob("*") if p.is_file()):
+        if i >= look_at:
+            break
+        with open(f, "rb") as handle:
+            if handle.read(132)[128:] == b"DICM":
+                return True
+    return False
+
+
+def preprocess_raw_inputs(inputs: list[Path]) -> tuple[list[Path], RawInputs]:
+    """DICOM folders preprocessed (``gliograde preprocess``, into :func:`cache_root`) and
+    replaced by their BraTS-like subject folders; other inputs as they are."""
+    import hashlib
+
+    from gliograde.scans.inputs import preprocess_inputs
+
+    kept, raw = [], RawInputs()
+    for path in map(Path, inputs):
+        if not is_dicom_folder(path):
+            kept.append(path)
+            continue
+        out = cache_root() / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+        records, errors, _ = preprocess_inputs([path], out)
+        raw.errors |= errors
+        for subject in records:
+            kept.append(out / subject)
+            raw.qc[subject] = str(out / subject / "qc.png")
+    return kept, raw
 
 
 def small_tumor_note(slices, with_seg: bool, min_tumor: int) -> dict:

@@ -144,3 +144,20 @@ def test_an_implausible_brain_volume_is_refused():
     for ml in (500.0, 3500.0):
         with pytest.raises(DataError, match="brain volume"):
             check_figures("S", ml, good)
+
+
+def test_predict_takes_a_dicom_folder(processed, tiny_run, tmp_path, monkeypatch):
+    """predict DICOM_DIR preprocesses into its cache, grades, and says so."""
+    from gliograde.predict import predict_subjects
+
+    out, records = processed
+    monkeypatch.setenv("GLIOGRADE_CACHE", str(tmp_path / "cache"))
+    (answer,) = [a.to_dict() for a in predict_subjects([out.parent / "raw_dicom"], tiny_run[1],
+                                                        force=True)]  # fmt: skip
+    assert answer["preprocessed"] is True
+    assert answer["qc"].startswith(str(tmp_path / "cache")) and answer["qc"].endswith("qc.png")
+    (dicom_subject,) = [s for s in records if s not in (SUBJECT, "raw_nifti")]
+    (direct,) = predict_subjects([out / dicom_subject], tiny_run[1], force=True)
+    assert answer["subject"] == dicom_subject
+    assert answer["p_hgg"] == pytest.approx(direct.to_dict()["p_hgg"], abs=1e-3)
+    assert "preprocessed" not in direct.to_dict()  # a BraTS-like folder is read as it is
