@@ -16,8 +16,9 @@ import shutil
 from pathlib import Path
 
 from gliograde import MODALITIES, __version__
+from gliograde.assess.modelcard import source_name
 from gliograde.core.errors import GliogradeError, UsageError
-from gliograde.core.files import write_json, write_text
+from gliograde.core.files import package_versions, write_json, write_text
 
 CHANNELS = {"flair": "FLAIR", "t1ce": "T1ce", "t1": "T1", "t2": "T2"}
 
@@ -56,7 +57,7 @@ def write_bundle(run_path: Path, out: Path) -> Path:
 def shareable_config(run) -> dict:
     """The run's config as ``predict`` reads it, with no subject, grade or local path: the
     store's subjects and grades become counts per class, paths become folder names."""
-    from gliograde.assess.modelcard import class_counts, source_name
+    from gliograde.assess.modelcard import class_counts
 
     private = ("subjects", "grades", "skipped", "warnings", "notes", "source")
     manifest = {k: v for k, v in run.manifest.items() if k not in private}
@@ -69,16 +70,17 @@ def metadata(run) -> dict:
     """``configs/metadata.json`` in MONAI's bundle format (the schema is named, never fetched)."""
     size = run.manifest["slice_shape"][-1]
     channels = {str(i): CHANNELS.get(m, m) for i, m in enumerate(MODALITIES)}
+    versions = package_versions(("monai", "torch", "numpy", "fire"))
     return {
         "schema": "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/"
         "0.8.1/meta_schema_20220324.json",
         "version": "0.1.0",
         "changelog": {"0.1.0": f"exported from gliograde run {run.path.name}"},
-        "monai_version": _version("monai"),
-        "pytorch_version": _version("torch"),
-        "numpy_version": _version("numpy"),
-        "required_packages_version": {"gliograde": __version__, "fire": _version("fire")},
-        "optional_packages_version": {"gliograde": __version__, "fire": _version("fire")},
+        "monai_version": versions["monai"],
+        "pytorch_version": versions["torch"],
+        "numpy_version": versions["numpy"],
+        "required_packages_version": {"gliograde": __version__, "fire": versions["fire"]},
+        "optional_packages_version": {"gliograde": __version__, "fire": versions["fire"]},
         "name": "gliograde glioma grading (LGG vs HGG)",
         "task": "Glioma grade classification from multi-modal brain MRI (BraTS form)",
         "description": "gliograde's patient rule on axial slices with the run's ResNet18 "
@@ -86,7 +88,7 @@ def metadata(run) -> dict:
         "authors": "gliograde",
         "copyright": "gliograde contributors, Apache-2.0",
         "intended_use": "Research only; not for diagnosis. See docs/README.md and MODEL_CARD.md.",
-        "data_source": Path(str(run.manifest.get("source"))).name,
+        "data_source": source_name(run),
         "data_type": "nibabel",
         "network_data_format": {
             "inputs": {
@@ -182,7 +184,7 @@ def bundle_readme(run) -> str:
         if run.can_grade_without_seg
         else "and a tumour segmentation (required: this run was trained on tumour slices)"
     )
-    source = Path(str(run.manifest.get("source"))).name
+    source = source_name(run)
     return f"""# gliograde glioma grading bundle
 {note if synthetic else ""}
 Grades gliomas (LGG vs HGG) from BraTS-preprocessed MRI: FLAIR, T1ce, T1 and T2 {seg}, with
@@ -223,7 +225,7 @@ def write_licences(run, out: Path) -> None:
         data = "The training data is SYNTHETIC (written by `gliograde synth`): no terms apply.\n"
     else:
         data = (
-            f"The models were trained on {Path(str(run.manifest.get('source'))).name}. Check "
+            f"The models were trained on {source_name(run)}. Check "
             "and follow that dataset's terms of use (BraTS data: see the challenge's data "
             "usage agreement) before sharing or using these weights.\n"
         )
@@ -239,12 +241,3 @@ def licence_text() -> str:
     except PackageNotFoundError:
         text = None
     return text or "Apache-2.0: https://www.apache.org/licenses/LICENSE-2.0\n"
-
-
-def _version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "unknown"

@@ -57,11 +57,11 @@ def stored_slices(store: SliceStore, subject: str) -> tuple[torch.Tensor, np.nda
 def evaluate_cross_validation(run_path: Path, device: str = "cpu") -> dict:
     """Grade the out-of-fold patients and write metrics, predictions, calibration and plots."""
     from gliograde.assess.evaluate import evaluate_table
-    from gliograde.infer.models import precision_name
+    from gliograde.infer.models import inference_record
 
     run = Run.open(run_path)
     store = SliceStore(Path(run.config["store"]))
-    inference = {"precision": precision_name(device), "device": device}
+    inference = inference_record(device)
     table = predict_out_of_fold(run, store, device)
     return evaluate_table(run.path, table, run, inference=inference)
 

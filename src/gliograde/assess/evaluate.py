@@ -87,7 +87,7 @@ def evaluate_test(
     """
     from gliograde.assess.testset import grade_cohort
     from gliograde.core.devices import torch_device
-    from gliograde.infer.models import precision_name
+    from gliograde.infer.models import inference_record
 
     run = Run.open(run_path)
     if (Path(out) / "config.json").is_file():
@@ -99,8 +99,7 @@ def evaluate_test(
         s.startswith("Synth_") for s in table.subject
     )
     metrics["n_patients"] = len(table.subject)
-    dev = torch_device(device)
-    metrics["inference"] = {"precision": precision_name(dev), "device": dev}
+    metrics["inference"] = inference_record(torch_device(device))
     for path in table.evidence:
         key = "patient" if path == "seg" else "patient_noseg"
         metrics[key] = score_fixed(table, path, run.calibration().get(path, {}))

@@ -200,7 +200,7 @@ def measure_loader(
         cold = loader_rate(ds, batch_size, n)
         warm = max(loader_rate(ds, batch_size, n) for _ in range(2))  # best of 2 warm epochs
     page_cache = mb(resident_bytes(files))
-    added = peak.peak_rss - baseline
+    added, size = peak.peak_rss - baseline, sum(p.stat().st_size for p in files)
     return {
         "slices_per_s": warm,
         "cold_slices_per_s": cold,
@@ -210,16 +210,12 @@ def measure_loader(
         "added_rss_mb": added,
         "page_cache_mb": page_cache,
         "page_cache_cold_mb": mb(cold_resident),
-        "file_mb": file_bytes(files) / 2**20,
+        "file_mb": size / 2**20,
         # cold means something only where eviction worked (not on tmpfs, say)
-        "evicted": cold_resident is not None and cold_resident <= 0.05 * file_bytes(files),
+        "evicted": cold_resident is not None and cold_resident <= 0.05 * size,
         # None where the page cache could not be counted (no fincore): never 0 by default
         "memory_mb": None if page_cache is None else added + page_cache,
     }
-
-
-def file_bytes(files: list[Path]) -> int:
-    return sum(p.stat().st_size for p in files)
 
 
 def mb(n_bytes: int | None) -> float | None:

@@ -56,12 +56,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of gliograde and the libraries that shape its results."""
+RESULT_PACKAGES = ("gliograde", "numpy", "nibabel", "torch", "monai", "lightning")
+
+
+def package_versions(names: tuple[str, ...] = RESULT_PACKAGES) -> dict[str, str]:
+    """Versions of ``names`` (default: gliograde and the libraries that shape its results)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("gliograde", "numpy", "nibabel", "torch", "monai", "lightning"):
+    for name in names:
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -95,9 +95,13 @@ def precision_name(device: str) -> str:
     return "bf16" if inference_dtype(device) == torch.bfloat16 else "fp32"
 
 
-def autocast_for(device: str):
-    """The autocast context of :func:`inference_dtype` (a no-op for float32)."""
-    dtype = inference_dtype(device)
+def inference_record(device: str) -> dict[str, str]:
+    """What ``metrics.json`` records of how the models ran: precision and device."""
+    return {"precision": precision_name(device), "device": str(device)}
+
+
+def autocast_for(device: str, dtype: torch.dtype):
+    """The autocast context for ``dtype`` on ``device`` (a no-op for float32)."""
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast("cuda" if str(device).startswith("cuda") else "cpu", dtype=dtype)
@@ -129,6 +133,7 @@ def run_models(
     """
     p_hgg, p_tumor = [], []
     batch: list[torch.Tensor] = []
+    dtype = inference_dtype(device)  # once per call, not per batch and model
 
     def flush():
         x = torch.stack(batch).to(device, torch.float32)
@@ -137,7 +142,7 @@ def run_models(
         pt = torch.empty_like(ph)
         for m, model in enumerate(models):
             for v, name in enumerate(variants):
-                with autocast_for(device):
+                with autocast_for(device, dtype):
                     logits, tumor_logit = model.forward_heads(variant(x, name))
                 ph[m, v] = torch.softmax(logits.float(), 1)[:, 1].cpu()
                 pt[m, v] = torch.sigmoid(tumor_logit.float()).cpu()

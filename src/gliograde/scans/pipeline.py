@@ -20,6 +20,7 @@ import numpy as np
 from gliograde import MODALITIES
 from gliograde.core.errors import DataError
 
+SCAN_PACKAGES = ("SimpleITK", "deepbet", "dcm2niix", "pydicom", "nilearn")
 BRAIN_ML = (800.0, 2200.0)
 BRIGHT = 4000.0  # the brain's 99.5th percentile in the written int16 volumes
 SHIFTS = [(5, 0, 0), (-5, 0, 0), (0, 5, 0), (0, -5, 0), (0, 0, 5), (0, 0, -5)]
@@ -54,13 +55,14 @@ def preprocess_volumes(
     Raises:
         DataError: brain volume or a registration outside what is plausible (nothing written).
     """
-    from gliograde.scans.register import n4, read
+    from gliograde.scans.register import as_array, n4, read
+    from gliograde.scans.strip import brain_mask
 
     timer = Timer()
     images = {r: timer("n4", n4, timer("read", read, files[r])) for r in MODALITIES}
     in_t1ce, similarity = timer("coregister", coregister, images)
-    mask = timer("skull strip", brain_mask_of, in_t1ce["t1"])
-    brain_ml = float(np_mask(mask).sum() * np.prod(mask.GetSpacing()) / 1000.0)
+    mask = timer("skull strip", brain_mask, in_t1ce["t1"])
+    brain_ml = float((as_array(mask) > 0).sum() * np.prod(mask.GetSpacing()) / 1000.0)
     check_figures(subject_id, brain_ml, similarity)
     volumes, grid_mask = timer("atlas", to_atlas, in_t1ce, mask)
     record = {
@@ -101,18 +103,6 @@ def peak_margin(moved, fixed) -> float:
         for shift in SHIFTS
     ]
     return here - max(around)
-
-
-def brain_mask_of(t1):
-    from gliograde.scans.strip import brain_mask
-
-    return brain_mask(t1)
-
-
-def np_mask(mask) -> np.ndarray:
-    from gliograde.scans.register import as_array
-
-    return as_array(mask) > 0
 
 
 def check_figures(subject_id: str, brain_ml: float, similarity: dict[str, float]) -> None:
@@ -163,7 +153,7 @@ def write_subject(folder: Path, subject_id: str, volumes, mask, record: dict) ->
     """The four volumes in BraTS 2020 naming (LPS, 1 mm), ``preprocess.json`` and ``qc.png``."""
     import nibabel as nib
 
-    from gliograde.core.files import package_versions, write_json
+    from gliograde.core.files import RESULT_PACKAGES, package_versions, write_json
     from gliograde.scans.qc import write_qc
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -172,18 +162,5 @@ def write_subject(folder: Path, subject_id: str, volumes, mask, record: dict) ->
     for role, data in volumes.items():
         nib.save(nib.Nifti1Image(data, affine), folder / f"{subject_id}_{role}.nii.gz")
     write_qc(folder / "qc.png", volumes, mask, subject_id)
-    versions = package_versions() | scan_versions()
+    versions = package_versions(RESULT_PACKAGES + SCAN_PACKAGES)
     write_json(folder / "preprocess.json", record | {"versions": versions})
-
-
-def scan_versions() -> dict[str, str]:
-    """Versions of the libraries that shaped a preprocessed subject."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("SimpleITK", "deepbet", "dcm2niix", "pydicom", "nilearn"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
