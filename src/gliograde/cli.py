@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from gliograde.cli_scans import preprocess as preprocess_command
+from gliograde.cli_patients import predict as predict_command
+from gliograde.cli_patients import preprocess as preprocess_command
 from gliograde.core.errors import GliogradeError, UsageError
 
 app = typer.Typer(
@@ -223,55 +224,7 @@ def evaluate(
     typer.echo(f"results in {out} (report: {write_report(out)})")
 
 
-@app.command()
-def predict(
-    inputs: Annotated[
-        list[Path],
-        typer.Argument(
-            help="RUN, then subject folders, cohort folders or CSV manifests (RUN may be given "
-            "with --model instead)."
-        ),
-    ],
-    model: Annotated[
-        Path | None, typer.Option("--model", help="Run folder (the older way to give RUN).")
-    ] = None,
-    fold: Annotated[int | None, typer.Option(help="Grade with fold K's model alone.")] = None,
-    ignore_seg: Annotated[
-        bool, typer.Option(help="Do not use a segmentation even if present.")
-    ] = False,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print a JSON list and nothing else.")
-    ] = False,
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV here.")] = None,
-    calibration: Annotated[
-        Path | None, typer.Option(help="A calibration.json to use instead of the run's own.")
-    ] = None,
-    force: Annotated[
-        bool, typer.Option(help="Grade inputs unlike the training data too (flagged uncertain).")
-    ] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
-):
-    """Grade new patients (no segmentation needed). Exit 1 if any subject could not be graded."""
-    from gliograde.core.files import write_text
-    from gliograde.predict import (
-        format_predictions,
-        predict_subjects,
-        predictions_csv,
-        predictions_json,
-    )
-
-    if model is None:
-        if len(inputs) < 2:
-            raise UsageError("give RUN and at least one subject: gliograde predict RUN SUBJECT...")
-        model, inputs = inputs[0], inputs[1:]
-    predictions = predict_subjects(inputs, model, ignore_seg, device, fold, calibration, force)
-    typer.echo(predictions_json(predictions) if json_out else format_predictions(predictions))
-    if csv_out is not None:
-        write_text(csv_out, predictions_csv(predictions))
-    for p in predictions:
-        if p.error:
-            err(f"gliograde: {p.subject}: {p.error}")
-    raise typer.Exit(1 if any(p.error for p in predictions) else 0)
+app.command(name="predict")(predict_command)
 
 
 @app.command()

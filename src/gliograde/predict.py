@@ -43,6 +43,7 @@ class Prediction:
     result: PatientResult | None = None
     error: str | None = None
     extra: dict = field(default_factory=dict)
+    dicom: tuple[Path, set[str]] | None = None  # the DICOM folder and series it was made from
 
     def to_dict(self) -> dict:
         if self.result is None:
@@ -87,6 +88,7 @@ def predict_subjects(
     from gliograde.io.layouts import discover_inputs
     from gliograde.io.volumes import SubjectError
     from gliograde.run import Run
+    from gliograde.scans.cached import preprocess_raw_inputs
 
     run = Run.open(run_path)
     dev = torch_device(device)
@@ -114,64 +116,9 @@ def predict_subjects(
         result.flag = result.flag or bool(reasons)
         extra = {"precision": inference} | ({"out_of_distribution": reasons} if reasons else {})
         extra |= small_tumor_note(slices, with_seg, run.min_tumor) | raw.about(subject.subject_id)
-        out.append(Prediction(subject.subject_id, result, extra=extra))
+        source = raw.sources.get(subject.subject_id)
+        out.append(Prediction(subject.subject_id, result, extra=extra, dicom=source))
     return out
-
-
-@dataclass
-class RawInputs:
-    """DICOM folders among predict's inputs, preprocessed: where each subject's QC is, and the
-    subjects that could not be made."""
-
-    qc: dict[str, str] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def about(self, subject_id: str) -> dict:
-        if subject_id not in self.qc:
-            return {}
-        return {"preprocessed": True, "qc": self.qc[subject_id]}
-
-
-def cache_root() -> Path:
-    """Where DICOM inputs are preprocessed to: ``GLIOGRADE_CACHE`` or ~/.cache/gliograde."""
-    import os
-
-    default = Path.home() / ".cache" / "gliograde"
-    return Path(os.environ.get("GLIOGRADE_CACHE", default)) / "preprocessed"
-
-
-def is_dicom_folder(path: Path, look_at: int = 50) -> bool:
-    """Whether a folder holds DICOM files (the ``DICM`` mark after the 128-byte preamble)."""
-    if not path.is_dir():
-        return False
-    for i, f in enumerate(p for p in path.rglob("*") if p.is_file()):
-        if i >= look_at:
-            break
-        with open(f, "rb") as handle:
-            if handle.read(132)[128:] == b"DICM":
-                return True
-    return False
-
-
-def preprocess_raw_inputs(inputs: list[Path]) -> tuple[list[Path], RawInputs]:
-    """DICOM folders preprocessed (``gliograde preprocess``, into :func:`cache_root`) and
-    replaced by their BraTS-like subject folders; other inputs as they are."""
-    import hashlib
-
-    from gliograde.scans.inputs import preprocess_inputs
-
-    kept, raw = [], RawInputs()
-    for path in map(Path, inputs):
-        if not is_dicom_folder(path):
-            kept.append(path)
-            continue
-        out = cache_root() / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-        records, errors, _ = preprocess_inputs([path], out)
-        raw.errors |= errors
-        for subject in records:
-            kept.append(out / subject)
-            raw.qc[subject] = str(out / subject / "qc.png")
-    return kept, raw
 
 
 def small_tumor_note(slices, with_seg: bool, min_tumor: int) -> dict:
@@ -234,3 +181,48 @@ def predictions_csv(predictions: list[Prediction]) -> str:
     for p in predictions:
         writer.writerow(p.to_dict())
     return buffer.getvalue()
+
+
+def sr_finding(answer: dict):
+    """A graded subject's answer (:meth:`Prediction.to_dict`) as an SR finding."""
+    from gliograde.scans.sr import Finding
+
+    grades = {"HGG": ("HGG", "High-grade glioma"), "LGG": ("LGG", "Low-grade glioma")}
+    flag = (
+        ("UNCERTAIN", "Uncertain: review")
+        if answer["flag"] == "uncertain"
+        else ("CONFIDENT", "Confident")
+    )
+    return Finding(
+        evaluations=[
+            (("GRADE", "Predicted glioma grade"), grades[answer["grade"]]),
+            (("FLAG", "Model confidence flag"), flag),
+        ],
+        measurements=[
+            (("P_HGG", "Probability of high-grade glioma"), answer["p_hgg"]),
+            (("UNCERTAINTY", "Model uncertainty"), answer["uncertainty"]),
+        ],
+    )
+
+
+def write_dicom_srs(predictions: list[Prediction], out: Path) -> tuple[list[Path], list[str]]:
+    """One DICOM Structured Report per graded DICOM input (``predict --dicom-sr``), in the
+    patient's study and referencing the series it was made from.
+
+    Returns:
+        (written, notes): the files, and a line for each subject given no report and why.
+    """
+    from gliograde import __version__
+    from gliograde.scans.sr import source_headers, write_sr
+
+    written, notes = [], []
+    for p in predictions:
+        if p.error:
+            notes.append(f"{p.subject}: not graded, so no DICOM SR")
+        elif p.dicom is None:
+            notes.append(f"{p.subject}: not a DICOM input, so no DICOM SR (nothing to refer to)")
+        else:
+            headers = source_headers(*p.dicom)
+            path = Path(out) / f"{p.subject}_gliograde_SR.dcm"
+            written.append(write_sr(headers, sr_finding(p.to_dict()), path, __version__))
+    return written, notes

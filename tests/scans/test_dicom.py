@@ -3,9 +3,9 @@ good series kept."""
 
 import numpy as np
 
-from dicom import write_exam, write_series
 from gliograde.scans.dicom import scan_folder
 from gliograde.scans.series import assign_roles
+from gliograde.scans.simulate import write_exam, write_series
 
 AFFINE = np.diag([-1.0, -1.0, 1.0, 1.0])
 

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from dicom import SEQUENCES, write_series
 from gliograde import MODALITIES
 from gliograde.scans.inputs import preprocess_inputs
-from raw import raw_like
+from gliograde.scans.simulate import SEQUENCES, raw_like, write_series
 
 SUBJECT = "BraTS20_Training_007"
 
@@ -47,7 +46,9 @@ def test_each_subject_is_written_in_brats_form_with_its_qc(processed):
         folder = out / subject
         assert (folder / "qc.png").stat().st_size > 10_000
         record = json.loads((folder / "preprocess.json").read_text())
-        assert set(record["seconds"]) == {"read", "n4", "coregister", "skull strip", "atlas"}
+        steps = {"read", "n4", "coregister", "skull strip", "atlas"}
+        dicom = subject not in (SUBJECT, "raw_nifti")
+        assert set(record["seconds"]) == steps | ({"dicom to nifti"} if dicom else set())
         assert 800 < record["brain_ml"] < 2200
         assert set(record["series"]) == set(MODALITIES)  # which series made each sequence
         assert record["versions"]["deepbet"] and record["versions"]["SimpleITK"]
@@ -161,3 +162,85 @@ def test_predict_takes_a_dicom_folder(processed, tiny_run, tmp_path, monkeypatch
     assert answer["subject"] == dicom_subject
     assert answer["p_hgg"] == pytest.approx(direct.to_dict()["p_hgg"], abs=1e-3)
     assert "preprocessed" not in direct.to_dict()  # a BraTS-like folder is read as it is
+
+
+def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, tmp_path, monkeypatch):
+    """--dicom-sr: one SR per DICOM input, in its study, listing the four series it was made
+    from, holding the figures predict printed; a non-DICOM input gets a note, not a file. A
+    second predict reuses the cache instead of preprocessing again."""
+    import highdicom as hd
+    import pydicom
+
+    import gliograde.scans.inputs as inputs_module
+    from gliograde.predict import predict_subjects, write_dicom_srs
+    from gliograde.scans.sr import CODING
+
+    out, _ = processed
+    export = out.parent / "raw_dicom"
+    monkeypatch.setenv("GLIOGRADE_CACHE", str(tmp_path / "cache"))
+    first = predict_subjects([export, out / SUBJECT], tiny_run[1], force=True)
+    written, notes = write_dicom_srs(first, tmp_path / "sr")
+    assert len(written) == 1 and notes == [f"{SUBJECT}: not a DICOM input, so no DICOM SR "
+                                           "(nothing to refer to)"]  # fmt: skip
+    source = [pydicom.dcmread(p, stop_before_pixels=True) for p in export.iterdir()]
+    sr = hd.sr.srread(written[0])
+    assert sr.Modality == "SR" and sr.StudyInstanceUID == source[0].StudyInstanceUID
+    assert sr.PatientID == source[0].PatientID
+    referenced = {
+        s.SeriesInstanceUID: len(s.ReferencedSOPSequence)
+        for study in sr.CurrentRequestedProcedureEvidenceSequence
+        for s in study.ReferencedSeriesSequence
+    }
+    expected = {}
+    for ds in source:
+        expected[ds.SeriesInstanceUID] = expected.get(ds.SeriesInstanceUID, 0) + 1
+    assert referenced == expected  # every image of the four series, and nothing else
+    (group,) = sr.content.get_image_measurement_groups()
+    answer = first[0].to_dict()
+    values = {m.name.value: m.value for m in group.get_measurements()}
+    assert values["P_HGG"] == pytest.approx(answer["p_hgg"], abs=1e-6)
+    assert values["UNCERTAINTY"] == pytest.approx(answer["uncertainty"], abs=1e-6)
+    evaluations = {e.name.value: e.value.value for e in group.get_qualitative_evaluations()}
+    assert evaluations == {"GRADE": answer["grade"], "FLAG": answer["flag"].upper()}
+    assert group.get_qualitative_evaluations()[0].name.scheme_designator == CODING
+
+    def no_second_preprocessing(*args, **kwargs):
+        raise AssertionError("preprocessed again")
+
+    monkeypatch.setattr(inputs_module, "preprocess_inputs", no_second_preprocessing)
+    (again,) = predict_subjects([export], tiny_run[1], force=True)
+    assert again.to_dict() == answer
+
+
+def test_the_predictions_page_shows_the_qc_picture(tmp_path):
+    """predict --report embeds each preprocessed subject's qc.png, and an error as its line."""
+    import base64
+
+    from gliograde.assess.report import write_predictions_report
+
+    qc = tmp_path / "qc.png"
+    qc.write_bytes(b"\x89PNG\r\n\x1a\nnot-really-an-image")
+    answers = [
+        {"subject": "P1", "grade": "HGG", "p_hgg": 0.8, "p_hgg_uncalibrated": 0.9,
+         "uncertainty": 0.1, "flag": "confident", "n_slices": 40, "used_seg": False,
+         "preprocessed": True, "qc": str(qc)},
+        {"subject": "P2", "error": "no T2 found"},
+    ]  # fmt: skip
+    page = write_predictions_report(answers, tmp_path, tmp_path / "p.html").read_text()
+    assert base64.b64encode(qc.read_bytes()).decode() in page
+    assert "P(HGG) 0.800" in page and "no T2 found" in page
+
+
+def test_predict_tells_raw_nifti_folders_from_brats_like_subjects(processed, sample_dir, tmp_path):
+    """Four NIfTI files in their own anisotropic grids are preprocessed first; a BraTS subject
+    (one 1 mm grid) and its preprocessed copy are graded as they are."""
+    from gliograde.scans.cached import is_raw_nifti_folder
+
+    out, _ = processed
+    assert is_raw_nifti_folder(out.parent / "raw_nifti")
+    assert not is_raw_nifti_folder(sample_dir / SUBJECT)
+    assert not is_raw_nifti_folder(out / SUBJECT)
+    (tmp_path / "broken").mkdir()
+    for role in MODALITIES:
+        (tmp_path / "broken" / f"x_{role}.nii.gz").write_bytes(b"not gzip")
+    assert not is_raw_nifti_folder(tmp_path / "broken")  # left to the subject reader's message

@@ -223,3 +223,47 @@ def page_head(folder: Path, config: dict | None, synthetic: bool) -> list[str]:
             "learns; they say nothing of accuracy on real patients.</div>"
         )
     return parts
+
+
+def prediction_card(answer: dict) -> str:
+    """One subject of ``predict``: its answer, and its QC picture when it was preprocessed."""
+    name = html.escape(answer["subject"])
+    if answer.get("error"):
+        problem = html.escape(answer["error"])
+        return f'<div class="card"><h3>{name}</h3><p class="bad">{problem}</p></div>'
+    flag = '<span class="bad">uncertain</span>' if answer["flag"] == "uncertain" else "confident"
+    lines = [
+        f'<div class="card"><h3>{name}</h3>',
+        f"<div><b>{html.escape(answer['grade'])}</b> · P(HGG) {answer['p_hgg']:.3f} "
+        f"(uncalibrated {answer['p_hgg_uncalibrated']:.3f}) · uncertainty "
+        f"{answer['uncertainty']:.3f} ({flag}) · {answer['n_slices']} slices, "
+        f"{'with' if answer['used_seg'] else 'without'} segmentation</div>",
+    ]
+    for key in ("note", "out_of_distribution"):
+        if answer.get(key):
+            lines.append(f"<p class='bad'>{html.escape(str(answer[key]))}</p>")
+    if answer.get("preprocessed"):
+        lines.append(
+            "<p>Preprocessed from raw scans. <b>Look at the QC picture</b>: the four sequences "
+            "on three planes with the brain mask's outline (green). A misaligned sequence or a "
+            "mask that cuts the tumour makes the grade meaningless.</p>"
+        )
+        lines.append(f"<div class='qc'>{embed_png(Path(answer['qc']))}</div>")
+    return "".join(lines) + "</div>"
+
+
+def write_predictions_report(answers: list[dict], run: Path, out: Path) -> Path:
+    """``predict --report``: one self-contained page of the subjects graded, with the QC
+    picture of each preprocessed one."""
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        "<title>gliograde predictions</title>",
+        f"<style>{CSS}.qc img{{width:100%;max-width:720px}}</style></head><body>",
+        "<h1>gliograde predictions</h1>",
+        f"<p class='muted'>model: {html.escape(str(Path(run).resolve()))}. Research use, not "
+        "for diagnosis.</p><div class='cards'>",
+    ]
+    parts += [prediction_card(a) for a in answers]
+    parts.append("</div></body></html>")
+    write_text(Path(out), "\n".join(parts))
+    return Path(out)

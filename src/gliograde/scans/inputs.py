@@ -1,14 +1,16 @@
 """Raw inputs → subjects with four identified sequences, and ``preprocess`` over all of them.
 
-An input is a folder of NIfTI files (one subject; sequences named by their file names) or a
-folder of DICOM files in any order and nesting (one subject per patient and study). A subject
+An input is a folder of NIfTI files (one subject; sequences named by their file names), a
+folder of DICOM files in any order and nesting (one subject per patient and study), or a CSV
+manifest of either (subjects named by the user, a series map per subject). A subject
 that cannot be made is one line under ``errors``, and the others are written.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gliograde.core.errors import DataError, UsageError
@@ -46,40 +48,110 @@ def raw_subjects(
     inputs: list[Path], series_map: dict[str, str] | None = None
 ) -> tuple[list[RawSubject], dict[str, str], list[str]]:
     """Every subject the inputs hold, one line for each input or subject that cannot be, and
-    notes (files that were not read)."""
+    notes (files that were not read). An input is a folder or a CSV manifest
+    (:func:`manifest_subjects`)."""
+    found = Found()
+    for path in map(Path, inputs):
+        if path.is_file() and path.suffix.lower() == ".csv":
+            manifest_subjects(path, series_map, found)
+        elif path.is_dir():
+            folder_subjects(path, series_map, found)
+        else:
+            found.errors[str(path)] = "not a folder or a CSV; give DICOM or NIfTI folders"
+    return found.subjects, found.errors, found.notes
+
+
+@dataclass
+class Found:
+    """What the inputs gave so far: subjects, a line per subject not made, notes."""
+
+    subjects: list[RawSubject] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, name: str, found: list[Series], series_map, dicom: bool = False) -> None:
+        """Identify ``found``'s sequences: a subject named ``name``, or its line of problems."""
+        chosen, identities, problems = assign_roles(found, series_map)
+        if problems:
+            self.errors[name] = "; ".join(problems)
+            return
+        record = provenance(chosen, identities)
+        if dicom:
+            self.subjects.append(RawSubject(name, series=chosen, chosen=record))
+        else:
+            files = {role: s.files[0] for role, s in chosen.items()}
+            self.subjects.append(RawSubject(name, files=files, chosen=record))
+
+
+def folder_subjects(folder: Path, series_map, found: Found, name: str | None = None) -> None:
+    """A folder's subjects: its NIfTI files as one subject, or its DICOM studies, one each
+    (``name``, from a manifest, names a folder's single subject)."""
     from gliograde.scans.dicom import scan_folder
 
-    subjects, errors, notes = [], {}, []
-    for folder in map(Path, inputs):
-        if not folder.is_dir():
-            errors[str(folder)] = "not a folder; give a folder of DICOM or NIfTI files"
-            continue
-        niftis = sorted(p for p in folder.iterdir() if is_nifti(p))
-        if niftis:
-            names = [
-                p.name[: -len(".nii.gz")] if p.name.endswith(".gz") else p.stem for p in niftis
-            ]
-            found = [Series(str(p), n, files=[p]) for p, n in zip(niftis, names)]
-            chosen, identities, problems = assign_roles(found, series_map)
-            if problems:
-                errors[folder.name] = "; ".join(problems)
-            else:
-                files = {role: s.files[0] for role, s in chosen.items()}
-                record = provenance(chosen, identities)
-                subjects.append(RawSubject(folder.name, files=files, chosen=record))
-            continue
-        studies, unreadable = scan_folder(folder)
-        notes.extend(unreadable)
+    niftis = sorted(p for p in folder.iterdir() if is_nifti(p))
+    if niftis:
+        files = [Series(str(p), nifti_name(p), files=[p]) for p in niftis]
+        found.add(name or folder.name, files, series_map)
+        return
+    studies, unreadable = scan_folder(folder)
+    found.notes.extend(unreadable)
+    if not studies:
+        problem = f"no NIfTI and no DICOM image found ({len(unreadable)} files)"
+        found.errors[name or folder.name] = problem
+    elif name and len(studies) > 1:
+        ids = ", ".join(s.subject_id for s in studies)
+        found.errors[name] = f"{folder} holds {len(studies)} studies ({ids}); give one per row"
+    else:
         for study in studies:
-            chosen, identities, problems = assign_roles(study.series, series_map)
-            if problems:
-                errors[study.subject_id] = "; ".join(problems)
-            else:
-                record = provenance(chosen, identities)
-                subjects.append(RawSubject(study.subject_id, series=chosen, chosen=record))
-        if not studies:
-            errors[folder.name] = f"no NIfTI and no DICOM image found ({len(unreadable)} files)"
-    return subjects, errors, notes
+            found.add(name or study.subject_id, study.series, series_map, dicom=True)
+
+
+def nifti_name(path: Path) -> str:
+    return path.name[: -len(".nii.gz")] if path.name.lower().endswith(".gz") else path.stem
+
+
+def manifest_subjects(path: Path, series_map, found: Found) -> None:
+    """A CSV manifest, one subject per row, paths relative to the CSV, columns ``subject_id``
+    and either ``path`` (a DICOM or NIfTI folder; an optional ``series_map`` column, such as
+    ``flair=7 t2=9``, for that subject alone) or ``flair,t1ce,t1,t2`` (NIfTI files, roles
+    given)."""
+    from gliograde import MODALITIES
+    from gliograde.io.labels import read_csv_rows
+    from gliograde.scans.dicom import safe
+
+    rows, columns = read_csv_rows(path)
+    lower = {c.strip().lower(): c for c in columns}
+    if "subject_id" not in lower or not ("path" in lower or set(MODALITIES) <= set(lower)):
+        raise DataError(
+            f"{path}: a raw-scan manifest needs subject_id and either path or flair,t1ce,t1,t2"
+        )
+    for line, row in enumerate(rows, start=2):
+        cells = {k: (row.get(c) or "").strip() for k, c in lower.items()}
+        if not cells["subject_id"]:
+            found.errors[f"{path.name} line {line}"] = "no subject_id"
+            continue
+        name = safe(cells["subject_id"])
+        if name in found.errors or any(s.subject_id == name for s in found.subjects):
+            found.errors[f"{name} ({path.name} line {line})"] = "subject_id given twice"
+            continue
+        if "path" in lower:
+            own = parse_series_map(cells.get("series_map", "").replace(";", " ").split())
+            manifest_folder(path.parent / cells["path"], name, own or series_map, found)
+            continue
+        given = {r: path.parent / cells[r] for r in MODALITIES}
+        missing = [f"{r} ({given[r]})" for r in MODALITIES if not is_nifti(given[r])]
+        if missing:
+            found.errors[name] = f"{path.name}: no NIfTI file for {', '.join(missing)}"
+            continue
+        chosen = {r: {"file": str(p), "confidence": "given"} for r, p in given.items()}
+        found.subjects.append(RawSubject(name, files=given, chosen=chosen))
+
+
+def manifest_folder(folder: Path, name: str, series_map, found: Found) -> None:
+    if not folder.is_dir():
+        found.errors[name] = f"{folder}: no such folder"
+    else:
+        folder_subjects(folder, series_map, found, name)
 
 
 def parse_series_map(items: list[str] | None) -> dict[str, str]:
@@ -114,13 +186,17 @@ def preprocess_inputs(
     """
     from gliograde.scans.pipeline import preprocess_volumes
 
+    out = Path(out)
     subjects, errors, notes = raw_subjects(inputs, series_map)
     records = {}
     for subject in subjects:
-        work = Path(out) / ".work" / subject.subject_id
+        work = out / ".work" / subject.subject_id
         try:
+            started = time.perf_counter()
             files = subject.files or converted(subject, work)
-            record = preprocess_volumes(files, Path(out), subject.subject_id, subject.chosen)
+            seconds = {} if subject.files else {"dicom to nifti": time.perf_counter() - started}
+            seconds = {k: round(v, 2) for k, v in seconds.items()}
+            record = preprocess_volumes(files, out, subject.subject_id, subject.chosen, seconds)
             records[subject.subject_id] = record
         except SUBJECT_FAILURES as err:
             message = str(err) if isinstance(err, DataError) else f"{type(err).__name__}: {err}"

@@ -47,10 +47,15 @@ class Timer:
 
 
 def preprocess_volumes(
-    files: dict[str, Path], out: Path, subject_id: str, series: dict | None = None
+    files: dict[str, Path],
+    out: Path,
+    subject_id: str,
+    series: dict | None = None,
+    seconds: dict[str, float] | None = None,
 ) -> dict:
     """Bring ``files`` (role → NIfTI path) to BraTS form in ``out/SUBJECT``; return the record
     (figures, step times) also written as ``preprocess.json``, beside ``qc.png``.
+    ``seconds``: the times of steps taken before (DICOM conversion), for the record.
 
     Raises:
         DataError: brain volume or a registration outside what is plausible (nothing written).
@@ -59,6 +64,7 @@ def preprocess_volumes(
     from gliograde.scans.strip import brain_mask
 
     timer = Timer()
+    timer.steps |= seconds or {}
     images = {r: timer("n4", n4, timer("read", read, files[r])) for r in MODALITIES}
     in_t1ce, similarity = timer("coregister", coregister, images)
     mask = timer("skull strip", brain_mask, in_t1ce["t1"])

@@ -1,0 +1,118 @@
+"""Raw scans given to ``predict``: DICOM folders, and NIfTI folders not on a BraTS-like grid,
+preprocessed once into a cache (``GLIOGRADE_CACHE``, default ``~/.cache/gliograde``) and graded
+from there; a changed export is preprocessed again."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class RawInputs:
+    """Raw inputs among predict's inputs, preprocessed: where each subject's QC is, the DICOM
+    folder and series each DICOM subject came from, and the subjects that could not be made."""
+
+    qc: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, tuple[Path, set[str]]] = field(default_factory=dict)
+
+    def about(self, subject_id: str) -> dict:
+        if subject_id not in self.qc:
+            return {}
+        return {"preprocessed": True, "qc": self.qc[subject_id]}
+
+
+def cache_root() -> Path:
+    """Where DICOM inputs are preprocessed to: ``GLIOGRADE_CACHE`` or ~/.cache/gliograde."""
+    import os
+
+    default = Path.home() / ".cache" / "gliograde"
+    return Path(os.environ.get("GLIOGRADE_CACHE", default)) / "preprocessed"
+
+
+def is_dicom_folder(path: Path, look_at: int = 50) -> bool:
+    """Whether a folder holds DICOM files (the ``DICM`` mark after the 128-byte preamble)."""
+    if not path.is_dir():
+        return False
+    for i, f in enumerate(p for p in path.rglob("*") if p.is_file()):
+        if i >= look_at:
+            break
+        with open(f, "rb") as handle:
+            if handle.read(132)[128:] == b"DICM":
+                return True
+    return False
+
+
+def preprocess_raw_inputs(inputs: list[Path]) -> tuple[list[Path], RawInputs]:
+    """Raw inputs (:func:`is_raw`) preprocessed (``gliograde preprocess``, into
+    :func:`cache_folder`, reused while the files are unchanged) and replaced by their
+    BraTS-like subject folders; other inputs as they are."""
+    kept, raw = [], RawInputs()
+    for path in map(Path, inputs):
+        dicom = is_dicom_folder(path)
+        if not (dicom or is_raw_nifti_folder(path)):
+            kept.append(path)
+            continue
+        out = cache_folder(path)
+        records, errors = preprocessed(path, out)
+        raw.errors |= errors
+        for subject, record in records.items():
+            kept.append(out / subject)
+            raw.qc[subject] = str(out / subject / "qc.png")
+            if dicom:
+                raw.sources[subject] = (path, {s["uid"] for s in record["series"].values()})
+    return kept, raw
+
+
+def is_raw_nifti_folder(path: Path) -> bool:
+    """Whether a folder's own NIfTI files are raw scans: four or more, not all on one grid of
+    1 mm voxels (a BraTS-like subject has one such grid; hospital scans rarely do)."""
+    import nibabel as nib
+    import numpy as np
+    from nibabel.filebasedimages import ImageFileError
+
+    from gliograde.scans.inputs import is_nifti
+
+    if not path.is_dir():
+        return False
+    files = [p for p in path.iterdir() if is_nifti(p)]
+    if len(files) < 4:
+        return False
+    try:
+        headers = [nib.load(p).header for p in files]
+    except (OSError, ValueError, ImageFileError):
+        return False  # read as a subject folder, whose reader names what is wrong
+    grids = {
+        (h.get_data_shape()[:3], tuple(np.round(h.get_best_affine(), 3).ravel())) for h in headers
+    }
+    isotropic = all(np.allclose(h.get_zooms()[:3], 1.0, atol=0.01) for h in headers)
+    return len(grids) > 1 or not isotropic
+
+
+def cache_folder(path: Path) -> Path:
+    """Where a DICOM folder is preprocessed to: named by its path and its files' names, sizes
+    and modification times, so that a changed export is preprocessed again."""
+    import hashlib
+
+    digest = hashlib.sha256(str(path.resolve()).encode())
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        stat = f.stat()
+        digest.update(f"{f.relative_to(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return cache_root() / digest.hexdigest()[:16]
+
+
+def preprocessed(path: Path, out: Path) -> tuple[dict, dict]:
+    """``preprocess_inputs`` of one raw folder into ``out``, or its earlier result there."""
+    from gliograde.core.files import write_json
+    from gliograde.scans.inputs import preprocess_inputs
+
+    done = out / "done.json"
+    if done.is_file():
+        earlier = json.loads(done.read_text())
+        if all((out / s / "preprocess.json").is_file() for s in earlier["records"]):
+            return earlier["records"], earlier["errors"]
+    records, errors, _ = preprocess_inputs([path], out)
+    write_json(done, {"records": records, "errors": errors})
+    return records, errors

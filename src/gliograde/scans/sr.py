@@ -1,0 +1,123 @@
+"""Results back to PACS: one DICOM Structured Report per patient, written with highdicom.
+
+The report is a Comprehensive SR holding a TID 1500 measurement report: one measurement group
+with the model's answer as coded evaluations (the grade, the flag) and unitless measurements
+(the probability, the uncertainty), made by an identified algorithm (``gliograde`` and its
+version). It joins the patient's study (same patient and study attributes, same
+StudyInstanceUID) and lists every source image it was computed from, series by series, as its
+evidence, so that a PACS files it next to the images and a viewer can say what it was made of.
+
+DICOM has no standard codes for a model's glioma grade, so the answer's concepts use the
+private coding scheme ``99GLIOGRADE``; the containers, the finding (neoplasm of the brain),
+the unit and the observer are standard codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CODING = "99GLIOGRADE"
+SERIES_NUMBER = 9901
+SERIES_DESCRIPTION = "gliograde: research use, not for diagnosis"
+# Type 2 attributes (present, possibly empty) that an SR copies from its evidence. Exports and
+# anonymisers sometimes drop them; they are added empty, as the standard allows.
+COPIED_EMPTY_IF_ABSENT = (
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
+
+
+@dataclass
+class Finding:
+    """A model's answer in SR terms.
+
+    ``evaluations``: ((concept code, meaning), (value code, meaning)) pairs;
+    ``measurements``: ((concept code, meaning), value) pairs, unitless.
+    """
+
+    evaluations: list[tuple[tuple[str, str], tuple[str, str]]] = field(default_factory=list)
+    measurements: list[tuple[tuple[str, str], float]] = field(default_factory=list)
+
+
+def source_headers(folder: Path, series_uids: set[str]) -> list:
+    """The headers (no pixels) of every image of ``series_uids`` under ``folder``, sorted by
+    series and instance, with the Type 2 attributes an SR copies made present."""
+    import pydicom
+
+    from gliograde.scans.dicom import scan_folder
+
+    studies, _ = scan_folder(folder)
+    files = [f for st in studies for s in st.series if s.key in series_uids for f in s.files]
+    headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+    for ds in headers:
+        for keyword in COPIED_EMPTY_IF_ABSENT:
+            if keyword not in ds:
+                setattr(ds, keyword, None)
+    return sorted(
+        headers, key=lambda d: (str(d.SeriesInstanceUID), int(d.get("InstanceNumber", 0)))
+    )
+
+
+def coded(code: tuple[str, str]):
+    import highdicom as hd
+
+    return hd.sr.CodedConcept(value=code[0], scheme_designator=CODING, meaning=code[1])
+
+
+def measurement_group(finding: Finding, version: str):
+    """The TID 1501 group: the finding, its site, the algorithm and the answer."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="glioma"),
+        finding_type=codes.SCT.Neoplasm,
+        finding_sites=[hd.sr.FindingSite(codes.SCT.Brain)],
+        algorithm_id=hd.sr.AlgorithmIdentification(name="gliograde", version=version),
+        measurements=[
+            hd.sr.Measurement(coded(name), float(value), codes.UCUM.NoUnits)
+            for name, value in finding.measurements
+        ],
+        qualitative_evaluations=[
+            hd.sr.QualitativeEvaluation(coded(name), coded(value))
+            for name, value in finding.evaluations
+        ],
+    )
+
+
+def write_sr(headers: list, finding: Finding, path: Path, version: str) -> Path:
+    """Write the SR of ``finding`` for the study of ``headers`` (its evidence) to ``path``."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+
+    device = hd.sr.DeviceObserverIdentifyingAttributes(uid=generate_uid(), name="gliograde")
+    context = hd.sr.ObservationContext(
+        observer_device_context=hd.sr.ObserverContext(codes.DCM.Device, device)
+    )
+    report = hd.sr.MeasurementReport(
+        context, codes.SCT.ImagingProcedure, [measurement_group(finding, version)]
+    )
+    sr = hd.sr.ComprehensiveSR(
+        evidence=headers,
+        content=report,
+        series_instance_uid=generate_uid(),
+        series_number=SERIES_NUMBER,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="gliograde",
+        series_description=SERIES_DESCRIPTION,
+        is_complete=True,
+        is_final=False,  # a model's preliminary answer, not verified by a reader
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sr.save_as(path, enforce_file_format=True)
+    return path
