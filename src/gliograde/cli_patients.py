@@ -91,23 +91,29 @@ def predict(
     typer.echo(predictions_json(predictions) if json_out else format_predictions(predictions))
     if csv_out is not None:
         write_text(csv_out, predictions_csv(predictions))
-    write_extras(predictions, model, report, dicom_sr)
+    failed = write_extras(predictions, model, report, dicom_sr)
     for p in predictions:
         if p.error:
             typer.echo(f"gliograde: {p.subject}: {p.error}", err=True)
-    raise typer.Exit(1 if any(p.error for p in predictions) else 0)
+    for subject, problem in failed.items():
+        typer.echo(f"gliograde: {subject}: {problem}", err=True)
+    raise typer.Exit(1 if failed or any(p.error for p in predictions) else 0)
 
 
-def write_extras(predictions, run: Path, report: Path | None, dicom_sr: Path | None) -> None:
-    """``--report`` and ``--dicom-sr``, each said on stderr (stdout may be the JSON)."""
+def write_extras(predictions, run: Path, report: Path | None, dicom_sr: Path | None) -> dict:
+    """``--report`` and ``--dicom-sr``, each said on stderr (stdout may be the JSON); returns
+    the subjects whose SR could not be written, with why."""
     from gliograde.assess.report import write_predictions_report
     from gliograde.predict import write_dicom_srs
 
     if report is not None:
         answers = [p.to_dict() for p in predictions]
         typer.echo(f"report: {write_predictions_report(answers, run, report)}", err=True)
-    if dicom_sr is not None:
-        written, notes = write_dicom_srs(predictions, dicom_sr)
-        for note in notes:
-            typer.echo(f"note: {note}", err=True)
-        typer.echo(f"DICOM SR: {len(written)} written to {dicom_sr}", err=True)
+    if dicom_sr is None:
+        return {}
+    written, notes, failed = write_dicom_srs(predictions, dicom_sr)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    for subject, path in written.items():
+        typer.echo(f"DICOM SR of {subject}: {path}", err=True)
+    return failed

@@ -205,17 +205,20 @@ def sr_finding(answer: dict):
     )
 
 
-def write_dicom_srs(predictions: list[Prediction], out: Path) -> tuple[list[Path], list[str]]:
+def write_dicom_srs(
+    predictions: list[Prediction], out: Path
+) -> tuple[dict[str, Path], list[str], dict[str, str]]:
     """One DICOM Structured Report per graded DICOM input (``predict --dicom-sr``), in the
-    patient's study and referencing the series it was made from.
+    patient's study and referencing the images it was made from.
 
     Returns:
-        (written, notes): the files, and a line for each subject given no report and why.
+        (written, notes, failed): subject → its SR file; a line for each subject that needs
+        none (not graded, not DICOM); subject → why its SR could not be written.
     """
     from gliograde import __version__
     from gliograde.scans.sr import source_headers, write_sr
 
-    written, notes = [], []
+    written, notes, failed = {}, [], {}
     for p in predictions:
         if p.error:
             notes.append(f"{p.subject}: not graded, so no DICOM SR")
@@ -223,6 +226,8 @@ def write_dicom_srs(predictions: list[Prediction], out: Path) -> tuple[list[Path
             notes.append(f"{p.subject}: not a DICOM input, so no DICOM SR (nothing to refer to)")
         else:
             headers = source_headers(*p.dicom)
-            path = Path(out) / f"{p.subject}_gliograde_SR.dcm"
-            written.append(write_sr(headers, sr_finding(p.to_dict()), path, __version__))
-    return written, notes
+            try:
+                written[p.subject] = write_sr(headers, sr_finding(p.to_dict()), out, __version__)
+            except ValueError as err:  # highdicom's refusal of these headers
+                failed[p.subject] = f"no DICOM SR: {err}"
+    return written, notes, failed

@@ -78,3 +78,16 @@ def test_a_manifest_without_the_columns_is_refused(tmp_path):
     (tmp_path / "m.csv").write_text("subject_id,flair\nx,a.nii.gz\n")
     with pytest.raises(DataError, match="needs subject_id and either path or flair,t1ce,t1,t2"):
         raw_subjects([tmp_path / "m.csv"])
+
+
+def test_a_row_without_a_path_or_with_a_bad_map_is_its_own_line(tmp_path):
+    """An empty path cell is not the CSV's own folder; a bad series map loses only its row."""
+    write_exam(tmp_path / "exam", volumes(1), AFFINE)
+    write_exam(tmp_path, volumes(2), AFFINE, patient="P009")  # a study beside the CSV
+    (tmp_path / "m.csv").write_text(
+        "subject_id,path,series_map\nempty,,\nbadmap,exam,flair:7\ngood,exam,\n"
+    )
+    subjects, errors, _ = raw_subjects([tmp_path / "m.csv"])
+    assert [s.subject_id for s in subjects] == ["good"]
+    assert errors["empty"] == "m.csv line 2: give a path, or the four files flair,t1ce,t1,t2"
+    assert errors["badmap"].startswith("m.csv line 3: --series-map flair:7: write ROLE=SERIES")

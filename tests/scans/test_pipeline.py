@@ -179,11 +179,13 @@ def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, tmp_path, m
     export = out.parent / "raw_dicom"
     monkeypatch.setenv("GLIOGRADE_CACHE", str(tmp_path / "cache"))
     first = predict_subjects([export, out / SUBJECT], tiny_run[1], force=True)
-    written, notes = write_dicom_srs(first, tmp_path / "sr")
-    assert len(written) == 1 and notes == [f"{SUBJECT}: not a DICOM input, so no DICOM SR "
-                                           "(nothing to refer to)"]  # fmt: skip
+    written, notes, failed = write_dicom_srs(first, tmp_path / "sr")
+    assert failed == {} and notes == [f"{SUBJECT}: not a DICOM input, so no DICOM SR "
+                                      "(nothing to refer to)"]  # fmt: skip
     source = [pydicom.dcmread(p, stop_before_pixels=True) for p in export.iterdir()]
-    sr = hd.sr.srread(written[0])
+    (path,) = written.values()
+    sr = hd.sr.srread(path)
+    assert path.name == f"{sr.SOPInstanceUID}.dcm"  # no patient identifier in the name
     assert sr.Modality == "SR" and sr.StudyInstanceUID == source[0].StudyInstanceUID
     assert sr.PatientID == source[0].PatientID
     referenced = {
@@ -195,6 +197,7 @@ def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, tmp_path, m
     for ds in source:
         expected[ds.SeriesInstanceUID] = expected.get(ds.SeriesInstanceUID, 0) + 1
     assert referenced == expected  # every image of the four series, and nothing else
+    assert validator_errors(path) == []
     (group,) = sr.content.get_image_measurement_groups()
     answer = first[0].to_dict()
     values = {m.name.value: m.value for m in group.get_measurements()}
@@ -244,3 +247,17 @@ def test_predict_tells_raw_nifti_folders_from_brats_like_subjects(processed, sam
     for role in MODALITIES:
         (tmp_path / "broken" / f"x_{role}.nii.gz").write_bytes(b"not gzip")
     assert not is_raw_nifti_folder(tmp_path / "broken")  # left to the subject reader's message
+
+
+def validator_errors(path) -> list[str]:
+    """What David Clunie's DICOM validator (dciodvfy, from dicom3tools) calls an error."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = shutil.which("dciodvfy") or str(Path(sys.executable).parent / "dciodvfy")
+    result = subprocess.run([tool, str(path)], capture_output=True, text=True, check=False)
+    lines = (result.stdout + result.stderr).splitlines()
+    assert any("ComprehensiveSR" in line for line in lines)  # it did read the file as an SR
+    return [line for line in lines if line.startswith("Error")]

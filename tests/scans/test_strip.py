@@ -19,5 +19,5 @@ def test_deepbet_finds_the_brain_inside_a_synthetic_head(tmp_path):
     mask = as_array(brain_mask(read(tmp_path / "t1.nii.gz"))) > 0
     assert mask.shape == truth.shape
     dice = 2 * (mask & truth).sum() / (mask.sum() + truth.sum())
-    assert dice > 0.93  # measured 0.966 on Synth_0001; a mask of the whole head gives < 0.8
+    assert dice > 0.93  # measured 0.967; the whole head as the mask gives 0.68
     assert (mask & (seg > 0)).sum() / (seg > 0).sum() > 0.99  # the tumour kept inside

@@ -32,23 +32,29 @@ def cache_root() -> Path:
     return Path(os.environ.get("GLIOGRADE_CACHE", default)) / "preprocessed"
 
 
-def is_dicom_folder(path: Path, look_at: int = 50) -> bool:
-    """Whether a folder holds DICOM files (the ``DICM`` mark after the 128-byte preamble)."""
+def is_dicom_folder(path: Path, look_at: int = 500) -> bool:
+    """Whether a folder holds DICOM files: a ``DICOMDIR`` (a CD's index), or the ``DICM`` mark
+    after the 128-byte preamble in one of its first ``look_at`` files (in name order; files
+    that cannot be opened are passed over, the reader names them later)."""
     if not path.is_dir():
         return False
-    for i, f in enumerate(p for p in path.rglob("*") if p.is_file()):
-        if i >= look_at:
-            break
-        with open(f, "rb") as handle:
-            if handle.read(132)[128:] == b"DICM":
-                return True
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    if any(f.name.upper() == "DICOMDIR" for f in files):
+        return True
+    for f in files[:look_at]:
+        try:
+            with open(f, "rb") as handle:
+                if handle.read(132)[128:] == b"DICM":
+                    return True
+        except OSError:
+            continue
     return False
 
 
 def preprocess_raw_inputs(inputs: list[Path]) -> tuple[list[Path], RawInputs]:
-    """Raw inputs (:func:`is_raw`) preprocessed (``gliograde preprocess``, into
-    :func:`cache_folder`, reused while the files are unchanged) and replaced by their
-    BraTS-like subject folders; other inputs as they are."""
+    """Raw inputs (DICOM folders, :func:`is_raw_nifti_folder`) preprocessed as ``gliograde
+    preprocess`` does, into :func:`cache_folder` (reused while the files are unchanged), and
+    replaced by their BraTS-like subject folders; other inputs as they are."""
     kept, raw = [], RawInputs()
     for path in map(Path, inputs):
         dicom = is_dicom_folder(path)
@@ -57,7 +63,8 @@ def preprocess_raw_inputs(inputs: list[Path]) -> tuple[list[Path], RawInputs]:
             continue
         out = cache_folder(path)
         records, errors = preprocessed(path, out)
-        raw.errors |= errors
+        hint = "`gliograde preprocess FOLDER --out DIR --series-map`, then predict DIR:"
+        raw.errors |= {k: v.replace("--series-map", hint, 1) for k, v in errors.items()}
         for subject, record in records.items():
             kept.append(out / subject)
             raw.qc[subject] = str(out / subject / "qc.png")
@@ -92,11 +99,16 @@ def is_raw_nifti_folder(path: Path) -> bool:
 
 
 def cache_folder(path: Path) -> Path:
-    """Where a DICOM folder is preprocessed to: named by its path and its files' names, sizes
-    and modification times, so that a changed export is preprocessed again."""
+    """Where a raw folder is preprocessed to: named by its path, its files' names, sizes and
+    modification times, and the versions of gliograde and the scan libraries, so that a changed
+    export, or an upgrade, preprocesses again."""
     import hashlib
 
+    from gliograde.core.files import package_versions
+    from gliograde.scans.pipeline import SCAN_PACKAGES
+
     digest = hashlib.sha256(str(path.resolve()).encode())
+    digest.update(json.dumps(package_versions(("gliograde", *SCAN_PACKAGES))).encode())
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         stat = f.stat()
         digest.update(f"{f.relative_to(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
@@ -111,8 +123,11 @@ def preprocessed(path: Path, out: Path) -> tuple[dict, dict]:
     done = out / "done.json"
     if done.is_file():
         earlier = json.loads(done.read_text())
-        if all((out / s / "preprocess.json").is_file() for s in earlier["records"]):
+        if earlier["records"] and all(
+            (out / s / "preprocess.json").is_file() for s in earlier["records"]
+        ):
             return earlier["records"], earlier["errors"]
     records, errors, _ = preprocess_inputs([path], out)
-    write_json(done, {"records": records, "errors": errors})
+    if not errors:  # a failure is tried again next time (it may have been the disk)
+        write_json(done, {"records": records, "errors": errors})
     return records, errors

@@ -127,24 +127,34 @@ def manifest_subjects(path: Path, series_map, found: Found) -> None:
         )
     for line, row in enumerate(rows, start=2):
         cells = {k: (row.get(c) or "").strip() for k, c in lower.items()}
+        where = f"{path.name} line {line}"
         if not cells["subject_id"]:
-            found.errors[f"{path.name} line {line}"] = "no subject_id"
+            found.errors[where] = "no subject_id"
             continue
         name = safe(cells["subject_id"])
         if name in found.errors or any(s.subject_id == name for s in found.subjects):
-            found.errors[f"{name} ({path.name} line {line})"] = "subject_id given twice"
-            continue
-        if "path" in lower:
-            own = parse_series_map(cells.get("series_map", "").replace(";", " ").split())
+            found.errors[f"{name} ({where})"] = "subject_id given twice"
+        elif cells.get("path"):
+            try:
+                own = parse_series_map(cells.get("series_map", "").replace(";", " ").split())
+            except UsageError as err:
+                found.errors[name] = f"{where}: {err}"
+                continue
             manifest_folder(path.parent / cells["path"], name, own or series_map, found)
-            continue
-        given = {r: path.parent / cells[r] for r in MODALITIES}
-        missing = [f"{r} ({given[r]})" for r in MODALITIES if not is_nifti(given[r])]
-        if missing:
-            found.errors[name] = f"{path.name}: no NIfTI file for {', '.join(missing)}"
-            continue
-        chosen = {r: {"file": str(p), "confidence": "given"} for r, p in given.items()}
-        found.subjects.append(RawSubject(name, files=given, chosen=chosen))
+        elif all(cells.get(r) for r in MODALITIES):
+            manifest_files({r: path.parent / cells[r] for r in MODALITIES}, name, where, found)
+        else:
+            found.errors[name] = f"{where}: give a path, or the four files flair,t1ce,t1,t2"
+
+
+def manifest_files(given: dict[str, Path], name: str, where: str, found: Found) -> None:
+    """Four NIfTI files whose roles the manifest gives."""
+    missing = [f"{r} ({p})" for r, p in given.items() if not is_nifti(p)]
+    if missing:
+        found.errors[name] = f"{where}: no NIfTI file for {', '.join(missing)}"
+        return
+    chosen = {r: {"file": str(p), "confidence": "given"} for r, p in given.items()}
+    found.subjects.append(RawSubject(name, files=given, chosen=chosen))
 
 
 def manifest_folder(folder: Path, name: str, series_map, found: Found) -> None:

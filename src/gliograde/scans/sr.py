@@ -23,6 +23,7 @@ SERIES_DESCRIPTION = "gliograde: research use, not for diagnosis"
 # Type 2 attributes (present, possibly empty) that an SR copies from its evidence. Exports and
 # anonymisers sometimes drop them; they are added empty, as the standard allows.
 COPIED_EMPTY_IF_ABSENT = (
+    "PatientID",
     "PatientName",
     "PatientBirthDate",
     "PatientSex",
@@ -93,31 +94,53 @@ def measurement_group(finding: Finding, version: str):
     )
 
 
-def write_sr(headers: list, finding: Finding, path: Path, version: str) -> Path:
-    """Write the SR of ``finding`` for the study of ``headers`` (its evidence) to ``path``."""
+def write_sr(headers: list, finding: Finding, folder: Path, version: str) -> Path:
+    """Write the SR of ``finding`` for the study of ``headers`` (its evidence) into ``folder``,
+    named by its SOPInstanceUID (no patient identifier in the file name).
+
+    Raises:
+        ValueError: highdicom refuses the evidence (such as images of two studies).
+    """
     import highdicom as hd
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
 
-    device = hd.sr.DeviceObserverIdentifyingAttributes(uid=generate_uid(), name="gliograde")
+    device_uid = generate_uid(entropy_srcs=["gliograde"])  # the same device in every report
+    device = hd.sr.DeviceObserverIdentifyingAttributes(uid=device_uid, name="gliograde")
     context = hd.sr.ObservationContext(
         observer_device_context=hd.sr.ObserverContext(codes.DCM.Device, device)
     )
     report = hd.sr.MeasurementReport(
-        context, codes.SCT.ImagingProcedure, [measurement_group(finding, version)]
+        context,
+        codes.SCT.ImagingProcedure,
+        [measurement_group(finding, version)],
+        referenced_images=headers,  # the image library (TID 1600): what the answer was made of
     )
     sr = hd.sr.ComprehensiveSR(
         evidence=headers,
         content=report,
         series_instance_uid=generate_uid(),
         series_number=SERIES_NUMBER,
-        sop_instance_uid=generate_uid(),
+        sop_instance_uid=(uid := generate_uid()),
         instance_number=1,
         manufacturer="gliograde",
         series_description=SERIES_DESCRIPTION,
         is_complete=True,
         is_final=False,  # a model's preliminary answer, not verified by a reader
     )
+    sr.CodingSchemeIdentificationSequence = [coding_scheme()]
+    path = Path(folder) / f"{uid}.dcm"
     path.parent.mkdir(parents=True, exist_ok=True)
     sr.save_as(path, enforce_file_format=True)
     return path
+
+
+def coding_scheme():
+    """The identification of the private coding scheme (DICOM PS3.3 C.12.1.1.3)."""
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    item.CodingSchemeDesignator = CODING
+    item.CodingSchemeName = "gliograde model outputs"
+    item.CodingSchemeResponsibleOrganization = "gliograde"
+    return item
