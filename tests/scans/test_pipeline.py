@@ -24,6 +24,12 @@ def load(folder, subject):
 
 
 @pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """predict's cache, shared by this module's tests: the export is preprocessed once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
 def processed(sample_dir, tmp_path_factory):
     """The original, its raw-like NIfTI version and the same as a DICOM export, preprocessed."""
     root = tmp_path_factory.mktemp("raw")
@@ -164,7 +170,7 @@ def test_predict_takes_a_dicom_folder(processed, tiny_run, tmp_path, monkeypatch
     assert "preprocessed" not in direct.to_dict()  # a BraTS-like folder is read as it is
 
 
-def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, tmp_path, monkeypatch):
+def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, cache, tmp_path, monkeypatch):
     """--dicom-sr: one SR per DICOM input, in its study, listing the four series it was made
     from, holding the figures predict printed; a non-DICOM input gets a note, not a file. A
     second predict reuses the cache instead of preprocessing again."""
@@ -177,7 +183,7 @@ def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, tmp_path, m
 
     out, _ = processed
     export = out.parent / "raw_dicom"
-    monkeypatch.setenv("GLIOGRADE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GLIOGRADE_CACHE", str(cache))
     first = predict_subjects([export, out / SUBJECT], tiny_run[1], force=True)
     written, notes, failed = write_dicom_srs(first, tmp_path / "sr")
     assert failed == {} and notes == [f"{SUBJECT}: not a DICOM input, so no DICOM SR "
@@ -261,3 +267,30 @@ def validator_errors(path) -> list[str]:
     lines = (result.stdout + result.stderr).splitlines()
     assert any("ComprehensiveSR" in line for line in lines)  # it did read the file as an SR
     return [line for line in lines if line.startswith("Error")]
+
+
+def test_the_predict_command_reports_and_writes_its_srs(processed, tiny_run, cache, tmp_path):
+    """`gliograde predict RUN EXPORT SUBJECT MISSING --report --dicom-sr`: each output said on
+    stderr, the JSON alone on stdout, exit 1 for the subject that could not be graded while
+    the others are graded and reported."""
+    import os
+    import subprocess
+    import sys
+
+    out, _ = processed
+    export = out.parent / "raw_dicom"
+    cmd = [sys.executable, "-m", "gliograde", "predict", str(tiny_run[1]), str(export),
+           str(out / SUBJECT), str(tmp_path / "missing"), "--json", "--force",
+           "--report", str(tmp_path / "p.html"), "--dicom-sr", str(tmp_path / "sr")]  # fmt: skip
+    env = os.environ | {"GLIOGRADE_CACHE": str(cache)}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    answers = {a["subject"]: a for a in json.loads(result.stdout)}
+    graded = [a for a in answers.values() if "grade" in a]
+    assert len(graded) == 2 and sum(a.get("preprocessed", False) for a in graded) == 1
+    assert f"note: {SUBJECT}: not a DICOM input, so no DICOM SR" in result.stderr
+    (sr_file,) = (tmp_path / "sr").iterdir()
+    assert f"DICOM SR of {next(a['subject'] for a in graded if a.get('preprocessed'))}: " \
+        f"{sr_file}" in result.stderr  # fmt: skip
+    page = (tmp_path / "p.html").read_text()
+    assert page.count("data:image/png;base64,") == 1 and "missing" in page
