@@ -161,7 +161,7 @@ def test_explain_new_patient_folders(tiny_run, synth_small, tmp_path):
     # the seg is there: attention measured on up to 8 tumour slices, as for the store's patients
     rows = (tmp_path / "attention.csv").read_text().splitlines()[1:]
     assert 2 <= summary["n_slices"] == len(rows) <= 8
-    assert summary["answers"]["Synth_0004"]["grade"] in ("HGG", "LGG") and not summary["errors"]
+    assert summary["answers"]["Synth_0004"]["answer"] in ("HGG", "LGG") and not summary["errors"]
 
 
 @pytest.mark.parametrize(
@@ -321,7 +321,7 @@ def test_explain_answers_every_subject_with_predicts_calibrated_probability(
     assert set(summary["errors"]) == {"Synth_0003", "missing"}
     assert "truncated" in summary["errors"]["Synth_0003"]
     (answer,) = predict_subjects([good], run)
-    assert summary["answers"]["Synth_0005"]["p_hgg"] == pytest.approx(answer.to_dict()["p_hgg"])
+    assert summary["answers"]["Synth_0005"]["p"] == pytest.approx(answer.to_dict()["p_hgg"])
 
 
 def test_report_without_config_is_one_clear_line(tiny_run, tmp_path):

@@ -71,6 +71,12 @@ def metadata(run) -> dict:
     size = run.manifest["slice_shape"][-1]
     channels = {str(i): CHANNELS.get(m, m) for i, m in enumerate(MODALITIES)}
     versions = package_versions(("monai", "torch", "numpy", "fire"))
+    target = run.target
+    task = (
+        "grading (LGG vs HGG)"
+        if target.is_grade
+        else f"{target.name} ({' vs '.join(target.classes)})"
+    )
     return {
         "schema": "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/"
         "0.8.1/meta_schema_20220324.json",
@@ -81,7 +87,7 @@ def metadata(run) -> dict:
         "numpy_version": versions["numpy"],
         "required_packages_version": {"gliograde": __version__, "fire": versions["fire"]},
         "optional_packages_version": {"gliograde": __version__, "fire": versions["fire"]},
-        "name": "gliograde glioma grading (LGG vs HGG)",
+        "name": f"gliograde glioma {task}",
         "task": "Glioma grade classification from multi-modal brain MRI (BraTS form)",
         "description": "gliograde's patient rule on axial slices with the run's ResNet18 "
         "models (see models/run/MODEL_CARD.md for how they were trained and measured).",
@@ -113,7 +119,7 @@ def metadata(run) -> dict:
                     "dtype": "float32",
                     "value_range": [0, 1],
                     "is_patch_data": False,
-                    "channel_def": {"0": "LGG", "1": "HGG"},
+                    "channel_def": {str(i): c for i, c in enumerate(target.classes)},
                 }
             },
         },
@@ -177,6 +183,8 @@ def flag(v) -> bool:
 
 
 def bundle_readme(run) -> str:
+    from gliograde.predict import csv_columns
+
     synthetic = run.manifest.get("synthetic", False)
     note = "\n**Trained on SYNTHETIC data: for trying the bundle, not for patients.**\n"
     seg = (
@@ -185,9 +193,16 @@ def bundle_readme(run) -> str:
         else "and a tumour segmentation (required: this run was trained on tumour slices)"
     )
     source = source_name(run)
-    return f"""# gliograde glioma grading bundle
+    target = run.target
+    what = (
+        "Grades gliomas (LGG vs HGG)"
+        if target.is_grade
+        else f"Predicts the glioma's {target.name} ({' or '.join(target.classes)})"
+    )
+    columns = ", ".join(csv_columns(target))
+    return f"""# gliograde glioma {"grading" if target.is_grade else target.name} bundle
 {note if synthetic else ""}
-Grades gliomas (LGG vs HGG) from BraTS-preprocessed MRI: FLAIR, T1ce, T1 and T2 {seg}, with
+{what} from BraTS-preprocessed MRI: FLAIR, T1ce, T1 and T2 {seg}, with
 the {len(run.weights())} model(s) of gliograde run `{run.path.name}` and gliograde's patient rule.
 Research only, not for diagnosis: read `models/run/MODEL_CARD.md`.
 
@@ -202,10 +217,9 @@ python -m monai.bundle run --config_file configs/inference.json --bundle_root . 
 ```
 
 `DATA` is a subject folder or a cohort in any layout `gliograde check` reads. `OUT/predictions.csv`
-has one row per subject: `subject, grade, p_hgg, p_hgg_uncalibrated, uncertainty, flag,
-n_slices, used_seg, error`, the figures `gliograde predict --csv` gives; the run fails (exit 1)
-when a subject could not be graded, its error in the CSV. `--ignore_seg true` grades without the
-segmentations; `--device cpu|gpu|auto` (default auto).
+has one row per subject: `{columns}`, the figures `gliograde predict --csv`
+gives; the run fails (exit 1) when a subject could not be graded, its error in the CSV.
+`--ignore_seg true` grades without the segmentations; `--device cpu|gpu|auto` (default auto).
 
 This bundle is for `monai.bundle run` and MONAI's config API. It is not a MONAI Deploy or MONAI
 Label model: it holds no TorchScript `model.ts` and no `inferer` section, since one network's

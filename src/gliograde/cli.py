@@ -63,6 +63,9 @@ def synth(
     ] = "240,240,155",
     workers: Annotated[int, typer.Option(help="Processes (0: one per core).")] = 0,
     skull: Annotated[bool, typer.Option(help="Heads with skull and scalp (raw-like).")] = False,
+    idh: Annotated[
+        bool, typer.Option(help="A second label, IDH, shown as the T2-FLAIR mismatch.")
+    ] = False,
 ):
     """Write a SYNTHETIC BraTS-like cohort (BraTS 2020 layout, NIfTI + name_mapping.csv)."""
     from gliograde.core.parallel import default_workers
@@ -70,7 +73,7 @@ def synth(
 
     shape = parse_shape(size)
     n = workers or default_workers()
-    ids = synth_cohort(out, subjects, lgg_fraction, seed, shape, n, skull=skull)
+    ids = synth_cohort(out, subjects, lgg_fraction, seed, shape, n, skull=skull, idh=idh)
     err(f"wrote {len(ids)} SYNTHETIC subjects to {out}")
 
 
@@ -92,6 +95,13 @@ def prepare(
     labels: Annotated[
         Path | None, typer.Option(help="Label CSV (default: DATA/name_mapping.csv).")
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(help="Learn this label CSV column (two classes) instead of the grade."),
+    ] = None,
+    classes: Annotated[
+        str | None, typer.Option(help="The target's classes in order, NEGATIVE,POSITIVE.")
+    ] = None,
     skip_bad: Annotated[
         bool, typer.Option(help="Write the good subjects and list the bad ones.")
     ] = False,
@@ -101,8 +111,9 @@ def prepare(
     from gliograde.preprocess.slices import PrepareConfig
     from gliograde.store.write import prepare as run_prepare
 
+    order = [c.strip() for c in classes.split(",")] if classes else None
     config = PrepareConfig(
-        slices=slices, min_tumor_pixels=min_tumor_pixels, size=size, folds=folds, seed=seed
+        slices, min_tumor_pixels, size, folds, seed, target=target, classes=order
     )
     manifest = run_prepare(data, out, config, labels, workers or default_workers(), skip_bad)
     for sid, reason in manifest["skipped"].items():
@@ -110,6 +121,10 @@ def prepare(
     for note in manifest["notes"]:
         err(f"note: {note}")
     kind = "SYNTHETIC " if manifest["synthetic"] else ""
+    t = manifest["target"]
+    typer.echo(
+        f"target: {t['name']}, classes {' and '.join(t['classes'])} (score: P({t['classes'][1]}))"
+    )
     typer.echo(
         f"{out}: {len(manifest['subjects'])} {kind}subjects, {manifest['n_slices']} slices "
         f"of {'×'.join(map(str, manifest['slice_shape']))}, {manifest['folds']} folds, "
@@ -261,7 +276,7 @@ def explain(
     else:
         summary = explain_subjects(run, subjects, out, per_patient, method, layer, device)
         for subject, answer in summary["answers"].items():
-            typer.echo(f"{subject}: {answer['grade']}, P(HGG) {answer['p_hgg']:.3f}")
+            typer.echo(f"{subject}: {answer['answer']}, P({answer['of']}) {answer['p']:.3f}")
         for subject, problem in summary["errors"].items():
             err(f"gliograde: {subject}: {problem}")
     if summary.get("n_slices"):

@@ -176,7 +176,7 @@ def export_run(
     check_batch = torch.randn(3, len(MODALITIES), size, size, generator=generator)
     dev = torch_device(device)
     done = [export_one(path, fmt, out, example, check_batch, dev) for path in weights]
-    write_record(out / "export.json", fmt, done, size, opened.store_options)
+    write_record(out / "export.json", fmt, done, size, opened.store_options, opened.target.classes)
     copy_model_card(opened.path, out)
     return done
 
@@ -207,7 +207,9 @@ def export_one(path: Path, fmt: str, out: Path, example, check_batch, device: st
     return Exported(target.name, diff)
 
 
-def write_record(path: Path, fmt: str, done: list[Exported], size: int, options: dict) -> None:
+def write_record(
+    path: Path, fmt: str, done: list[Exported], size: int, options: dict, classes: tuple
+) -> None:
     """``export.json``: the input the models expect, their outputs, and each format's parity."""
     formats = read_json(path).get("formats", {})
     formats[fmt] = [asdict(e) for e in done]
@@ -219,7 +221,7 @@ def write_record(path: Path, fmt: str, done: list[Exported], size: int, options:
             "channels": list(MODALITIES),
             "preprocessing": options,
         },
-        "outputs": {"grade_logits": "[N, 2]: LGG, HGG", "tumor_logit": "[N]"},
+        "outputs": {"grade_logits": f"[N, 2]: {', '.join(classes)}", "tumor_logit": "[N]"},
         "parity_tolerance": PARITY_TOLERANCE,
         "formats": formats,
     }

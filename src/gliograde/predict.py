@@ -21,6 +21,7 @@ from pathlib import Path
 
 from gliograde.core.errors import GliogradeError
 from gliograde.infer.patient import PatientResult
+from gliograde.io.target import GRADE, Target
 
 CSV_COLUMNS = (
     "subject",
@@ -44,22 +45,47 @@ class Prediction:
     error: str | None = None
     extra: dict = field(default_factory=dict)
     dicom: tuple[Path, set[str]] | None = None  # the DICOM folder and series it was made from
+    target: Target = GRADE
 
     def to_dict(self) -> dict:
+        """``grade`` and ``p_hgg`` for the grade; for another target, ``target``,
+        ``prediction`` and ``probabilities`` (``{class: p}``)."""
         if self.result is None:
             return {"subject": self.subject, "error": self.error}
         r, e = self.result, self.result.evidence
+        return (
+            {"subject": self.subject}
+            | answer_of(r, self.target)
+            | {
+                "n_slices": e.n_slices,
+                "used_seg": e.used_seg,
+                "uncertainty": round(r.uncertainty, 6),
+                "uncertainty_parts": {k: round(v, 6) for k, v in r.parts().items()},
+                "flag": "uncertain" if r.flag else "confident",
+            }
+            | self.extra
+        )
+
+
+def answer_of(r: PatientResult, target: Target) -> dict:
+    """The answer's own keys: the grade's (as ever), or any target's."""
+    if target.is_grade:
         return {
-            "subject": self.subject,
             "grade": r.grade,
             "p_hgg": round(r.p_hgg, 6),
-            "n_slices": e.n_slices,
-            "used_seg": e.used_seg,
             "p_hgg_uncalibrated": round(r.p_hgg_uncalibrated, 6),
-            "uncertainty": round(r.uncertainty, 6),
-            "uncertainty_parts": {k: round(v, 6) for k, v in r.parts().items()},
-            "flag": "uncertain" if r.flag else "confident",
-        } | self.extra
+        }
+    negative, positive = target.classes
+
+    def both(p: float) -> dict:
+        return {negative: round(1.0 - p, 6), positive: round(p, 6)}
+
+    return {
+        "target": target.name,
+        "prediction": r.grade,
+        "probabilities": both(r.p_hgg),
+        "probabilities_uncalibrated": both(r.p_hgg_uncalibrated),
+    }
 
 
 def predict_subjects(
@@ -117,7 +143,10 @@ def predict_subjects(
         extra = {"precision": inference} | ({"out_of_distribution": reasons} if reasons else {})
         extra |= small_tumor_note(slices, with_seg, run.min_tumor) | raw.about(subject.subject_id)
         source = raw.sources.get(subject.subject_id)
-        out.append(Prediction(subject.subject_id, result, extra=extra, dicom=source))
+        answer = Prediction(
+            subject.subject_id, result, extra=extra, dicom=source, target=run.target
+        )
+        out.append(answer)
     return out
 
 
@@ -152,17 +181,22 @@ def read_calibration(path: Path) -> dict:
 
 
 def format_predictions(predictions: list[Prediction]) -> str:
-    """A plain-text table, one line per subject."""
-    lines = [f"{'subject':<28}{'grade':<7}{'P(HGG)':>8}{'slices':>8}  {'seg':<5}flag"]
+    """A plain-text table, one line per subject: the answer and the probability of class 1
+    (P(HGG) for the grade)."""
+    target = predictions[0].target if predictions else GRADE
+    name, score = ("grade", "P(HGG)") if target.is_grade else (target.name, f"P({target.positive})")
+    width = max(7, len(name) + 1, *(len(c) + 1 for c in target.classes))
+    right = max(8, len(score) + 2)
+    lines = [f"{'subject':<28}{name:<{width}}{score:>{right}}{'slices':>8}  {'seg':<5}flag"]
     for p in predictions:
-        d = p.to_dict()
         if p.error:
             lines.append(f"{p.subject:<28}ERROR  {p.error}")
             continue
-        seg = "yes" if d["used_seg"] else "no"
+        r, seg = p.result, "yes" if p.result.evidence.used_seg else "no"
+        flag = "uncertain" if r.flag else "confident"
         lines.append(
-            f"{p.subject:<28}{d['grade']:<7}{d['p_hgg']:>8.3f}{d['n_slices']:>8}  {seg:<5}"
-            f"{d['flag']}"
+            f"{p.subject:<28}{r.grade:<{width}}{r.p_hgg:>{right}.3f}"
+            f"{r.evidence.n_slices:>8}  {seg:<5}{flag}"
         )
     return "\n".join(lines)
 
@@ -171,38 +205,75 @@ def predictions_json(predictions: list[Prediction]) -> str:
     return json.dumps([p.to_dict() for p in predictions], indent=2)
 
 
+def csv_columns(target: Target) -> tuple[str, ...]:
+    """:data:`CSV_COLUMNS` for the grade; for another target, ``target, prediction`` and a
+    ``p_CLASS`` column per class (calibrated) instead of the grade's three."""
+    if target.is_grade:
+        return CSV_COLUMNS
+    return (
+        "subject",
+        "target",
+        "prediction",
+        *(f"p_{c}" for c in target.classes),
+        *CSV_COLUMNS[4:],
+    )
+
+
 def predictions_csv(predictions: list[Prediction]) -> str:
-    """One row per subject, the columns of :data:`CSV_COLUMNS` (``error`` empty when graded)."""
+    """One row per subject, the columns of :func:`csv_columns` (``error`` empty when graded)."""
+    target = predictions[0].target if predictions else GRADE
     buffer = io.StringIO()
     writer = csv.DictWriter(
-        buffer, fieldnames=CSV_COLUMNS, lineterminator="\n", extrasaction="ignore"
+        buffer, fieldnames=csv_columns(target), lineterminator="\n", extrasaction="ignore"
     )
     writer.writeheader()
     for p in predictions:
-        writer.writerow(p.to_dict())
+        row = p.to_dict()
+        row |= {f"p_{c}": v for c, v in row.get("probabilities", {}).items()}
+        writer.writerow(row)
     return buffer.getvalue()
 
 
 def sr_finding(answer: dict):
-    """A graded subject's answer (:meth:`Prediction.to_dict`) as an SR finding."""
+    """A graded subject's answer (:meth:`Prediction.to_dict`) as an SR finding: the grade and
+    P(HGG), or another target's class and each class's probability; the uncertainty and flag."""
     from gliograde.scans.sr import Finding
 
-    grades = {"HGG": ("HGG", "High-grade glioma"), "LGG": ("LGG", "Low-grade glioma")}
     flag = (
         ("UNCERTAIN", "Uncertain: review")
         if answer["flag"] == "uncertain"
         else ("CONFIDENT", "Confident")
     )
+    common = [(("UNCERTAINTY", "Model uncertainty"), answer["uncertainty"])]
+    if "grade" in answer:
+        grades = {"HGG": ("HGG", "High-grade glioma"), "LGG": ("LGG", "Low-grade glioma")}
+        return Finding(
+            evaluations=[
+                (("GRADE", "Predicted glioma grade"), grades[answer["grade"]]),
+                (("FLAG", "Model confidence flag"), flag),
+            ],
+            measurements=[
+                (("P_HGG", "Probability of high-grade glioma"), answer["p_hgg"]),
+                *common,
+            ],
+        )
+    name = answer["target"]
     return Finding(
         evaluations=[
-            (("GRADE", "Predicted glioma grade"), grades[answer["grade"]]),
+            ((code(name), f"Predicted {name}"), (code(answer["prediction"]), answer["prediction"])),
             (("FLAG", "Model confidence flag"), flag),
         ],
         measurements=[
-            (("P_HGG", "Probability of high-grade glioma"), answer["p_hgg"]),
-            (("UNCERTAINTY", "Model uncertainty"), answer["uncertainty"]),
-        ],
+            ((code(f"P_{c}"), f"Probability of {name} {c}"), p)
+            for c, p in answer["probabilities"].items()
+        ]
+        + common,
     )
+
+
+def code(text: str) -> str:
+    """A code value (DICOM SH: at most 16 characters) for a class or target name."""
+    return "".join(ch if ch.isalnum() else "_" for ch in str(text).upper())[:16]
 
 
 def write_dicom_srs(

@@ -72,6 +72,13 @@ class Run:
         return self.config["store_manifest"]
 
     @property
+    def target(self):
+        """What the run predicts: the grade, or a ``prepare --target`` column's two classes."""
+        from gliograde.io.target import Target
+
+        return Target.of_manifest(self.manifest)
+
+    @property
     def store_options(self) -> dict:
         """The preprocessing options of that store (what ``predict`` repeats)."""
         return dict(self.manifest["options"])

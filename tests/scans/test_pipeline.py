@@ -240,19 +240,27 @@ def test_the_predictions_page_shows_the_qc_picture(tmp_path):
     assert "P(HGG) 0.800" in page and "no T2 found" in page
 
 
-def test_predict_tells_raw_nifti_folders_from_brats_like_subjects(processed, sample_dir, tmp_path):
-    """Four NIfTI files in their own anisotropic grids are preprocessed first; a BraTS subject
-    (one 1 mm grid) and its preprocessed copy are graded as they are."""
+def test_predict_tells_raw_nifti_folders_from_brats_like_subjects(
+    processed, sample_dir, tiny_run, tmp_path
+):
+    """NIfTI files named as a converter names them are raw (preprocessed first); files named as
+    a BraTS subject's are read as a subject, and their grids checked, with the way out named."""
+    from gliograde.predict import predict_subjects
     from gliograde.scans.cached import is_raw_nifti_folder
 
     out, _ = processed
-    assert is_raw_nifti_folder(out.parent / "raw_nifti")
+    hospital = tmp_path / "hospital"
+    hospital.mkdir()
+    for role, name in zip(MODALITIES, ("3_AX_FLAIR", "5_T1_POST_GD", "4_T1_MPRAGE", "6_T2_TSE")):
+        (hospital / f"{name}.nii.gz").symlink_to(out.parent / "raw_nifti" / f"raw_{role}.nii.gz")
+    assert is_raw_nifti_folder(hospital)
+    assert not is_raw_nifti_folder(out.parent / "raw_nifti")  # raw_flair, ...: a subject's names
     assert not is_raw_nifti_folder(sample_dir / SUBJECT)
     assert not is_raw_nifti_folder(out / SUBJECT)
-    (tmp_path / "broken").mkdir()
-    for role in MODALITIES:
-        (tmp_path / "broken" / f"x_{role}.nii.gz").write_bytes(b"not gzip")
-    assert not is_raw_nifti_folder(tmp_path / "broken")  # left to the subject reader's message
+    (answer,) = predict_subjects([out.parent / "raw_nifti"], tiny_run[1])
+    assert "all volumes must share one grid (raw scans: run `gliograde preprocess` first)" in (
+        answer.error
+    )
 
 
 def validator_errors(path) -> list[str]:

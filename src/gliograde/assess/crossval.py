@@ -42,7 +42,8 @@ def predict_out_of_fold(run: Run, store: SliceStore, device: str = "cpu") -> Pat
             slices.append(SliceTable.of_patient(k, subject, label, store.index, rows, found))
         say(f"fold {k}: {len(run.fold_split(k)['val'])} validation patients graded")
     SliceTable.concat(slices).write_csv(run.path / "predictions_slices.csv")
-    return PatientTable(subjects, np.array(folds), np.array(labels), evidence)
+    classes = run.target.classes
+    return PatientTable(subjects, np.array(folds), np.array(labels), evidence, classes=classes)
 
 
 def stored_slices(store: SliceStore, subject: str) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:

@@ -40,6 +40,7 @@ def evaluate_table(
     device the models ran with.
     """
     metrics = {"protocol": PROTOCOL, "n_patients": len(table.subject)}
+    metrics["target"] = run.target.to_dict()  # sensitivity etc. are about classes[1]
     if inference is not None:
         metrics["inference"] = inference
     calibration = {}
@@ -65,7 +66,7 @@ def evaluate_table(
 def evaluate_run(run_path: Path) -> dict:
     """Recompute a run's cross-validation figures from its saved patient evidence."""
     run = Run.open(run_path)
-    table = read_patient_table(run.path / "predictions_patients.csv")
+    table = read_patient_table(run.path / "predictions_patients.csv", run.target.classes)
     return evaluate_table(run.path, table, run, keep=("attention", "inference"))
 
 
@@ -99,6 +100,7 @@ def evaluate_test(
         s.startswith("Synth_") for s in table.subject
     )
     metrics["n_patients"] = len(table.subject)
+    metrics["target"] = run.target.to_dict()
     metrics["inference"] = inference_record(torch_device(device))
     for path in table.evidence:
         key = "patient" if path == "seg" else "patient_noseg"
@@ -118,7 +120,8 @@ def recalibrated(table: PatientTable, run: Run, out: Path) -> dict:
     ids = list(table.subject)
     splits, _ = make_splits(ids, table.y.tolist(), folds=5, seed=0)
     fold_of = {s: k for k, split in enumerate(splits) for s in split["val"]}
-    refit = PatientTable(ids, np.array([fold_of.get(s, 0) for s in ids]), table.y, table.evidence)
+    folds = np.array([fold_of.get(s, 0) for s in ids])
+    refit = PatientTable(ids, folds, table.y, table.evidence, classes=table.classes)
     figures, calibration = {}, {}
     for path in refit.evidence:
         figures[path], calibration[path] = score_crossfit(refit, path)
@@ -140,11 +143,10 @@ def write_outputs(out: Path, table: PatientTable, metrics: dict, keep: tuple = (
     main = "seg" if "seg" in table.results else next(iter(table.results))
     p = np.array([r.p_hgg for r in table.results[main]])
     p_unc = table.p_uncalibrated(main)
-    plot_roc(table.y, p, table.fold, out / "roc.png")
-    plot_confusion(
-        metrics["patient" if main == "seg" else "patient_noseg"]["confusion"], out / "confusion.png"
-    )
-    plot_reliability(table.y, p_unc, p, out / "reliability.png")
+    plot_roc(table.y, p, table.fold, out / "roc.png", table.classes)
+    confusion = metrics["patient" if main == "seg" else "patient_noseg"]["confusion"]
+    plot_confusion(confusion, out / "confusion.png", table.classes)
+    plot_reliability(table.y, p_unc, p, out / "reliability.png", classes=table.classes)
 
 
 def format_table(metrics: dict) -> str:

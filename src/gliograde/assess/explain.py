@@ -77,7 +77,8 @@ def explain_store(
             order = np.argsort(-tumor_px, kind="stable")[:max_attention_slices]
             measure = np.sort(order[ev.weights[order] > 0])
             p_patient = answers.get(subject, ev.p_hgg)
-            case = Case(subject, x.numpy(), seg, store_z(store, subject), ev.slice_p, p_patient)
+            z = store_z(store, subject)
+            case = Case(subject, x.numpy(), seg, z, ev.slice_p, p_patient, run.target.positive)
             files, found = explain_case(
                 models, case, ev.weights > 0, measure, per_patient, method, layer, out
             )
@@ -105,11 +106,12 @@ def store_z(store, subject: str) -> np.ndarray:
 
 
 class Case:
-    """One patient to explain: slices, segmentation (or None), slice and patient P(HGG)."""
+    """One patient to explain: slices, segmentation (or None), slice and patient probability
+    of the target's class 1 (``positive``: HGG for the grade)."""
 
-    def __init__(self, subject, images, seg, z, slice_p, p_patient):
+    def __init__(self, subject, images, seg, z, slice_p, p_patient, positive="HGG"):
         self.subject, self.images, self.seg, self.z = subject, images, seg, z
-        self.slice_p, self.p_patient = slice_p, float(p_patient)
+        self.slice_p, self.p_patient, self.positive = slice_p, float(p_patient), positive
 
 
 def explain_case(models, case: Case, candidates, measure, per_patient, method, layer, out):
@@ -128,7 +130,7 @@ def explain_case(models, case: Case, candidates, measure, per_patient, method, l
     for i in show.tolist():
         name = f"{case.subject}_z{int(case.z[i]):03d}.png"
         title = (
-            f"{case.subject} z={int(case.z[i])}  P(HGG) slice {case.slice_p[i]:.2f}, "
+            f"{case.subject} z={int(case.z[i])}  P({case.positive}) slice {case.slice_p[i]:.2f}, "
             f"patient {case.p_patient:.2f}"
         )
         seg = case.seg[i] if case.seg is not None else None
@@ -180,13 +182,14 @@ def explain_subjects(
         stage = choose_layer(images.shape[-1], layer)
         seg = slices.seg if with_seg else None
         measure = top_tumor(slices, run.min_tumor) if with_seg else np.zeros(0, dtype=int)
-        case = Case(subject.subject_id, images, seg, slices.z, ev.slice_p, result.p_hgg)
+        positive = run.target.positive
+        case = Case(subject.subject_id, images, seg, slices.z, ev.slice_p, result.p_hgg, positive)
         files, found = explain_case(
             models, case, ev.weights >= 0.5, measure, per_patient, method, stage, out
         )
         rows += [r | {"fold": -1} for r in found]
         panels[subject.subject_id] = files
-        answers[subject.subject_id] = {"grade": result.grade, "p_hgg": result.p_hgg}
+        answers[subject.subject_id] = {"answer": result.grade, "p": result.p_hgg, "of": positive}
     write_attention(out / "attention.csv", rows)
     summary = summarise_attention(rows) | {"panels": panels, "method": method, "layer": stage}
     return summary | {"answers": answers, "errors": errors}

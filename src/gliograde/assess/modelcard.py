@@ -54,8 +54,8 @@ def class_counts(run: Run) -> dict[str, int]:
     m = run.manifest
     if "class_counts" in m:
         return dict(m["class_counts"])
-    grades = list(m.get("grades", {}).values())
-    return {g: grades.count(g) for g in sorted(set(grades))}
+    labels = list((m.get("labels") or m.get("grades", {})).values())
+    return {c: labels.count(c) for c in run.target.classes}
 
 
 def source_name(run: Run) -> str:
@@ -85,15 +85,16 @@ def model_details(run: Run) -> str:
             f"by the rule fitted out of fold; checkpoint rule `--select {c.get('select')}`"
         )
     seg = "" if run.can_grade_without_seg else " A segmentation is required (tumour-slice store)."
+    name, (neg, pos) = run.target.name, run.target.classes
     return f"""## Model details
 
 - ResNet18 (MONAI), 4 input channels (FLAIR, T1ce, T1, T2), axial slices of {size}×{size}; two
-  heads: the grade and whether the slice shows tumour. Method after Pitarch, Ribas and Vellido,
-  Cancers 2023, 15:3369.
+  heads: the {name} and whether the slice shows tumour. Method after Pitarch, Ribas and
+  Vellido, Cancers 2023, 15:3369.
 - `predict` uses {kind}.
-- A patient's P(HGG) is the mean of its slice probabilities over the tumour slices (with a
-  segmentation) or weighted by the tumour head (without one).{seg} The positive class is HGG;
-  the grade is HGG when the (calibrated) P(HGG) is at least 0.5.
+- A patient's P({pos}) is the mean of its slice probabilities over the tumour slices (with a
+  segmentation) or weighted by the tumour head (without one).{seg} The positive class is
+  {pos}; the answer is {pos} when the (calibrated) P({pos}) is at least 0.5, {neg} otherwise.
 - Trained by gliograde {c.get("versions", {}).get("gliograde", "?")}: {c.get("epochs")} epochs,
   batch {c.get("batch_size")}, learning rate {c.get("lr")}, seed {c.get("seed")}."""
 
@@ -120,12 +121,17 @@ def training_data(run: Run) -> str:
     counts = class_counts(run)
     listed = ", ".join(f"{k} {v}" for k, v in counts.items())
     kind = "SYNTHETIC cohort written by `gliograde synth`" if m.get("synthetic") else "scans"
+    labels = (
+        "BraTS's LGG/HGG (WHO 2016 grades II–III against IV), not a WHO CNS5 grade or\n"
+        "  integrated diagnosis"
+        if run.target.is_grade
+        else f"the column `{run.target.name}` of the label CSV ({', '.join(run.target.classes)})"
+    )
     return f"""## Training data
 
 - Source: `{source_name(run)}` ({kind}), layout {m.get("layout")}.
 - {sum(counts.values())} subjects ({listed}); {m.get("n_slices")} slices in the store.
-- Labels: BraTS's LGG/HGG (WHO 2016 grades II–III against IV), not a WHO CNS5 grade or
-  integrated diagnosis."""
+- Labels: {labels}."""
 
 
 def preprocessing(run: Run) -> str:
@@ -239,14 +245,15 @@ def attention_lines(a: dict | None) -> list[str]:
 def limits(run: Run) -> str:
     counts = class_counts(run)
     total = sum(counts.values())
-    share = counts.get("HGG", 0) / total if total else 0.0
+    pos = run.target.positive
+    share = counts.get(pos, 0) / total if total else 0.0
     return f"""## Known limits
 
 - Scanner and protocol shift: trained on one cohort's scans; another hospital's may differ in
   contrast, resolution and noise. `predict` refuses patients unlike the training data
   (spacing, grid, brain volume, intensities) unless forced, and then flags them.
 - BraTS preprocessing is assumed; raw scans must be brought to that form first.
-- Class balance: {share:.0%} HGG in training; its probabilities reflect that mix, not your
+- Class balance: {share:.0%} {pos} in training; its probabilities reflect that mix, not your
   clinic's.
 - Small cohorts give wide intervals: read the 95 % intervals, not the point figures.
 - Exported slice models (ONNX, TorchScript, safetensors) give slice outputs only: the patient

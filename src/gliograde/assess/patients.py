@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gliograde import GRADES
 from gliograde.core.errors import GliogradeError
 from gliograde.infer.patient import Evidence, PatientResult
 
@@ -40,6 +41,7 @@ class PatientTable:
     y: np.ndarray
     evidence: dict[str, list[Evidence]]  # path → one per patient ("noseg" absent: not graded)
     results: dict[str, list[PatientResult]] = field(default_factory=dict)
+    classes: tuple[str, ...] = GRADES  # the target's classes: y indexes them
 
     def p_uncalibrated(self, path: str) -> np.ndarray:
         return np.array([e.p_hgg for e in self.evidence[path]])
@@ -78,7 +80,7 @@ def row_of(path: str, e: Evidence, r: PatientResult | None) -> dict:
     return row
 
 
-def read_patient_table(path: Path) -> PatientTable:
+def read_patient_table(path: Path, classes: tuple[str, ...] = GRADES) -> PatientTable:
     """The evidence of a ``predictions_patients.csv`` (answers are recomputed from it)."""
     if not Path(path).is_file():
         raise GliogradeError(f"{path}: no saved predictions; train (or evaluate) the run first")
@@ -92,7 +94,7 @@ def read_patient_table(path: Path) -> PatientTable:
             evidence[p] = [evidence_of(r, p) for r in rows]
     fold = np.array([int(r["fold"]) for r in rows])
     y = np.array([int(r["y"]) for r in rows])
-    return PatientTable([r["subject"] for r in rows], fold, y, evidence)
+    return PatientTable([r["subject"] for r in rows], fold, y, evidence, classes=classes)
 
 
 def evidence_of(row: dict, path: str) -> Evidence:

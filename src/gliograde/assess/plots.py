@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gliograde import GRADES
+
 
 def pyplot():
     import matplotlib
@@ -23,8 +25,12 @@ def save(fig, path: Path) -> None:
     pyplot().close(fig)
 
 
-def plot_roc(y: np.ndarray, p: np.ndarray, fold: np.ndarray, path: Path) -> None:
-    """Patient-level ROC: pooled, and one thin line per fold (when there are several)."""
+def plot_roc(
+    y: np.ndarray, p: np.ndarray, fold: np.ndarray, path: Path, classes: tuple = GRADES
+) -> None:
+    """Patient-level ROC: pooled, and one thin line per fold (when there are several);
+    ``classes[1]`` (HGG for the grade) is the positive class."""
+    neg, pos = classes
     from sklearn.metrics import roc_curve
 
     from gliograde.assess.metrics import roc_auc
@@ -42,8 +48,8 @@ def plot_roc(y: np.ndarray, p: np.ndarray, fold: np.ndarray, path: Path) -> None
         ax.plot(fpr, tpr, lw=2, color="black", label=f"pooled, AUC {roc_auc(y, p):.3f}")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
     ax.set(
-        xlabel="1 − specificity (LGG called HGG)",
-        ylabel="sensitivity (HGG recall)",
+        xlabel=f"1 − specificity ({neg} called {pos})",
+        ylabel=f"sensitivity ({pos} recall)",
         title="Patient-level ROC",
         xlim=(0, 1),
         ylim=(0, 1.01),
@@ -51,12 +57,12 @@ def plot_roc(y: np.ndarray, p: np.ndarray, fold: np.ndarray, path: Path) -> None
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=7)
     else:
-        ax.set_title("Patient-level ROC: needs patients of both grades")
+        ax.set_title("Patient-level ROC: needs patients of both classes")
     save(fig, path)
 
 
-def plot_confusion(confusion: list[list[int]], path: Path) -> None:
-    """Patient-level confusion matrix, rows true grade, columns predicted grade."""
+def plot_confusion(confusion: list[list[int]], path: Path, classes: tuple = GRADES) -> None:
+    """Patient-level confusion matrix, rows the true class, columns the predicted one."""
     plt = pyplot()
     cm = np.asarray(confusion)
     fig, ax = plt.subplots(figsize=(3.6, 3.2))
@@ -67,8 +73,8 @@ def plot_confusion(confusion: list[list[int]], path: Path) -> None:
     ax.set(
         xticks=[0, 1],
         yticks=[0, 1],
-        xticklabels=["LGG", "HGG"],
-        yticklabels=["LGG", "HGG"],
+        xticklabels=list(classes),
+        yticklabels=list(classes),
         xlabel="predicted",
         ylabel="true",
         title="Patients",
@@ -77,16 +83,23 @@ def plot_confusion(confusion: list[list[int]], path: Path) -> None:
 
 
 def plot_reliability(
-    y: np.ndarray, p_before: np.ndarray, p_after: np.ndarray, path: Path, bins: int = 10
+    y: np.ndarray,
+    p_before: np.ndarray,
+    p_after: np.ndarray,
+    path: Path,
+    bins: int = 10,
+    classes: tuple = GRADES,
 ) -> None:
-    """Reliability diagram at patient level: observed HGG share against mean P(HGG) per bin,
-    before calibration and after (the out-of-sample calibrated P(HGG) that is reported)."""
+    """Reliability diagram at patient level: observed share of ``classes[1]`` (HGG) against
+    its mean probability per bin, before calibration and after (the out-of-sample calibrated
+    probability that is reported)."""
+    pos = classes[1]
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
     series = [("before calibration", p_before, "tab:orange")]
     if np.allclose(p_after, p_before):
-        series = [("P(HGG); calibration not applied", p_before, "tab:orange")]
+        series = [(f"P({pos}); calibration not applied", p_before, "tab:orange")]
     else:
         series.append(("after calibration (out of sample)", p_after, "tab:blue"))
     for label, p, color in series:
@@ -97,8 +110,8 @@ def plot_reliability(
                 str(n), (x, v), fontsize=6, color=color, xytext=(3, -8), textcoords="offset points"
             )
     ax.set(
-        xlabel="mean predicted P(HGG)",
-        ylabel="observed share of HGG",
+        xlabel=f"mean predicted P({pos})",
+        ylabel=f"observed share of {pos}",
         title="Reliability (patients; n per bin)",
         xlim=(0, 1),
         ylim=(0, 1),

@@ -43,16 +43,22 @@ def fmt(v, digits: int = 3) -> str:
     return html.escape(str(v))
 
 
+def classes_of(metrics: dict) -> tuple[str, str]:
+    """The target's (negative, positive) classes (LGG, HGG for runs graded before targets)."""
+    return tuple(metrics.get("target", {}).get("classes", ("LGG", "HGG")))
+
+
 def metrics_table(metrics: dict) -> str:
     """Patient-level figures with intervals: with a segmentation and without."""
     seg, noseg = metrics.get("patient", {}), metrics.get("patient_noseg", {})
     ci = seg.get("ci95", {})
     rows = []
+    neg, pos = classes_of(metrics)
     names = (
         ("auc", "ROC AUC"),
         ("balanced_accuracy", "balanced accuracy"),
-        ("sensitivity", "sensitivity (HGG recall)"),
-        ("specificity", "specificity (LGG recall)"),
+        ("sensitivity", f"sensitivity ({pos} recall)"),
+        ("specificity", f"specificity ({neg} recall)"),
         ("f1", "F1"),
     )
     for key, label in names:
@@ -96,9 +102,11 @@ def read_patients(folder: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def patient_card(row: dict, panels: list[str], explain_dir: Path) -> str:
+def patient_card(
+    row: dict, panels: list[str], explain_dir: Path, classes: tuple = ("LGG", "HGG")
+) -> str:
     """One patient: prediction, probabilities, uncertainty and flag, two Grad-CAM panels."""
-    true = "HGG" if row["y"] == "1" else "LGG"
+    true = classes[int(row["y"])]
     pred = row.get("pred") or row.get("pred_noseg", "")
     verdict = (
         '<span class="ok">correct</span>' if pred == true else '<span class="bad">wrong</span>'
@@ -112,7 +120,7 @@ def patient_card(row: dict, panels: list[str], explain_dir: Path) -> str:
     return (
         f'<div class="card"><h3>{html.escape(row["subject"])}</h3>'
         f"<div>predicted <b>{pred}</b> (true {true}, {verdict}) · "
-        f"P(HGG) {float(p):.3f} (uncalibrated {float(p_unc):.3f}) · "
+        f"P({html.escape(classes[1])}) {float(p):.3f} (uncalibrated {float(p_unc):.3f}) · "
         f"uncertainty {float(unc):.3f} ({flag}) · fold {row['fold']}</div>{images}</div>"
     )
 
@@ -127,14 +135,16 @@ def cohort_section(config: dict | None, metrics: dict) -> list[str]:
             f"{len(metrics.get('skipped', {}))} could not be graded.</p>",
         ]
     manifest = config["store_manifest"]
-    grades = list(manifest["grades"].values())
+    labels = list((manifest.get("labels") or manifest["grades"]).values())
+    name = manifest.get("target", {}).get("name", "grade")
+    counts = ", ".join(f"{labels.count(c)} {html.escape(c)}" for c in classes_of(manifest))
     return [
         "<h2>Cohort and splits</h2>",
-        f"<p>{len(grades)} subjects ({grades.count('HGG')} HGG, {grades.count('LGG')} LGG) from "
+        f"<p>{len(labels)} subjects ({counts}; target: {html.escape(name)}) from "
         f"<code>{html.escape(manifest['source'])}</code> ({manifest['layout']} layout), "
         f"{manifest['n_slices']} slices of {'×'.join(map(str, manifest['slice_shape']))} "
         f"({manifest['options']['slices']} slices), {manifest['folds']} patient-level folds "
-        f"(stratified by grade; no patient in both training and validation). "
+        f"(stratified by {html.escape(name)}; no patient in both training and validation). "
         f"{len(manifest['skipped'])} subjects skipped.</p>",
         f"<p class='muted'>Protocol: {html.escape(metrics.get('protocol', ''))}.</p>",
     ]
@@ -186,6 +196,7 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
     if config is not None:
         synthetic = config["store_manifest"].get("synthetic", False)
     attention = metrics.get("attention", {})
+    classes = classes_of(metrics)
     parts = page_head(folder, config, synthetic) + cohort_section(config, metrics)
     parts += ["<h2>Results, by patient</h2>", metrics_table(metrics), "<div class='figs'>"]
     parts += [embed_png(folder / f"{n}.png") for n in ("roc", "confusion", "reliability")]
@@ -194,7 +205,8 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
     parts.append("<h2>Patients</h2><div class='cards'>")
     panels = attention.get("panels", {})
     for row in read_patients(folder):
-        parts.append(patient_card(row, panels.get(row["subject"], []), folder / "explain"))
+        card = patient_card(row, panels.get(row["subject"], []), folder / "explain", classes)
+        parts.append(card)
     parts.append("</div></body></html>")
     out = Path(out) if out else folder / "report.html"
     write_text(out, "\n".join(parts))
@@ -234,8 +246,7 @@ def prediction_card(answer: dict) -> str:
     flag = '<span class="bad">uncertain</span>' if answer["flag"] == "uncertain" else "confident"
     lines = [
         f'<div class="card"><h3>{name}</h3>',
-        f"<div><b>{html.escape(answer['grade'])}</b> · P(HGG) {answer['p_hgg']:.3f} "
-        f"(uncalibrated {answer['p_hgg_uncalibrated']:.3f}) · uncertainty "
+        f"<div><b>{html.escape(answer_text(answer))}</b> · uncertainty "
         f"{answer['uncertainty']:.3f} ({flag}) · {answer['n_slices']} slices, "
         f"{'with' if answer['used_seg'] else 'without'} segmentation</div>",
     ]
@@ -250,6 +261,17 @@ def prediction_card(answer: dict) -> str:
         )
         lines.append(f"<div class='qc'>{embed_png(Path(answer['qc']))}</div>")
     return "".join(lines) + "</div>"
+
+
+def answer_text(answer: dict) -> str:
+    """``HGG · P(HGG) 0.812 (uncalibrated 0.901)``, or the same for another target."""
+    if "grade" in answer:
+        return (
+            f"{answer['grade']} · P(HGG) {answer['p_hgg']:.3f} "
+            f"(uncalibrated {answer['p_hgg_uncalibrated']:.3f})"
+        )
+    probabilities = ", ".join(f"P({c}) {p:.3f}" for c, p in answer["probabilities"].items())
+    return f"{answer['target']}: {answer['prediction']} · {probabilities}"
 
 
 def write_predictions_report(answers: list[dict], run: Path, out: Path) -> Path:

@@ -38,7 +38,9 @@ def score_crossfit(table: PatientTable, path: str) -> tuple[dict, dict]:
     p = table.p_uncalibrated(path)
     spreads = np.array([e.slice_spread + e.tta_spread for e in evidence])
     rules = {k: held_out_rule(p, y, fold, spreads, fold != k) for k in np.unique(fold).tolist()}
-    table.results[path] = [patient_result(e, rules[k]) for e, k in zip(evidence, fold.tolist())]
+    table.results[path] = [
+        patient_result(e, rules[k], table.classes) for e, k in zip(evidence, fold.tolist())
+    ]
     saved = held_out_rule(p, y, fold, spreads, np.ones(len(p), dtype=bool))
     figures = path_figures(table, path)
     p_after = np.array([r.p_hgg for r in table.results[path]])
@@ -78,7 +80,9 @@ def held_out_rule(p, y, fold, spreads, use: np.ndarray) -> dict:
 
 def score_fixed(table: PatientTable, path: str, calibration: dict) -> dict:
     """Answers with the run's saved calibration and threshold, exactly as ``predict`` gives them."""
-    table.results[path] = [patient_result(e, calibration) for e in table.evidence[path]]
+    table.results[path] = [
+        patient_result(e, calibration, table.classes) for e in table.evidence[path]
+    ]
     p, y = table.p_uncalibrated(path), table.y
     p_cal = np.array([r.p_hgg for r in table.results[path]])
     summary = {

@@ -35,7 +35,11 @@ def grade_cohort(
     """
     dev = torch_device(device)
     models = load_models(run.weights(), dev)
-    cohort = discover(data, labels)
+    target = run.target
+    column = None if target.is_grade else target.name
+    cohort = discover(
+        data, labels, target=column, classes=None if target.is_grade else target.classes
+    )
     subjects, labels_, evidence, skipped = [], [], {}, {}
     for subject in cohort.subjects:
         if subject.problems:
@@ -58,7 +62,7 @@ def grade_cohort(
         for path, e in found.items():
             evidence.setdefault(path, []).append(e)
         subjects.append(subject.subject_id)
-        labels_.append(subject.label)
+        labels_.append(target.index(subject.grade))
     for sid, reason in skipped.items():
         say(f"skipped {sid}: {reason}")
     if not subjects:
@@ -68,5 +72,6 @@ def grade_cohort(
             f"{data}: some subjects have a segmentation and some do not; grade them as two "
             "cohorts (or pass a cohort whose subjects all have one)"
         )
-    table = PatientTable(subjects, np.zeros(len(subjects), dtype=int), np.array(labels_), evidence)
+    folds = np.zeros(len(subjects), dtype=int)
+    table = PatientTable(subjects, folds, np.array(labels_), evidence, classes=target.classes)
     return table, skipped

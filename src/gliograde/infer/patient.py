@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from gliograde import GRADES
 from gliograde.infer.models import VARIANTS, run_models
 from gliograde.model.aggregate import noseg_weights, patient_mean, seg_weights
 
@@ -161,12 +162,16 @@ class PatientResult:
         return {"slice_spread": e.slice_spread, "tta": e.tta_spread, "folds": e.fold_spread}
 
 
-def patient_result(evidence: Evidence, calibration: dict) -> PatientResult:
+def patient_result(
+    evidence: Evidence, calibration: dict, classes: tuple[str, ...] = GRADES
+) -> PatientResult:
     """Step 2 of the rule: calibration, uncertainty, flag and grade.
 
     Args:
         calibration: ``temperature``, ``bias`` and ``threshold`` (flag above it) for the path
             taken (with or without a segmentation); missing keys mean no calibration, no flag.
+        classes: the target's two classes; the answer is ``classes[1]`` when its calibrated
+            probability is at least 0.5 (for the grade: HGG).
     """
     t, b = calibration.get("temperature", 1.0), calibration.get("bias", 0.0)
     p = float(apply_calibration(evidence.p_hgg, t, b))
@@ -174,4 +179,4 @@ def patient_result(evidence: Evidence, calibration: dict) -> PatientResult:
     u = float(uncertainty_score(p, e.slice_spread, e.tta_spread))
     threshold = calibration.get("threshold")
     flag = threshold is not None and u > threshold
-    return PatientResult(e.p_hgg, p, "HGG" if p >= 0.5 else "LGG", u, flag, evidence)
+    return PatientResult(e.p_hgg, p, classes[1] if p >= 0.5 else classes[0], u, flag, evidence)

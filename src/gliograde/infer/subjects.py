@@ -70,7 +70,8 @@ def grade_slices(
     evidence = patient_evidence(models, x, p_hgg, p_tumor, used_px, run.min_tumor, device)
     evidence = on_all_slices(evidence, rows, n)
     calibration = run.calibration() if calibration is None else calibration
-    return patient_result(evidence, calibration.get("seg" if with_seg else "noseg", {}))
+    rule = calibration.get("seg" if with_seg else "noseg", {})
+    return patient_result(evidence, rule, run.target.classes)
 
 
 def on_all_slices(evidence: Evidence, rows: np.ndarray, n: int) -> Evidence:

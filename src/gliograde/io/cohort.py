@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gliograde.core.errors import DataError
+from gliograde.io.target import GRADE, Target
 
 SEG = "seg"
 """The role of a segmentation file beside the four modalities."""
@@ -17,7 +18,8 @@ class Subject:
 
     Attributes:
         subject_id: the id the layout gives (the folder name for BraTS layouts).
-        grade: "HGG", "LGG" or None when unknown.
+        grade: "HGG", "LGG" or None when unknown; with ``prepare --target``, the subject's
+            class of that target.
         files: role ("flair", "t1ce", "t1", "t2", "seg") → path. "seg" may be absent.
         folder: the subject's folder, when it has one.
         problems: what is wrong with the subject, one line each, found without reading images.
@@ -47,6 +49,7 @@ class Cohort:
     layout: str
     subjects: list[Subject]
     notes: list[str] = field(default_factory=list)
+    target: Target = GRADE
 
 
 def sort_subjects(subjects: list[Subject]) -> list[Subject]:

@@ -161,3 +161,51 @@ def manifest_files(
         elif role != SEG:
             problems.append(f"{role}: no path given in {path.name}")
     return files, problems
+
+
+def read_target_column(
+    path: Path | None, subject_ids: list[str], column: str
+) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
+    """Each subject's value of ``column`` in a label CSV (``prepare --target COLUMN``).
+
+    The id column is found as in :func:`read_label_csv`. A subject without a value (an empty
+    cell, or no row) is left out, and a note counts them: it is not a problem, the label is
+    simply unknown for it.
+
+    Returns:
+        (values, problems, notes): value per subject that has one, conflicting values per
+        subject, and notes.
+    """
+    if path is None or not Path(path).is_file():
+        raise DataError(
+            f"{path or 'name_mapping.csv'}: label CSV not found; --target needs one (--labels)"
+        )
+    rows, columns = read_csv_rows(path)
+    found = next((c for c in columns if c.strip().lower() == column.strip().lower()), None)
+    if found is None:
+        raise DataError(f"{path}: no column {column!r}; its columns are {', '.join(columns)}")
+    wanted = set(subject_ids)
+    id_col = max(
+        (c for c in columns if c != found),
+        key=lambda c: sum(r.get(c, "").strip() in wanted for r in rows),
+        default=None,
+    )
+    seen: dict[str, set[str]] = {}
+    for row in rows:
+        sid, value = (row.get(id_col) or "").strip(), (row.get(found) or "").strip()
+        if sid in wanted and value:
+            seen.setdefault(sid, set()).add(value)
+    values = {sid: next(iter(v)) for sid, v in seen.items() if len(v) == 1}
+    problems = {
+        sid: [f"conflicting values {sorted(v)} of {column} in {Path(path).name}; keep one row"]
+        for sid, v in seen.items()
+        if len(v) > 1
+    }
+    missing = [sid for sid in subject_ids if sid not in seen]
+    notes = []
+    if missing:
+        notes.append(
+            f"{len(missing)} subjects have no {column} value in {Path(path).name} and are left "
+            f"out (e.g. {', '.join(missing[:3])})"
+        )
+    return values, problems, notes

@@ -94,13 +94,21 @@ def find_subject_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
     return files, problems
 
 
-def discover(data: Path, labels: Path | None = None, need_labels: bool = True) -> Cohort:
+def discover(
+    data: Path,
+    labels: Path | None = None,
+    need_labels: bool = True,
+    target: str | None = None,
+    classes: list[str] | None = None,
+) -> Cohort:
     """Find the subjects under ``data`` in whichever layout it uses.
 
     Args:
         data: a data folder, or a CSV manifest file.
         labels: a label CSV for the BraTS 2020 layout (default: ``data/name_mapping.csv``).
         need_labels: False for data meant only for prediction: a missing grade is no problem.
+        target: a column of the label CSV (or manifest) to learn instead of the grade;
+            subjects without a value are left out with a note. ``classes``: their order.
 
     Raises:
         DataError: the path does not exist or holds no subject in any known layout.
@@ -108,6 +116,8 @@ def discover(data: Path, labels: Path | None = None, need_labels: bool = True) -
     data = Path(data)
     if not data.exists():
         raise UsageError(f"{data}: no such file or folder; give the folder holding the subjects")
+    if target is not None:
+        return with_target(data, labels, target, classes)
     if data.is_file():
         if data.suffix.lower() != ".csv":
             raise DataError(f"{data}: expected a folder of subjects or a CSV manifest")
@@ -115,6 +125,31 @@ def discover(data: Path, labels: Path | None = None, need_labels: bool = True) -
     if (data / "HGG").is_dir() or (data / "LGG").is_dir():
         return discover_grade_folders(data)
     return discover_subject_folders(data, labels, need_labels)
+
+
+def with_target(data: Path, labels: Path | None, column: str, classes) -> Cohort:
+    """The subjects under ``data`` that have a value of ``column``, labelled with it, and the
+    target (its two classes). The column is read from ``labels``, or from the manifest
+    ``data``, or from ``data/name_mapping.csv``."""
+    from dataclasses import replace
+
+    from gliograde.io.labels import read_target_column
+    from gliograde.io.target import target_of_values
+
+    cohort = discover(data, labels, need_labels=False)
+    if cohort.layout == "brats2019" and labels is None:
+        raise UsageError("--target needs a label CSV: give --labels CSV")
+    source = labels or (data if data.is_file() else default_label_csv(data))
+    values, problems, notes = read_target_column(
+        source, [s.subject_id for s in cohort.subjects], column
+    )
+    kept = [
+        replace(s, grade=values.get(sid), problems=s.problems + problems.get(sid, []))
+        for s in cohort.subjects
+        if (sid := s.subject_id) in values or sid in problems
+    ]
+    found = target_of_values(column, list(values.values()), classes)
+    return Cohort(cohort.root, cohort.layout, kept, cohort.notes + notes, found)
 
 
 def discover_inputs(paths: list[Path]) -> tuple[list[Subject], dict[str, str]]:

@@ -12,6 +12,11 @@ Size, place, shape, intensity scale, bias field and noise vary per subject, and 
 are atypical (HGG without necrosis and with faint enhancement; LGG with a patch of enhancement),
 so that grade is learnable but not trivial. Data made here is synthetic and is named so
 everywhere it appears.
+
+With ``idh=True`` each subject also gets an IDH status (column ``IDH`` of the label CSV: mutant
+for 80 % of LGG and 20 % of HGG, drawn on a stream of its own), shown as the T2-FLAIR mismatch
+sign that marks IDH-mutant astrocytomas: a mutant tumour's core is bright on T2 but dark on
+FLAIR. Wildtype subjects are byte for byte those made without ``idh``.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class SynthSpec:
     out: Path
     shape: tuple[int, int, int]
     skull: bool = False
+    idh: str | None = None  # "mutant" or "wildtype" with ``synth --idh``
 
     @property
     def subject_id(self) -> str:
@@ -81,11 +87,13 @@ def synth_cohort(
     workers: int = 1,
     quiet: bool = False,
     skull: bool = False,
+    idh: bool = False,
 ) -> list[str]:
     """Write a synthetic cohort in the BraTS 2020 layout, with ``name_mapping.csv``.
 
     Deterministic for a seed: the same arguments give the same files, whatever ``workers``.
     ``skull``: heads with skull and scalp around the same brains (not skull-stripped).
+    ``idh``: a second label, IDH status, visible as the T2-FLAIR mismatch (see the module).
 
     Returns:
         The subject ids, in order.
@@ -101,27 +109,41 @@ def synth_cohort(
     n_lgg = min(subjects - 1, max(1, round(subjects * lgg_fraction)))
     grades = np.array(["HGG"] * (subjects - n_lgg) + ["LGG"] * n_lgg)
     np.random.default_rng(seed).shuffle(grades)
+    statuses = idh_statuses(grades.tolist(), seed) if idh else [None] * subjects
     specs = [
-        SynthSpec(i + 1, str(g), seed, out, tuple(shape), skull)
-        for i, g in enumerate(grades.tolist())
+        SynthSpec(i + 1, str(g), seed, out, tuple(shape), skull, status)
+        for i, (g, status) in enumerate(zip(grades.tolist(), statuses))
     ]
     ids = list(map_with_progress(write_subject, specs, workers, "synth", quiet=quiet))
-    write_label_csv(out / "name_mapping.csv", [(s.subject_id, s.grade) for s in specs])
+    write_label_csv(out / "name_mapping.csv", [(s.subject_id, s.grade, s.idh) for s in specs])
     (out / "SYNTHETIC.txt").write_text(
         "This cohort is SYNTHETIC: brain phantoms made by `gliograde synth`, not patient data.\n"
         f"subjects={subjects} lgg_fraction={lgg_fraction} seed={seed} shape={list(shape)} "
-        f"skull={skull}\n"
+        f"skull={skull} idh={idh}\n"
     )
     return ids
 
 
-def write_label_csv(path: Path, rows: list[tuple[str, str]]) -> None:
-    """A ``name_mapping.csv`` with the BraTS 2020 columns; only Grade and the 2020 id are set."""
+def idh_statuses(grades: list[str], seed: int) -> list[str]:
+    """Each subject's IDH status: mutant with probability 0.8 (LGG) or 0.2 (HGG), on a stream
+    of its own; both statuses present (the first subject's flipped if not)."""
+    rng = np.random.default_rng([seed, 2021])
+    mutant = rng.random(len(grades)) < np.where(np.array(grades) == "LGG", 0.8, 0.2)
+    if mutant.all() or not mutant.any():
+        mutant[0] = not mutant[0]
+    return ["mutant" if m else "wildtype" for m in mutant]
+
+
+def write_label_csv(path: Path, rows: list[tuple[str, str, str | None]]) -> None:
+    """A ``name_mapping.csv`` with the BraTS 2020 columns (only Grade and the 2020 id set), and
+    ``IDH`` when the subjects have a status."""
+    with_idh = any(row[2] for row in rows)
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(LABEL_COLUMNS)
-        for subject_id, grade in rows:
-            writer.writerow([grade, "NA", "NA", "NA", "NA", subject_id])
+        writer.writerow((*LABEL_COLUMNS, "IDH") if with_idh else LABEL_COLUMNS)
+        for subject_id, grade, idh in rows:
+            extra = [idh] if with_idh else []
+            writer.writerow([grade, "NA", "NA", "NA", "NA", subject_id, *extra])
 
 
 def write_subject(spec: SynthSpec) -> str:
@@ -131,6 +153,8 @@ def write_subject(spec: SynthSpec) -> str:
     images, seg = make_subject(
         spec.grade, np.random.default_rng([spec.seed, spec.index]), spec.shape, spec.skull
     )
+    if spec.idh == "mutant":
+        show_mismatch(images, seg)
     folder = spec.out / spec.subject_id
     folder.mkdir(parents=True, exist_ok=True)
     affine = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -189,6 +213,16 @@ def make_subject(
         np.clip(vol, 1.0, 32000.0, out=vol)
         images[c] = vol * inside
     return images, seg
+
+
+MISMATCH = 0.35
+"""FLAIR of a mutant tumour's core, relative to its own: dark on FLAIR, still bright on T2."""
+
+
+def show_mismatch(images: np.ndarray, seg: np.ndarray) -> None:
+    """The T2-FLAIR mismatch sign, in place: the core (label 1) darkened on FLAIR only."""
+    core = seg == 1
+    images[0][core] = (images[0][core] * MISMATCH).astype(images.dtype)
 
 
 def add_head(tissue: np.ndarray, rho: np.ndarray) -> np.ndarray:

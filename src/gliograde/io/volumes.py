@@ -124,12 +124,13 @@ def geometry_problems(opened: dict[str, tuple[nib.Nifti1Image, Path]]) -> list[s
         if img.shape[:3] != ref_img.shape[:3]:
             problems.append(
                 f"{path.name}: shape {img.shape[:3]} differs from {ref_path.name} "
-                f"{ref_img.shape[:3]}; all volumes must share one grid"
+                f"{ref_img.shape[:3]}; all volumes must share one grid (raw scans: run "
+                "`gliograde preprocess` first)"
             )
         elif not np.allclose(img.affine, ref_img.affine, atol=1e-3):
             problems.append(
                 f"{path.name}: affine differs from {ref_path.name}; "
-                "all volumes must share one grid (co-register them first)"
+                "all volumes must share one grid (raw scans: run `gliograde preprocess` first)"
             )
     return problems
 

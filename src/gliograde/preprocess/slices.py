@@ -39,8 +39,15 @@ class PrepareConfig:
     seed: int = 0
     min_brain_fraction: float = MIN_BRAIN_FRACTION
     clip_percentiles: tuple[float, float] = CLIP_PERCENTILES
+    target: str | None = None  # a label CSV column to learn instead of the grade
+    classes: tuple[str, ...] | None = None  # the target's classes in index order
 
     def __post_init__(self):
+        if self.target is not None and self.target.strip().lower() == "grade":
+            self.target = None  # the grade column is the default target, HGG as class 1
+        self.classes = tuple(self.classes) if self.classes else None
+        if self.classes and self.target is None:
+            raise UsageError("--classes goes with --target COLUMN (the grade's are LGG,HGG)")
         if self.slices not in SLICE_MODES:
             raise UsageError(f"--slices must be one of {', '.join(SLICE_MODES)}")
         if self.size is not None and not 8 <= self.size <= 1024:

@@ -74,28 +74,30 @@ def preprocess_raw_inputs(inputs: list[Path]) -> tuple[list[Path], RawInputs]:
 
 
 def is_raw_nifti_folder(path: Path) -> bool:
-    """Whether a folder's own NIfTI files are raw scans: four or more, not all on one grid of
-    1 mm voxels (a BraTS-like subject has one such grid; hospital scans rarely do)."""
+    """Whether a folder holds raw NIfTI scans: four or more NIfTI files, in more than one grid,
+    not named as a BraTS subject's four (``…_flair``, ``…_t1ce``, ``…_t1``, ``…_t2``), such as
+    a converter's ``3_AX_FLAIR.nii.gz``. Any other folder is read as a subject, with its grid
+    checked and the run's guard applied (their messages point to ``gliograde preprocess``)."""
     import nibabel as nib
     import numpy as np
     from nibabel.filebasedimages import ImageFileError
 
+    from gliograde import MODALITIES
+    from gliograde.io.layouts import find_subject_files
     from gliograde.scans.inputs import is_nifti
 
     if not path.is_dir():
         return False
-    files = [p for p in path.iterdir() if is_nifti(p)]
-    if len(files) < 4:
+    niftis = [p for p in path.iterdir() if is_nifti(p)]
+    files, _ = find_subject_files(path)
+    if len(niftis) < 4 or all(role in files for role in MODALITIES):
         return False
     try:
-        headers = [nib.load(p).header for p in files]
+        headers = [nib.load(p).header for p in niftis]
     except (OSError, ValueError, ImageFileError):
         return False  # read as a subject folder, whose reader names what is wrong
-    grids = {
-        (h.get_data_shape()[:3], tuple(np.round(h.get_best_affine(), 3).ravel())) for h in headers
-    }
-    isotropic = all(np.allclose(h.get_zooms()[:3], 1.0, atol=0.01) for h in headers)
-    return len(grids) > 1 or not isotropic
+    grids = {(h.get_data_shape()[:3], np.round(h.get_best_affine(), 3).tobytes()) for h in headers}
+    return len(grids) > 1
 
 
 def cache_folder(path: Path) -> Path:

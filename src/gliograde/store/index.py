@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gliograde import GRADES
 from gliograde.io.cohort import Subject
+from gliograde.io.target import GRADE, Target
 
 # Pixel counts in the index are at native resolution (before --size), from the segmentation.
 INDEX_COLUMNS = (
@@ -28,7 +28,7 @@ INDEX_COLUMNS = (
 _INT_COLUMNS = INDEX_COLUMNS[2:]
 
 
-def write_index(store: Path, subjects: list[Subject]) -> list[dict]:
+def write_index(store: Path, subjects: list[Subject], target: Target = GRADE) -> list[dict]:
     """Write ``index.csv``: one row per slice, subjects in sorted order (deterministic)."""
     rows = []
     for subject in sorted(subjects, key=lambda s: s.subject_id):
@@ -39,7 +39,7 @@ def write_index(store: Path, subjects: list[Subject]) -> list[dict]:
                 {
                     "subject": subject.subject_id,
                     "grade": subject.grade,
-                    "label": GRADES.index(subject.grade),
+                    "label": target.index(subject.grade),
                     "z": z,
                     "row": row,
                     **counts,

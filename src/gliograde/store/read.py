@@ -40,7 +40,14 @@ class SliceStore:
 
     @property
     def grades(self) -> dict[str, str]:
-        return dict(self.manifest["grades"])
+        """Each subject's class of the store's target (its grade unless ``--target``)."""
+        return dict(self.manifest.get("labels") or self.manifest["grades"])
+
+    @property
+    def target(self):
+        from gliograde.io.target import Target
+
+        return Target.of_manifest(self.manifest)
 
     @property
     def options(self) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 from gliograde.core.errors import GliogradeError, UsageError
 from gliograde.core.files import write_json
 from gliograde.io.cohort import Subject
+from gliograde.io.target import GRADE, Target
 
 
 def make_splits(
@@ -55,10 +56,12 @@ def load_splits(store: Path) -> list[dict[str, list[str]]]:
     return json.loads(path.read_text())
 
 
-def write_splits(store: Path, subjects: list[Subject], folds: int, seed: int):
-    """Write ``splits.json``; see :func:`make_splits`."""
+def write_splits(
+    store: Path, subjects: list[Subject], folds: int, seed: int, target: Target = GRADE
+):
+    """Write ``splits.json``, stratified by the target's classes; see :func:`make_splits`."""
     ids = [s.subject_id for s in subjects]
-    labels = [s.label for s in subjects]
+    labels = [target.index(s.grade) for s in subjects]
     splits, note = make_splits(ids, labels, folds, seed)
     write_json(store / "splits.json", splits)
     return splits, note

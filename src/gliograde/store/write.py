@@ -143,7 +143,7 @@ def prepare(
         FolderBusy: another process is writing the store.
     """
     config = config or PrepareConfig()
-    cohort = discover(Path(data), labels)
+    cohort = discover(Path(data), labels, target=config.target, classes=config.classes)
     out = Path(out)
     check_store_options(out, config)
     early = header_level_problems(cohort, out, config)
@@ -193,14 +193,16 @@ def write_store(data, out, cohort, todo, early, config, workers, skip_bad, quiet
     good = [s for s in todo if s.subject_id not in skipped]
     if not good:
         raise DataError(f"{data}: no usable subject; run `gliograde check {data}` for details")
-    index = write_index(out, good)
-    splits, split_note = write_splits(out, good, config.folds, config.seed)
+    index = write_index(out, good, cohort.target)
+    splits, split_note = write_splits(out, good, config.folds, config.seed, cohort.target)
     manifest = {
         "store_version": STORE_VERSION,
         "source": str(Path(data).resolve()),
         "layout": cohort.layout,
         "subjects": [s.subject_id for s in good],
-        "grades": {s.subject_id: s.grade for s in good},
+        "target": cohort.target.to_dict(),
+        "labels": {s.subject_id: s.grade for s in good},
+        "grades": {s.subject_id: s.grade for s in good} if cohort.target.is_grade else {},
         "skipped": {sid: "; ".join(p) for sid, p in sorted(skipped.items())},
         "warnings": {o.subject_id: o.warnings for o in outcomes if o.warnings},
         "n_slices": len(index),

@@ -137,7 +137,7 @@ def fold_patients(config: TrainConfig, store: SliceStore, name: str, fold: dict)
     if config.select == "last" or config.full:  # --full: every subject trains, no selection
         return split
     grades = store.grades
-    labels = [1 if grades[s] == "HGG" else 0 for s in train_ids]
+    labels = [store.target.index(grades[s]) for s in train_ids]
     seed = config.seed * 1000 + sum(map(ord, name))
     inner = inner_split(train_ids, labels, config.select_fraction, seed)
     if inner is None:

@@ -1,0 +1,75 @@
+"""What a run learns to predict: the grade (LGG/HGG, the default) or any two-class label from
+a CSV column (``prepare --target COLUMN``), such as IDH mutant/wildtype.
+
+Class index 1 is the class whose probability is the score (``p``): HGG for the grade, the
+second class in sorted order otherwise (``--classes`` sets the order). Metrics such as
+sensitivity are about that class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gliograde import GRADES
+from gliograde.core.errors import DataError
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target's name (``grade`` or the CSV column's), and its classes in index order."""
+
+    name: str = "grade"
+    classes: tuple[str, ...] = GRADES
+
+    @property
+    def is_grade(self) -> bool:
+        return self.name == "grade"
+
+    @property
+    def positive(self) -> str:
+        """The class whose probability is the score (index 1)."""
+        return self.classes[1]
+
+    def index(self, value: str) -> int:
+        """A subject's class index; one clear line for a value outside the classes."""
+        if value not in self.classes:
+            raise DataError(
+                f"{value!r} is not a class of the target {self.name} ({', '.join(self.classes)})"
+            )
+        return self.classes.index(value)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "classes": list(self.classes)}
+
+    @classmethod
+    def of_manifest(cls, manifest: dict) -> Target:
+        """The store's target (stores written before targets existed are graded)."""
+        t = manifest.get("target")
+        return GRADE if t is None else cls(t["name"], tuple(t["classes"]))
+
+
+GRADE = Target()
+
+
+def target_of_values(name: str, values: list[str], order: list[str] | None = None) -> Target:
+    """The target of a column: its two classes in sorted order, or ``order`` (a run's classes,
+    of which a test cohort may hold only one).
+
+    Raises:
+        DataError: not exactly two classes, or a value that ``order`` does not name.
+    """
+    found = sorted(set(values))
+    if order:
+        unknown = sorted(set(found) - set(order))
+        if unknown or len(set(order)) != len(order):
+            raise DataError(
+                f"classes {','.join(order)}: the column {name} has the values "
+                f"{', '.join(found)}; name each once"
+            )
+        found = list(order)
+    if len(found) != 2:
+        raise DataError(
+            f"target {name}: {len(found)} classes ({', '.join(found[:6])}); gliograde trains "
+            "two-class targets (multi-class targets are not supported yet)"
+        )
+    return Target(name, tuple(found))

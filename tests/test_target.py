@@ -1,0 +1,180 @@
+"""A target other than the grade, end to end: a SYNTHETIC cohort with a second label (IDH,
+shown as the T2-FLAIR mismatch), prepared with ``--target IDH``, trained, evaluated, graded,
+explained, reported and exported; every output speaks of IDH's classes, and the figures are
+those a hand computation gives."""
+
+import csv
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import SMALL_SHAPE
+from gliograde.core.errors import DataError, UsageError
+from gliograde.io.synth import MISMATCH, synth_cohort
+
+CLASSES = ["mutant", "wildtype"]
+
+
+@pytest.fixture(scope="module")
+def idh_cohort(tmp_path_factory):
+    """synth_small's subjects (same seed and shape), with IDH statuses."""
+    out = tmp_path_factory.mktemp("idh") / "cohort"
+    synth_cohort(
+        out, subjects=10, lgg_fraction=0.4, seed=3, shape=SMALL_SHAPE, quiet=True, idh=True
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def idh_run(idh_cohort, tmp_path_factory):
+    """A store of the IDH target (32×32 brain slices, 2 folds) and a run trained 2 epochs."""
+    from gliograde.assess.crossval import train_and_evaluate
+    from gliograde.preprocess.slices import PrepareConfig
+    from gliograde.store.write import prepare
+    from gliograde.train.config import TrainConfig
+
+    root = tmp_path_factory.mktemp("idh-run")
+    config = PrepareConfig("brain", 20, 32, 2, target="IDH")
+    manifest = prepare(idh_cohort, root / "store", config, quiet=True)
+    train = TrainConfig(store=str(root / "store"), out=str(root / "run"), epochs=2,
+                        epoch_slices=64, batch_size=16, device="cpu", progress=False)  # fmt: skip
+    return manifest, root / "run", train_and_evaluate(train)
+
+
+def statuses(cohort) -> dict[str, str]:
+    with open(cohort / "name_mapping.csv", newline="") as f:
+        return {r["BraTS_2020_subject_ID"]: r["IDH"] for r in csv.DictReader(f)}
+
+
+def read_rows(path) -> list[list[str]]:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def write_rows(path, rows) -> None:
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+
+def volume(folder, subject, role):
+    return np.asanyarray(nib.load(folder / subject / f"{subject}_{role}.nii.gz").dataobj)
+
+
+def test_synth_shows_idh_as_the_t2_flair_mismatch(idh_cohort, synth_small):
+    found = statuses(idh_cohort)
+    assert sorted(set(found.values())) == CLASSES
+    for subject, status in found.items():
+        seg = volume(idh_cohort, subject, "seg")
+        t2, flair = (volume(idh_cohort, subject, r) for r in ("t2", "flair"))
+        assert np.array_equal(t2, volume(synth_small, subject, "t2"))  # T2 never changes
+        plain = volume(synth_small, subject, "flair")
+        if status == "wildtype":
+            assert np.array_equal(flair, plain)  # byte for byte the cohort without --idh
+        else:
+            core = seg == 1
+            assert core.any() and np.array_equal(flair[~core], plain[~core])
+            ratio = flair[core].sum() / plain[core].sum()
+            assert ratio == pytest.approx(MISMATCH, abs=0.01)
+
+
+def test_prepare_learns_the_column_with_its_two_classes(idh_run, idh_cohort):
+    from gliograde.store.read import SliceStore
+
+    manifest, run, _ = idh_run
+    assert manifest["target"] == {"name": "IDH", "classes": CLASSES}
+    assert manifest["labels"] == statuses(idh_cohort) and manifest["grades"] == {}
+    store = SliceStore(json.loads((run / "config.json").read_text())["store"])
+    for subject, status in statuses(idh_cohort).items():
+        rows = store.index.subject == subject
+        assert set(store.index.label[rows].tolist()) == {CLASSES.index(status)}
+
+
+def test_subjects_without_a_value_are_left_out_with_a_note(idh_cohort, tmp_path):
+    from gliograde.io.layouts import discover
+
+    rows = read_rows(idh_cohort / "name_mapping.csv")
+    rows[1][-1] = ""  # the first subject's IDH unknown
+    labels = tmp_path / "labels.csv"
+    write_rows(labels, rows)
+    cohort = discover(idh_cohort, labels, target="idh")  # the column's name in any case
+    assert rows[1][5] not in [s.subject_id for s in cohort.subjects]
+    assert len(cohort.subjects) == 9 and cohort.target.classes == tuple(CLASSES)
+    assert any("1 subjects have no idh value" in n for n in cohort.notes)
+
+
+def test_the_classes_can_be_ordered_and_must_be_two(idh_cohort, tmp_path):
+    from gliograde.io.layouts import discover
+    from gliograde.preprocess.slices import PrepareConfig
+
+    ordered = discover(idh_cohort, target="IDH", classes=["wildtype", "mutant"])
+    assert ordered.target.positive == "mutant"
+    rows = read_rows(idh_cohort / "name_mapping.csv")
+    rows[1][-1] = "unknown"
+    labels = tmp_path / "three.csv"
+    write_rows(labels, rows)
+    with pytest.raises(DataError, match=r"3 classes .* two-class targets"):
+        discover(idh_cohort, labels, target="IDH")
+    with pytest.raises(UsageError, match="--classes goes with --target"):
+        PrepareConfig(classes=["a", "b"])
+    assert PrepareConfig(target="Grade").target is None  # the grade is the default target
+
+
+def test_evaluation_figures_are_those_of_the_idh_labels(idh_run, idh_cohort):
+    """metrics.json names the target; its AUC and confusion are those of the patients' IDH
+    labels against the out-of-fold probabilities the CSV holds."""
+    from gliograde.assess.metrics import roc_auc
+
+    _, run, metrics = idh_run
+    assert metrics["target"] == {"name": "IDH", "classes": CLASSES}
+    with open(run / "predictions_patients.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    truth = statuses(idh_cohort)
+    y = np.array([int(r["y"]) for r in rows])
+    assert y.tolist() == [CLASSES.index(truth[r["subject"]]) for r in rows]
+    p = np.array([float(r["p_hgg"]) for r in rows])
+    assert metrics["patient"]["auc"] == pytest.approx(roc_auc(y, p))
+    assert {r["pred"] for r in rows} <= set(CLASSES)
+    hand = np.zeros((2, 2), dtype=int)
+    for yi, pi in zip(y, p):
+        hand[yi, int(pi >= 0.5)] += 1
+    assert metrics["patient"]["confusion"] == hand.tolist()
+    card = (run / "MODEL_CARD.md").read_text()
+    assert "the column `IDH` of the label CSV (mutant, wildtype)" in card
+    assert "P(wildtype)" in card and "HGG" not in card.split("## Training data")[1]
+
+
+def test_predict_answers_with_the_target_and_both_probabilities(idh_run, idh_cohort):
+    from gliograde.predict import format_predictions, predict_subjects, predictions_csv
+
+    _, run, _ = idh_run
+    subject = sorted(p for p in idh_cohort.iterdir() if p.is_dir())[0]
+    (prediction,) = predict_subjects([subject], run)
+    answer = prediction.to_dict()
+    assert "grade" not in answer and "p_hgg" not in answer
+    assert answer["target"] == "IDH" and set(answer["probabilities"]) == set(CLASSES)
+    assert sum(answer["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+    best = max(answer["probabilities"], key=answer["probabilities"].get)
+    assert answer["prediction"] == best
+    table = predictions_csv([prediction]).splitlines()
+    assert table[0].startswith("subject,target,prediction,p_mutant,p_wildtype,uncertainty")
+    assert "IDH" in format_predictions([prediction]).splitlines()[0]
+    assert "P(wildtype)" in format_predictions([prediction]).splitlines()[0]
+
+
+def test_explain_report_and_bundle_speak_of_the_target(idh_run, idh_cohort, tmp_path):
+    from gliograde.assess.explain import explain_subjects
+    from gliograde.assess.report import write_report
+    from gliograde.bundle import metadata
+    from gliograde.run import Run
+
+    _, run, _ = idh_run
+    subject = sorted(p for p in idh_cohort.iterdir() if p.is_dir())[0]
+    summary = explain_subjects(run, [subject], tmp_path / "explain", per_patient=1)
+    answer = summary["answers"][subject.name]
+    assert answer["answer"] in CLASSES and answer["of"] == "wildtype"
+    page = write_report(run, tmp_path / "report.html").read_text()
+    assert "sensitivity (wildtype recall)" in page and "target: IDH" in page
+    outputs = metadata(Run.open(run))["network_data_format"]["outputs"]["pred"]
+    assert outputs["channel_def"] == {"0": "mutant", "1": "wildtype"}
