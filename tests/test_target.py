@@ -178,3 +178,27 @@ def test_explain_report_and_bundle_speak_of_the_target(idh_run, idh_cohort, tmp_
     assert "sensitivity (wildtype recall)" in page and "target: IDH" in page
     outputs = metadata(Run.open(run))["network_data_format"]["outputs"]["pred"]
     assert outputs["channel_def"] == {"0": "mutant", "1": "wildtype"}
+
+
+def test_the_bundle_of_the_idh_run_runs_and_matches_predict(idh_run, idh_cohort, tmp_path):
+    """The MONAI bundle of a non-grade run: its classes as outputs, no subject's label in its
+    config, and `monai.bundle run` giving predict's figures (p_CLASS columns) within 1e-4."""
+    from gliograde.bundle import write_bundle
+    from gliograde.predict import predict_subjects, predictions_csv
+    from test_bundle import read_rows, run_bundle
+
+    _, run, _ = idh_run
+    bundle = write_bundle(run, tmp_path / "bundle")
+    shared = (bundle / "models" / "run" / "config.json").read_text()
+    assert '"labels"' not in shared and "Synth_0001" not in shared
+    counts = json.loads(shared)["store_manifest"]["class_counts"]
+    assert counts == {c: list(statuses(idh_cohort).values()).count(c) for c in CLASSES}
+    result = run_bundle(bundle, idh_cohort, tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = read_rows((tmp_path / "out" / "predictions.csv").read_text())
+    want = read_rows(predictions_csv(predict_subjects([idh_cohort], run, device="cpu")))
+    assert sorted(got) == sorted(want) and len(want) == 10
+    for subject, row in want.items():
+        assert got[subject]["prediction"] == row["prediction"] in CLASSES
+        for c in CLASSES:
+            assert float(got[subject][f"p_{c}"]) == pytest.approx(float(row[f"p_{c}"]), abs=1e-4)

@@ -55,11 +55,11 @@ def write_bundle(run_path: Path, out: Path) -> Path:
 
 
 def shareable_config(run) -> dict:
-    """The run's config as ``predict`` reads it, with no subject, grade or local path: the
-    store's subjects and grades become counts per class, paths become folder names."""
+    """The run's config as ``predict`` reads it, with no subject, label or local path: the
+    store's subjects and labels become counts per class, paths become folder names."""
     from gliograde.assess.modelcard import class_counts
 
-    private = ("subjects", "grades", "skipped", "warnings", "notes", "source")
+    private = ("subjects", "grades", "labels", "skipped", "warnings", "notes", "source")
     manifest = {k: v for k, v in run.manifest.items() if k not in private}
     manifest |= {"class_counts": class_counts(run), "source": source_name(run)}
     config = {k: v for k, v in run.config.items() if k not in ("store", "out", "store_manifest")}
@@ -68,15 +68,10 @@ def shareable_config(run) -> dict:
 
 def metadata(run) -> dict:
     """``configs/metadata.json`` in MONAI's bundle format (the schema is named, never fetched)."""
-    size = run.manifest["slice_shape"][-1]
-    channels = {str(i): CHANNELS.get(m, m) for i, m in enumerate(MODALITIES)}
     versions = package_versions(("monai", "torch", "numpy", "fire"))
     target = run.target
-    task = (
-        "grading (LGG vs HGG)"
-        if target.is_grade
-        else f"{target.name} ({' vs '.join(target.classes)})"
-    )
+    vs = " vs ".join(target.classes)
+    task = f"grading ({vs})" if target.is_grade else f"{target.name} ({vs})"
     return {
         "schema": "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/"
         "0.8.1/meta_schema_20220324.json",
@@ -88,7 +83,7 @@ def metadata(run) -> dict:
         "required_packages_version": {"gliograde": __version__, "fire": versions["fire"]},
         "optional_packages_version": {"gliograde": __version__, "fire": versions["fire"]},
         "name": f"gliograde glioma {task}",
-        "task": "Glioma grade classification from multi-modal brain MRI (BraTS form)",
+        "task": f"Glioma {task} classification from multi-modal brain MRI (BraTS form)",
         "description": "gliograde's patient rule on axial slices with the run's ResNet18 "
         "models (see models/run/MODEL_CARD.md for how they were trained and measured).",
         "authors": "gliograde",
@@ -96,34 +91,22 @@ def metadata(run) -> dict:
         "intended_use": "Research only; not for diagnosis. See docs/README.md and MODEL_CARD.md.",
         "data_source": source_name(run),
         "data_type": "nibabel",
-        "network_data_format": {
-            "inputs": {
-                "image": {
-                    "type": "image",
-                    "format": "magnitude",
-                    "modality": "MR",
-                    "num_channels": len(MODALITIES),
-                    "spatial_shape": [size, size],
-                    "dtype": "float32",
-                    "value_range": [],
-                    "is_patch_data": False,
-                    "channel_def": channels,
-                }
-            },
-            "outputs": {
-                "pred": {
-                    "type": "probabilities",
-                    "format": "classes",
-                    "num_channels": 2,
-                    "spatial_shape": [1],
-                    "dtype": "float32",
-                    "value_range": [0, 1],
-                    "is_patch_data": False,
-                    "channel_def": {str(i): c for i, c in enumerate(target.classes)},
-                }
-            },
-        },
+        "network_data_format": network_data_format(run),
     }
+
+
+def network_data_format(run) -> dict:
+    """The slices the models take (4 channels: FLAIR, T1ce, T1, T2) and the classes out."""
+    size = run.manifest["slice_shape"][-1]
+    classes = run.target.classes
+    image = {"type": "image", "format": "magnitude", "modality": "MR"}
+    image |= {"num_channels": len(MODALITIES), "spatial_shape": [size, size]}
+    image |= {"dtype": "float32", "value_range": [], "is_patch_data": False}
+    image["channel_def"] = {str(i): CHANNELS.get(m, m) for i, m in enumerate(MODALITIES)}
+    pred = {"type": "probabilities", "format": "classes", "num_channels": len(classes)}
+    pred |= {"spatial_shape": [1], "dtype": "float32", "value_range": [0, 1]}
+    pred |= {"is_patch_data": False, "channel_def": {str(i): c for i, c in enumerate(classes)}}
+    return {"inputs": {"image": image}, "outputs": {"pred": pred}}
 
 
 def inference_config() -> dict:

@@ -93,8 +93,9 @@ def model_details(run: Run) -> str:
   Vellido, Cancers 2023, 15:3369.
 - `predict` uses {kind}.
 - A patient's P({pos}) is the mean of its slice probabilities over the tumour slices (with a
-  segmentation) or weighted by the tumour head (without one).{seg} The positive class is
-  {pos}; the answer is {pos} when the (calibrated) P({pos}) is at least 0.5, {neg} otherwise.
+  segmentation) or weighted by the tumour head (without one).{seg}
+  The positive class is {pos}; the answer is {pos} when the (calibrated) P({pos}) is at least
+  0.5, {neg} otherwise.
 - Trained by gliograde {c.get("versions", {}).get("gliograde", "?")}: {c.get("epochs")} epochs,
   batch {c.get("batch_size")}, learning rate {c.get("lr")}, seed {c.get("seed")}."""
 
