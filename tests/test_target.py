@@ -133,9 +133,10 @@ def test_evaluation_figures_are_those_of_the_idh_labels(idh_run, idh_cohort):
     truth = statuses(idh_cohort)
     y = np.array([int(r["y"]) for r in rows])
     assert y.tolist() == [CLASSES.index(truth[r["subject"]]) for r in rows]
-    p = np.array([float(r["p_hgg"]) for r in rows])
+    assert not any(name.startswith("p_hgg") for name in rows[0])  # named by the class
+    p = np.array([float(r["p_wildtype"]) for r in rows])
     assert metrics["patient"]["auc"] == pytest.approx(roc_auc(y, p))
-    assert {r["pred"] for r in rows} <= set(CLASSES)
+    assert [r["pred"] for r in rows] == [CLASSES[int(pi >= 0.5)] for pi in p]
     hand = np.zeros((2, 2), dtype=int)
     for yi, pi in zip(y, p):
         hand[yi, int(pi >= 0.5)] += 1
@@ -202,3 +203,55 @@ def test_the_bundle_of_the_idh_run_runs_and_matches_predict(idh_run, idh_cohort,
         assert got[subject]["prediction"] == row["prediction"] in CLASSES
         for c in CLASSES:
             assert float(got[subject][f"p_{c}"]) == pytest.approx(float(row[f"p_{c}"]), abs=1e-4)
+
+
+def test_classes_order_the_store_and_must_all_be_there(idh_cohort, tmp_path):
+    from gliograde.io.layouts import discover
+    from gliograde.io.target import GRADE, Target
+    from gliograde.preprocess.slices import PrepareConfig
+    from gliograde.store.read import SliceStore
+    from gliograde.store.write import prepare
+
+    config = PrepareConfig("brain", 20, 32, 2, target="IDH", classes=["wildtype", "mutant"])
+    prepare(idh_cohort, tmp_path / "store", config, quiet=True)
+    store = SliceStore(tmp_path / "store")
+    assert store.target == Target("IDH", ("wildtype", "mutant"))
+    for subject, status in statuses(idh_cohort).items():
+        rows = store.index.subject == subject
+        assert set(store.index.label[rows].tolist()) == {["wildtype", "mutant"].index(status)}
+    with pytest.raises(DataError, match="--classes mutant,wildtyp: the column IDH has"):
+        discover(idh_cohort, target="IDH", classes=["mutant", "wildtyp"])
+    assert Target.of_manifest({"grades": {}}) == GRADE  # stores written before targets
+
+
+def test_a_test_cohort_is_graded_for_the_runs_target(idh_run, idh_cohort, tmp_path, capsys):
+    """evaluate --test on a non-grade run: its classes, its figures, and the subjects without a
+    value said, not silently dropped; a grade run's calibration is refused for it."""
+    from gliograde.assess.evaluate import evaluate_test
+    from gliograde.core.errors import GliogradeError
+    from gliograde.predict import predict_subjects
+
+    _, run, _ = idh_run
+    rows = read_rows(idh_cohort / "name_mapping.csv")
+    rows[1][-1] = ""
+    write_rows(tmp_path / "labels.csv", rows)
+    metrics = evaluate_test(run, idh_cohort, tmp_path / "test", tmp_path / "labels.csv")
+    assert metrics["target"] == {"name": "IDH", "classes": CLASSES}
+    assert metrics["n_patients"] == 9
+    assert "1 subjects have no IDH value" in capsys.readouterr().err
+    grade_calibration = tmp_path / "grade.json"
+    grade_calibration.write_text(json.dumps({"seg": {"temperature": 1.0, "bias": 0.0}}))
+    with pytest.raises(GliogradeError, match="fitted for the target grade"):
+        predict_subjects([idh_cohort], run, calibration=grade_calibration)
+
+
+def test_the_sr_of_another_target_holds_its_class_and_probabilities():
+    from gliograde.predict import sr_finding
+
+    answer = {"target": "flag", "prediction": "b", "probabilities": {"a": 0.3, "b": 0.7},
+              "uncertainty": 0.2, "flag": "confident"}  # fmt: skip
+    finding = sr_finding(answer)
+    names = [name for name, _ in finding.evaluations] + [n for n, _ in finding.measurements]
+    assert len({code for code, _ in names}) == len(names)  # a target named flag: no clash
+    assert finding.evaluations[0] == (("TARGET", "Predicted flag"), ("CLASS1", "b"))
+    assert dict(finding.measurements)[("P_CLASS1", "Probability of flag b")] == 0.7

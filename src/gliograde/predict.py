@@ -120,7 +120,7 @@ def predict_subjects(
     dev = torch_device(device)
     inference = precision_name(dev)  # a bad GLIOGRADE_PRECISION stops here, before any work
     models = load_models(run.weights(fold), dev)
-    own = read_calibration(calibration) if calibration is not None else None
+    own = read_calibration(calibration, run.target) if calibration is not None else None
     inputs, raw = preprocess_raw_inputs(inputs)
     subjects, errors = discover_inputs(inputs)
     out = [Prediction(name, error=problem) for name, problem in (raw.errors | errors).items()]
@@ -162,8 +162,9 @@ def small_tumor_note(slices, with_seg: bool, min_tumor: int) -> dict:
     }
 
 
-def read_calibration(path: Path) -> dict:
-    """A ``calibration.json`` given with ``--calibration``, checked to hold the run's keys."""
+def read_calibration(path: Path, target: Target = GRADE) -> dict:
+    """A ``calibration.json`` given with ``--calibration``, checked to hold the run's keys and
+    to be fitted for the run's target (a file without one was fitted for the grade)."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
@@ -176,6 +177,13 @@ def read_calibration(path: Path) -> dict:
     if not rules or not all(valid_rule(rule) for rule in rules.values()):
         raise GliogradeError(
             f"{path}: not a gliograde calibration.json (no valid 'seg' or 'noseg')"
+        )
+    fitted_for = Target.of_manifest(data)
+    if fitted_for != target:
+        raise GliogradeError(
+            f"{path}: fitted for the target {fitted_for.name} ({', '.join(fitted_for.classes)}), "
+            f"not this run's {target.name} ({', '.join(target.classes)}); give the one "
+            "`evaluate --test --recalibrate` wrote for this run"
         )
     return data
 
@@ -257,23 +265,19 @@ def sr_finding(answer: dict):
                 *common,
             ],
         )
-    name = answer["target"]
+    name, classes = answer["target"], list(answer["probabilities"])
+    index = classes.index(answer["prediction"])
     return Finding(
-        evaluations=[
-            ((code(name), f"Predicted {name}"), (code(answer["prediction"]), answer["prediction"])),
+        evaluations=[  # fixed concept codes: a target named "flag" cannot collide with FLAG
+            (("TARGET", f"Predicted {name}"), (f"CLASS{index}", answer["prediction"])),
             (("FLAG", "Model confidence flag"), flag),
         ],
         measurements=[
-            ((code(f"P_{c}"), f"Probability of {name} {c}"), p)
-            for c, p in answer["probabilities"].items()
+            ((f"P_CLASS{i}", f"Probability of {name} {c}"), answer["probabilities"][c])
+            for i, c in enumerate(classes)
         ]
         + common,
     )
-
-
-def code(text: str) -> str:
-    """A code value (DICOM SH: at most 16 characters) for a class or target name."""
-    return "".join(ch if ch.isalnum() else "_" for ch in str(text).upper())[:16]
 
 
 def write_dicom_srs(

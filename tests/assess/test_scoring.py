@@ -64,7 +64,7 @@ def test_no_fold_is_calibrated_or_flagged_with_its_own_labels():
 def test_one_grade_cohort_gets_accuracy_and_a_note_not_a_crash(tmp_path):
     t = table([0.9, 0.8, 0.3], [1, 1, 1], [0, 0, 0])
     figures = score_fixed(t, "seg", {"temperature": 1.0, "bias": 0.0, "threshold": None})
-    assert figures["auc"] is None and "both grades" in figures["note"]
+    assert figures["auc"] is None and "both classes" in figures["note"]
     assert figures["accuracy"] == pytest.approx(2 / 3) and figures["sensitivity"] == pytest.approx(
         2 / 3
     )

@@ -58,7 +58,7 @@ def evaluate_table(
 
         metrics["slice"] = slice_figures(SliceTable.read_csv(slices), run.min_tumor)
     write_outputs(Path(out), table, metrics, keep)
-    write_json(Path(out) / "calibration.json", calibration)
+    write_json(Path(out) / "calibration.json", calibration | {"target": run.target.to_dict()})
     write_model_card(run, Path(out))
     return metrics
 
@@ -126,7 +126,8 @@ def recalibrated(table: PatientTable, run: Run, out: Path) -> dict:
     for path in refit.evidence:
         figures[path], calibration[path] = score_crossfit(refit, path)
     write_json(
-        out / "calibration.json", calibration | {"fitted_on": str(out), "run": str(run.path)}
+        out / "calibration.json",
+        calibration | {"fitted_on": str(out), "run": str(run.path), "target": run.target.to_dict()},
     )
     return figures
 
@@ -168,6 +169,9 @@ def format_table(metrics: dict) -> str:
     if "confusion" in seg:
         (tn, fp), (fn, tp) = seg["confusion"]
         lines.append(f"patients: {metrics['n_patients']}  (TN {tn}, FP {fp}, FN {fn}, TP {tp})")
+    target = metrics.get("target", {"name": "grade", "classes": ["LGG", "HGG"]})
+    negative, positive = target["classes"]
+    lines.append(f"target: {target['name']}; positive class {positive}, negative {negative}")
     for note in (seg.get("note"), noseg.get("note")):
         if note:
             lines.append(f"note: {note}")

@@ -92,12 +92,15 @@ def explain_store(
 
 
 def reported_p_hgg(run: Run) -> dict[str, float]:
-    """Each out-of-fold patient's reported (calibrated, cross-fitted) P(HGG), when evaluated."""
+    """Each out-of-fold patient's reported (calibrated, cross-fitted) probability of the
+    target's class 1 (P(HGG) for the grade), when evaluated."""
+    from gliograde.assess.patients import read_rows
+
     path = run.path / "predictions_patients.csv"
     if not path.is_file():
         return {}
-    with open(path, newline="") as f:
-        return {r["subject"]: float(r["p_hgg"]) for r in csv.DictReader(f) if r.get("p_hgg")}
+    rows = read_rows(path, run.target.classes)
+    return {r["subject"]: float(r["p_hgg"]) for r in rows if r.get("p_hgg")}
 
 
 def store_z(store, subject: str) -> np.ndarray:

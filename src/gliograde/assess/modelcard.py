@@ -152,7 +152,8 @@ def protocol(run: Run, metrics: dict) -> str:
     lines = [
         "## Evaluation protocol",
         "",
-        f"- {len(run.folds())}-fold cross-validation split by patient, stratified by grade.",
+        f"- {len(run.folds())}-fold cross-validation split by patient, stratified by "
+        f"{run.target.name}.",
         f"- {metrics.get('protocol', 'no evaluation recorded')}.",
         "- The figures are those of each fold model on its own held-out patients; the ensemble "
         "`predict` uses is not measured by them (use `evaluate --test`).",
@@ -264,7 +265,7 @@ def limits(run: Run) -> str:
 def ethics() -> str:
     return """## Ethical considerations
 
-A wrong grade can change treatment. The model's answers must never replace a pathologist's
+A wrong answer can change treatment. The model's answers must never replace a pathologist's
 diagnosis; the flag marks some, not all, of the uncertain answers."""
 
 

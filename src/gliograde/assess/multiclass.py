@@ -18,13 +18,16 @@ def multiclass_metrics(y: np.ndarray, probs: np.ndarray) -> dict:
     """One-vs-rest AUC per class and macro AUC, accuracy, balanced accuracy (mean recall over
     the classes present) and the confusion matrix (rows true, columns predicted = argmax).
 
-    An AUC is None for a class absent (or alone) in ``y``; the macro AUC averages the others.
+    An AUC is None for a class absent (or alone) in ``y``; the macro AUC averages the others,
+    and ``auc_classes`` says how many it averaged.
     """
     from gliograde.assess.metrics import roc_auc
 
     y, probs = np.asarray(y).astype(int), np.asarray(probs, dtype=np.float64)
     k = probs.shape[1]
-    pred = probs.argmax(axis=1)
+    if len(y) and not 0 <= y.min() <= y.max() < k:
+        raise ValueError(f"labels must index the {k} classes (0..{k - 1}); got {sorted(set(y))}")
+    pred = probs.argmax(axis=1)  # ties go to the lower class (at K = 2, 0.5 gives class 0)
     confusion = np.zeros((k, k), dtype=int)
     np.add.at(confusion, (y, pred), 1)
     per_class = [roc_auc((y == c).astype(int), probs[:, c]) for c in range(k)]
@@ -33,6 +36,7 @@ def multiclass_metrics(y: np.ndarray, probs: np.ndarray) -> dict:
     return {
         "auc_per_class": per_class,
         "auc": float(np.mean(found)) if found else None,
+        "auc_classes": len(found),
         "balanced_accuracy": float(np.mean(recalls)) if recalls else None,
         "accuracy": float(np.mean(pred == y)) if len(y) else None,
         "confusion": confusion.tolist(),

@@ -32,6 +32,25 @@ def column(name: str, path: str) -> str:
     return f"{name}_noseg"
 
 
+def csv_name(name: str, classes: tuple[str, ...]) -> str:
+    """A column's name in the file: ``p_hgg…`` is ``p_CLASS…`` for a target other than the
+    grade (``p_wildtype``, ``p_wildtype_noseg_uncalibrated``)."""
+    if tuple(classes) == GRADES or not name.startswith("p_hgg"):
+        return name
+    return f"p_{classes[1]}" + name[len("p_hgg") :]
+
+
+def read_rows(path: Path, classes: tuple[str, ...] = GRADES) -> list[dict]:
+    """The rows of a ``predictions_patients.csv``, its columns under their grade names."""
+    back = {
+        csv_name(n, classes): n
+        for p in PATHS
+        for n in map(lambda c: column(c, p), ANSWER + EVIDENCE)
+    }
+    with open(path, newline="") as f:
+        return [{back.get(k, k): v for k, v in row.items()} for row in csv.DictReader(f)]
+
+
 @dataclass
 class PatientTable:
     """Patients of a cohort: ids, folds, true labels, and per path evidence and answers."""
@@ -49,7 +68,7 @@ class PatientTable:
     def columns(self) -> list[str]:
         names = ["subject", "fold", "y"]
         for path in self.evidence:
-            names += [column(n, path) for n in (*ANSWER, *EVIDENCE)]
+            names += [csv_name(column(n, path), self.classes) for n in (*ANSWER, *EVIDENCE)]
         return names
 
     def write_csv(self, path: Path) -> None:
@@ -61,7 +80,7 @@ class PatientTable:
                 for p, evidence in self.evidence.items():
                     results = self.results.get(p)
                     row |= row_of(p, evidence[i], results[i] if results else None)
-                writer.writerow(row)
+                writer.writerow({csv_name(k, self.classes): v for k, v in row.items()})
 
 
 def row_of(path: str, e: Evidence, r: PatientResult | None) -> dict:
@@ -84,8 +103,7 @@ def read_patient_table(path: Path, classes: tuple[str, ...] = GRADES) -> Patient
     """The evidence of a ``predictions_patients.csv`` (answers are recomputed from it)."""
     if not Path(path).is_file():
         raise GliogradeError(f"{path}: no saved predictions; train (or evaluate) the run first")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_rows(path, classes)
     if not rows:
         raise GliogradeError(f"{path}: holds no patient")
     evidence = {}

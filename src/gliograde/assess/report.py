@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 from pathlib import Path
@@ -97,9 +96,10 @@ def calibration_table(metrics: dict) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def read_patients(folder: Path) -> list[dict]:
-    with open(folder / "predictions_patients.csv", newline="") as f:
-        return list(csv.DictReader(f))
+def read_patients(folder: Path, classes: tuple = ("LGG", "HGG")) -> list[dict]:
+    from gliograde.assess.patients import read_rows
+
+    return read_rows(folder / "predictions_patients.csv", tuple(classes))
 
 
 def patient_card(
@@ -204,7 +204,7 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
     parts += uncertainty_section(metrics) + attention_section(attention)
     parts.append("<h2>Patients</h2><div class='cards'>")
     panels = attention.get("panels", {})
-    for row in read_patients(folder):
+    for row in read_patients(folder, classes):
         card = patient_card(row, panels.get(row["subject"], []), folder / "explain", classes)
         parts.append(card)
     parts.append("</div></body></html>")

@@ -106,7 +106,7 @@ def path_figures(table: PatientTable, path: str) -> dict:
     out["ci95"] = bootstrap_intervals(y, p)
     out["auc_ci"] = out["ci95"].get("auc")
     if out["auc"] is None:
-        out["note"] = "AUC needs patients of both grades; this cohort has one"
+        out["note"] = "AUC needs patients of both classes; this cohort has one"
     out["per_fold"] = [
         {"fold": k, **binary_metrics(y[fold == k], p[fold == k])} for k in np.unique(fold).tolist()
     ]

@@ -85,5 +85,5 @@ def slice_figures(table: SliceTable, min_tumor: int) -> dict:
     c = table.columns
     tumor = c["tumor_pixels"] >= min_tumor
     out = binary_metrics(c["y"][tumor], c["p_hgg"][tumor])
-    out["note"] = "each tumour slice on its own, P(HGG) uncalibrated at 0.5"
+    out["note"] = "each tumour slice on its own, P(class 1) uncalibrated at 0.5"
     return out

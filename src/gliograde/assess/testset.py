@@ -36,10 +36,13 @@ def grade_cohort(
     dev = torch_device(device)
     models = load_models(run.weights(), dev)
     target = run.target
-    column = None if target.is_grade else target.name
-    cohort = discover(
-        data, labels, target=column, classes=None if target.is_grade else target.classes
-    )
+    if target.is_grade:
+        cohort = discover(data, labels)
+    else:  # the run's column, with the run's classes in the run's order
+        classes = list(target.classes)
+        cohort = discover(data, labels, target=target.name, classes=classes, of_run=True)
+    for note in cohort.notes:
+        say(f"note: {note}")
     subjects, labels_, evidence, skipped = [], [], {}, {}
     for subject in cohort.subjects:
         if subject.problems:

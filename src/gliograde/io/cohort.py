@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gliograde.core.errors import DataError
 from gliograde.io.target import GRADE, Target
 
 SEG = "seg"
@@ -32,13 +31,6 @@ class Subject:
     folder: Path | None = None
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def label(self) -> int:
-        """0 for LGG, 1 for HGG."""
-        if self.grade not in ("HGG", "LGG"):
-            raise DataError(f"{self.subject_id}: grade is unknown; give it in the label CSV")
-        return 1 if self.grade == "HGG" else 0
 
 
 @dataclass

@@ -165,7 +165,7 @@ def manifest_files(
 
 def read_target_column(
     path: Path | None, subject_ids: list[str], column: str
-) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
+) -> tuple[dict[str, str], dict[str, list[str]], list[str], str]:
     """Each subject's value of ``column`` in a label CSV (``prepare --target COLUMN``).
 
     The id column is found as in :func:`read_label_csv`. A subject without a value (an empty
@@ -173,8 +173,8 @@ def read_target_column(
     simply unknown for it.
 
     Returns:
-        (values, problems, notes): value per subject that has one, conflicting values per
-        subject, and notes.
+        (values, problems, notes, header): value per subject that has one, conflicting values
+        per subject, notes, and the column's name as the CSV spells it.
     """
     if path is None or not Path(path).is_file():
         raise DataError(
@@ -208,4 +208,9 @@ def read_target_column(
             f"{len(missing)} subjects have no {column} value in {Path(path).name} and are left "
             f"out (e.g. {', '.join(missing[:3])})"
         )
-    return values, problems, notes
+    if not seen:
+        raise DataError(
+            f"{path}: no subject here has a {column} value (no id column matches the "
+            f"{len(subject_ids)} subject folders); check the CSV's subject ids"
+        )
+    return values, problems, notes, found.strip()

@@ -100,6 +100,7 @@ def discover(
     need_labels: bool = True,
     target: str | None = None,
     classes: list[str] | None = None,
+    of_run: bool = False,
 ) -> Cohort:
     """Find the subjects under ``data`` in whichever layout it uses.
 
@@ -108,7 +109,8 @@ def discover(
         labels: a label CSV for the BraTS 2020 layout (default: ``data/name_mapping.csv``).
         need_labels: False for data meant only for prediction: a missing grade is no problem.
         target: a column of the label CSV (or manifest) to learn instead of the grade;
-            subjects without a value are left out with a note. ``classes``: their order.
+            subjects without a value are left out with a note. ``classes``: their order
+            (``--classes``; with ``of_run``, a trained run's classes: see ``evaluate --test``).
 
     Raises:
         DataError: the path does not exist or holds no subject in any known layout.
@@ -117,7 +119,7 @@ def discover(
     if not data.exists():
         raise UsageError(f"{data}: no such file or folder; give the folder holding the subjects")
     if target is not None:
-        return with_target(data, labels, target, classes)
+        return with_target(data, labels, target, classes, of_run)
     if data.is_file():
         if data.suffix.lower() != ".csv":
             raise DataError(f"{data}: expected a folder of subjects or a CSV manifest")
@@ -127,7 +129,7 @@ def discover(
     return discover_subject_folders(data, labels, need_labels)
 
 
-def with_target(data: Path, labels: Path | None, column: str, classes) -> Cohort:
+def with_target(data: Path, labels: Path | None, column: str, classes, of_run=False) -> Cohort:
     """The subjects under ``data`` that have a value of ``column``, labelled with it, and the
     target (its two classes). The column is read from ``labels``, or from the manifest
     ``data``, or from ``data/name_mapping.csv``."""
@@ -138,9 +140,9 @@ def with_target(data: Path, labels: Path | None, column: str, classes) -> Cohort
 
     cohort = discover(data, labels, need_labels=False)
     if cohort.layout == "brats2019" and labels is None:
-        raise UsageError("--target needs a label CSV: give --labels CSV")
+        raise UsageError(f"the target {column} needs a label CSV: give --labels CSV")
     source = labels or (data if data.is_file() else default_label_csv(data))
-    values, problems, notes = read_target_column(
+    values, problems, notes, header = read_target_column(
         source, [s.subject_id for s in cohort.subjects], column
     )
     kept = [
@@ -148,7 +150,7 @@ def with_target(data: Path, labels: Path | None, column: str, classes) -> Cohort
         for s in cohort.subjects
         if (sid := s.subject_id) in values or sid in problems
     ]
-    found = target_of_values(column, list(values.values()), classes)
+    found = target_of_values(header, list(values.values()), classes, of_run)
     return Cohort(cohort.root, cohort.layout, kept, cohort.notes + notes, found)
 
 

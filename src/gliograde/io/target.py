@@ -51,19 +51,29 @@ class Target:
 GRADE = Target()
 
 
-def target_of_values(name: str, values: list[str], order: list[str] | None = None) -> Target:
-    """The target of a column: its two classes in sorted order, or ``order`` (a run's classes,
-    of which a test cohort may hold only one).
+def target_of_values(
+    name: str, values: list[str], order: list[str] | None = None, of_run: bool = False
+) -> Target:
+    """The target of a column: its two classes in sorted order, or ``order`` (``--classes``,
+    which must name each value once; with ``of_run``, a run's classes, of which a test cohort
+    may hold only one).
 
     Raises:
-        DataError: not exactly two classes, or a value that ``order`` does not name.
+        DataError: not exactly two classes, or values and ``order`` that do not match.
     """
     found = sorted(set(values))
+    if not found:
+        raise DataError(f"target {name}: no subject has a value; check the id column")
     if order:
         unknown = sorted(set(found) - set(order))
-        if unknown or len(set(order)) != len(order):
+        if of_run and unknown:
             raise DataError(
-                f"classes {','.join(order)}: the column {name} has the values "
+                f"{name}: values {', '.join(unknown)} are not classes of the run "
+                f"({', '.join(order)}); grade only subjects of its classes"
+            )
+        if not of_run and (unknown or sorted(order) != found):
+            raise DataError(
+                f"--classes {','.join(order)}: the column {name} has the values "
                 f"{', '.join(found)}; name each once"
             )
         found = list(order)

@@ -34,9 +34,9 @@ def make_splits(
     smallest = min(labels.count(0), labels.count(1))
     note = None
     if smallest < 2:
-        return [], "no cross-validation folds: a grade has fewer than 2 subjects"
+        return [], "no cross-validation folds: a class has fewer than 2 subjects"
     if smallest < folds:
-        note = f"{folds} folds asked, {smallest} made: only {smallest} subjects of one grade"
+        note = f"{folds} folds asked, {smallest} made: only {smallest} subjects of one class"
         folds = smallest
     order = sorted(range(len(subject_ids)), key=lambda i: subject_ids[i])
     ids = [subject_ids[i] for i in order]

@@ -142,7 +142,7 @@ def fold_patients(config: TrainConfig, store: SliceStore, name: str, fold: dict)
     inner = inner_split(train_ids, labels, config.select_fraction, seed)
     if inner is None:
         say(
-            f"{name}: too few training patients of a grade for an inner selection split; "
+            f"{name}: too few training patients of a class for an inner selection split; "
             "keeping the last epoch's weights (as --select last)"
         )
         return split
