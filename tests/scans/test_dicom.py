@@ -86,3 +86,32 @@ def test_each_series_converts_to_the_volume_it_was_written_from(tmp_path):
         back = img.affine @ nib.orientations.inv_ornt_aff(transform, img.shape)
         assert np.array_equal(data, written[role]), role
         assert np.allclose(back, affine, atol=1e-4), role
+
+
+def test_an_enhanced_multi_frame_series_is_read_identified_and_converted(tmp_path):
+    """One file of 8 frames (as recent scanners export) is a series like any other: its
+    timing found in its functional groups, its volume converted exactly."""
+    import nibabel as nib
+
+    from gliograde.scans.convert import series_to_nifti
+    from gliograde.scans.simulate import SEQUENCES, write_enhanced_series
+
+    affine = np.array([[-0.9, 0, 0, 100.0], [0, -0.9, 0, 120.0], [0, 0, 5.5, -30.0], [0, 0, 0, 1]])
+    written = volumes(shape=(30, 26, 12), seed=5)
+    study = write_exam(tmp_path / "export", {r: written[r] for r in ("t1ce", "t1", "t2")}, affine)
+    description, timing, _ = SEQUENCES["flair"]
+    write_enhanced_series(tmp_path / "export", written["flair"], affine, description,
+                          timing=timing, study=study, number=9)  # fmt: skip
+    (found,), problems = scan_folder(tmp_path / "export")
+    assert problems == []
+    chosen, identities, problems = assign_roles(found.series)
+    assert problems == [] and chosen["flair"].number == 9 and len(chosen["flair"].files) == 1
+    assert chosen["flair"].ti_ms == 2500.0 and chosen["flair"].images == 12
+    assert identities[chosen["flair"].key].confidence == "high"  # name and timing agree
+    img = nib.load(series_to_nifti(chosen["flair"], tmp_path / "nifti", "flair"))
+    transform = nib.orientations.ornt_transform(
+        nib.io_orientation(img.affine), nib.io_orientation(affine)
+    )
+    data = nib.orientations.apply_orientation(np.asanyarray(img.dataobj), transform)
+    back = img.affine @ nib.orientations.inv_ornt_aff(transform, img.shape)
+    assert np.array_equal(data, written["flair"]) and np.allclose(back, affine, atol=1e-4)

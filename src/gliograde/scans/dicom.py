@@ -3,6 +3,8 @@ patients, studies and series, without reading pixel data.
 
 A file that is not a readable DICOM image is named with why, and nothing else is lost. A folder
 holding several patients (or several studies of one) gives one subject per patient and study.
+Enhanced multi-frame images (one file per series, as recent Siemens, Philips and GE scanners
+export) are read too: their timing lives in functional groups, which :func:`attribute` searches.
 """
 
 from __future__ import annotations
@@ -52,10 +54,7 @@ def scan_folder(folder: Path) -> tuple[list[Study], list[str]]:
         except (InvalidDicomError, OSError, EOFError, ValueError, KeyError) as err:
             problems.append(f"{path}: not a readable DICOM file ({type(err).__name__}); skipped")
             continue
-        if "PerFrameFunctionalGroupsSequence" in ds:
-            problems.append(f"{path}: enhanced multi-frame DICOM, not read yet; skipped")
-            continue
-        if "SeriesInstanceUID" not in ds or "ImagePositionPatient" not in ds:
+        if "SeriesInstanceUID" not in ds or not positioned(ds):
             problems.append(f"{path}: not a DICOM image with a position; skipped")
             continue
         key = (str(ds.get("PatientID", "")), str(ds.get("StudyInstanceUID", "")))
@@ -63,11 +62,31 @@ def scan_folder(folder: Path) -> tuple[list[Study], list[str]]:
         if uid not in groups[key]:
             groups[key][uid] = series_of(ds)
         groups[key][uid].files.append(path)
+        groups[key][uid].images += int(ds.get("NumberOfFrames") or 1)
     studies = [Study(p, s, list(found.values())) for (p, s), found in sorted(groups.items())]
     for study in studies:
         for series in study.series:
-            series.localizer = series.localizer or len(series.files) < MIN_IMAGES
+            series.localizer = series.localizer or series.images < MIN_IMAGES
     return studies, problems
+
+
+def positioned(ds) -> bool:
+    """Whether an image says where it is: per file, or per frame of a multi-frame file."""
+    return "ImagePositionPatient" in ds or attribute(ds, "ImagePositionPatient") is not None
+
+
+def attribute(ds, keyword: str):
+    """``keyword``'s value in the file, or in an enhanced image's shared or first per-frame
+    functional groups (and the items of their sequences); None when absent or empty."""
+    if ds.get(keyword) not in (None, ""):
+        return ds.get(keyword)
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for item in (ds.get(groups) or [])[:1]:
+            for element in item:
+                for nested in element.value if element.VR == "SQ" else []:
+                    if nested.get(keyword) not in (None, ""):
+                        return nested.get(keyword)
+    return None
 
 
 def series_of(ds) -> Series:
@@ -78,12 +97,19 @@ def series_of(ds) -> Series:
         key=str(ds.SeriesInstanceUID),
         description=str(ds.get("SeriesDescription", "") or ds.get("ProtocolName", "")),
         number=int(ds.SeriesNumber) if ds.get("SeriesNumber") is not None else None,
-        tr_ms=number(ds.get("RepetitionTime")),
-        te_ms=number(ds.get("EchoTime")),
-        ti_ms=number(ds.get("InversionTime")),
-        contrast_agent=has_agent(ds.get("ContrastBolusAgent")),
+        tr_ms=number(attribute(ds, "RepetitionTime")),
+        te_ms=number(attribute(ds, "EchoTime") or attribute(ds, "EffectiveEchoTime")),
+        ti_ms=number(attribute(ds, "InversionTime") or first(attribute(ds, "InversionTimes"))),
+        contrast_agent=has_agent(attribute(ds, "ContrastBolusAgent")),
         localizer="LOCALIZER" in image_type or bool(derived),  # reformats and maps set aside
     )
+
+
+def first(value):
+    """The first of a multi-valued attribute (or the value itself)."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return next(iter(value), None)
 
 
 def number(value) -> float | None:

@@ -50,6 +50,7 @@ class Series:
     ti_ms: float | None = None
     contrast_agent: bool = False
     localizer: bool = False
+    images: int = 0  # slices: files, or frames of multi-frame files
 
     def label(self) -> str:
         number = f"series {self.number} " if self.number is not None else ""

@@ -118,3 +118,35 @@ def write_exam(folder: Path, volumes: dict[str, np.ndarray], affine, patient="P0
         description, timing, agent = SEQUENCES[role]
         write_series(folder, volume, affine, description, timing, agent, patient, study, number)
     return study
+
+
+def write_enhanced_series(
+    folder: Path, volume: np.ndarray, affine: np.ndarray, description: str, **kwargs
+) -> Path:
+    """The series :func:`write_series` writes, as one enhanced multi-frame file (highdicom's
+    Legacy Converted Enhanced MR Image: the functional groups of recent scanners' exports)."""
+    import tempfile
+
+    import highdicom as hd
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = write_series(Path(tmp), volume, affine, description, **kwargs)
+        frames = [pydicom.dcmread(f) for f in files]
+    empty = ("StudyID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime")
+    empty += ("ReferringPhysicianName", "AccessionNumber", "Manufacturer")
+    for ds in frames:  # what the conversion needs that a minimal export may lack
+        for keyword in empty:
+            if keyword not in ds:
+                setattr(ds, keyword, None)
+        ds.MagneticFieldStrength, ds.ImagedNucleus, ds.MRAcquisitionType = 3.0, "1H", "2D"
+        ds.ScanningSequence, ds.SequenceVariant, ds.ScanOptions = "SE", "NONE", ""
+        ds.SpacingBetweenSlices = float(ds.SliceThickness)
+    enhanced = hd.legacy.LegacyConvertedEnhancedMRImage(
+        frames, generate_uid(), frames[0].SeriesNumber, generate_uid(), 1
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"enhanced_{enhanced.SeriesNumber}"
+    enhanced.save_as(path, enforce_file_format=True)
+    return path
