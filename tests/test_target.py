@@ -137,6 +137,13 @@ def test_evaluation_figures_are_those_of_the_idh_labels(idh_run, idh_cohort):
     p = np.array([float(r["p_wildtype"]) for r in rows])
     assert metrics["patient"]["auc"] == pytest.approx(roc_auc(y, p))
     assert [r["pred"] for r in rows] == [CLASSES[int(pi >= 0.5)] for pi in p]
+    with open(run / "predictions_slices.csv", newline="") as f:
+        slices = list(csv.DictReader(f))
+    assert "p_wildtype" in slices[0] and "p_hgg" not in slices[0]
+    tumour = [r for r in slices if int(r["tumor_pixels"]) >= 20]
+    y_s = np.array([int(r["y"]) for r in tumour])
+    p_s = np.array([float(r["p_wildtype"]) for r in tumour])
+    assert metrics["slice"]["auc"] == pytest.approx(roc_auc(y_s, p_s), abs=1e-5)
     hand = np.zeros((2, 2), dtype=int)
     for yi, pi in zip(y, p):
         hand[yi, int(pi >= 0.5)] += 1

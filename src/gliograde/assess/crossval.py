@@ -41,7 +41,7 @@ def predict_out_of_fold(run: Run, store: SliceStore, device: str = "cpu") -> Pat
             labels.append(label)
             slices.append(SliceTable.of_patient(k, subject, label, store.index, rows, found))
         say(f"fold {k}: {len(run.fold_split(k)['val'])} validation patients graded")
-    SliceTable.concat(slices).write_csv(run.path / "predictions_slices.csv")
+    SliceTable.concat(slices).write_csv(run.path / "predictions_slices.csv", run.target.classes)
     classes = run.target.classes
     return PatientTable(subjects, np.array(folds), np.array(labels), evidence, classes=classes)
 

@@ -56,7 +56,8 @@ def evaluate_table(
     if slices.is_file():
         from gliograde.assess.slices import SliceTable, slice_figures
 
-        metrics["slice"] = slice_figures(SliceTable.read_csv(slices), run.min_tumor)
+        table_of_slices = SliceTable.read_csv(slices, run.target.classes)
+        metrics["slice"] = slice_figures(table_of_slices, run.min_tumor)
     write_outputs(Path(out), table, metrics, keep)
     write_json(Path(out) / "calibration.json", calibration | {"target": run.target.to_dict()})
     write_model_card(run, Path(out))

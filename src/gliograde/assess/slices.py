@@ -54,18 +54,26 @@ class SliceTable:
             return cls({k: np.zeros(0) for k in COLUMNS})
         return cls({k: np.concatenate([p.columns[k] for p in parts]) for k in COLUMNS})
 
-    def write_csv(self, path: Path) -> None:
+    def write_csv(self, path: Path, classes: tuple = ("LGG", "HGG")) -> None:
+        """The table, its probability column named ``p_hgg`` for the grade and ``p_CLASS``
+        (class 1's) for another target."""
+        from gliograde.assess.patients import csv_name
+
         c = self.columns
         with open(path, "w", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(COLUMNS)
+            writer.writerow([csv_name(k, tuple(classes)) for k in COLUMNS])
             for i in range(len(c["subject"])):
                 writer.writerow([fmt(c[k][i]) for k in COLUMNS])
 
     @classmethod
-    def read_csv(cls, path: Path) -> SliceTable:
+    def read_csv(cls, path: Path, classes: tuple = ("LGG", "HGG")) -> SliceTable:
+        from gliograde.assess.patients import csv_name
+
+        probability = csv_name("p_hgg", tuple(classes))
         with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+            rows = [{("p_hgg" if k == probability else k): v for k, v in row.items()}
+                    for row in csv.DictReader(f)]  # fmt: skip
         cols = {"subject": np.array([r["subject"] for r in rows], dtype=object)}
         for k in ("fold", "z", "y", "tumor_pixels"):
             cols[k] = np.array([int(r[k]) for r in rows])
