@@ -62,16 +62,7 @@ def read_label_csv(
     if grade_col is None:
         raise DataError(f"{path}: no 'Grade' column; the label CSV needs one (HGG or LGG)")
     wanted = set(subject_ids)
-    id_col = max(
-        (c for c in columns if c != grade_col),
-        key=lambda c: sum(r.get(c, "").strip() in wanted for r in rows),
-        default=None,
-    )
-    seen: dict[str, set[str]] = {}
-    for row in rows:
-        sid = (row.get(id_col) or "").strip()
-        if sid:
-            seen.setdefault(sid, set()).add((row.get(grade_col) or "").strip())
+    seen = values_by_id(rows, columns, grade_col, wanted)
     grades, problems = grades_of(seen, subject_ids, path.name)
     unmatched = len(set(seen) - wanted)
     notes = []
@@ -80,6 +71,24 @@ def read_label_csv(
             f"{unmatched} rows of {path.name} have no subject folder here (normal for a subset)"
         )
     return grades, problems, notes
+
+
+def values_by_id(
+    rows: list[dict[str, str]], columns: list[str], value_col: str, wanted: set[str]
+) -> dict[str, set[str]]:
+    """Each id's values of ``value_col`` (stripped, empty ones kept). The id column is the one
+    whose values match the most of ``wanted`` (``BraTS_2020_subject_ID`` for name_mapping.csv)."""
+    id_col = max(
+        (c for c in columns if c != value_col),
+        key=lambda c: sum(r.get(c, "").strip() in wanted for r in rows),
+        default=None,
+    )
+    seen: dict[str, set[str]] = {}
+    for row in rows:
+        sid = (row.get(id_col) or "").strip()
+        if sid:
+            seen.setdefault(sid, set()).add((row.get(value_col) or "").strip())
+    return seen
 
 
 def grades_of(
@@ -185,16 +194,8 @@ def read_target_column(
     if found is None:
         raise DataError(f"{path}: no column {column!r}; its columns are {', '.join(columns)}")
     wanted = set(subject_ids)
-    id_col = max(
-        (c for c in columns if c != found),
-        key=lambda c: sum(r.get(c, "").strip() in wanted for r in rows),
-        default=None,
-    )
-    seen: dict[str, set[str]] = {}
-    for row in rows:
-        sid, value = (row.get(id_col) or "").strip(), (row.get(found) or "").strip()
-        if sid in wanted and value:
-            seen.setdefault(sid, set()).add(value)
+    every = values_by_id(rows, columns, found, wanted)
+    seen = {sid: v - {""} for sid, v in every.items() if sid in wanted and v - {""}}
     values = {sid: next(iter(v)) for sid, v in seen.items() if len(v) == 1}
     problems = {
         sid: [f"conflicting values {sorted(v)} of {column} in {Path(path).name}; keep one row"]
