@@ -170,9 +170,11 @@ def format_table(metrics: dict) -> str:
     if "confusion" in seg:
         (tn, fp), (fn, tp) = seg["confusion"]
         lines.append(f"patients: {metrics['n_patients']}  (TN {tn}, FP {fp}, FN {fn}, TP {tp})")
-    target = metrics.get("target", {"name": "grade", "classes": ["LGG", "HGG"]})
-    negative, positive = target["classes"]
-    lines.append(f"target: {target['name']}; positive class {positive}, negative {negative}")
+    from gliograde.io.target import Target
+
+    target = Target.of_manifest(metrics)  # runs evaluated before targets: the grade
+    negative, positive = target.classes
+    lines.append(f"target: {target.name}; positive class {positive}, negative {negative}")
     for note in (seg.get("note"), noseg.get("note")):
         if note:
             lines.append(f"note: {note}")

@@ -7,8 +7,10 @@ import html
 import json
 from pathlib import Path
 
+from gliograde import GRADES
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import write_text
+from gliograde.io.target import Target
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
@@ -42,17 +44,12 @@ def fmt(v, digits: int = 3) -> str:
     return html.escape(str(v))
 
 
-def classes_of(metrics: dict) -> tuple[str, str]:
-    """The target's (negative, positive) classes (LGG, HGG for runs graded before targets)."""
-    return tuple(metrics.get("target", {}).get("classes", ("LGG", "HGG")))
-
-
 def metrics_table(metrics: dict) -> str:
     """Patient-level figures with intervals: with a segmentation and without."""
     seg, noseg = metrics.get("patient", {}), metrics.get("patient_noseg", {})
     ci = seg.get("ci95", {})
     rows = []
-    neg, pos = classes_of(metrics)
+    neg, pos = Target.of_manifest(metrics).classes
     names = (
         ("auc", "ROC AUC"),
         ("balanced_accuracy", "balanced accuracy"),
@@ -96,15 +93,13 @@ def calibration_table(metrics: dict) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def read_patients(folder: Path, classes: tuple = ("LGG", "HGG")) -> list[dict]:
+def read_patients(folder: Path, classes: tuple = GRADES) -> list[dict]:
     from gliograde.assess.patients import read_rows
 
     return read_rows(folder / "predictions_patients.csv", tuple(classes))
 
 
-def patient_card(
-    row: dict, panels: list[str], explain_dir: Path, classes: tuple = ("LGG", "HGG")
-) -> str:
+def patient_card(row: dict, panels: list[str], explain_dir: Path, classes: tuple = GRADES) -> str:
     """One patient: prediction, probabilities, uncertainty and flag, two Grad-CAM panels."""
     true = classes[int(row["y"])]
     pred = row.get("pred") or row.get("pred_noseg", "")
@@ -136,8 +131,9 @@ def cohort_section(config: dict | None, metrics: dict) -> list[str]:
         ]
     manifest = config["store_manifest"]
     labels = list((manifest.get("labels") or manifest["grades"]).values())
-    name = manifest.get("target", {}).get("name", "grade")
-    counts = ", ".join(f"{labels.count(c)} {html.escape(c)}" for c in classes_of(manifest))
+    target = Target.of_manifest(manifest)
+    name = target.name
+    counts = ", ".join(f"{labels.count(c)} {html.escape(c)}" for c in target.classes)
     return [
         "<h2>Cohort and splits</h2>",
         f"<p>{len(labels)} subjects ({counts}; target: {html.escape(name)}) from "
@@ -196,7 +192,7 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
     if config is not None:
         synthetic = config["store_manifest"].get("synthetic", False)
     attention = metrics.get("attention", {})
-    classes = classes_of(metrics)
+    classes = Target.of_manifest(metrics).classes
     parts = page_head(folder, config, synthetic) + cohort_section(config, metrics)
     parts += ["<h2>Results, by patient</h2>", metrics_table(metrics), "<div class='figs'>"]
     parts += [embed_png(folder / f"{n}.png") for n in ("roc", "confusion", "reliability")]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gliograde import GRADES
 from gliograde.assess.metrics import binary_metrics
 
 COLUMNS = (
@@ -54,7 +55,7 @@ class SliceTable:
             return cls({k: np.zeros(0) for k in COLUMNS})
         return cls({k: np.concatenate([p.columns[k] for p in parts]) for k in COLUMNS})
 
-    def write_csv(self, path: Path, classes: tuple = ("LGG", "HGG")) -> None:
+    def write_csv(self, path: Path, classes: tuple = GRADES) -> None:
         """The table, its probability column named ``p_hgg`` for the grade and ``p_CLASS``
         (class 1's) for another target."""
         from gliograde.assess.patients import csv_name
@@ -67,7 +68,7 @@ class SliceTable:
                 writer.writerow([fmt(c[k][i]) for k in COLUMNS])
 
     @classmethod
-    def read_csv(cls, path: Path, classes: tuple = ("LGG", "HGG")) -> SliceTable:
+    def read_csv(cls, path: Path, classes: tuple = GRADES) -> SliceTable:
         from gliograde.assess.patients import csv_name
 
         probability = csv_name("p_hgg", tuple(classes))
