@@ -291,16 +291,20 @@ def write_dicom_srs(
         none (not graded, not DICOM); subject → why its SR could not be written.
     """
     from gliograde import __version__
+    from gliograde.scans.dicom import scan_folder
     from gliograde.scans.sr import source_headers, write_sr
 
-    written, notes, failed = {}, [], {}
+    written, notes, failed, scanned = {}, [], {}, {}
     for p in predictions:
         if p.error:
             notes.append(f"{p.subject}: not graded, so no DICOM SR")
         elif p.dicom is None:
             notes.append(f"{p.subject}: not a DICOM input, so no DICOM SR (nothing to refer to)")
         else:
-            headers = source_headers(*p.dicom)
+            folder, uids = p.dicom
+            if folder not in scanned:  # one export, several patients: read its headers once
+                scanned[folder] = scan_folder(folder)[0]
+            headers = source_headers(folder, uids, scanned[folder])
             try:
                 written[p.subject] = write_sr(headers, sr_finding(p.to_dict()), out, __version__)
             except ValueError as err:  # highdicom's refusal of these headers

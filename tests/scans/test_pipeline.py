@@ -11,7 +11,7 @@ from scipy.ndimage import gaussian_filter
 
 from gliograde import MODALITIES
 from gliograde.scans.inputs import preprocess_inputs
-from gliograde.scans.simulate import SEQUENCES, raw_like, write_series
+from gliograde.scans.simulate import raw_like, write_raw_export
 
 SUBJECT = "BraTS20_Training_007"
 
@@ -33,12 +33,7 @@ def cache(tmp_path_factory):
 def processed(sample_dir, tmp_path_factory):
     """The original, its raw-like NIfTI version and the same as a DICOM export, preprocessed."""
     root = tmp_path_factory.mktemp("raw")
-    raw = raw_like(sample_dir / SUBJECT, root / "raw_nifti")
-    for number, role in enumerate(MODALITIES, start=2):
-        img = nib.load(raw[role])
-        description, timing, agent = SEQUENCES[role]
-        write_series(root / "raw_dicom", np.asanyarray(img.dataobj), img.affine, description,
-                     timing, agent, number=number)  # fmt: skip
+    write_raw_export(raw_like(sample_dir / SUBJECT, root / "raw_nifti"), root / "raw_dicom")
     inputs = [sample_dir / SUBJECT, root / "raw_nifti", root / "raw_dicom"]
     records, errors, notes = preprocess_inputs(inputs, root / "out")
     assert errors == {} and notes == []

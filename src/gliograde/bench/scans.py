@@ -25,7 +25,7 @@ def raw_export(root: Path) -> Path:
 
     from gliograde import MODALITIES
     from gliograde.io.synth import make_subject
-    from gliograde.scans.simulate import SEQUENCES, raw_like, write_series
+    from gliograde.scans.simulate import raw_like, write_raw_export
 
     export, done = root / "raw-dicom", root / "raw-dicom.done"
     if done.is_file():
@@ -37,12 +37,7 @@ def raw_export(root: Path) -> Path:
     affine = np.diag([-1.0, -1.0, 1.0, 1.0])  # LPS, as synth writes
     for role, volume in zip(MODALITIES, images):
         nib.save(nib.Nifti1Image(volume, affine), head / f"SYNTHETIC_head_{role}.nii.gz")
-    raw = raw_like(head, root / "raw-nifti")
-    for number, role in enumerate(MODALITIES, start=2):
-        image = nib.load(raw[role])
-        description, timing, agent = SEQUENCES[role]
-        volume = np.asanyarray(image.dataobj)
-        write_series(export, volume, image.affine, description, timing, agent, number=number)
+    write_raw_export(raw_like(head, root / "raw-nifti"), export)
     done.write_text("")
     return export
 

@@ -120,6 +120,19 @@ def write_exam(folder: Path, volumes: dict[str, np.ndarray], affine, patient="P0
     return study
 
 
+def write_raw_export(raw: dict[str, Path], folder: Path) -> Path:
+    """The NIfTI files :func:`raw_like` wrote (role → path), each in its own grid, as one
+    DICOM export: a series per role, numbered from 2, described as scanners describe them."""
+    import nibabel as nib
+
+    for number, role in enumerate(MODALITIES, start=2):
+        image = nib.load(raw[role])
+        description, timing, agent = SEQUENCES[role]
+        volume = np.asanyarray(image.dataobj)
+        write_series(folder, volume, image.affine, description, timing, agent, number=number)
+    return folder
+
+
 def write_enhanced_series(
     folder: Path, volume: np.ndarray, affine: np.ndarray, description: str, **kwargs
 ) -> Path:

@@ -47,14 +47,15 @@ class Finding:
     measurements: list[tuple[tuple[str, str], float]] = field(default_factory=list)
 
 
-def source_headers(folder: Path, series_uids: set[str]) -> list:
+def source_headers(folder: Path, series_uids: set[str], studies: list | None = None) -> list:
     """The headers (no pixels) of every image of ``series_uids`` under ``folder``, sorted by
-    series and instance, with the Type 2 attributes an SR copies made present."""
+    series and instance, with the Type 2 attributes an SR copies made present. ``studies``:
+    the folder's :func:`~gliograde.scans.dicom.scan_folder` result, when already read."""
     import pydicom
 
     from gliograde.scans.dicom import scan_folder
 
-    studies, _ = scan_folder(folder)
+    studies = studies if studies is not None else scan_folder(folder)[0]
     files = [f for st in studies for s in st.series if s.key in series_uids for f in s.files]
     headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
     for ds in headers:
