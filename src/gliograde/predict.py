@@ -72,20 +72,21 @@ def answer_of(r: PatientResult, target: Target) -> dict:
     if target.is_grade:
         return {
             "grade": r.grade,
-            "p_hgg": round(r.p_hgg, 6),
-            "p_hgg_uncalibrated": round(r.p_hgg_uncalibrated, 6),
+            "p_hgg": round(r.p, 6),
+            "p_hgg_uncalibrated": round(r.p_uncalibrated, 6),
         }
-    negative, positive = target.classes
-
-    def both(p: float) -> dict:
-        return {negative: round(1.0 - p, 6), positive: round(p, 6)}
-
     return {
         "target": target.name,
         "prediction": r.grade,
-        "probabilities": both(r.p_hgg),
-        "probabilities_uncalibrated": both(r.p_hgg_uncalibrated),
+        "probabilities": class_probabilities(r.p, target.classes),
+        "probabilities_uncalibrated": class_probabilities(r.p_uncalibrated, target.classes),
     }
+
+
+def class_probabilities(p, classes: tuple[str, ...]) -> dict[str, float]:
+    """``{class: p}`` of a patient's ``p`` (P(class 1) for two classes, a vector for more)."""
+    values = [1.0 - p, p] if len(classes) == 2 else list(p)
+    return {c: round(float(v), 6) for c, v in zip(classes, values, strict=True)}
 
 
 def predict_subjects(
@@ -190,9 +191,11 @@ def read_calibration(path: Path, target: Target = GRADE) -> dict:
 
 def format_predictions(predictions: list[Prediction]) -> str:
     """A plain-text table, one line per subject: the answer and the probability of class 1
-    (P(HGG) for the grade)."""
+    (P(HGG) for the grade), or with more than two classes that of the answer."""
     target = predictions[0].target if predictions else GRADE
     name, score = ("grade", "P(HGG)") if target.is_grade else (target.name, f"P({target.positive})")
+    if len(target.classes) > 2:
+        score = "P(answer)"
     width = max(7, len(name) + 1, *(len(c) + 1 for c in target.classes))
     right = max(8, len(score) + 2)
     lines = [f"{'subject':<28}{name:<{width}}{score:>{right}}{'slices':>8}  {'seg':<5}flag"]
@@ -203,10 +206,15 @@ def format_predictions(predictions: list[Prediction]) -> str:
         r, seg = p.result, "yes" if p.result.evidence.used_seg else "no"
         flag = "uncertain" if r.flag else "confident"
         lines.append(
-            f"{p.subject:<28}{r.grade:<{width}}{r.p_hgg:>{right}.3f}"
+            f"{p.subject:<28}{r.grade:<{width}}{shown_p(r, target):>{right}.3f}"
             f"{r.evidence.n_slices:>8}  {seg:<5}{flag}"
         )
     return "\n".join(lines)
+
+
+def shown_p(r: PatientResult, target: Target) -> float:
+    """P(class 1) for two classes, P(answer) for more."""
+    return float(r.p) if len(target.classes) == 2 else float(r.p[target.index(r.grade)])
 
 
 def predictions_json(predictions: list[Prediction]) -> str:

@@ -52,7 +52,20 @@ def test_grad_cam_maps_have_the_input_size_and_are_non_negative():
 
 
 def test_most_informative_slices_follow_the_predicted_grade():
+    from gliograde.assess.explain import Case
+
     p = np.array([0.9, 0.2, 0.6, 0.99, 0.1])
     tumor = np.array([True, True, True, False, True])
-    assert choose_slices(p, tumor, 2, predicted=1).tolist() == [0, 2]
-    assert choose_slices(p, tumor, 2, predicted=0).tolist() == [1, 4]
+    hgg, lgg = Case("s", None, None, None, p, 0.8), Case("s", None, None, None, p, 0.3)
+    assert (hgg.predicted, lgg.predicted) == (1, 0)
+    assert choose_slices(hgg.strength(), tumor, 2).tolist() == [0, 2]
+    assert choose_slices(lgg.strength(), tumor, 2).tolist() == [1, 4]
+
+
+def test_most_informative_slices_of_three_classes_are_those_of_the_answer():
+    from gliograde.assess.explain import Case
+
+    slice_p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3]])
+    case = Case("s", None, None, None, slice_p, [0.2, 0.3, 0.5], ("2", "3", "4"))
+    assert (case.predicted, case.shown, case.p_shown(case.p_patient)) == (2, "4", 0.5)
+    assert choose_slices(case.strength(), np.ones(4, bool), 2).tolist() == [1, 2]

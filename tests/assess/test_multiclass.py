@@ -7,10 +7,9 @@ from gliograde.assess.multiclass import (
     fit_multiclass_temperature,
     multiclass_intervals,
     multiclass_metrics,
-    normalised_entropy,
     top_class_ece,
-    with_temperature,
 )
+from gliograde.infer.patient import normalised_entropy, with_temperature
 
 # Six patients of three classes (WHO 2, 3, 4, say): rows are P(2), P(3), P(4).
 Y = np.array([0, 0, 1, 1, 2, 2])

@@ -37,7 +37,7 @@ def test_crossfit_calibrates_each_fold_with_a_pair_fitted_on_the_others():
     assert saved["applied"] and figures["calibration"]["folds_calibrated"] == 4
     others = fold != 0
     pair = fit_temperature_and_bias(p[others], y[others])  # fold 0 is calibrated by the others
-    got = np.array([r.p_hgg for r in t.results["seg"]])
+    got = np.array([r.p for r in t.results["seg"]])
     np.testing.assert_allclose(got[~others], apply_calibration(p[~others], *pair), atol=1e-9)
     assert figures["calibration"]["ece_after"] < figures["calibration"]["ece_before"]
     assert figures["auc"] is not None and figures["auc_ci"] is not None
@@ -57,14 +57,14 @@ def test_no_fold_is_calibrated_or_flagged_with_its_own_labels():
     for labels in (y, flipped):
         t = PatientTable(ids, fold, labels, {"seg": list(evidence)})
         score_crossfit(t, "seg")
-        answers.append([(r.p_hgg, r.flag) for r, k in zip(t.results["seg"], fold) if k == 0])
+        answers.append([(r.p, r.flag) for r, k in zip(t.results["seg"], fold) if k == 0])
     assert answers[0] == answers[1]
 
 
 def test_one_grade_cohort_gets_accuracy_and_a_note_not_a_crash(tmp_path):
     t = table([0.9, 0.8, 0.3], [1, 1, 1], [0, 0, 0])
     figures = score_fixed(t, "seg", {"temperature": 1.0, "bias": 0.0, "threshold": None})
-    assert figures["auc"] is None and "both classes" in figures["note"]
+    assert figures["auc"] is None and "at least two classes" in figures["note"]
     assert figures["accuracy"] == pytest.approx(2 / 3) and figures["sensitivity"] == pytest.approx(
         2 / 3
     )

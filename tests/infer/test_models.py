@@ -119,7 +119,7 @@ def test_with_a_segmentation_only_tumor_slices_go_through_the_models(
     monkeypatch.setattr(infer_models, "run_models", real)
     x = torch.from_numpy(slices.images.astype(np.float32))
     every = cohort_evidence(models, x, pixels, run)["seg"]
-    assert result.evidence.p_hgg == pytest.approx(every.p_hgg, abs=1e-6)
+    assert result.evidence.p == pytest.approx(every.p, abs=1e-6)
     assert result.evidence.slice_spread == pytest.approx(every.slice_spread, abs=1e-6)
     assert result.evidence.tta_spread == pytest.approx(every.tta_spread, abs=1e-6)
     assert result.evidence.n_slices == every.n_slices == tumor

@@ -56,9 +56,10 @@ def test_patient_evidence_by_hand():
     x = torch.tensor([0.8, 0.4, 0.1])[:, None, None, None].repeat(1, 4, 8, 8)  # flat slices
     x[0, 0, -1, 0] = 0.2  # slice 0 mirrored left-right says 0.2 instead of 0.8
     p_hgg = np.array([[0.8, 0.4, 0.1]])
+    p_class = np.stack([1 - p_hgg, p_hgg], axis=-1)  # [models, slices, classes]
     pixels = np.array([300, 200, 0])
-    e = patient_evidence([Constant()], x, p_hgg, np.zeros((1, 3)), pixels, min_tumor=100)
-    assert e.p_hgg == pytest.approx(0.6) and e.n_slices == 2 and e.used_seg
+    e = patient_evidence([Constant()], x, p_class, np.zeros((1, 3)), pixels, min_tumor=100)
+    assert e.p == pytest.approx(0.6) and e.n_slices == 2 and e.used_seg
     assert e.slice_spread == pytest.approx(0.2) and e.fold_spread == 0.0
     # variants of the two tumour slices: as is 0.6, left-right (0.2 + 0.4) / 2, front-back 0.6
     assert e.tta_spread == pytest.approx(np.std([0.6, 0.3, 0.6]), abs=1e-5)
@@ -67,8 +68,39 @@ def test_patient_evidence_by_hand():
 def test_patient_result_calibrates_then_flags():
     e = Evidence(0.5, 0.1, 0.05, 0.0, 10, True, np.zeros(0), np.zeros(0))
     r = patient_result(e, {"temperature": 1.0, "bias": np.log(3.0), "threshold": 0.9})
-    assert r.p_hgg == pytest.approx(0.75) and r.p_hgg_uncalibrated == 0.5 and r.grade == "HGG"
+    assert r.p == pytest.approx(0.75) and r.p_uncalibrated == 0.5 and r.grade == "HGG"
     assert r.uncertainty == pytest.approx(binary_entropy(0.75) + 0.15)
     assert r.flag == (r.uncertainty > 0.9) and r.flag  # 0.811 + 0.15 > 0.9
     plain = patient_result(e, {})
-    assert plain.p_hgg == pytest.approx(0.5) and not plain.flag
+    assert plain.p == pytest.approx(0.5) and not plain.flag
+
+
+class Three(torch.nn.Module):
+    """A stand-in model of three classes whose logits on a slice are its first three channels'
+    first pixel."""
+
+    def forward_heads(self, x):
+        logits = x[:, :3, 0, 0]
+        return logits, torch.zeros(len(x))
+
+
+def test_patient_evidence_of_three_classes_by_hand():
+    probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    x = torch.zeros(2, 4, 8, 8)
+    x[:, :3] = torch.log(torch.tensor(probs, dtype=torch.float32))[:, :, None, None]
+    p_class = probs[None]  # one model
+    e = patient_evidence([Three()], x, p_class, np.zeros((1, 2)), np.array([300, 100]), 50)
+    assert e.p == pytest.approx([0.4, 0.25, 0.35])
+    # per class, the population std of two slices of equal weight is half their difference
+    assert e.slice_spread == pytest.approx(np.mean([0.2, 0.05, 0.25]))
+    assert e.tta_spread == pytest.approx(0.0, abs=1e-6) and e.fold_spread == 0.0  # flat slices
+    assert e.slice_p.shape == (2, 3)
+
+
+def test_patient_result_of_three_classes_answers_the_most_probable():
+    e = Evidence(np.array([0.2, 0.5, 0.3]), 0.1, 0.0, 0.0, 4, True, np.zeros(0), np.zeros(0))
+    r = patient_result(e, {"temperature": 2.0, "threshold": 0.5}, ("2", "3", "4"))
+    soft = np.sqrt([0.2, 0.5, 0.3]) / np.sqrt([0.2, 0.5, 0.3]).sum()  # softmax(log p / 2)
+    assert r.p == pytest.approx(soft) and r.grade == "3"
+    entropy = -(soft * np.log2(soft)).sum() / np.log2(3)
+    assert r.uncertainty == pytest.approx(entropy + 0.1) and r.flag

@@ -1,7 +1,13 @@
 """Is P(HGG) a probability? Fitting and measuring the calibration that ``predict`` applies.
 
-Temperature scaling with a bias on the logit, ``p_cal = sigmoid(logit(p) / T + b)`` (Platt's
-logistic calibration written as temperature and bias; applied by
+Patients' probabilities are ``[n]`` P(class 1) for a two-class target and ``[n, K]`` for more
+(see :mod:`gliograde.infer.patient`); every function takes either. With K classes: one
+temperature, ``softmax(log p / T)``, no bias; ECE on the top-class probability; the Brier score
+summed over the classes.
+
+With two classes: temperature scaling with a bias on the logit,
+``p_cal = sigmoid(logit(p) / T + b)`` (Platt's logistic calibration written as temperature and
+bias; applied by
 :func:`gliograde.infer.patient.apply_calibration`). The bias is there because training weights
 the classes as if HGG and LGG were equally common, which shifts every logit; a temperature
 alone cannot undo a shift. The temperature-only figures are still reported beside it.
@@ -24,10 +30,18 @@ def nll(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
+def is_multiclass(p: np.ndarray) -> bool:
+    return np.asarray(p).ndim == 2
+
+
 def fit_temperature(p: np.ndarray, y: np.ndarray) -> float:
     """The temperature that minimises the negative log-likelihood of ``y`` (1.0 if undefined)."""
     from scipy.optimize import minimize_scalar
 
+    if is_multiclass(p):
+        from gliograde.assess.multiclass import fit_multiclass_temperature
+
+        return fit_multiclass_temperature(p, y)
     y = np.asarray(y, dtype=np.float64)
     if len(y) == 0 or y.min() == y.max():
         return 1.0
@@ -60,7 +74,12 @@ def fit_temperature_and_bias(p: np.ndarray, y: np.ndarray) -> tuple[float, float
 
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    """ECE over ``bins`` equal-width bins of P(HGG): Σ_b (n_b / n) · |mean(y_b) − mean(p_b)|."""
+    """ECE over ``bins`` equal-width bins of P(HGG): Σ_b (n_b / n) · |mean(y_b) − mean(p_b)|
+    (with K classes, of the top-class probability)."""
+    if is_multiclass(p):
+        from gliograde.assess.multiclass import top_class_ece
+
+        return top_class_ece(p, y, bins)
     p = np.asarray(p, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if len(p) == 0:
@@ -75,11 +94,21 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> 
 
 
 def brier(p: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean((np.asarray(p, float) - np.asarray(y, float)) ** 2)) if len(p) else 0.0
+    """Mean squared error of the probabilities (with K classes, summed over the classes)."""
+    if not len(p):
+        return 0.0
+    if is_multiclass(p):
+        p = np.asarray(p, float)
+        onehot = np.eye(p.shape[1])[np.asarray(y, int)]
+        return float(np.mean(((p - onehot) ** 2).sum(axis=1)))
+    return float(np.mean((np.asarray(p, float) - np.asarray(y, float)) ** 2))
 
 
 def fit_pair(p: np.ndarray, y: np.ndarray) -> dict:
-    """``{"temperature", "bias"}`` fitted on these predictions."""
+    """``{"temperature", "bias"}`` fitted on these predictions (K classes: a temperature, no
+    bias)."""
+    if is_multiclass(p):
+        return {"temperature": fit_temperature(p, y), "bias": 0.0}
     t, b = fit_temperature_and_bias(p, y)
     return {"temperature": t, "bias": b}
 
@@ -95,7 +124,7 @@ def cross_fitted_pairs(p: np.ndarray, y: np.ndarray, fold: np.ndarray) -> dict[i
 
 def apply_pairs(p: np.ndarray, fold: np.ndarray, pairs: dict[int, dict]) -> np.ndarray:
     """Each prediction calibrated by its fold's pair."""
-    out = np.empty(len(p), dtype=np.float64)
+    out = np.empty(np.shape(p), dtype=np.float64)
     for k, pair in pairs.items():
         m = fold == k
         out[m] = apply_calibration(p[m], pair["temperature"], pair["bias"])
@@ -120,7 +149,7 @@ def calibration_summary(
     crossfit = apply_pairs(p, fold, pairs)
     applied = bool(len(np.unique(fold)) > 1 and brier(crossfit, y) < brier(p, y))
     after = crossfit if applied else np.asarray(p, dtype=np.float64)
-    t_only = np.empty(len(p))
+    t_only = np.empty(np.shape(p))
     for k in np.unique(fold).tolist():
         m, other = fold == k, fold != k
         t_only[m] = apply_calibration(p[m], fit_temperature(p[other], y[other]))

@@ -143,7 +143,7 @@ def write_outputs(out: Path, table: PatientTable, metrics: dict, keep: tuple = (
     write_json(out / "metrics.json", kept | metrics)
     table.write_csv(out / "predictions_patients.csv")
     main = "seg" if "seg" in table.results else next(iter(table.results))
-    p = np.array([r.p_hgg for r in table.results[main]])
+    p = table.p_calibrated(main)
     p_unc = table.p_uncalibrated(main)
     plot_roc(table.y, p, table.fold, out / "roc.png", table.classes)
     confusion = metrics["patient" if main == "seg" else "patient_noseg"]["confusion"]
@@ -153,14 +153,18 @@ def write_outputs(out: Path, table: PatientTable, metrics: dict, keep: tuple = (
 
 def format_table(metrics: dict) -> str:
     """A plain-text summary of the patient-level figures (and slice-level, when there)."""
+    from gliograde.io.target import Target
 
     def fmt(v):
         return "  n/a" if v is None else f"{v:.3f}"
 
+    target = Target.of_manifest(metrics)  # runs evaluated before targets: the grade
+    multi = len(target.classes) > 2
     seg, noseg = metrics.get("patient", {}), metrics.get("patient_noseg", {})
     ci = seg.get("ci95", {})
+    names = ("auc", "balanced_accuracy", "accuracy") if multi else METRIC_NAMES
     lines = [f"{'metric':<20}{'patient':>9}  {'95% CI':<15}{'no seg':>8}{'slice':>8}"]
-    for k in ("auc", "balanced_accuracy", "sensitivity", "specificity", "f1"):
+    for k in names:
         interval = ci.get(k)
         ci_text = f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
         slice_value = metrics.get("slice", {}).get(k)
@@ -168,14 +172,32 @@ def format_table(metrics: dict) -> str:
             f"{k:<20}{fmt(seg.get(k)):>9}  {ci_text:<15}{fmt(noseg.get(k)):>8}{fmt(slice_value):>8}"
         )
     if "confusion" in seg:
-        (tn, fp), (fn, tp) = seg["confusion"]
-        lines.append(f"patients: {metrics['n_patients']}  (TN {tn}, FP {fp}, FN {fn}, TP {tp})")
-    from gliograde.io.target import Target
-
-    target = Target.of_manifest(metrics)  # runs evaluated before targets: the grade
-    negative, positive = target.classes
-    lines.append(f"target: {target.name}; positive class {positive}, negative {negative}")
+        lines += confusion_lines(seg, target, metrics["n_patients"])
     for note in (seg.get("note"), noseg.get("note")):
         if note:
             lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+METRIC_NAMES = ("auc", "balanced_accuracy", "sensitivity", "specificity", "f1")
+
+
+def confusion_lines(seg: dict, target, n_patients: int) -> list[str]:
+    """The confusion counts and what the target is, as text."""
+    if len(target.classes) == 2:
+        (tn, fp), (fn, tp) = seg["confusion"]
+        negative, positive = target.classes
+        return [
+            f"patients: {n_patients}  (TN {tn}, FP {fp}, FN {fn}, TP {tp})",
+            f"target: {target.name}; positive class {positive}, negative {negative}",
+        ]
+    aucs = ", ".join(f"{c} {'n/a' if a is None else f'{a:.3f}'}"
+                     for c, a in zip(target.classes, seg["auc_per_class"]))  # fmt: skip
+    rows = [f"  true {c}: " + " ".join(f"{v:>4}" for v in row)
+            for c, row in zip(target.classes, seg["confusion"])]  # fmt: skip
+    return [
+        f"patients: {n_patients}; one-vs-rest AUC: {aucs}",
+        f"confusion (rows true, columns predicted {', '.join(target.classes)}):",
+        *rows,
+        f"target: {target.name}; {len(target.classes)} classes, macro AUC over those present",
+    ]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gliograde import GRADES
 from gliograde.assess.gradcam import (
     ATTENTION_COLUMNS,
     attention_metrics,
@@ -64,21 +65,21 @@ def explain_store(
             f"{store.path}: does not hold the run's patient {missing[0]} ({len(missing)} "
             f"missing); give the store the run was trained on ({run.config['store']})"
         )
-    answers = reported_p_hgg(run)
+    answers = reported_p(run)
     layer = choose_layer(int(store.manifest["slice_shape"][-1]), layer)
     rows, panels = [], {}
     for k in run.folds():
         models = load_models(run.weights(k), dev)
         for subject in run.fold_split(k)["val"]:
             x, tumor_px, _ = stored_slices(store, subject)
-            p_hgg, p_tumor = slice_outputs(models, x, dev)
-            ev = patient_evidence(models, x, p_hgg, p_tumor, tumor_px, run.min_tumor, dev)
+            p_class, p_tumor = slice_outputs(models, x, dev)
+            ev = patient_evidence(models, x, p_class, p_tumor, tumor_px, run.min_tumor, dev)
             seg = store.read_subject(subject, "seg")
             order = np.argsort(-tumor_px, kind="stable")[:max_attention_slices]
             measure = np.sort(order[ev.weights[order] > 0])
-            p_patient = answers.get(subject, ev.p_hgg)
+            p_patient = answers.get(subject, ev.p)
             z = store_z(store, subject)
-            case = Case(subject, x.numpy(), seg, z, ev.slice_p, p_patient, run.target.positive)
+            case = Case(subject, x.numpy(), seg, z, ev.slice_p, p_patient, run.target.classes)
             files, found = explain_case(
                 models, case, ev.weights > 0, measure, per_patient, method, layer, out
             )
@@ -91,16 +92,20 @@ def explain_store(
     return summary
 
 
-def reported_p_hgg(run: Run) -> dict[str, float]:
+def reported_p(run: Run) -> dict[str, float | np.ndarray]:
     """Each out-of-fold patient's reported (calibrated, cross-fitted) probability of the
-    target's class 1 (P(HGG) for the grade), when evaluated."""
+    target's class 1 (P(HGG) for the grade; for more classes, of each), when evaluated."""
     from gliograde.assess.patients import read_rows
 
     path = run.path / "predictions_patients.csv"
     if not path.is_file():
         return {}
     rows = read_rows(path, run.target.classes)
-    return {r["subject"]: float(r["p_hgg"]) for r in rows if r.get("p_hgg")}
+    return {
+        r["subject"]: np.array(r["p_hgg"], dtype=float) if isinstance(r["p_hgg"], list)
+        else float(r["p_hgg"])
+        for r in rows if r.get("p_hgg")
+    }  # fmt: skip
 
 
 def store_z(store, subject: str) -> np.ndarray:
@@ -110,17 +115,37 @@ def store_z(store, subject: str) -> np.ndarray:
 
 class Case:
     """One patient to explain: slices, segmentation (or None), slice and patient probability
-    of the target's class 1 (``positive``: HGG for the grade)."""
+    (of the target's class 1 for two classes: HGG for the grade; of each class for more), and
+    the class the maps are drawn for: the patient's answer."""
 
-    def __init__(self, subject, images, seg, z, slice_p, p_patient, positive="HGG"):
+    def __init__(self, subject, images, seg, z, slice_p, p_patient, classes=GRADES):
+        from gliograde.infer.patient import predicted_index
+
         self.subject, self.images, self.seg, self.z = subject, images, seg, z
-        self.slice_p, self.p_patient, self.positive = slice_p, float(p_patient), positive
+        self.slice_p, self.p_patient = slice_p, np.asarray(p_patient, dtype=np.float64)
+        self.predicted = int(predicted_index(self.p_patient[None])[0])
+        self.classes = tuple(classes)
+
+    @property
+    def shown(self) -> str:
+        """The class whose probability panel titles give: class 1, or the answer."""
+        return self.classes[1] if len(self.classes) == 2 else self.classes[self.predicted]
+
+    def p_shown(self, p: np.ndarray) -> float:
+        return float(p) if len(self.classes) == 2 else float(p[self.predicted])
+
+    def strength(self) -> np.ndarray:
+        """How much each slice speaks for the answer."""
+        p = np.asarray(self.slice_p)
+        if p.ndim == 2:
+            return p[:, self.predicted]
+        return p if self.predicted == 1 else 1 - p
 
 
 def explain_case(models, case: Case, candidates, measure, per_patient, method, layer, out):
     """Grad-CAM on the slices to measure and to show; returns (panel files, attention rows)."""
-    predicted = int(case.p_patient >= 0.5)
-    show = choose_slices(case.slice_p, candidates, per_patient, predicted)
+    predicted = case.predicted
+    show = choose_slices(case.strength(), candidates, per_patient)
     wanted = np.union1d(measure, show).astype(int)
     cams = grad_cam_maps(models, torch.from_numpy(case.images[wanted]), predicted, method, layer)
     cam_of = dict(zip(wanted.tolist(), cams))
@@ -133,8 +158,8 @@ def explain_case(models, case: Case, candidates, measure, per_patient, method, l
     for i in show.tolist():
         name = f"{case.subject}_z{int(case.z[i]):03d}.png"
         title = (
-            f"{case.subject} z={int(case.z[i])}  P({case.positive}) slice {case.slice_p[i]:.2f}, "
-            f"patient {case.p_patient:.2f}"
+            f"{case.subject} z={int(case.z[i])}  P({case.shown}) slice "
+            f"{case.p_shown(case.slice_p[i]):.2f}, patient {case.p_shown(case.p_patient):.2f}"
         )
         seg = case.seg[i] if case.seg is not None else None
         draw_panel(case.images[i], cam_of[i], seg, out / name, title)
@@ -185,14 +210,18 @@ def explain_subjects(
         stage = choose_layer(images.shape[-1], layer)
         seg = slices.seg if with_seg else None
         measure = top_tumor(slices, run.min_tumor) if with_seg else np.zeros(0, dtype=int)
-        positive = run.target.positive
-        case = Case(subject.subject_id, images, seg, slices.z, ev.slice_p, result.p_hgg, positive)
+        classes = run.target.classes
+        case = Case(subject.subject_id, images, seg, slices.z, ev.slice_p, result.p, classes)
         files, found = explain_case(
             models, case, ev.weights >= 0.5, measure, per_patient, method, stage, out
         )
         rows += [r | {"fold": -1} for r in found]
         panels[subject.subject_id] = files
-        answers[subject.subject_id] = {"answer": result.grade, "p": result.p_hgg, "of": positive}
+        answers[subject.subject_id] = {
+            "answer": result.grade,
+            "p": case.p_shown(case.p_patient),
+            "of": case.shown,
+        }
     write_attention(out / "attention.csv", rows)
     summary = summarise_attention(rows) | {"panels": panels, "method": method, "layer": stage}
     return summary | {"answers": answers, "errors": errors}

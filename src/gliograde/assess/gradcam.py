@@ -105,13 +105,13 @@ def choose_layer(size: int, layer: str = "auto") -> str:
     return "layer1"
 
 
-def choose_slices(p_hgg: np.ndarray, candidates: np.ndarray, k: int, predicted: int) -> np.ndarray:
-    """The ``k`` candidate slices that speak most strongly for the predicted grade."""
+def choose_slices(strength: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` candidate slices that speak most strongly for the answer (``strength``: each
+    slice's probability of the answered class)."""
     idx = np.flatnonzero(candidates)
     if len(idx) == 0:
-        idx = np.arange(len(p_hgg))
-    strength = p_hgg[idx] if predicted == 1 else 1 - p_hgg[idx]
-    return np.sort(idx[np.argsort(-strength, kind="stable")[:k]])
+        idx = np.arange(len(strength))
+    return np.sort(idx[np.argsort(-strength[idx], kind="stable")[:k]])
 
 
 def attention_line(summary: dict) -> str:

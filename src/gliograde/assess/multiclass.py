@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-EPS = 1e-7
+from gliograde.infer.patient import EPS, with_temperature
 
 
 def multiclass_metrics(y: np.ndarray, probs: np.ndarray) -> dict:
@@ -68,14 +68,6 @@ def multiclass_intervals(
     }
 
 
-def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """``softmax(log p / T)``: T > 1 softens the probabilities, T < 1 sharpens them."""
-    z = np.log(np.clip(np.asarray(probs, dtype=np.float64), EPS, 1.0)) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def multiclass_nll(probs: np.ndarray, y: np.ndarray) -> float:
     p = np.clip(np.asarray(probs, dtype=np.float64)[np.arange(len(y)), y], EPS, 1.0)
     return float(-np.mean(np.log(p)))
@@ -109,10 +101,3 @@ def top_class_ece(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
         m = which == b
         total += m.sum() / len(y) * abs(correct[m].mean() - confidence[m].mean())
     return float(total)
-
-
-def normalised_entropy(probs: np.ndarray) -> np.ndarray:
-    """Entropy of each row in bits over log2(K): 0 when certain, 1 when every class is as
-    likely (for K = 2, the binary entropy of P(class 1))."""
-    p = np.clip(np.asarray(probs, dtype=np.float64), EPS, 1.0)
-    return -(p * np.log2(p)).sum(axis=-1) / np.log2(p.shape[-1])

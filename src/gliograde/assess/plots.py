@@ -29,7 +29,10 @@ def plot_roc(
     y: np.ndarray, p: np.ndarray, fold: np.ndarray, path: Path, classes: tuple = GRADES
 ) -> None:
     """Patient-level ROC: pooled, and one thin line per fold (when there are several);
-    ``classes[1]`` (HGG for the grade) is the positive class."""
+    ``classes[1]`` (HGG for the grade) is the positive class. With more than two classes
+    (``p`` ``[n, K]``), one pooled one-vs-rest curve per class."""
+    if np.ndim(p) == 2:
+        return plot_roc_one_vs_rest(y, p, path, classes)
     neg, pos = classes
     from sklearn.metrics import roc_curve
 
@@ -61,18 +64,45 @@ def plot_roc(
     save(fig, path)
 
 
+def plot_roc_one_vs_rest(y: np.ndarray, p: np.ndarray, path: Path, classes: tuple) -> None:
+    """One-vs-rest ROC of each class that has patients and others, pooled over folds."""
+    from sklearn.metrics import roc_curve
+
+    from gliograde.assess.metrics import roc_auc
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for c, name in enumerate(classes):
+        is_c = (np.asarray(y) == c).astype(int)
+        if 0 < is_c.sum() < len(is_c):
+            fpr, tpr, _ = roc_curve(is_c, p[:, c])
+            ax.plot(fpr, tpr, lw=1.5, label=f"{name} vs rest, AUC {roc_auc(is_c, p[:, c]):.3f}")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
+    ax.set(
+        xlabel="1 − specificity (the rest called the class)",
+        ylabel="sensitivity (the class's recall)",
+        title="Patient-level ROC, one vs rest",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=7)
+    save(fig, path)
+
+
 def plot_confusion(confusion: list[list[int]], path: Path, classes: tuple = GRADES) -> None:
     """Patient-level confusion matrix, rows the true class, columns the predicted one."""
     plt = pyplot()
     cm = np.asarray(confusion)
-    fig, ax = plt.subplots(figsize=(3.6, 3.2))
+    ticks = list(range(len(classes)))
+    fig, ax = plt.subplots(figsize=(1.6 + len(classes), 1.2 + len(classes)))
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
         color = "white" if v > cm.max() / 2 else "black"
         ax.text(j, i, str(v), ha="center", va="center", color=color, fontsize=14)
     ax.set(
-        xticks=[0, 1],
-        yticks=[0, 1],
+        xticks=ticks,
+        yticks=ticks,
         xticklabels=list(classes),
         yticklabels=list(classes),
         xlabel="predicted",
@@ -92,14 +122,19 @@ def plot_reliability(
 ) -> None:
     """Reliability diagram at patient level: observed share of ``classes[1]`` (HGG) against
     its mean probability per bin, before calibration and after (the out-of-sample calibrated
-    probability that is reported)."""
-    pos = classes[1]
+    probability that is reported). With more than two classes (``[n, K]``): the accuracy of the
+    top class against its probability."""
+    what, observed = f"P({classes[1]})", f"observed share of {classes[1]}"
+    if np.ndim(p_before) == 2:
+        y = np.argmax(p_before, axis=1) == np.asarray(y)  # a temperature keeps the top class
+        p_before, p_after = np.max(p_before, axis=1), np.max(p_after, axis=1)
+        what, observed = "P(top class)", "accuracy of the top class"
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
     series = [("before calibration", p_before, "tab:orange")]
     if np.allclose(p_after, p_before):
-        series = [(f"P({pos}); calibration not applied", p_before, "tab:orange")]
+        series = [(f"{what}; calibration not applied", p_before, "tab:orange")]
     else:
         series.append(("after calibration (out of sample)", p_after, "tab:blue"))
     for label, p, color in series:
@@ -110,8 +145,8 @@ def plot_reliability(
                 str(n), (x, v), fontsize=6, color=color, xytext=(3, -8), textcoords="offset points"
             )
     ax.set(
-        xlabel=f"mean predicted P({pos})",
-        ylabel=f"observed share of {pos}",
+        xlabel=f"mean predicted {what}",
+        ylabel=observed,
         title="Reliability (patients; n per bin)",
         xlim=(0, 1),
         ylim=(0, 1),

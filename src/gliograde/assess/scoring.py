@@ -4,6 +4,10 @@ one patient rule, then calibration, flag and discrimination figures, all out of 
 Cross-validation (``crossfit``): each fold's patients are calibrated and flagged with a pair and
 a threshold fitted on the other folds' patients; what is saved for ``predict`` is fitted on all.
 An independent cohort (``fixed``): the run's saved calibration and threshold, as ``predict``.
+
+Patients' probabilities are ``[n]`` P(class 1) or, for K classes, ``[n, K]``
+(:mod:`gliograde.infer.patient`): discrimination is then one-vs-rest AUC per class, their macro
+mean (``auc``), balanced accuracy and the K×K confusion matrix (:mod:`gliograde.assess.multiclass`).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from gliograde.assess.calibration import (
     calibration_summary,
     expected_calibration_error,
 )
-from gliograde.assess.metrics import binary_metrics, bootstrap_intervals, roc_auc
+from gliograde.assess.metrics import binary_metrics, bootstrap_intervals
+from gliograde.assess.multiclass import multiclass_intervals, multiclass_metrics
 from gliograde.assess.patients import PatientTable
 from gliograde.assess.uncertainty import choose_threshold
-from gliograde.infer.patient import patient_result, uncertainty_score
+from gliograde.infer.patient import patient_result, predicted_index, uncertainty_score
 
 
 def score_crossfit(table: PatientTable, path: str) -> tuple[dict, dict]:
@@ -43,7 +48,7 @@ def score_crossfit(table: PatientTable, path: str) -> tuple[dict, dict]:
     ]
     saved = held_out_rule(p, y, fold, spreads, np.ones(len(p), dtype=bool))
     figures = path_figures(table, path)
-    p_after = np.array([r.p_hgg for r in table.results[path]])
+    p_after = table.p_calibrated(path)
     summary, _ = calibration_summary(p, y, fold)
     summary |= {
         "temperature": saved["temperature"],
@@ -69,7 +74,7 @@ def held_out_rule(p, y, fold, spreads, use: np.ndarray) -> dict:
     summary, pairs = calibration_summary(p[use], y[use], fold[use])
     p_use = apply_pairs(p[use], fold[use], pairs)
     u = uncertainty_score(p_use, spreads[use], 0.0)
-    correct = (p_use >= 0.5) == (y[use] == 1)
+    correct = predicted_index(p_use) == y[use]
     return {
         "temperature": summary["temperature"],
         "bias": summary["bias"],
@@ -84,7 +89,7 @@ def score_fixed(table: PatientTable, path: str, calibration: dict) -> dict:
         patient_result(e, calibration, table.classes) for e in table.evidence[path]
     ]
     p, y = table.p_uncalibrated(path), table.y
-    p_cal = np.array([r.p_hgg for r in table.results[path]])
+    p_cal = table.p_calibrated(path)
     summary = {
         "temperature": calibration.get("temperature", 1.0),
         "bias": calibration.get("bias", 0.0),
@@ -97,22 +102,32 @@ def score_fixed(table: PatientTable, path: str, calibration: dict) -> dict:
     return path_figures(table, path) | {"calibration": summary}
 
 
+def discrimination(y: np.ndarray, p: np.ndarray) -> dict:
+    """Patients' figures at their answers: :func:`binary_metrics` of ``[n]`` P(class 1) at 0.5,
+    :func:`multiclass_metrics` of ``[n, K]`` probabilities."""
+    return multiclass_metrics(y, p) if np.ndim(p) == 2 else binary_metrics(y, p)
+
+
+def intervals(y: np.ndarray, p: np.ndarray) -> dict:
+    """Bootstrap intervals over patients resampled within each class."""
+    return multiclass_intervals(y, p) if np.ndim(p) == 2 else bootstrap_intervals(y, p)
+
+
 def path_figures(table: PatientTable, path: str) -> dict:
-    """Discrimination at the calibrated P(HGG) (threshold 0.5), intervals, per fold, flags."""
+    """Discrimination at the calibrated answers, intervals, per fold, flags."""
     results, y, fold = table.results[path], table.y, table.fold
-    p = np.array([r.p_hgg for r in results])
-    out = binary_metrics(y, p)
-    out["auc_uncalibrated"] = roc_auc(y, table.p_uncalibrated(path))
-    out["ci95"] = bootstrap_intervals(y, p)
+    p = table.p_calibrated(path)
+    out = discrimination(y, p)
+    out["auc_uncalibrated"] = discrimination(y, table.p_uncalibrated(path))["auc"]
+    out["ci95"] = intervals(y, p)
     out["auc_ci"] = out["ci95"].get("auc")
     if out["auc"] is None:
-        out["note"] = "AUC needs patients of both classes; this cohort has one"
+        out["note"] = "AUC needs patients of at least two classes; this cohort has one"
     out["per_fold"] = [
-        {"fold": k, **binary_metrics(y[fold == k], p[fold == k])} for k in np.unique(fold).tolist()
+        {"fold": k, **discrimination(y[fold == k], p[fold == k])} for k in np.unique(fold).tolist()
     ]
     flags = np.array([r.flag for r in results], dtype=bool)
-    correct = (p >= 0.5) == (y == 1)
-    out["uncertainty"] = flag_figures(flags, correct)
+    out["uncertainty"] = flag_figures(flags, predicted_index(p) == y)
     return out
 
 

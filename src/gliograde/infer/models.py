@@ -35,14 +35,22 @@ def load_models(
 
     models = []
     for path in weights:
-        model = GradeNet(plain=True)  # the MONAI network's twin, without MONAI's import time
         state = load_state_dict(Path(path))
+        # the MONAI network's twin, without MONAI's import time; as many classes as it was trained
+        model = GradeNet(plain=True, num_classes=num_classes_of(state))
         check_architecture(state, model, Path(path))
         model.load_state_dict(state)
         # channels_last: about 1.4× faster on CPUs (oneDNN) and on GPUs (cuDNN).
         model = fold_batch_norms(model.eval()) if fold_bn else model.eval()
         models.append(model.to(device, memory_format=torch.channels_last))
     return models
+
+
+def num_classes_of(state: dict[str, torch.Tensor]) -> int:
+    """How many classes a saved :class:`~gliograde.model.network.GradeNet` answers (2 when its
+    class head is missing: :func:`check_architecture` then names the key)."""
+    head = state.get("backbone.fc.weight")
+    return 2 if head is None else int(head.shape[0])
 
 
 def fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
@@ -123,30 +131,32 @@ def run_models(
     batch_size: int = 16,
     variants: tuple[str, ...] = ("identity",),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """P(HGG) and P(tumour) of every slice, for every model and test-time variant.
+    """Class probabilities and P(tumour) of every slice, for every model and test-time variant.
 
     Args:
         slices: tensors ``[4, H, W]`` (or a tensor ``[N, 4, H, W]``).
 
     Returns:
-        (p_hgg, p_tumor), each ``[n_models, n_variants, n_slices]``.
+        (p_class, p_tumor): ``[n_models, n_variants, n_slices, n_classes]`` (a softmax over the
+        classes) and ``[n_models, n_variants, n_slices]``.
     """
-    p_hgg, p_tumor = [], []
+    p_class, p_tumor = [], []
     batch: list[torch.Tensor] = []
     dtype = inference_dtype(device)  # once per call, not per batch and model
 
     def flush():
         x = torch.stack(batch).to(device, torch.float32)
         x = x.contiguous(memory_format=torch.channels_last)
-        ph = torch.empty(len(models), len(variants), len(batch))
-        pt = torch.empty_like(ph)
+        ph, pt = None, torch.empty(len(models), len(variants), len(batch))
         for m, model in enumerate(models):
             for v, name in enumerate(variants):
                 with autocast_for(device, dtype):
                     logits, tumor_logit = model.forward_heads(variant(x, name))
-                ph[m, v] = torch.softmax(logits.float(), 1)[:, 1].cpu()
+                if ph is None:  # as many classes as the models answer
+                    ph = torch.empty(*pt.shape, logits.shape[1])
+                ph[m, v] = torch.softmax(logits.float(), 1).cpu()
                 pt[m, v] = torch.sigmoid(tumor_logit.float()).cpu()
-        p_hgg.append(ph)
+        p_class.append(ph)
         p_tumor.append(pt)
         batch.clear()
 
@@ -156,15 +166,18 @@ def run_models(
             flush()
     if batch:
         flush()
-    if not p_hgg:
-        empty = np.zeros((len(models), len(variants), 0))
-        return empty, empty
-    return (torch.cat(p_hgg, dim=2).double().numpy(), torch.cat(p_tumor, dim=2).double().numpy())
+    if not p_class:
+        k = models[0].backbone.fc.out_features if models else 2
+        return np.zeros((len(models), len(variants), 0, k)), np.zeros(
+            (len(models), len(variants), 0)
+        )
+    return torch.cat(p_class, dim=2).double().numpy(), torch.cat(p_tumor, dim=2).double().numpy()
 
 
 def slice_outputs(
     models: list[torch.nn.Module], x: torch.Tensor, device: str = "cpu"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """P(HGG) and P(tumour) of each slice ``[N, 4, H, W]`` as it is: each ``[models, N]``."""
-    p_hgg, p_tumor = run_models(models, x, device)
-    return p_hgg[:, 0], p_tumor[:, 0]
+    """Class probabilities ``[models, N, K]`` and P(tumour) ``[models, N]`` of each slice
+    ``[N, 4, H, W]`` as it is."""
+    p_class, p_tumor = run_models(models, x, device)
+    return p_class[:, 0], p_tumor[:, 0]

@@ -65,9 +65,9 @@ def grade_slices(
     pixels = tumor_pixels(slices) if with_seg else None
     rows = np.flatnonzero(seg_weights(pixels, run.min_tumor)) if with_seg else np.arange(n)
     x = torch.from_numpy(slices.images[rows].astype(np.float32))
-    p_hgg, p_tumor = slice_outputs(models, x, device)
+    p_class, p_tumor = slice_outputs(models, x, device)
     used_px = pixels[rows] if with_seg else None
-    evidence = patient_evidence(models, x, p_hgg, p_tumor, used_px, run.min_tumor, device)
+    evidence = patient_evidence(models, x, p_class, p_tumor, used_px, run.min_tumor, device)
     evidence = on_all_slices(evidence, rows, n)
     calibration = run.calibration() if calibration is None else calibration
     rule = calibration.get("seg" if with_seg else "noseg", {})
@@ -76,7 +76,8 @@ def grade_slices(
 
 def on_all_slices(evidence: Evidence, rows: np.ndarray, n: int) -> Evidence:
     """``evidence`` of the slices ``rows``, its per-slice arrays laid out on all ``n`` slices."""
-    slice_p, weights = np.full(n, np.nan), np.zeros(n)
+    slice_p = np.full((n, *evidence.slice_p.shape[1:]), np.nan)
+    weights = np.zeros(n)
     slice_p[rows], weights[rows] = evidence.slice_p, evidence.weights
     return replace(evidence, slice_p=slice_p, weights=weights)
 
@@ -90,10 +91,10 @@ def cohort_evidence(
     Both paths score the same slices: a ``brain``/``all`` store keeps slices by brain, not by
     tumour, so ``predict`` with and without the segmentation preprocesses the same slices.
     """
-    p_hgg, p_tumor = slice_outputs(models, x, device)
+    p_class, p_tumor = slice_outputs(models, x, device)
     out = {}
     if tumor_px is not None:
-        out["seg"] = patient_evidence(models, x, p_hgg, p_tumor, tumor_px, run.min_tumor, device)
+        out["seg"] = patient_evidence(models, x, p_class, p_tumor, tumor_px, run.min_tumor, device)
     if run.can_grade_without_seg:
-        out["noseg"] = patient_evidence(models, x, p_hgg, p_tumor, None, run.min_tumor, device)
+        out["noseg"] = patient_evidence(models, x, p_class, p_tumor, None, run.min_tumor, device)
     return out

@@ -1,9 +1,10 @@
-"""What a run learns to predict: the grade (LGG/HGG, the default) or any two-class label from
-a CSV column (``prepare --target COLUMN``), such as IDH mutant/wildtype.
+"""What a run learns to predict: the grade (LGG/HGG, the default) or any label of two or more
+classes from a CSV column (``prepare --target COLUMN``), such as IDH mutant/wildtype or WHO
+grade 2/3/4.
 
-Class index 1 is the class whose probability is the score (``p``): HGG for the grade, the
-second class in sorted order otherwise (``--classes`` sets the order). Metrics such as
-sensitivity are about that class.
+Classes are in sorted order unless ``--classes`` sets it. With two, class index 1 is the class
+whose probability is the score (``p``): HGG for the grade; metrics such as sensitivity are
+about that class. With more, every class has its probability and its one-vs-rest figures.
 """
 
 from __future__ import annotations
@@ -50,16 +51,20 @@ class Target:
 
 GRADE = Target()
 
+MAX_CLASSES = 10
+"""More classes than this in a column is more likely an id or a measurement than a label."""
+
 
 def target_of_values(
     name: str, values: list[str], order: list[str] | None = None, of_run: bool = False
 ) -> Target:
-    """The target of a column: its two classes in sorted order, or ``order`` (``--classes``,
+    """The target of a column: its classes in sorted order, or ``order`` (``--classes``,
     which must name each value once; with ``of_run``, a run's classes, of which a test cohort
-    may hold only one).
+    may hold only some).
 
     Raises:
-        DataError: not exactly two classes, or values and ``order`` that do not match.
+        DataError: fewer than two classes, more than :data:`MAX_CLASSES`, or values and
+            ``order`` that do not match.
     """
     found = sorted(set(values))
     if not found:
@@ -77,9 +82,9 @@ def target_of_values(
                 f"{', '.join(found)}; name each once"
             )
         found = list(order)
-    if len(found) != 2:
+    if not 2 <= len(found) <= MAX_CLASSES:
         raise DataError(
             f"target {name}: {len(found)} classes ({', '.join(found[:6])}); gliograde trains "
-            "two-class targets (multi-class targets are not supported yet)"
+            f"targets of 2 to {MAX_CLASSES} classes: is this column a label?"
         )
     return Target(name, tuple(found))

@@ -1,4 +1,5 @@
-"""How a patient's slice outputs become one P(HGG): a weighted mean over its slices.
+"""How a patient's slice outputs become one P(HGG) (or, for a target of K classes, K class
+probabilities): a weighted mean over its slices.
 
 The weights say which slices speak for the patient. With a segmentation, its tumour slices
 (those with at least ``min_tumor_pixels`` of tumour) weigh 1 and the others 0, as in the
@@ -35,3 +36,17 @@ def patient_mean(p_hgg: np.ndarray, weights: np.ndarray) -> np.ndarray:
     total = w.sum(axis=-1)
     weighted = (p * w).sum(axis=-1) / np.maximum(total, 1e-12)
     return np.where(total > 1e-6, weighted, p.mean(axis=-1))
+
+
+def slice_mean(scores: np.ndarray, weights: np.ndarray, multi: bool) -> np.ndarray:
+    """:func:`patient_mean` over the slice axis of scores
+    ``[..., n]`` (two classes) or ``[..., n, K]`` (``multi``), weights ``[..., n]``."""
+    if not multi:
+        return patient_mean(scores, weights)
+    return patient_mean(np.moveaxis(scores, -1, -2), np.asarray(weights)[..., None, :])
+
+
+def class_scores(p_class: np.ndarray) -> np.ndarray:
+    """Slice outputs ``[..., K]`` as the rule scores them: P(class 1) for two classes, the
+    probabilities as they are for more."""
+    return p_class[..., 1] if p_class.shape[-1] == 2 else p_class

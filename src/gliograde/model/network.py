@@ -1,7 +1,7 @@
-"""The network: a ResNet18 for 4-channel slices and 2 classes, built from MONAI.
+"""The network: a ResNet18 for 4-channel slices and K classes (2 by default), built from MONAI.
 
 The layout is torchvision's resnet18 (7×7 stride-2 stem with padding 3 and no bias, max-pool,
-four stages of two basic blocks, global average pool, fc 512→2), so torchvision ImageNet
+four stages of two basic blocks, global average pool, fc 512→K), so torchvision ImageNet
 weights load into it by name. A second head (512→1) says whether a slice shows tumour: it lets
 ``predict`` weight slices by tumour likelihood when a new patient has no segmentation.
 """
@@ -34,19 +34,22 @@ def resnet18_backbone(in_channels: int = IN_CHANNELS, num_classes: int = NUM_CLA
 
 
 class GradeNet(nn.Module):
-    """ResNet18 with a grade head (``fc``, 2 logits: LGG, HGG) and a tumour head (1 logit).
+    """ResNet18 with a class head (``fc``, one logit per class of the target: LGG, HGG for the
+    grade) and a tumour head (1 logit).
 
-    ``forward`` returns the grade logits ``[B, 2]`` (what Grad-CAM and exports see);
+    ``forward`` returns the class logits ``[B, K]`` (what Grad-CAM and exports see);
     :meth:`forward_heads` returns both heads. ``plain=True`` builds the same network without
     MONAI (:class:`PlainResNet18`), which ``predict`` uses to start faster.
     """
 
-    def __init__(self, in_channels: int = IN_CHANNELS, plain: bool = False):
+    def __init__(
+        self, in_channels: int = IN_CHANNELS, plain: bool = False, num_classes: int = NUM_CLASSES
+    ):
         super().__init__()
         if plain:
-            self.backbone = PlainResNet18(in_channels, NUM_CLASSES)
+            self.backbone = PlainResNet18(in_channels, num_classes)
         else:
-            self.backbone = resnet18_backbone(in_channels, NUM_CLASSES)
+            self.backbone = resnet18_backbone(in_channels, num_classes)
         self.tumor_head = nn.Linear(FEATURES, 1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,7 +59,7 @@ class GradeNet(nn.Module):
         return torch.flatten(b.avgpool(x), 1)
 
     def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Grade logits ``[B, 2]`` and tumour logit ``[B]``."""
+        """Class logits ``[B, K]`` and tumour logit ``[B]``."""
         f = self.features(x)
         return self.backbone.fc(f), self.tumor_head(f)[:, 0]
 
@@ -64,9 +67,10 @@ class GradeNet(nn.Module):
         return self.backbone.fc(self.features(x))
 
 
-def build_model(pretrained: Path | None = None) -> GradeNet:
-    """A new :class:`GradeNet`, optionally with torchvision ImageNet weights from a local file."""
-    model = GradeNet()
+def build_model(pretrained: Path | None = None, num_classes: int = NUM_CLASSES) -> GradeNet:
+    """A new :class:`GradeNet`, optionally with torchvision ImageNet weights from a local file
+    (all but the class head, whose size is the target's)."""
+    model = GradeNet(num_classes=num_classes)
     if pretrained is not None:
         from gliograde.model.pretrained import load_torchvision_weights
 

@@ -81,7 +81,7 @@ def train_one(
     train_ds = IndexedSlices(store, train_ids, threshold, all_ids, images=not config.resident)
     if len(train_ds) == 0:
         raise GliogradeError(f"{store.path}: no training slice for this fold")
-    module = make_module(config, train_ds, threshold, all_ids)
+    module = make_module(config, train_ds, threshold, all_ids, len(store.target.classes))
     select = bool(select_ids)
     ckpt_dir = fold_dir / "checkpoints"
     last = ckpt_dir / "last.ckpt"
@@ -136,13 +136,18 @@ def precision(accelerator: str) -> str:
 
 
 def make_module(
-    config: TrainConfig, train_ds: IndexedSlices, threshold: int, all_ids: list[str]
+    config: TrainConfig,
+    train_ds: IndexedSlices,
+    threshold: int,
+    all_ids: list[str],
+    n_classes: int = 2,
 ) -> GradeModule:
-    """The Lightning module, its class weights from the training slices, channels-last."""
+    """The Lightning module (one output per class of the target), its class weights from the
+    training slices, channels-last."""
     grade_slices = train_ds.index.tumor >= threshold
-    weights = class_weights(train_ds.index.label[grade_slices])
+    weights = class_weights(train_ds.index.label[grade_slices], n_classes)
     if config.balance == "sampler":
-        weights = [1.0, 1.0]
+        weights = [1.0] * n_classes
     module = GradeModule(asdict(config), weights, all_ids)
     if config.resident:  # read once here; on_fit_start moves it to the device
         module.resident = train_ds.resident_images()

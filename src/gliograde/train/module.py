@@ -1,5 +1,6 @@
-"""What one training step and one selection step are, for Lightning: grade cross-entropy on
-tumour slices plus tumour-presence BCE on every slice; patient AUC on the selection patients."""
+"""What one training step and one selection step are, for Lightning: class cross-entropy on
+tumour slices plus tumour-presence BCE on every slice; patient AUC on the selection patients
+(for more than two classes, the macro one-vs-rest AUC)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gliograde.model.aggregate import noseg_weights, patient_mean, seg_weights
+from gliograde.model.aggregate import class_scores, noseg_weights, seg_weights, slice_mean
 from gliograde.train.config import TrainConfig
 
 
@@ -21,12 +22,13 @@ class GradeModule(L.LightningModule):
     """
 
     def __init__(self, config: dict, class_weights: list[float], subjects: list[str]):
+        """``class_weights``: one per class of the target, so also the number of outputs."""
         super().__init__()
         self.save_hyperparameters()
         from gliograde.model.network import build_model
 
         self.config = TrainConfig(**config)
-        self.model = build_model(self.config.pretrained)
+        self.model = build_model(self.config.pretrained, num_classes=len(class_weights))
         self.register_buffer("class_weights", torch.tensor(class_weights, dtype=torch.float32))
         self.subjects = subjects
         self._val: list[dict[str, torch.Tensor]] = []
@@ -81,7 +83,7 @@ class GradeModule(L.LightningModule):
         self._val.append(
             {
                 "ce": ce.cpu(),
-                "p_hgg": torch.softmax(logits.float(), 1)[:, 1].cpu(),
+                "p": torch.softmax(logits.float(), 1).cpu(),
                 "p_tumor": torch.sigmoid(tumor_logit.float()).cpu(),
                 "y": batch["y"].cpu(),
                 "tumor": batch["tumor"].cpu(),
@@ -126,20 +128,31 @@ def selection_aucs(v: dict[str, np.ndarray]) -> tuple[float, float, int]:
     """Patient AUC with a segmentation and without, and the number of patients.
 
     Patients are aggregated as evaluation and ``predict`` aggregate them
-    (:mod:`gliograde.model.aggregate`); 0.5 when the split has a single grade.
+    (:mod:`gliograde.model.aggregate`); 0.5 when the split has a single class.
     """
-    from sklearn.metrics import roc_auc_score
-
     patients = np.unique(v["subject_idx"])
+    scores, multi = class_scores(v["p"]), v["p"].shape[-1] > 2
     y, p_seg, p_noseg = [], [], []
     for s in patients:
         m = v["subject_idx"] == s
         y.append(int(v["y"][m][0]))
-        p_seg.append(float(patient_mean(v["p_hgg"][m], seg_weights(v["tumor"][m], 0.5))))
-        p_noseg.append(float(patient_mean(v["p_hgg"][m], noseg_weights(v["p_tumor"][m]))))
+        p_seg.append(slice_mean(scores[m], seg_weights(v["tumor"][m], 0.5), multi))
+        p_noseg.append(slice_mean(scores[m], noseg_weights(v["p_tumor"][m]), multi))
     if len(set(y)) < 2:
         return 0.5, 0.5, len(patients)
-    return float(roc_auc_score(y, p_seg)), float(roc_auc_score(y, p_noseg)), len(patients)
+    return patient_auc(y, np.array(p_seg)), patient_auc(y, np.array(p_noseg)), len(patients)
+
+
+def patient_auc(y: list[int], p: np.ndarray) -> float:
+    """ROC AUC of ``[n]`` P(class 1); of ``[n, K]``, the mean one-vs-rest AUC over the classes
+    that have patients and others."""
+    from sklearn.metrics import roc_auc_score
+
+    if p.ndim == 1:
+        return float(roc_auc_score(y, p))
+    y = np.asarray(y)
+    present = [c for c in range(p.shape[1]) if 0 < np.sum(y == c) < len(y)]
+    return float(np.mean([roc_auc_score(y == c, p[:, c]) for c in present]))
 
 
 def gather_each_slice_once(module: L.LightningModule, v: dict[str, torch.Tensor]) -> dict:
@@ -152,8 +165,9 @@ def gather_each_slice_once(module: L.LightningModule, v: dict[str, torch.Tensor]
     n = torch.tensor([len(v["item"])])
     sizes = module.all_gather(n).flatten().tolist()
     most = max(sizes)
-    padded = {k: F.pad(t, (0, most - len(t))) for k, t in v.items()}
-    gathered = module.all_gather(padded)  # each [world_size, most]
+    # padded along the first axis (F.pad's pairs run from the last axis: P(class) is [n, K])
+    padded = {k: F.pad(t, (0, 0) * (t.dim() - 1) + (0, most - len(t))) for k, t in v.items()}
+    gathered = module.all_gather(padded)  # each [world_size, most, ...]
     parts = {
         k: torch.cat([t[r, :size] for r, size in enumerate(sizes)]).cpu()
         for k, t in gathered.items()

@@ -34,11 +34,11 @@ class IndexedSlices(SliceDataset):
         return item
 
 
-def class_weights(labels: np.ndarray) -> list[float]:
-    """Inverse-frequency weights, ``n / (2 n_c)``: each grade weighs the same in the loss."""
-    counts = np.bincount(labels, minlength=2).astype(float)
+def class_weights(labels: np.ndarray, n_classes: int = 2) -> list[float]:
+    """Inverse-frequency weights, ``n / (K n_c)``: each class weighs the same in the loss."""
+    counts = np.bincount(labels, minlength=n_classes).astype(float)
     counts[counts == 0] = 1.0
-    return (counts.sum() / (2 * counts)).tolist()
+    return (counts.sum() / (n_classes * counts)).tolist()
 
 
 def tumor_threshold(store: SliceStore) -> int:
@@ -55,7 +55,7 @@ def sampling_weights(ds: IndexedSlices, balance: str, threshold: int) -> torch.T
     w = np.where(ds.index.tumor >= threshold, TUMOR_OVERSAMPLING, 1.0)
     if balance == "sampler":
         labels = ds.index.label
-        per_grade = np.bincount(labels, weights=w, minlength=2)
+        per_grade = np.bincount(labels, weights=w)
         w = w / np.maximum(per_grade[labels], 1e-9)
     return torch.as_tensor(w, dtype=torch.double)
 
