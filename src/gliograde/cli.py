@@ -66,6 +66,10 @@ def synth(
     idh: Annotated[
         bool, typer.Option(help="A second label, IDH, shown as the T2-FLAIR mismatch.")
     ] = False,
+    who: Annotated[
+        bool,
+        typer.Option(help="A label of 3 classes, WHO_grade 2/3/4; grade 3 has no necrotic core."),
+    ] = False,
 ):
     """Write a SYNTHETIC BraTS-like cohort (BraTS 2020 layout, NIfTI + name_mapping.csv)."""
     from gliograde.core.parallel import default_workers
@@ -73,7 +77,7 @@ def synth(
 
     shape = parse_shape(size)
     n = workers or default_workers()
-    ids = synth_cohort(out, subjects, lgg_fraction, seed, shape, n, skull=skull, idh=idh)
+    ids = synth_cohort(out, subjects, lgg_fraction, seed, shape, n, skull=skull, idh=idh, who=who)
     err(f"wrote {len(ids)} SYNTHETIC subjects to {out}")
 
 

@@ -7,8 +7,9 @@ an export whose largest logit difference exceeds :data:`PARITY_TOLERANCE` is an 
 ``OUT/export.json`` records the input the models expect (``[N, 4, H, W]`` float32, channels
 FLAIR, T1ce, T1, T2, preprocessed as the run's store) and, per format, the measured differences.
 
-The exported network returns both heads: ``grade_logits`` ``[N, 2]`` (LGG, HGG; softmax for
-P(HGG)) and ``tumor_logit`` ``[N]`` (sigmoid for P(slice shows tumour)).
+The exported network returns both heads: ``grade_logits`` ``[N, K]`` (one per class of the
+target: LGG, HGG for the grade; softmax for the class probabilities) and ``tumor_logit`` ``[N]``
+(sigmoid for P(slice shows tumour)).
 """
 
 from __future__ import annotations
@@ -221,7 +222,10 @@ def write_record(
             "channels": list(MODALITIES),
             "preprocessing": options,
         },
-        "outputs": {"grade_logits": f"[N, 2]: {', '.join(classes)}", "tumor_logit": "[N]"},
+        "outputs": {
+            "grade_logits": f"[N, {len(classes)}]: {', '.join(classes)}",
+            "tumor_logit": "[N]",
+        },
         "parity_tolerance": PARITY_TOLERANCE,
         "formats": formats,
     }

@@ -16,6 +16,7 @@ from gliograde.run import Run
 CARD_NAME = "MODEL_CARD.md"
 PATHS = (("patient", "with a segmentation"), ("patient_noseg", "without a segmentation"))
 DISCRIMINATION = ("auc", "balanced_accuracy", "sensitivity", "specificity")
+MULTICLASS_DISCRIMINATION = ("auc", "balanced_accuracy", "accuracy")
 
 
 def write_model_card(run: Run, metrics_dir: Path | None = None) -> Path:
@@ -85,19 +86,30 @@ def model_details(run: Run) -> str:
             f"by the rule fitted out of fold; checkpoint rule `--select {c.get('select')}`"
         )
     seg = "" if run.can_grade_without_seg else " A segmentation is required (tumour-slice store)."
-    name, (neg, pos) = run.target.name, run.target.classes
     return f"""## Model details
 
 - ResNet18 (MONAI), 4 input channels (FLAIR, T1ce, T1, T2), axial slices of {size}×{size}; two
   heads: the {name} and whether the slice shows tumour. Method after Pitarch, Ribas and
   Vellido, Cancers 2023, 15:3369.
 - `predict` uses {kind}.
-- A patient's P({pos}) is the mean of its slice probabilities over the tumour slices (with a
-  segmentation) or weighted by the tumour head (without one).{seg}
-  The positive class is {pos}; the answer is {pos} when the (calibrated) P({pos}) is at least
-  0.5, {neg} otherwise.
+{answer_rule(run.target, seg)}
 - Trained by gliograde {c.get("versions", {}).get("gliograde", "?")}: {c.get("epochs")} epochs,
   batch {c.get("batch_size")}, learning rate {c.get("lr")}, seed {c.get("seed")}."""
+
+
+def answer_rule(target, seg: str) -> str:
+    """How a patient's answer is made, in the card's words."""
+    name, classes = target.name, target.classes
+    if len(classes) > 2:
+        return f"""- A patient's probability of each class ({", ".join(classes)}) is the mean of its
+  slice probabilities over the tumour slices (with a segmentation) or weighted by the tumour
+  head (without one).{seg} The answer is the most probable class after calibration (one
+  temperature); discrimination is one-vs-rest AUC per class and their macro mean."""
+    neg, pos = classes
+    return f"""- A patient's P({pos}) is the mean of its slice probabilities over the tumour slices (with a
+  segmentation) or weighted by the tumour head (without one).{seg}
+  The positive class is {pos}; the answer is {pos} when the (calibrated) P({pos}) is at least
+  0.5, {neg} otherwise."""
 
 
 def intended_use() -> str:
@@ -198,12 +210,26 @@ def figures(title: str, metrics: dict) -> str:
         if "n" not in m:  # not measured, and why
             lines.append(f"- not measured: {m.get('note', 'no figure')}")
             continue
-        lines += [figure_line(m, name) for name in DISCRIMINATION]
+        names = DISCRIMINATION if "sensitivity" in m else MULTICLASS_DISCRIMINATION
+        lines += [figure_line(m, name) for name in names]
+        if "auc_per_class" in m:
+            lines.append(per_class_line(m, classes_of(metrics)))
         lines += [f"- note: {m['note']}"] if m.get("note") else []
         lines += calibration_lines(m.get("calibration")) + uncertainty_lines(m.get("uncertainty"))
     if metrics.get("recalibrated"):
         lines += ["", "A calibration was also fitted on this cohort (`calibration.json` here)."]
     return "\n".join(lines + attention_lines(metrics.get("attention")))
+
+
+def classes_of(metrics: dict) -> tuple[str, ...]:
+    from gliograde.io.target import Target
+
+    return Target.of_manifest(metrics).classes
+
+
+def per_class_line(m: dict, classes: tuple[str, ...]) -> str:
+    pairs = ", ".join(f"{c} {value(a)}" for c, a in zip(classes, m["auc_per_class"]))
+    return f"- one-vs-rest AUC per class: {pairs} (`auc` above is their macro mean)"
 
 
 def calibration_lines(c: dict | None) -> list[str]:
@@ -247,16 +273,14 @@ def attention_lines(a: dict | None) -> list[str]:
 def limits(run: Run) -> str:
     counts = class_counts(run)
     total = sum(counts.values())
-    pos = run.target.positive
-    share = counts.get(pos, 0) / total if total else 0.0
+    mix = ", ".join(f"{counts.get(c, 0) / total if total else 0.0:.0%} {c}" for c in counts)
     return f"""## Known limits
 
 - Scanner and protocol shift: trained on one cohort's scans; another hospital's may differ in
   contrast, resolution and noise. `predict` refuses patients unlike the training data
   (spacing, grid, brain volume, intensities) unless forced, and then flags them.
 - BraTS preprocessing is assumed; raw scans must be brought to that form first.
-- Class balance: {share:.0%} {pos} in training; its probabilities reflect that mix, not your
-  clinic's.
+- Class balance: {mix} in training; its probabilities reflect that mix, not your clinic's.
 - Small cohorts give wide intervals: read the 95 % intervals, not the point figures.
 - Exported slice models (ONNX, TorchScript, safetensors) give slice outputs only: the patient
   figures above hold for `predict`'s rule, not for a rule rebuilt elsewhere."""

@@ -49,14 +49,7 @@ def metrics_table(metrics: dict) -> str:
     seg, noseg = metrics.get("patient", {}), metrics.get("patient_noseg", {})
     ci = seg.get("ci95", {})
     rows = []
-    neg, pos = Target.of_manifest(metrics).classes
-    names = (
-        ("auc", "ROC AUC"),
-        ("balanced_accuracy", "balanced accuracy"),
-        ("sensitivity", f"sensitivity ({pos} recall)"),
-        ("specificity", f"specificity ({neg} recall)"),
-        ("f1", "F1"),
-    )
+    names = metric_names(Target.of_manifest(metrics).classes)
     for key, label in names:
         interval = ci.get(key)
         ci_text = f"{interval[0]:.3f} – {interval[1]:.3f}" if interval else ""
@@ -70,6 +63,25 @@ def metrics_table(metrics: dict) -> str:
         "<th>patient, no seg</th><th>slice</th></tr>"
     )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def metric_names(classes: tuple) -> tuple[tuple[str, str], ...]:
+    """The figures a target has, and their labels: for more than two classes, the macro
+    one-vs-rest AUC, balanced accuracy and accuracy."""
+    if len(classes) > 2:
+        return (
+            ("auc", "ROC AUC (macro, one vs rest)"),
+            ("balanced_accuracy", "balanced accuracy"),
+            ("accuracy", "accuracy"),
+        )
+    neg, pos = classes
+    return (
+        ("auc", "ROC AUC"),
+        ("balanced_accuracy", "balanced accuracy"),
+        ("sensitivity", f"sensitivity ({pos} recall)"),
+        ("specificity", f"specificity ({neg} recall)"),
+        ("f1", "F1"),
+    )
 
 
 def calibration_table(metrics: dict) -> str:
@@ -114,10 +126,18 @@ def patient_card(row: dict, panels: list[str], explain_dir: Path, classes: tuple
     images = "".join(embed_png(explain_dir / name) for name in panels[:2])
     return (
         f'<div class="card"><h3>{html.escape(row["subject"])}</h3>'
-        f"<div>predicted <b>{pred}</b> (true {true}, {verdict}) · "
-        f"P({html.escape(classes[1])}) {float(p):.3f} (uncalibrated {float(p_unc):.3f}) · "
+        f"<div>predicted <b>{html.escape(pred)}</b> (true {html.escape(true)}, {verdict}) · "
+        f"{probability_text(p, p_unc, classes)} · "
         f"uncertainty {float(unc):.3f} ({flag}) · fold {row['fold']}</div>{images}</div>"
     )
+
+
+def probability_text(p, p_unc, classes: tuple) -> str:
+    """``P(class 1) 0.912 (uncalibrated 0.870)``, or each class's for more than two."""
+    if not isinstance(p, list):
+        return f"P({html.escape(classes[1])}) {float(p):.3f} (uncalibrated {float(p_unc):.3f})"
+    shown = ", ".join(f"P({html.escape(c)}) {float(v):.3f}" for c, v in zip(classes, p))
+    return f"{shown} (uncalibrated {', '.join(f'{float(v):.3f}' for v in p_unc)})"
 
 
 def cohort_section(config: dict | None, metrics: dict) -> list[str]:

@@ -17,6 +17,12 @@ With ``idh=True`` each subject also gets an IDH status (column ``IDH`` of the la
 for 80 % of LGG and 20 % of HGG, drawn on a stream of its own), shown as the T2-FLAIR mismatch
 sign that marks IDH-mutant astrocytomas: a mutant tumour's core is bright on T2 but dark on
 FLAIR. Wildtype subjects are byte for byte those made without ``idh``.
+
+With ``who=True`` each subject also gets a WHO grade, a label of three classes (column
+``WHO_grade``): 2 for LGG; for HGG, 3 with probability 0.4 (on a stream of its own), else 4.
+A grade 3 is shown without a necrotic centre: its core (label 1) enhances on T1ce as its rim
+does (radiologists read necrosis as the mark of grade 4). Grades 2 and 4 are byte for byte
+those made without ``who``.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ class SynthSpec:
     shape: tuple[int, int, int]
     skull: bool = False
     idh: str | None = None  # "mutant" or "wildtype" with ``synth --idh``
+    who: str | None = None  # "2", "3" or "4" with ``synth --who``
 
     @property
     def subject_id(self) -> str:
@@ -88,12 +95,14 @@ def synth_cohort(
     quiet: bool = False,
     skull: bool = False,
     idh: bool = False,
+    who: bool = False,
 ) -> list[str]:
     """Write a synthetic cohort in the BraTS 2020 layout, with ``name_mapping.csv``.
 
     Deterministic for a seed: the same arguments give the same files, whatever ``workers``.
     ``skull``: heads with skull and scalp around the same brains (not skull-stripped).
     ``idh``: a second label, IDH status, visible as the T2-FLAIR mismatch (see the module).
+    ``who``: a label of three classes, the WHO grade, grade 3 visible (see the module).
 
     Returns:
         The subject ids, in order.
@@ -110,16 +119,17 @@ def synth_cohort(
     grades = np.array(["HGG"] * (subjects - n_lgg) + ["LGG"] * n_lgg)
     np.random.default_rng(seed).shuffle(grades)
     statuses = idh_statuses(grades.tolist(), seed) if idh else [None] * subjects
+    who_grades = who_grades_of(grades.tolist(), seed) if who else [None] * subjects
     specs = [
-        SynthSpec(i + 1, str(g), seed, out, tuple(shape), skull, status)
-        for i, (g, status) in enumerate(zip(grades.tolist(), statuses))
+        SynthSpec(i + 1, str(g), seed, out, tuple(shape), skull, status, w)
+        for i, (g, status, w) in enumerate(zip(grades.tolist(), statuses, who_grades))
     ]
     ids = list(map_with_progress(write_subject, specs, workers, "synth", quiet=quiet))
-    write_label_csv(out / "name_mapping.csv", [(s.subject_id, s.grade, s.idh) for s in specs])
+    write_label_csv(out / "name_mapping.csv", specs)
     (out / "SYNTHETIC.txt").write_text(
         "This cohort is SYNTHETIC: brain phantoms made by `gliograde synth`, not patient data.\n"
         f"subjects={subjects} lgg_fraction={lgg_fraction} seed={seed} shape={list(shape)} "
-        f"skull={skull} idh={idh}\n"
+        f"skull={skull} idh={idh} who={who}\n"
     )
     return ids
 
@@ -134,16 +144,29 @@ def idh_statuses(grades: list[str], seed: int) -> list[str]:
     return ["mutant" if m else "wildtype" for m in mutant]
 
 
-def write_label_csv(path: Path, rows: list[tuple[str, str, str | None]]) -> None:
+def who_grades_of(grades: list[str], seed: int) -> list[str]:
+    """Each subject's WHO grade: 2 for LGG; for HGG 3 with probability 0.4, else 4, on a stream
+    of its own; with two HGG or more, both 3 and 4 present (the first HGG's flipped if not)."""
+    rng = np.random.default_rng([seed, 5])
+    hgg = np.array(grades) == "HGG"
+    three = (rng.random(len(grades)) < 0.4) & hgg
+    if hgg.sum() >= 2 and (three[hgg].all() or not three[hgg].any()):
+        first = int(np.flatnonzero(hgg)[0])
+        three[first] = not three[first]
+    return ["2" if not h else "3" if t else "4" for h, t in zip(hgg, three)]
+
+
+def write_label_csv(path: Path, specs: list[SynthSpec]) -> None:
     """A ``name_mapping.csv`` with the BraTS 2020 columns (only Grade and the 2020 id set), and
-    ``IDH`` when the subjects have a status."""
-    with_idh = any(row[2] for row in rows)
+    ``IDH`` and ``WHO_grade`` when the subjects have them."""
+    extra = [(name, key) for name, key in (("IDH", "idh"), ("WHO_grade", "who"))
+             if any(getattr(s, key) for s in specs)]  # fmt: skip
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow((*LABEL_COLUMNS, "IDH") if with_idh else LABEL_COLUMNS)
-        for subject_id, grade, idh in rows:
-            extra = [idh] if with_idh else []
-            writer.writerow([grade, "NA", "NA", "NA", "NA", subject_id, *extra])
+        writer.writerow((*LABEL_COLUMNS, *(name for name, _ in extra)))
+        for s in specs:
+            values = [getattr(s, key) for _, key in extra]
+            writer.writerow([s.grade, "NA", "NA", "NA", "NA", s.subject_id, *values])
 
 
 def write_subject(spec: SynthSpec) -> str:
@@ -155,6 +178,8 @@ def write_subject(spec: SynthSpec) -> str:
     )
     if spec.idh == "mutant":
         show_mismatch(images, seg)
+    if spec.who == "3":
+        show_solid_core(images, seg)
     folder = spec.out / spec.subject_id
     folder.mkdir(parents=True, exist_ok=True)
     affine = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -223,6 +248,15 @@ def show_mismatch(images: np.ndarray, seg: np.ndarray) -> None:
     """The T2-FLAIR mismatch sign, in place: the core (label 1) darkened on FLAIR only."""
     core = seg == 1
     images[0][core] = (images[0][core] * MISMATCH).astype(images.dtype)
+
+
+def show_solid_core(images: np.ndarray, seg: np.ndarray) -> None:
+    """Grade 3's look, in place: the core (label 1) as bright on T1ce as the enhancing rim
+    (label 4) on average, its texture kept; no necrotic centre."""
+    core, rim = seg == 1, seg == 4
+    if core.any() and rim.any():
+        gain = images[1][rim].mean() / max(float(images[1][core].mean()), 1.0)
+        images[1][core] = np.clip(images[1][core] * gain, 1, 32000).astype(images.dtype)
 
 
 def add_head(tissue: np.ndarray, rho: np.ndarray) -> np.ndarray:
