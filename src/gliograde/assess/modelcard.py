@@ -89,7 +89,7 @@ def model_details(run: Run) -> str:
     return f"""## Model details
 
 - ResNet18 (MONAI), 4 input channels (FLAIR, T1ce, T1, T2), axial slices of {size}×{size}; two
-  heads: the {name} and whether the slice shows tumour. Method after Pitarch, Ribas and
+  heads: the {run.target.name} and whether the slice shows tumour. Method after Pitarch, Ribas and
   Vellido, Cancers 2023, 15:3369.
 - `predict` uses {kind}.
 {answer_rule(run.target, seg)}
@@ -99,15 +99,15 @@ def model_details(run: Run) -> str:
 
 def answer_rule(target, seg: str) -> str:
     """How a patient's answer is made, in the card's words."""
-    name, classes = target.name, target.classes
+    classes = target.classes
     if len(classes) > 2:
         return f"""- A patient's probability of each class ({", ".join(classes)}) is the mean of its
   slice probabilities over the tumour slices (with a segmentation) or weighted by the tumour
   head (without one).{seg} The answer is the most probable class after calibration (one
   temperature); discrimination is one-vs-rest AUC per class and their macro mean."""
     neg, pos = classes
-    return f"""- A patient's P({pos}) is the mean of its slice probabilities over the tumour slices (with a
-  segmentation) or weighted by the tumour head (without one).{seg}
+    return f"""- A patient's P({pos}) is the mean of its slice probabilities over the tumour slices
+  (with a segmentation) or weighted by the tumour head (without one).{seg}
   The positive class is {pos}; the answer is {pos} when the (calibrated) P({pos}) is at least
   0.5, {neg} otherwise."""
 
