@@ -104,7 +104,7 @@ def test_subjects_without_a_value_are_left_out_with_a_note(idh_cohort, tmp_path)
     assert any("1 subjects have no idh value" in n for n in cohort.notes)
 
 
-def test_the_classes_can_be_ordered_and_must_be_two(idh_cohort, tmp_path):
+def test_the_classes_can_be_ordered_and_number_two_to_ten(idh_cohort, tmp_path):
     from gliograde.io.layouts import discover
     from gliograde.preprocess.slices import PrepareConfig
 
@@ -114,8 +114,16 @@ def test_the_classes_can_be_ordered_and_must_be_two(idh_cohort, tmp_path):
     rows[1][-1] = "unknown"
     labels = tmp_path / "three.csv"
     write_rows(labels, rows)
-    with pytest.raises(DataError, match=r"3 classes .* two-class targets"):
-        discover(idh_cohort, labels, target="IDH")
+    assert discover(idh_cohort, labels, target="IDH").target.classes == (
+        "mutant",
+        "unknown",
+        "wildtype",
+    )  # a third value is a third class
+    from gliograde.io.target import target_of_values
+
+    ages = [str(a) for a in range(40, 51)]  # a measurement, not a label
+    with pytest.raises(DataError, match=r"11 classes .* targets of 2 to 10"):
+        target_of_values("age", ages)
     with pytest.raises(UsageError, match="--classes goes with --target"):
         PrepareConfig(classes=["a", "b"])
     assert PrepareConfig(target="Grade").target is None  # the grade is the default target

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from gliograde import GRADES
-from gliograde.assess.metrics import binary_metrics
 
 COLUMNS = (
     "fold",
@@ -56,30 +55,31 @@ class SliceTable:
         return cls({k: np.concatenate([p.columns[k] for p in parts]) for k in COLUMNS})
 
     def write_csv(self, path: Path, classes: tuple = GRADES) -> None:
-        """The table, its probability column named ``p_hgg`` for the grade and ``p_CLASS``
-        (class 1's) for another target."""
-        from gliograde.assess.patients import csv_name
+        """The table, its probability column named ``p_hgg`` for the grade, ``p_CLASS``
+        (class 1's) for another two-class target, one ``p_CLASS`` per class for more."""
+        from gliograde.assess.patients import csv_names
 
         c = self.columns
         with open(path, "w", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
-            writer.writerow([csv_name(k, tuple(classes)) for k in COLUMNS])
+            writer.writerow([n for k in COLUMNS for n in csv_names(k, tuple(classes))])
             for i in range(len(c["subject"])):
-                writer.writerow([fmt(c[k][i]) for k in COLUMNS])
+                writer.writerow([fmt(v) for k in COLUMNS for v in np.atleast_1d(c[k][i])])
 
     @classmethod
     def read_csv(cls, path: Path, classes: tuple = GRADES) -> SliceTable:
-        from gliograde.assess.patients import csv_name
+        from gliograde.assess.patients import csv_names
 
-        probability = csv_name("p_hgg", tuple(classes))
+        probability = csv_names("p_hgg", tuple(classes))
         with open(path, newline="") as f:
-            rows = [{("p_hgg" if k == probability else k): v for k, v in row.items()}
-                    for row in csv.DictReader(f)]  # fmt: skip
+            rows = list(csv.DictReader(f))
         cols = {"subject": np.array([r["subject"] for r in rows], dtype=object)}
         for k in ("fold", "z", "y", "tumor_pixels"):
             cols[k] = np.array([int(r[k]) for r in rows])
-        for k in ("p_hgg", "p_tumor", "weight", "weight_noseg"):
+        for k in ("p_tumor", "weight", "weight_noseg"):
             cols[k] = np.array([float(r[k]) for r in rows])
+        p = np.array([[float(r[k]) for k in probability] for r in rows]).reshape(len(rows), -1)
+        cols["p_hgg"] = p[:, 0] if len(probability) == 1 else p
         return cls(cols)
 
 
@@ -91,8 +91,10 @@ def fmt(v) -> str:
 
 def slice_figures(table: SliceTable, min_tumor: int) -> dict:
     """Slice-level discrimination on tumour slices (P(HGG) ≥ 0.5, uncalibrated)."""
+    from gliograde.assess.scoring import discrimination
+
     c = table.columns
     tumor = c["tumor_pixels"] >= min_tumor
-    out = binary_metrics(c["y"][tumor], c["p_hgg"][tumor])
-    out["note"] = "each tumour slice on its own, P(class 1) uncalibrated at 0.5"
+    out = discrimination(c["y"][tumor], c["p_hgg"][tumor])
+    out["note"] = "each tumour slice on its own, uncalibrated: P(class 1) at 0.5, or the top class"
     return out
