@@ -143,7 +143,7 @@ def test_predict_answers_the_most_probable_of_three(who_run, who_cohort):
     from gliograde.run import Run
 
     _, run, _ = who_run
-    rows, _, p = out_of_fold(run)
+    rows, _, _ = out_of_fold(run)
     fold_of = {r["subject"]: int(r["fold"]) for r in rows}
     subject = who_cohort / rows[0]["subject"]
     (prediction,) = predict_subjects([subject], run, fold=fold_of[subject.name], device="cpu")

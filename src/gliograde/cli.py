@@ -347,11 +347,14 @@ def demo(
         "demo-output"
     ),
     device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
+    target: Annotated[
+        str, typer.Option(help="grade (LGG/HGG), idh (2 classes) or who (WHO grade 2/3/4).")
+    ] = "grade",
 ):
     """Synthetic cohort → slice store → 5-fold training → patient-level results."""
     from gliograde.demo import DemoConfig, run_demo
 
-    run_demo(DemoConfig.for_device(out, device))
+    run_demo(DemoConfig.for_device(out, device, target))
 
 
 app.command(name="preprocess")(preprocess_command)

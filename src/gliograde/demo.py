@@ -6,6 +6,9 @@ report. On a CPU the slices are reduced to 64×64 and each epoch draws a fixed n
 so that it ends in a few minutes; on a GPU it trains at the native 240×240. Each fold keeps its
 weights after a fixed number of epochs (``--select last``): with 32 training patients a fold, an
 inner selection split of 6 or 7 patients would choose a checkpoint on noise.
+
+``--target idh`` or ``--target who`` runs the same on a second SYNTHETIC label instead of the
+grade: IDH (two classes, the T2-FLAIR mismatch) or the WHO grade (three classes: 2, 3, 4).
 """
 
 from __future__ import annotations
@@ -33,11 +36,20 @@ class DemoConfig:
     batch_size: int = 32
     lr: float = 3e-3
     device: str = "auto"
+    target: str = "grade"  # or "idh", "who": a label synth writes beside the grade
+
+    def folder(self, name: str) -> Path:
+        """``OUT/NAME``, or ``OUT/NAME-TARGET`` for a target other than the grade."""
+        return Path(self.out) / (name if self.target == "grade" else f"{name}-{self.target}")
 
     @classmethod
-    def for_device(cls, out: Path, device: str = "auto") -> DemoConfig:
+    def for_device(cls, out: Path, device: str = "auto", target: str = "grade") -> DemoConfig:
         import torch
 
+        from gliograde.core.errors import UsageError
+
+        if target not in DEMO_TARGETS:
+            raise UsageError(f"--target {target}: choose one of {', '.join(DEMO_TARGETS)}")
         gpu = device == "gpu" or (device == "auto" and torch.cuda.is_available())
         if gpu:
             return cls(
@@ -48,8 +60,13 @@ class DemoConfig:
                 batch_size=64,
                 lr=1e-3,
                 device="gpu",
+                target=target,
             )
-        return cls(out=out, device="cpu")
+        return cls(out=out, device="cpu", target=target)
+
+
+DEMO_TARGETS = {"grade": None, "idh": "IDH", "who": "WHO_grade"}
+"""The demo's targets and the label CSV column each learns (None: the grade)."""
 
 
 def run_demo(config: DemoConfig, report: bool = True) -> dict:
@@ -61,15 +78,14 @@ def run_demo(config: DemoConfig, report: bool = True) -> dict:
     from gliograde.assess.evaluate import format_table
     from gliograde.train.config import TrainConfig
 
-    out = Path(config.out)
-    store, run = out / "store", out / "run"
+    store, run = config.folder("store"), config.folder("run")
     started = time.perf_counter()
 
     def step(message: str) -> None:
         say(f"[{time.perf_counter() - started:5.0f} s] {message}")
 
     say(f"gliograde demo: {config.subjects} SYNTHETIC subjects (brain phantoms, not patients)")
-    make_store(config, out)
+    make_store(config)
     step(f"slice store in {store}")
     if run.exists():  # the demo's own folder: figures always come from models trained now
         shutil.rmtree(run)
@@ -102,18 +118,21 @@ def run_demo(config: DemoConfig, report: bool = True) -> dict:
     return metrics
 
 
-def make_store(config: DemoConfig, out: Path) -> None:
+def make_store(config: DemoConfig) -> None:
     """The synthetic cohort and its slice store (reused when already there)."""
     from gliograde.core.parallel import default_workers
     from gliograde.io.synth import synth_cohort
     from gliograde.preprocess.slices import PrepareConfig
     from gliograde.store.write import prepare
 
-    data, store = out / "synthetic-data", out / "store"
+    data, store = config.folder("synthetic-data"), config.folder("store")
     workers = default_workers()
     if not (data / "name_mapping.csv").is_file():
-        synth_cohort(data, config.subjects, config.lgg_fraction, config.seed, config.shape, workers)
-    options = PrepareConfig(slices="brain", size=config.size, seed=config.seed)
+        labels = {"idh": config.target == "idh", "who": config.target == "who"}
+        c = config
+        synth_cohort(data, c.subjects, c.lgg_fraction, c.seed, c.shape, workers, **labels)
+    target = DEMO_TARGETS[config.target]
+    options = PrepareConfig(slices="brain", size=config.size, seed=config.seed, target=target)
     prepare(data, store, options, workers=workers)
 
 
