@@ -132,7 +132,7 @@ and location, and patient age; none of these was measured separately here."""
 def training_data(run: Run) -> str:
     m = run.manifest
     counts = class_counts(run)
-    listed = ", ".join(f"{k} {v}" for k, v in counts.items())
+    listed = ", ".join(f"{k}: {v}" for k, v in counts.items())
     kind = "SYNTHETIC cohort written by `gliograde synth`" if m.get("synthetic") else "scans"
     labels = (
         "BraTS's LGG/HGG (WHO 2016 grades II–III against IV), not a WHO CNS5 grade or\n"
