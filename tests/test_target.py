@@ -111,14 +111,13 @@ def test_the_classes_can_be_ordered_and_number_two_to_ten(idh_cohort, tmp_path):
     ordered = discover(idh_cohort, target="IDH", classes=["wildtype", "mutant"])
     assert ordered.target.positive == "mutant"
     rows = read_rows(idh_cohort / "name_mapping.csv")
-    rows[1][-1] = "unknown"
+    rows[1][-1], rows[2][-1], rows[3][-1] = "equivocal", "NA", "[Not Available]"
     labels = tmp_path / "three.csv"
     write_rows(labels, rows)
-    assert discover(idh_cohort, labels, target="IDH").target.classes == (
-        "mutant",
-        "unknown",
-        "wildtype",
-    )  # a third value is a third class
+    cohort = discover(idh_cohort, labels, target="IDH")
+    assert cohort.target.classes == ("equivocal", "mutant", "wildtype")  # a third class
+    assert len(cohort.subjects) == 8  # NA and [Not Available] say "no value", not a class
+    assert any("2 subjects have no IDH value" in n for n in cohort.notes)
     from gliograde.io.target import target_of_values
 
     ages = [str(a) for a in range(40, 51)]  # a measurement, not a label

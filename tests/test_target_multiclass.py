@@ -187,6 +187,8 @@ def test_the_bundle_and_onnx_of_three_classes_match_predict(who_run, who_cohort,
     meta = json.loads((bundle / "configs" / "metadata.json").read_text())
     pred = meta["network_data_format"]["outputs"]["pred"]
     assert pred["num_channels"] == 3 and pred["channel_def"] == {"0": "2", "1": "3", "2": "4"}
+    network = json.loads((bundle / "configs" / "inference.json").read_text())["network_def"]
+    assert network["num_classes"] == 3  # what MONAI's config API builds from it
     result = run_bundle(bundle, who_cohort, tmp_path / "out")
     assert result.returncode == 0, result.stderr[-2000:]
     got = read_rows((tmp_path / "out" / "predictions.csv").read_text())

@@ -48,7 +48,7 @@ def write_bundle(run_path: Path, out: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(weights, target)
     write_json(out / "configs" / "metadata.json", metadata(run))
-    write_json(out / "configs" / "inference.json", inference_config())
+    write_json(out / "configs" / "inference.json", inference_config(len(run.target.classes)))
     write_text(out / "docs" / "README.md", bundle_readme(run))
     write_licences(run, out)
     return out
@@ -109,8 +109,9 @@ def network_data_format(run) -> dict:
     return {"inputs": {"image": image}, "outputs": {"pred": pred}}
 
 
-def inference_config() -> dict:
-    """``configs/inference.json``: MONAI's runner calls :func:`run_bundle` with its paths."""
+def inference_config(n_classes: int = 2) -> dict:
+    """``configs/inference.json``: MONAI's runner calls :func:`run_bundle` with its paths;
+    ``network_def`` is the network of each fold's weights (one output per class)."""
     return {
         "imports": ["$from gliograde.bundle import run_bundle"],
         "bundle_root": ".",
@@ -119,7 +120,11 @@ def inference_config() -> dict:
         "model_dir": "$@bundle_root + '/models/run'",
         "device": "auto",
         "ignore_seg": False,
-        "network_def": {"_target_": "gliograde.model.network.GradeNet", "plain": True},
+        "network_def": {
+            "_target_": "gliograde.model.network.GradeNet",
+            "plain": True,
+            "num_classes": n_classes,
+        },
         "run": ["$run_bundle(@dataset_dir, @model_dir, @output_dir, @device, @ignore_seg)"],
     }
 

@@ -101,10 +101,11 @@ def prepare(
     ] = None,
     target: Annotated[
         str | None,
-        typer.Option(help="Learn this label CSV column (two classes) instead of the grade."),
+        typer.Option(help="Learn this label CSV column (2 to 10 classes) instead of the grade."),
     ] = None,
     classes: Annotated[
-        str | None, typer.Option(help="The target's classes in order, NEGATIVE,POSITIVE.")
+        str | None,
+        typer.Option(help="The target's classes in order (two: NEGATIVE,POSITIVE)."),
     ] = None,
     skip_bad: Annotated[
         bool, typer.Option(help="Write the good subjects and list the bad ones.")
@@ -126,9 +127,11 @@ def prepare(
         err(f"note: {note}")
     kind = "SYNTHETIC " if manifest["synthetic"] else ""
     t = manifest["target"]
-    typer.echo(
-        f"target: {t['name']}, classes {' and '.join(t['classes'])} (score: P({t['classes'][1]}))"
-    )
+    if len(t["classes"]) == 2:
+        listed, score = " and ".join(t["classes"]), f"score: P({t['classes'][1]})"
+    else:
+        listed, score = ", ".join(t["classes"]), "answer: the most probable class"
+    typer.echo(f"target: {t['name']}, classes {listed} ({score})")
     typer.echo(
         f"{out}: {len(manifest['subjects'])} {kind}subjects, {manifest['n_slices']} slices "
         f"of {'×'.join(map(str, manifest['slice_shape']))}, {manifest['folds']} folds, "

@@ -73,7 +73,7 @@ class Run:
 
     @property
     def target(self):
-        """What the run predicts: the grade, or a ``prepare --target`` column's two classes."""
+        """What the run predicts: the grade, or a ``prepare --target`` column's classes."""
         from gliograde.io.target import Target
 
         return Target.of_manifest(self.manifest)

@@ -76,24 +76,44 @@ def test_patient_result_calibrates_then_flags():
 
 
 class Three(torch.nn.Module):
-    """A stand-in model of three classes whose logits on a slice are its first three channels'
-    first pixel."""
+    """A stand-in model of three classes: its logits on a slice are the first pixel of the
+    slice's first three channels, plus ``offset`` (so that two models disagree)."""
+
+    def __init__(self, offset=(0.0, 0.0, 0.0)):
+        super().__init__()
+        self.offset = torch.tensor(offset)
 
     def forward_heads(self, x):
-        logits = x[:, :3, 0, 0]
-        return logits, torch.zeros(len(x))
+        return x[:, :3, 0, 0] + self.offset, torch.zeros(len(x))
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def test_patient_evidence_of_three_classes_by_hand():
-    probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    """Two models, two tumour slices of equal weight; a left-right flip changes slice 0 and a
+    front-back flip reads a pixel of logits 0. Each figure computed here from the logits."""
+    logits = np.log([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    mirrored = np.log([0.1, 0.3, 0.6])  # what slice 0 says mirrored left-right
     x = torch.zeros(2, 4, 8, 8)
-    x[:, :3] = torch.log(torch.tensor(probs, dtype=torch.float32))[:, :, None, None]
-    p_class = probs[None]  # one model
-    e = patient_evidence([Three()], x, p_class, np.zeros((1, 2)), np.array([300, 100]), 50)
-    assert e.p == pytest.approx([0.4, 0.25, 0.35])
-    # per class, the population std of two slices of equal weight is half their difference
-    assert e.slice_spread == pytest.approx(np.mean([0.2, 0.05, 0.25]))
-    assert e.tta_spread == pytest.approx(0.0, abs=1e-6) and e.fold_spread == 0.0  # flat slices
+    x[:, :3, 0, 0] = torch.tensor(logits, dtype=torch.float32)
+    x[0, :3, -1, 0] = torch.tensor(mirrored, dtype=torch.float32)
+    x[1, :3, -1, 0] = x[1, :3, 0, 0]
+    offsets = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    models = [Three(tuple(o)) for o in offsets]
+    per_slice = softmax(logits[None] + offsets[:, None])  # [models, slices, classes]
+    e = patient_evidence(models, x, per_slice, np.zeros((2, 2)), np.array([300, 100]), 50)
+    per_model = per_slice.mean(axis=1)  # equal weights
+    assert e.p == pytest.approx(per_model.mean(axis=0))
+    assert e.fold_spread == pytest.approx(per_model.std(axis=0).mean())
+    assert e.slice_spread == pytest.approx(per_slice.mean(axis=0).std(axis=0).mean())
+    lr = np.stack([mirrored, logits[1]])
+    variants = [per_slice, softmax(lr[None] + offsets[:, None]), softmax(offsets[:, None] + 0 * lr)]
+    patient = np.array([v.mean(axis=1).mean(axis=0) for v in variants])  # [variants, classes]
+    assert e.tta_spread == pytest.approx(patient.std(axis=0).mean(), abs=1e-6)
+    assert e.tta_spread > 0.05 and e.fold_spread > 0.05  # neither is 0 by construction
     assert e.slice_p.shape == (2, 3)
 
 

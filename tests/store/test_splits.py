@@ -38,3 +38,18 @@ def test_too_few_subjects_lowers_the_folds_and_says_so():
     assert len(splits) == 2 and "2 made" in note
     splits, note = make_splits(["a", "b", "c"], [1, 1, 0], 5, 0)
     assert splits == [] and "fewer than 2" in note
+
+
+def test_three_classes_lower_the_folds_to_the_rarest_and_need_two_present():
+    ids = [f"S{i:02d}" for i in range(30)]
+    labels = [0] * 14 + [1] * 14 + [2] * 2  # two subjects of the rarest class
+    splits, note = make_splits(ids, labels, 5, 0)
+    assert len(splits) == 2 and "only 2 subjects of one class" in note
+    for split in splits:  # every class in every fold's validation patients
+        assert {labels[ids.index(s)] for s in split["val"]} == {0, 1, 2}
+    splits, note = make_splits(ids[14:], labels[14:], 5, 0)  # classes 1 and 2 only: a test set
+    assert len(splits) == 2 and note
+    assert make_splits(ids[:14], labels[:14], 5, 0) == (
+        [],
+        "no cross-validation folds: a class has fewer than 2 subjects",
+    )

@@ -127,12 +127,12 @@ def patient_card(row: dict, panels: list[str], explain_dir: Path, classes: tuple
     return (
         f'<div class="card"><h3>{html.escape(row["subject"])}</h3>'
         f"<div>predicted <b>{html.escape(pred)}</b> (true {html.escape(true)}, {verdict}) · "
-        f"{probability_text(p, p_unc, classes)} · "
+        f"{probabilities_html(p, p_unc, classes)} · "
         f"uncertainty {float(unc):.3f} ({flag}) · fold {row['fold']}</div>{images}</div>"
     )
 
 
-def probability_text(p, p_unc, classes: tuple) -> str:
+def probabilities_html(p, p_unc, classes: tuple) -> str:
     """``P(class 1) 0.912 (uncalibrated 0.870)``, or each class's for more than two."""
     if not isinstance(p, list):
         return f"P({html.escape(classes[1])}) {float(p):.3f} (uncalibrated {float(p_unc):.3f})"

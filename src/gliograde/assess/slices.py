@@ -78,7 +78,8 @@ class SliceTable:
             cols[k] = np.array([int(r[k]) for r in rows])
         for k in ("p_tumor", "weight", "weight_noseg"):
             cols[k] = np.array([float(r[k]) for r in rows])
-        p = np.array([[float(r[k]) for k in probability] for r in rows]).reshape(len(rows), -1)
+        p = np.array([[float(r[k]) for k in probability] for r in rows], dtype=np.float64)
+        p = p.reshape(len(rows), len(probability))
         cols["p_hgg"] = p[:, 0] if len(probability) == 1 else p
         return cls(cols)
 

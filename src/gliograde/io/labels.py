@@ -172,14 +172,27 @@ def manifest_files(
     return files, problems
 
 
+MISSING = {"", "na", "n/a", "nan", "none", "null", "unknown", "not available", "-", "?"}
+"""Cells that say "no value" rather than name a class (case-insensitive; TCGA's bracketed
+``[Not Available]``, ``[Unknown]``, ``[Not Evaluated]`` too)."""
+
+
+def is_missing(value: str) -> bool:
+    """Whether a label cell means "no value" (see :data:`MISSING`)."""
+    v = value.strip().lower()
+    return v in MISSING or (v.startswith("[") and v.endswith("]") and v[1:-1] in MISSING | {
+        "not applicable", "not evaluated", "not reported", "discrepancy"
+    })  # fmt: skip
+
+
 def read_target_column(
     path: Path | None, subject_ids: list[str], column: str
 ) -> tuple[dict[str, str], dict[str, list[str]], list[str], str]:
     """Each subject's value of ``column`` in a label CSV (``prepare --target COLUMN``).
 
     The id column is found as in :func:`read_label_csv`. A subject without a value (an empty
-    cell, or no row) is left out, and a note counts them: it is not a problem, the label is
-    simply unknown for it.
+    cell, a cell such as ``NA`` or ``[Not Available]`` (:func:`is_missing`), or no row) is left
+    out, and a note counts them: it is not a problem, the label is simply unknown for it.
 
     Returns:
         (values, problems, notes, header): value per subject that has one, conflicting values
@@ -195,7 +208,8 @@ def read_target_column(
         raise DataError(f"{path}: no column {column!r}; its columns are {', '.join(columns)}")
     wanted = set(subject_ids)
     every = values_by_id(rows, columns, found, wanted)
-    seen = {sid: v - {""} for sid, v in every.items() if sid in wanted and v - {""}}
+    known = {sid: {x for x in v if not is_missing(x)} for sid, v in every.items() if sid in wanted}
+    seen = {sid: v for sid, v in known.items() if v}
     values = {sid: next(iter(v)) for sid, v in seen.items() if len(v) == 1}
     problems = {
         sid: [f"conflicting values {sorted(v)} of {column} in {Path(path).name}; keep one row"]
@@ -206,8 +220,8 @@ def read_target_column(
     notes = []
     if missing:
         notes.append(
-            f"{len(missing)} subjects have no {column} value in {Path(path).name} and are left "
-            f"out (e.g. {', '.join(missing[:3])})"
+            f"{len(missing)} subjects have no {column} value in {Path(path).name} (empty, or "
+            f"NA, unknown and the like) and are left out (e.g. {', '.join(missing[:3])})"
         )
     if not seen:
         raise DataError(

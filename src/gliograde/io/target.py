@@ -82,6 +82,8 @@ def target_of_values(
                 f"{', '.join(found)}; name each once"
             )
         found = list(order)
+    if "tumor" in found:  # p_tumor is the slice table's P(tumour)
+        raise DataError(f"target {name}: a class named 'tumor' clashes with P(tumour); rename it")
     if not 2 <= len(found) <= MAX_CLASSES:
         raise DataError(
             f"target {name}: {len(found)} classes ({', '.join(found[:6])}); gliograde trains "

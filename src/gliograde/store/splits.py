@@ -21,8 +21,8 @@ def make_splits(
 ) -> tuple[list[dict[str, list[str]]], str | None]:
     """Stratified K-fold over subjects.
 
-    When a grade has fewer subjects than ``folds``, the number of folds is lowered to that count
-    (and a note says so); with fewer than two subjects of a grade no fold can be made.
+    When a class has fewer subjects than ``folds``, the number of folds is lowered to that count
+    (and a note says so); with fewer than two subjects of a class no fold can be made.
 
     Returns:
         (splits, note): the folds, and a note when the number of folds was changed.
@@ -31,7 +31,8 @@ def make_splits(
 
     if folds < 2:
         raise UsageError("--folds must be at least 2")
-    smallest = min(labels.count(0), labels.count(1))
+    present = set(labels)
+    smallest = min(labels.count(c) for c in present) if len(present) > 1 else 0
     note = None
     if smallest < 2:
         return [], "no cross-validation folds: a class has fewer than 2 subjects"
