@@ -31,6 +31,7 @@ def nll(p: np.ndarray, y: np.ndarray) -> float:
 
 
 def is_multiclass(p: np.ndarray) -> bool:
+    """Patients' probabilities ``[n, K]`` (a target of more than two classes), not ``[n]``."""
     return np.asarray(p).ndim == 2
 
 

@@ -132,7 +132,13 @@ class Case:
         return self.classes[1] if len(self.classes) == 2 else self.classes[self.predicted]
 
     def p_shown(self, p: np.ndarray) -> float:
+        """``p``'s probability of :attr:`shown` (a slice's or the patient's)."""
         return float(p) if len(self.classes) == 2 else float(p[self.predicted])
+
+    def answer(self) -> dict:
+        """The answer, and the probability of :attr:`shown` (``of``)."""
+        p = self.p_shown(self.p_patient)
+        return {"answer": self.classes[self.predicted], "p": p, "of": self.shown}
 
     def strength(self) -> np.ndarray:
         """How much each slice speaks for the answer."""
@@ -217,11 +223,7 @@ def explain_subjects(
         )
         rows += [r | {"fold": -1} for r in found]
         panels[subject.subject_id] = files
-        answers[subject.subject_id] = {
-            "answer": result.grade,
-            "p": case.p_shown(case.p_patient),
-            "of": case.shown,
-        }
+        answers[subject.subject_id] = case.answer()
     write_attention(out / "attention.csv", rows)
     summary = summarise_attention(rows) | {"panels": panels, "method": method, "layer": stage}
     return summary | {"answers": answers, "errors": errors}

@@ -222,12 +222,14 @@ def figures(title: str, metrics: dict) -> str:
 
 
 def classes_of(metrics: dict) -> tuple[str, ...]:
+    """The classes of the target a ``metrics.json`` records."""
     from gliograde.io.target import Target
 
     return Target.of_manifest(metrics).classes
 
 
 def per_class_line(m: dict, classes: tuple[str, ...]) -> str:
+    """The one-vs-rest AUC of each class, in one line."""
     pairs = ", ".join(f"{c} {value(a)}" for c, a in zip(classes, m["auc_per_class"]))
     return f"- one-vs-rest AUC per class: {pairs} (`auc` above is their macro mean)"
 

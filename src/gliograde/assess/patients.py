@@ -61,6 +61,8 @@ def read_rows(path: Path, classes: tuple[str, ...] = GRADES) -> list[dict]:
 
 
 def grade_names(row: dict, names: list[str], classes: tuple[str, ...]) -> dict:
+    """A file's row with the ``names`` columns under their grade names (:func:`csv_names`
+    reversed; K class columns become one list)."""
     out = dict(row)
     for name in names:
         found = csv_names(name, classes)
