@@ -45,7 +45,7 @@ def test_train_writes_a_card_that_quotes_metrics_json(tiny_run):
     assert inference["precision"] in ("bf16", "fp32") and inference["device"] == "cpu"
     assert f"Computed with {inference['precision']} inference on cpu" in card
     grades = list(Run.open(run).manifest["grades"].values())
-    counts = f"LGG {grades.count('LGG')}, HGG {grades.count('HGG')}"  # in class order
+    counts = f"LGG: {grades.count('LGG')}, HGG: {grades.count('HGG')}"  # in class order
     assert f"{len(grades)} subjects ({counts})" in card
 
 

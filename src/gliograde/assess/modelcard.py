@@ -282,7 +282,8 @@ def limits(run: Run) -> str:
   contrast, resolution and noise. `predict` refuses patients unlike the training data
   (spacing, grid, brain volume, intensities) unless forced, and then flags them.
 - BraTS preprocessing is assumed; raw scans must be brought to that form first.
-- Class balance: {mix} in training; its probabilities reflect that mix, not your clinic's.
+- Class balance: {mix} in training; its probabilities reflect that mix, not your
+  clinic's.
 - Small cohorts give wide intervals: read the 95 % intervals, not the point figures.
 - Exported slice models (ONNX, TorchScript, safetensors) give slice outputs only: the patient
   figures above hold for `predict`'s rule, not for a rule rebuilt elsewhere."""
