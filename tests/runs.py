@@ -1,10 +1,13 @@
-"""A run folder built without training (random weights), for tests of how runs are read."""
+"""Runs for tests: one built without training (random weights), for tests of how runs are
+read; one trained briefly on a synthetic cohort's label column; and what such a cohort holds."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -51,3 +54,34 @@ def read_run(folder: Path) -> None:
     load_models(run.weights())
     run.calibration()
     run.splits()
+
+
+def target_run(cohort: Path, root: Path, target: str) -> tuple[dict, Path, dict]:
+    """A store of ``target`` (32×32 brain slices, 2 folds) and a run trained 2 epochs.
+
+    Returns:
+        (store manifest, run folder, out-of-fold metrics).
+    """
+    from gliograde.assess.crossval import train_and_evaluate
+    from gliograde.preprocess.slices import PrepareConfig
+    from gliograde.store.write import prepare
+    from gliograde.train.config import TrainConfig
+
+    config = PrepareConfig("brain", 20, 32, 2, target=target)
+    manifest = prepare(cohort, root / "store", config, quiet=True)
+    train = TrainConfig(store=str(root / "store"), out=str(root / "run"), epochs=2,
+                        epoch_slices=64, batch_size=16, device="cpu", progress=False)  # fmt: skip
+    return manifest, root / "run", train_and_evaluate(train)
+
+
+def label_column(cohort: Path, column: str) -> dict[str, str]:
+    """Each subject's value of ``column`` in the cohort's name_mapping.csv."""
+    with open(cohort / "name_mapping.csv", newline="") as f:
+        return {r["BraTS_2020_subject_ID"]: r[column] for r in csv.DictReader(f)}
+
+
+def volume(folder: Path, subject: str, role: str) -> np.ndarray:
+    """A subject's NIfTI volume of ``role`` (flair, t1ce, t1, t2, seg) as stored."""
+    import nibabel as nib
+
+    return np.asanyarray(nib.load(folder / subject / f"{subject}_{role}.nii.gz").dataobj)

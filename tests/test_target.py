@@ -6,13 +6,13 @@ those a hand computation gives."""
 import csv
 import json
 
-import nibabel as nib
 import numpy as np
 import pytest
 
 from conftest import SMALL_SHAPE
 from gliograde.core.errors import DataError, UsageError
 from gliograde.io.synth import MISMATCH, synth_cohort
+from runs import label_column, target_run, volume
 
 CLASSES = ["mutant", "wildtype"]
 
@@ -29,23 +29,12 @@ def idh_cohort(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def idh_run(idh_cohort, tmp_path_factory):
-    """A store of the IDH target (32×32 brain slices, 2 folds) and a run trained 2 epochs."""
-    from gliograde.assess.crossval import train_and_evaluate
-    from gliograde.preprocess.slices import PrepareConfig
-    from gliograde.store.write import prepare
-    from gliograde.train.config import TrainConfig
-
-    root = tmp_path_factory.mktemp("idh-run")
-    config = PrepareConfig("brain", 20, 32, 2, target="IDH")
-    manifest = prepare(idh_cohort, root / "store", config, quiet=True)
-    train = TrainConfig(store=str(root / "store"), out=str(root / "run"), epochs=2,
-                        epoch_slices=64, batch_size=16, device="cpu", progress=False)  # fmt: skip
-    return manifest, root / "run", train_and_evaluate(train)
+    """A store of the IDH target and a run trained on it (:func:`runs.target_run`)."""
+    return target_run(idh_cohort, tmp_path_factory.mktemp("idh-run"), "IDH")
 
 
 def statuses(cohort) -> dict[str, str]:
-    with open(cohort / "name_mapping.csv", newline="") as f:
-        return {r["BraTS_2020_subject_ID"]: r["IDH"] for r in csv.DictReader(f)}
+    return label_column(cohort, "IDH")
 
 
 def read_rows(path) -> list[list[str]]:
@@ -56,10 +45,6 @@ def read_rows(path) -> list[list[str]]:
 def write_rows(path, rows) -> None:
     with open(path, "w", newline="") as f:
         csv.writer(f).writerows(rows)
-
-
-def volume(folder, subject, role):
-    return np.asanyarray(nib.load(folder / subject / f"{subject}_{role}.nii.gz").dataobj)
 
 
 def test_synth_shows_idh_as_the_t2_flair_mismatch(idh_cohort, synth_small):

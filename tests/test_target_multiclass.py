@@ -6,12 +6,12 @@ the out-of-fold probabilities the run saved."""
 import csv
 import json
 
-import nibabel as nib
 import numpy as np
 import pytest
 
 from conftest import SMALL_SHAPE
 from gliograde.io.synth import synth_cohort
+from runs import label_column, target_run, volume
 
 CLASSES = ["2", "3", "4"]
 
@@ -28,27 +28,12 @@ def who_cohort(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def who_run(who_cohort, tmp_path_factory):
-    """A store of the WHO grade (32×32 brain slices, 2 folds) and a run trained 2 epochs."""
-    from gliograde.assess.crossval import train_and_evaluate
-    from gliograde.preprocess.slices import PrepareConfig
-    from gliograde.store.write import prepare
-    from gliograde.train.config import TrainConfig
-
-    root = tmp_path_factory.mktemp("who-run")
-    config = PrepareConfig("brain", 20, 32, 2, target="WHO_grade")
-    manifest = prepare(who_cohort, root / "store", config, quiet=True)
-    train = TrainConfig(store=str(root / "store"), out=str(root / "run"), epochs=2,
-                        epoch_slices=64, batch_size=16, device="cpu", progress=False)  # fmt: skip
-    return manifest, root / "run", train_and_evaluate(train)
+    """A store of the WHO grade and a run trained on it (:func:`runs.target_run`)."""
+    return target_run(who_cohort, tmp_path_factory.mktemp("who-run"), "WHO_grade")
 
 
 def who_grades(cohort) -> dict[str, str]:
-    with open(cohort / "name_mapping.csv", newline="") as f:
-        return {r["BraTS_2020_subject_ID"]: r["WHO_grade"] for r in csv.DictReader(f)}
-
-
-def volume(folder, subject, role):
-    return np.asanyarray(nib.load(folder / subject / f"{subject}_{role}.nii.gz").dataobj)
+    return label_column(cohort, "WHO_grade")
 
 
 def test_synth_shows_grade_3_as_a_core_that_enhances(who_cohort, synth_small):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gliograde.core.errors import GliogradeError
-from gliograde.infer.patient import PatientResult
+from gliograde.infer.patient import PatientResult, shown_probability
 from gliograde.io.target import GRADE, Target
 
 CSV_COLUMNS = (
@@ -204,17 +204,13 @@ def format_predictions(predictions: list[Prediction]) -> str:
             lines.append(f"{p.subject:<28}ERROR  {p.error}")
             continue
         r, seg = p.result, "yes" if p.result.evidence.used_seg else "no"
+        answer = target.index(r.grade)
         flag = "uncertain" if r.flag else "confident"
         lines.append(
-            f"{p.subject:<28}{r.grade:<{width}}{shown_p(r, target):>{right}.3f}"
+            f"{p.subject:<28}{r.grade:<{width}}{shown_probability(r.p, answer):>{right}.3f}"
             f"{r.evidence.n_slices:>8}  {seg:<5}{flag}"
         )
     return "\n".join(lines)
-
-
-def shown_p(r: PatientResult, target: Target) -> float:
-    """P(class 1) for two classes, P(answer) for more."""
-    return float(r.p) if len(target.classes) == 2 else float(r.p[target.index(r.grade)])
 
 
 def predictions_json(predictions: list[Prediction]) -> str:

@@ -133,7 +133,9 @@ class Case:
 
     def p_shown(self, p: np.ndarray) -> float:
         """``p``'s probability of :attr:`shown` (a slice's or the patient's)."""
-        return float(p) if len(self.classes) == 2 else float(p[self.predicted])
+        from gliograde.infer.patient import shown_probability
+
+        return shown_probability(p, self.predicted)
 
     def answer(self) -> dict:
         """The answer, and the probability of :attr:`shown` (``of``)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gliograde.core.files import read_json, write_text
+from gliograde.io.target import Target
 from gliograde.run import Run
 
 CARD_NAME = "MODEL_CARD.md"
@@ -213,19 +214,12 @@ def figures(title: str, metrics: dict) -> str:
         names = DISCRIMINATION if "sensitivity" in m else MULTICLASS_DISCRIMINATION
         lines += [figure_line(m, name) for name in names]
         if "auc_per_class" in m:
-            lines.append(per_class_line(m, classes_of(metrics)))
+            lines.append(per_class_line(m, Target.of_manifest(metrics).classes))
         lines += [f"- note: {m['note']}"] if m.get("note") else []
         lines += calibration_lines(m.get("calibration")) + uncertainty_lines(m.get("uncertainty"))
     if metrics.get("recalibrated"):
         lines += ["", "A calibration was also fitted on this cohort (`calibration.json` here)."]
     return "\n".join(lines + attention_lines(metrics.get("attention")))
-
-
-def classes_of(metrics: dict) -> tuple[str, ...]:
-    """The classes of the target a ``metrics.json`` records."""
-    from gliograde.io.target import Target
-
-    return Target.of_manifest(metrics).classes
 
 
 def per_class_line(m: dict, classes: tuple[str, ...]) -> str:

@@ -92,6 +92,12 @@ def predicted_index(p: np.ndarray) -> np.ndarray:
     return p.argmax(axis=-1) if p.ndim == 2 else (p >= 0.5).astype(int)
 
 
+def shown_probability(p, answer: int) -> float:
+    """The probability an answer is shown with: ``p`` itself for two classes (P(class 1), the
+    score), P(answer) of a vector ``[K]`` for more (a patient's or a slice's)."""
+    return float(p) if np.ndim(p) == 0 else float(np.asarray(p)[answer])
+
+
 def binary_entropy(p: np.ndarray) -> np.ndarray:
     """Entropy in bits of a yes/no answer with probability ``p``: 0 when certain, 1 at 0.5."""
     p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
