@@ -1,39 +1,14 @@
 """The MONAI Bundle export: run by MONAI's own runner, offline, it answers as predict does."""
 
-import csv
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from gliograde.core.errors import UsageError
 from gliograde.export import export_run
-from gliograde.predict import predict_subjects, predictions_csv
-
-OFFLINE = {  # any attempt to reach the internet through a proxy-aware client fails
-    name: "http://127.0.0.1:9"
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY")
-}
-
-
-def read_rows(text: str) -> dict[str, dict]:
-    return {row["subject"]: row for row in csv.DictReader(text.splitlines())}
-
-
-def run_bundle(bundle, data, out, *extra):
-    cmd = [
-        sys.executable, "-m", "monai.bundle", "run",
-        "--config_file", str(bundle / "configs" / "inference.json"),
-        "--bundle_root", str(bundle),
-        "--dataset_dir", str(data),
-        "--output_dir", str(out),
-        "--device", "cpu",
-        *extra,
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"} | OFFLINE
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=out.parent)
+from gliograde.predict import PredictOptions, predict_subjects
+from gliograde.predict.formats import predictions_csv
+from helpers.bundle import read_rows, run_bundle
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +49,9 @@ def test_the_bundle_runs_with_monai_and_matches_predict(bundle, tiny_run, synth_
     result = run_bundle(bundle, synth_small, out, "--ignore_seg", "false")
     assert result.returncode == 0, result.stderr[-2000:]
     got = read_rows((out / "predictions.csv").read_text())
-    want = read_rows(predictions_csv(predict_subjects([synth_small], tiny_run[1], device="cpu")))
+    want = read_rows(
+        predictions_csv(predict_subjects([synth_small], tiny_run[1], PredictOptions(device="cpu")))
+    )
     assert sorted(got) == sorted(want) and len(want) == 10
     for subject, row in want.items():
         assert got[subject]["used_seg"] == "True"  # "false" read as false
@@ -91,7 +68,9 @@ def test_the_bundle_grades_without_seg_when_asked(bundle, tiny_run, synth_small,
     result = run_bundle(bundle, subject, out, "--ignore_seg", "true")
     assert result.returncode == 0, result.stderr[-2000:]
     got = read_rows((out / "predictions.csv").read_text())["Synth_0002"]
-    want = predict_subjects([subject], tiny_run[1], ignore_seg=True, device="cpu")[0].to_dict()
+    want = predict_subjects([subject], tiny_run[1], PredictOptions(ignore_seg=True, device="cpu"))[
+        0
+    ].to_dict()
     assert got["used_seg"] == "False"
     assert float(got["p_hgg"]) == pytest.approx(want["p_hgg"], abs=1e-4)
 

@@ -7,13 +7,15 @@ import sys
 import numpy as np
 import pytest
 
-from corpus import IMAGE_CORRUPTIONS, corrupt_empty_seg, first_subject
 from gliograde.assess.evaluate import evaluate_run
+from gliograde.assess.explain import ExplainOptions
 from gliograde.core.errors import UsageError
 from gliograde.export import FORMATS
 from gliograde.infer.models import precision_name
-from gliograde.predict import predict_subjects
+from gliograde.predict import PredictOptions, predict_subjects
 from gliograde.store.read import SliceStore
+from helpers.cli import invoke
+from helpers.corpus import IMAGE_CORRUPTIONS, corrupt_empty_seg, first_subject
 
 
 def test_training_writes_every_file(tiny_run):
@@ -37,7 +39,7 @@ def test_training_writes_every_file(tiny_run):
     assert "auc" in saved["slice"]
     assert saved["n_patients"] == 10  # every subject validated exactly once
     n_rows = len((run / "predictions_slices.csv").read_text().splitlines()) - 1
-    assert n_rows == SliceStore(store).manifest["n_slices"]
+    assert n_rows == SliceStore(store).manifest.n_slices
     config = json.loads((run / "config.json").read_text())
     assert config["epochs"] == 2 and "torch" in config["versions"]
 
@@ -53,7 +55,7 @@ def test_predict_with_and_without_seg(tiny_run, synth_small):
     _, run, _ = tiny_run
     folders = [synth_small / "Synth_0001", synth_small / "Synth_0002"]
     with_seg = [p.to_dict() for p in predict_subjects(folders, run)]
-    no_seg = [p.to_dict() for p in predict_subjects(folders, run, ignore_seg=True)]
+    no_seg = [p.to_dict() for p in predict_subjects(folders, run, PredictOptions(ignore_seg=True))]
     for a, b in zip(with_seg, no_seg):
         assert "error" not in a and "error" not in b
         assert a["used_seg"] and not b["used_seg"]
@@ -74,15 +76,14 @@ def test_predict_json_on_the_real_sample(tiny_run, sample_dir):
     --force graded, flagged and told why."""
     _, run, _ = tiny_run
     subjects = sorted(p for p in sample_dir.iterdir() if p.is_dir())
-    cmd = [sys.executable, "-m", "gliograde", "predict", *map(str, subjects), "--model", str(run)]
-    refused = subprocess.run([*cmd, "--json"], capture_output=True, text=True)
-    assert refused.returncode == 1
+    refused = invoke("predict", run, *subjects, "--json")
+    assert refused.exit_code == 1
     assert all(
         a["error"].startswith("out of distribution: grid 240×240×155, trained on 64×64×40")
         for a in json.loads(refused.stdout)
     )
-    result = subprocess.run([*cmd, "--json", "--force"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    result = invoke("predict", run, *subjects, "--json", "--force")
+    assert result.exit_code == 0, result.stderr
     answers = json.loads(result.stdout)  # stdout holds the JSON and nothing else
     assert [a["subject"] for a in answers] == [p.name for p in subjects]
     for a in answers:
@@ -121,7 +122,7 @@ def test_explain_and_report(tiny_run):
     from gliograde.assess.report import write_report
 
     store, run, _ = tiny_run
-    summary = explain_store(run, store, per_patient=1)
+    summary = explain_store(run, store, ExplainOptions(per_patient=1))
     assert summary["layer"] == "layer1"  # 32-pixel slices: layer4's map would be 1×1
     rows = (run / "explain" / "attention.csv").read_text().splitlines()
     assert rows[0] == "subject,z,fold,share_tumor,share_brain,hit,chance"
@@ -154,7 +155,9 @@ def test_explain_new_patient_folders(tiny_run, synth_small, tmp_path):
     from gliograde.assess.explain import explain_subjects
 
     _, run, _ = tiny_run
-    summary = explain_subjects(run, [synth_small / "Synth_0004"], tmp_path, per_patient=2)
+    summary = explain_subjects(
+        run, [synth_small / "Synth_0004"], ExplainOptions(tmp_path, per_patient=2)
+    )
     assert summary["layer"] == "layer1"
     assert len(summary["panels"]["Synth_0004"]) == 2
     assert all((tmp_path / name).is_file() for name in summary["panels"]["Synth_0004"])
@@ -216,10 +219,8 @@ def test_export_refuses_an_unknown_format(tiny_run):
 
 
 def test_export_of_a_folder_that_is_not_a_run_is_one_clear_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "gliograde", "export", str(tmp_path)], capture_output=True, text=True
-    )
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    result = invoke("export", tmp_path)
+    assert result.exit_code == 1
     assert result.stderr.strip() == (
         f"gliograde: error: {tmp_path}: not a gliograde run (no config.json); "
         "give the folder `gliograde train` wrote"
@@ -237,8 +238,8 @@ def test_predict_with_one_fold_gives_each_out_of_fold_answer(tiny_run, synth_sma
     assert len(rows) == 10
     for row in rows:
         folder, fold = synth_small / row["subject"], int(row["fold"])
-        (seg,) = predict_subjects([folder], run, fold=fold)
-        (noseg,) = predict_subjects([folder], run, ignore_seg=True, fold=fold)
+        (seg,) = predict_subjects([folder], run, PredictOptions(fold=fold))
+        (noseg,) = predict_subjects([folder], run, PredictOptions(ignore_seg=True, fold=fold))
         got = seg.to_dict()["p_hgg_uncalibrated"], noseg.to_dict()["p_hgg_uncalibrated"]
         want = float(row["p_hgg_uncalibrated"]), float(row["p_hgg_noseg_uncalibrated"])
         assert got == pytest.approx(want, abs=1e-4), row["subject"]
@@ -276,7 +277,7 @@ def test_predict_cli_takes_run_first_or_as_model_and_writes_csv(tiny_run, synth_
 
 
 def test_predict_reads_a_cohort_folder_and_a_csv_manifest(tiny_run, synth_small, tmp_path):
-    from conftest import write_manifest
+    from helpers.data import write_manifest
 
     _, run, _ = tiny_run
     by_folder = [p.to_dict() for p in predict_subjects([synth_small], run)]
@@ -302,7 +303,7 @@ def test_a_run_that_never_saw_a_slice_without_tumor_refuses_to_grade_without_seg
     config["store_manifest"]["options"]["slices"] = "tumor"
     (tumor_run / "config.json").write_text(json.dumps(config))
     folder = synth_small / "Synth_0002"
-    (answer,) = predict_subjects([folder], tumor_run, ignore_seg=True)
+    (answer,) = predict_subjects([folder], tumor_run, PredictOptions(ignore_seg=True))
     assert "cannot grade without a segmentation" in answer.error
     (with_seg,) = predict_subjects([folder], tumor_run)
     assert with_seg.error is None
@@ -311,13 +312,15 @@ def test_a_run_that_never_saw_a_slice_without_tumor_refuses_to_grade_without_seg
 def test_explain_answers_every_subject_with_predicts_calibrated_probability(
     tiny_run, cohort_copy, tmp_path
 ):
-    from corpus import corrupt_truncated_gz
     from gliograde.assess.explain import explain_subjects
+    from helpers.corpus import corrupt_truncated_gz
 
     _, run, _ = tiny_run
     bad, good = cohort_copy / "Synth_0003", cohort_copy / "Synth_0005"
     corrupt_truncated_gz(bad)
-    summary = explain_subjects(run, [bad, good, tmp_path / "missing"], tmp_path / "x")
+    summary = explain_subjects(
+        run, [bad, good, tmp_path / "missing"], ExplainOptions(tmp_path / "x")
+    )
     assert set(summary["errors"]) == {"Synth_0003", "missing"}
     assert "truncated" in summary["errors"]["Synth_0003"]
     (answer,) = predict_subjects([good], run)
@@ -339,7 +342,7 @@ def test_report_without_config_is_one_clear_line(tiny_run, tmp_path):
 def test_a_tiny_tumor_is_graded_with_a_note(tiny_run, cohort_copy):
     """A segmentation with no slice of min_tumor_pixels: every slice weighs the same, and the
     answer says so."""
-    from corpus import rewrite
+    from helpers.corpus import rewrite
 
     subject = cohort_copy / "Synth_0003"
 

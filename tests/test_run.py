@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from fuzz import CASES, mutate, outcome
 from gliograde.core.errors import GliogradeError
-from runs import fake_run, read_run
+from helpers.cli import invoke
+from helpers.fuzz import CASES, mutate, outcome
+from helpers.runs import fake_run, read_run
 
 
 @pytest.fixture(scope="module")
@@ -151,10 +150,8 @@ def test_each_way_a_run_folder_can_be_wrong_is_one_clear_line(run, break_it):
 def test_predict_with_a_corrupt_model_is_one_line_and_exit_1(run, synth_small):
     corrupt(run)
     subject = sorted(p for p in synth_small.iterdir() if p.is_dir())[0]
-    cmd = [sys.executable, "-m", "gliograde", "predict", str(run), str(subject), "--device", "cpu"]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
+    result = invoke("predict", run, subject, "--device", "cpu")
+    assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert lines == [line for line in lines if line.startswith("gliograde: error:")] and lines
     assert "model.safetensors: corrupt or truncated weights" in lines[-1]

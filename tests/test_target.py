@@ -9,10 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SMALL_SHAPE
+from gliograde.assess.explain import ExplainOptions
+from gliograde.assess.testset import TestCohort
 from gliograde.core.errors import DataError, UsageError
 from gliograde.io.synth import MISMATCH, synth_cohort
-from runs import label_column, target_run, volume
+from helpers.data import SMALL_SHAPE, label_column, volume
+from helpers.runs import trained_run
 
 CLASSES = ["mutant", "wildtype"]
 
@@ -30,7 +32,7 @@ def idh_cohort(tmp_path_factory):
 @pytest.fixture(scope="module")
 def idh_run(idh_cohort, tmp_path_factory):
     """A store of the IDH target and a run trained on it (:func:`runs.target_run`)."""
-    return target_run(idh_cohort, tmp_path_factory.mktemp("idh-run"), "IDH")
+    return trained_run(idh_cohort, tmp_path_factory.mktemp("idh-run"), "IDH")
 
 
 def statuses(cohort) -> dict[str, str]:
@@ -68,8 +70,8 @@ def test_prepare_learns_the_column_with_its_two_classes(idh_run, idh_cohort):
     from gliograde.store.read import SliceStore
 
     manifest, run, _ = idh_run
-    assert manifest["target"] == {"name": "IDH", "classes": CLASSES}
-    assert manifest["labels"] == statuses(idh_cohort) and manifest["grades"] == {}
+    assert manifest.target.to_dict() == {"name": "IDH", "classes": CLASSES}
+    assert manifest.labels == statuses(idh_cohort) and manifest.to_dict()["grades"] == {}
     store = SliceStore(json.loads((run / "config.json").read_text())["store"])
     for subject, status in statuses(idh_cohort).items():
         rows = store.index.subject == subject
@@ -146,7 +148,8 @@ def test_evaluation_figures_are_those_of_the_idh_labels(idh_run, idh_cohort):
 
 
 def test_predict_answers_with_the_target_and_both_probabilities(idh_run, idh_cohort):
-    from gliograde.predict import format_predictions, predict_subjects, predictions_csv
+    from gliograde.predict import predict_subjects
+    from gliograde.predict.formats import format_predictions, predictions_csv
 
     _, run, _ = idh_run
     subject = sorted(p for p in idh_cohort.iterdir() if p.is_dir())[0]
@@ -171,7 +174,7 @@ def test_explain_report_and_bundle_speak_of_the_target(idh_run, idh_cohort, tmp_
 
     _, run, _ = idh_run
     subject = sorted(p for p in idh_cohort.iterdir() if p.is_dir())[0]
-    summary = explain_subjects(run, [subject], tmp_path / "explain", per_patient=1)
+    summary = explain_subjects(run, [subject], ExplainOptions(tmp_path / "explain", per_patient=1))
     answer = summary["answers"][subject.name]
     assert answer["answer"] in CLASSES and answer["of"] == "wildtype"
     page = write_report(run, tmp_path / "report.html").read_text()
@@ -184,8 +187,9 @@ def test_the_bundle_of_the_idh_run_runs_and_matches_predict(idh_run, idh_cohort,
     """The MONAI bundle of a non-grade run: its classes as outputs, no subject's label in its
     config, and `monai.bundle run` giving predict's figures (p_CLASS columns) within 1e-4."""
     from gliograde.bundle import write_bundle
-    from gliograde.predict import predict_subjects, predictions_csv
-    from test_bundle import read_rows, run_bundle
+    from gliograde.predict import PredictOptions, predict_subjects
+    from gliograde.predict.formats import predictions_csv
+    from helpers.bundle import read_rows, run_bundle
 
     _, run, _ = idh_run
     bundle = write_bundle(run, tmp_path / "bundle")
@@ -196,7 +200,9 @@ def test_the_bundle_of_the_idh_run_runs_and_matches_predict(idh_run, idh_cohort,
     result = run_bundle(bundle, idh_cohort, tmp_path / "out")
     assert result.returncode == 0, result.stderr[-2000:]
     got = read_rows((tmp_path / "out" / "predictions.csv").read_text())
-    want = read_rows(predictions_csv(predict_subjects([idh_cohort], run, device="cpu")))
+    want = read_rows(
+        predictions_csv(predict_subjects([idh_cohort], run, PredictOptions(device="cpu")))
+    )
     assert sorted(got) == sorted(want) and len(want) == 10
     for subject, row in want.items():
         assert got[subject]["prediction"] == row["prediction"] in CLASSES
@@ -220,7 +226,7 @@ def test_classes_order_the_store_and_must_all_be_there(idh_cohort, tmp_path):
         assert set(store.index.label[rows].tolist()) == {["wildtype", "mutant"].index(status)}
     with pytest.raises(DataError, match="--classes mutant,wildtyp: the column IDH has"):
         discover(idh_cohort, target="IDH", classes=["mutant", "wildtyp"])
-    assert Target.of_manifest({"grades": {}}) == GRADE  # stores written before targets
+    assert Target.of_dict(None) == GRADE  # files written before targets
 
 
 def test_a_test_cohort_is_graded_for_the_runs_target(idh_run, idh_cohort, tmp_path, capsys):
@@ -228,24 +234,24 @@ def test_a_test_cohort_is_graded_for_the_runs_target(idh_run, idh_cohort, tmp_pa
     value said, not silently dropped; a grade run's calibration is refused for it."""
     from gliograde.assess.evaluate import evaluate_test
     from gliograde.core.errors import GliogradeError
-    from gliograde.predict import predict_subjects
+    from gliograde.predict import PredictOptions, predict_subjects
 
     _, run, _ = idh_run
     rows = read_rows(idh_cohort / "name_mapping.csv")
     rows[1][-1] = ""
     write_rows(tmp_path / "labels.csv", rows)
-    metrics = evaluate_test(run, idh_cohort, tmp_path / "test", tmp_path / "labels.csv")
+    metrics = evaluate_test(run, TestCohort(idh_cohort, tmp_path / "labels.csv"), tmp_path / "test")
     assert metrics["target"] == {"name": "IDH", "classes": CLASSES}
     assert metrics["n_patients"] == 9
     assert "1 subjects have no IDH value" in capsys.readouterr().err
     grade_calibration = tmp_path / "grade.json"
     grade_calibration.write_text(json.dumps({"seg": {"temperature": 1.0, "bias": 0.0}}))
     with pytest.raises(GliogradeError, match="fitted for the target grade"):
-        predict_subjects([idh_cohort], run, calibration=grade_calibration)
+        predict_subjects([idh_cohort], run, PredictOptions(calibration=grade_calibration))
 
 
 def test_the_sr_of_another_target_holds_its_class_and_probabilities():
-    from gliograde.predict import sr_finding
+    from gliograde.scans.sr import sr_finding
 
     answer = {"target": "flag", "prediction": "b", "probabilities": {"a": 0.3, "b": 0.7},
               "uncertainty": 0.2, "flag": "confident"}  # fmt: skip

@@ -9,9 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SMALL_SHAPE
+from gliograde.assess.explain import ExplainOptions
 from gliograde.io.synth import synth_cohort
-from runs import label_column, target_run, volume
+from helpers.data import SMALL_SHAPE, label_column, volume
+from helpers.runs import trained_run
 
 CLASSES = ["2", "3", "4"]
 
@@ -29,7 +30,7 @@ def who_cohort(tmp_path_factory):
 @pytest.fixture(scope="module")
 def who_run(who_cohort, tmp_path_factory):
     """A store of the WHO grade and a run trained on it (:func:`runs.target_run`)."""
-    return target_run(who_cohort, tmp_path_factory.mktemp("who-run"), "WHO_grade")
+    return trained_run(who_cohort, tmp_path_factory.mktemp("who-run"), "WHO_grade")
 
 
 def who_grades(cohort) -> dict[str, str]:
@@ -70,7 +71,7 @@ def test_evaluation_figures_are_those_of_the_three_classes(who_run, who_cohort):
     from sklearn.metrics import roc_auc_score
 
     manifest, run, metrics = who_run
-    assert manifest["target"] == {"name": "WHO_grade", "classes": CLASSES}
+    assert manifest.target.to_dict() == {"name": "WHO_grade", "classes": CLASSES}
     assert metrics["target"] == {"name": "WHO_grade", "classes": CLASSES}
     rows, y, p = out_of_fold(run)
     truth = who_grades(who_cohort)
@@ -124,14 +125,17 @@ def test_evaluate_recomputes_the_same_figures_from_the_saved_evidence(who_run):
 def test_predict_answers_the_most_probable_of_three(who_run, who_cohort):
     """predict's answer for a patient is the out-of-fold answer evaluation reported for it with
     that fold's model (one rule), and its three probabilities sum to 1."""
-    from gliograde.predict import format_predictions, predict_subjects, predictions_csv
+    from gliograde.predict import PredictOptions, predict_subjects
+    from gliograde.predict.formats import format_predictions, predictions_csv
     from gliograde.run import Run
 
     _, run, _ = who_run
     rows, _, _ = out_of_fold(run)
     fold_of = {r["subject"]: int(r["fold"]) for r in rows}
     subject = who_cohort / rows[0]["subject"]
-    (prediction,) = predict_subjects([subject], run, fold=fold_of[subject.name], device="cpu")
+    (prediction,) = predict_subjects(
+        [subject], run, PredictOptions(fold=fold_of[subject.name], device="cpu")
+    )
     answer = prediction.to_dict()
     assert answer["target"] == "WHO_grade" and list(answer["probabilities"]) == CLASSES
     got = np.array([answer["probabilities"][c] for c in CLASSES])
@@ -153,7 +157,7 @@ def test_explain_and_report_speak_of_the_three_classes(who_run, who_cohort, tmp_
 
     _, run, _ = who_run
     subject = sorted(p for p in who_cohort.iterdir() if p.is_dir())[0]
-    summary = explain_subjects(run, [subject], tmp_path / "explain", per_patient=1)
+    summary = explain_subjects(run, [subject], ExplainOptions(tmp_path / "explain", per_patient=1))
     answer = summary["answers"][subject.name]
     assert answer["answer"] in CLASSES and answer["of"] == answer["answer"]
     assert summary["panels"][subject.name]  # a Grad-CAM panel of the answered class
@@ -163,8 +167,9 @@ def test_explain_and_report_speak_of_the_three_classes(who_run, who_cohort, tmp_
 
 def test_the_bundle_and_onnx_of_three_classes_match_predict(who_run, who_cohort, tmp_path):
     from gliograde.export import export_run
-    from gliograde.predict import predict_subjects, predictions_csv
-    from test_bundle import read_rows, run_bundle
+    from gliograde.predict import PredictOptions, predict_subjects
+    from gliograde.predict.formats import predictions_csv
+    from helpers.bundle import read_rows, run_bundle
 
     _, run, _ = who_run
     bundle = tmp_path / "bundle"
@@ -177,7 +182,9 @@ def test_the_bundle_and_onnx_of_three_classes_match_predict(who_run, who_cohort,
     result = run_bundle(bundle, who_cohort, tmp_path / "out")
     assert result.returncode == 0, result.stderr[-2000:]
     got = read_rows((tmp_path / "out" / "predictions.csv").read_text())
-    want = read_rows(predictions_csv(predict_subjects([who_cohort], run, device="cpu")))
+    want = read_rows(
+        predictions_csv(predict_subjects([who_cohort], run, PredictOptions(device="cpu")))
+    )
     assert sorted(got) == sorted(want) and len(want) == 10
     for subject, row in want.items():
         assert got[subject]["prediction"] == row["prediction"] in CLASSES

@@ -57,13 +57,12 @@ def write_bundle(run_path: Path, out: Path) -> Path:
 def shareable_config(run) -> dict:
     """The run's config as ``predict`` reads it, with no subject, label or local path: the
     store's subjects and labels become counts per class, paths become folder names."""
-    from gliograde.assess.modelcard import class_counts
+    from dataclasses import replace
 
-    private = ("subjects", "grades", "labels", "skipped", "warnings", "notes", "source")
-    manifest = {k: v for k, v in run.manifest.items() if k not in private}
-    manifest |= {"class_counts": class_counts(run), "source": source_name(run)}
-    config = {k: v for k, v in run.config.items() if k not in ("store", "out", "store_manifest")}
-    return config | {"folds": run.folds(), "store_manifest": manifest}
+    train = run.config.train
+    train = replace(train, store=Path(train.store).name, out=run.path.name, folds=run.folds())
+    manifest = run.manifest.without_subjects()
+    return replace(run.config, train=train, manifest=manifest).to_dict()
 
 
 def metadata(run) -> dict:
@@ -97,7 +96,7 @@ def metadata(run) -> dict:
 
 def network_data_format(run) -> dict:
     """The slices the models take (4 channels: FLAIR, T1ce, T1, T2) and the classes out."""
-    size = run.manifest["slice_shape"][-1]
+    size = run.manifest.slice_size
     classes = run.target.classes
     image = {"type": "image", "format": "magnitude", "modality": "MR"}
     image |= {"num_channels": len(MODALITIES), "spatial_shape": [size, size]}
@@ -143,15 +142,18 @@ def run_bundle(
         GliogradeError: a subject could not be graded (after the CSV is written, with its
             error), so that a pipeline sees the failure as ``predict`` shows it: exit 1.
     """
-    from gliograde.predict import predict_subjects, predictions_csv
+    from gliograde.predict import PredictOptions, predict_subjects
+    from gliograde.predict.formats import predictions_csv
+    from gliograde.run import Run
 
     if not dataset_dir:
         raise UsageError("the bundle needs --dataset_dir: a subject folder or a cohort")
     device = "gpu" if str(device).startswith("cuda") else str(device)
-    predictions = predict_subjects([Path(dataset_dir)], Path(model_dir), flag(ignore_seg), device)
+    options = PredictOptions(ignore_seg=flag(ignore_seg), device=device)
+    predictions = predict_subjects([Path(dataset_dir)], Path(model_dir), options)
     out = Path(output_dir) / "predictions.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_text(out, predictions_csv(predictions))
+    write_text(out, predictions_csv(predictions, Run.open(model_dir).target))
     failed = [p.subject for p in predictions if p.error]
     if failed:
         raise GliogradeError(f"{out}: {len(failed)} subject(s) not graded: {', '.join(failed)}")
@@ -171,9 +173,9 @@ def flag(v) -> bool:
 
 
 def bundle_readme(run) -> str:
-    from gliograde.predict import csv_columns
+    from gliograde.predict.formats import csv_columns
 
-    synthetic = run.manifest.get("synthetic", False)
+    synthetic = run.manifest.synthetic
     note = "\n**Trained on SYNTHETIC data: for trying the bundle, not for patients.**\n"
     seg = (
         "and, where there is one, a tumour segmentation"
@@ -223,7 +225,7 @@ bound by that data's terms (`docs/data_license.txt`).
 def write_licences(run, out: Path) -> None:
     """``LICENSE`` (gliograde's, Apache-2.0) and ``docs/data_license.txt`` (the training data)."""
     write_text(out / "LICENSE", licence_text())
-    if run.manifest.get("synthetic", False):
+    if run.manifest.synthetic:
         data = "The training data is SYNTHETIC (written by `gliograde synth`): no terms apply.\n"
     else:
         data = (

@@ -74,9 +74,9 @@ def run_demo(config: DemoConfig, report: bool = True) -> dict:
 
     With ``report``, it ends with Grad-CAM explanations and the HTML report.
     """
-    from gliograde.assess.crossval import train_and_evaluate
     from gliograde.assess.evaluate import format_table
-    from gliograde.train.config import TrainConfig
+    from gliograde.experiment import train_and_evaluate
+    from gliograde.run.config import TrainConfig
 
     store, run = config.folder("store"), config.folder("run")
     started = time.perf_counter()
@@ -137,8 +137,8 @@ def make_store(config: DemoConfig) -> None:
 
 
 def explain_and_report(run: Path, store: Path, device: str) -> tuple[dict, Path]:
-    from gliograde.assess.explain import explain_store
+    from gliograde.assess.explain import ExplainOptions, explain_store
     from gliograde.assess.report import write_report
 
-    attention = explain_store(run, store, per_patient=2, device=device)
+    attention = explain_store(run, store, ExplainOptions(per_patient=2, device=device))
     return attention, write_report(run)

@@ -32,7 +32,6 @@ FORMATS = {"safetensors": ".safetensors", "torchscript": ".pt", "onnx": ".onnx"}
 BUNDLE = "monai-bundle"
 PARITY_TOLERANCE = 1e-4
 OUTPUTS = ("grade_logits", "tumor_logit")
-NATIVE_SIZE = 240
 
 
 class BothHeads(nn.Module):
@@ -52,12 +51,6 @@ class Exported:
 
     file: str
     max_abs_diff: float
-
-
-def slice_size(run_config: dict) -> int:
-    """The slice size the run was trained on (the store's ``--size``, else BraTS's 240)."""
-    size = run_config["store_manifest"]["options"].get("size")
-    return int(size) if size else NATIVE_SIZE
 
 
 def write_model(model: BothHeads, fmt: str, path: Path, example: torch.Tensor) -> None:
@@ -168,7 +161,7 @@ def export_run(
         raise UsageError(f"--format {fmt}: choose one of {choices}")
     opened = Run.open(run)
     weights = opened.weights()
-    size = slice_size(opened.config)
+    size = opened.manifest.slice_size
     out = Path(out) if out is not None else opened.path / "export"
     out.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(seed)
@@ -177,7 +170,9 @@ def export_run(
     check_batch = torch.randn(3, len(MODALITIES), size, size, generator=generator)
     dev = torch_device(device)
     done = [export_one(path, fmt, out, example, check_batch, dev) for path in weights]
-    write_record(out / "export.json", fmt, done, size, opened.store_options, opened.target.classes)
+    write_record(
+        out / "export.json", fmt, done, size, opened.manifest.options, opened.target.classes
+    )
     copy_model_card(opened.path, out)
     return done
 

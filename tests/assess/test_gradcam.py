@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from gliograde import GRADES
 from gliograde.assess.explain import (
     attention_metrics,
     choose_slices,
@@ -56,7 +57,7 @@ def test_most_informative_slices_follow_the_predicted_grade():
 
     p = np.array([0.9, 0.2, 0.6, 0.99, 0.1])
     tumor = np.array([True, True, True, False, True])
-    hgg, lgg = Case("s", None, None, None, p, 0.8), Case("s", None, None, None, p, 0.3)
+    hgg, lgg = (Case("s", None, None, None, p, v, GRADES) for v in (0.8, 0.3))
     assert (hgg.predicted, lgg.predicted) == (1, 0)
     assert choose_slices(hgg.strength(), tumor, 2).tolist() == [0, 2]
     assert choose_slices(lgg.strength(), tumor, 2).tolist() == [1, 4]

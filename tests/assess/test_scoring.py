@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
+from gliograde import GRADES
 from gliograde.assess.calibration import fit_temperature_and_bias
 from gliograde.assess.patients import PatientTable, read_patient_table
 from gliograde.assess.scoring import score_crossfit, score_fixed
 from gliograde.infer.patient import Evidence, apply_calibration
+from gliograde.run.calibration import IDENTITY
 
 
 def evidence(p, spread=0.0):
@@ -19,6 +21,7 @@ def table(ps, ys, folds):
         np.array(folds),
         np.array(ys),
         {"seg": [evidence(p) for p in ps]},
+        GRADES,
     )
 
 
@@ -34,7 +37,7 @@ def test_crossfit_calibrates_each_fold_with_a_pair_fitted_on_the_others():
     p, y, fold = overconfident_cohort()
     t = table(p.tolist(), y.tolist(), fold.tolist())
     figures, saved = score_crossfit(t, "seg")
-    assert saved["applied"] and figures["calibration"]["folds_calibrated"] == 4
+    assert saved.applied and figures["calibration"]["folds_calibrated"] == 4
     others = fold != 0
     pair = fit_temperature_and_bias(p[others], y[others])  # fold 0 is calibrated by the others
     got = np.array([r.p for r in t.results["seg"]])
@@ -55,7 +58,7 @@ def test_no_fold_is_calibrated_or_flagged_with_its_own_labels():
     flipped[fold == 0] = 1 - flipped[fold == 0]  # change fold 0's labels only
     answers = []
     for labels in (y, flipped):
-        t = PatientTable(ids, fold, labels, {"seg": list(evidence)})
+        t = PatientTable(ids, fold, labels, {"seg": list(evidence)}, GRADES)
         score_crossfit(t, "seg")
         answers.append([(r.p, r.flag) for r, k in zip(t.results["seg"], fold) if k == 0])
     assert answers[0] == answers[1]
@@ -63,14 +66,14 @@ def test_no_fold_is_calibrated_or_flagged_with_its_own_labels():
 
 def test_one_grade_cohort_gets_accuracy_and_a_note_not_a_crash(tmp_path):
     t = table([0.9, 0.8, 0.3], [1, 1, 1], [0, 0, 0])
-    figures = score_fixed(t, "seg", {"temperature": 1.0, "bias": 0.0, "threshold": None})
+    figures = score_fixed(t, "seg", IDENTITY)
     assert figures["auc"] is None and "at least two classes" in figures["note"]
     assert figures["accuracy"] == pytest.approx(2 / 3) and figures["sensitivity"] == pytest.approx(
         2 / 3
     )
     assert figures["uncertainty"]["n_flagged"] == 0
     t.write_csv(tmp_path / "p.csv")
-    back = read_patient_table(tmp_path / "p.csv")
+    back = read_patient_table(tmp_path / "p.csv", GRADES)
     assert back.subject == t.subject and back.p_uncalibrated("seg").tolist() == [0.9, 0.8, 0.3]
 
 
@@ -92,14 +95,14 @@ def test_three_classes_are_calibrated_by_a_temperature_fitted_on_the_other_folds
     t = PatientTable([f"S{i}" for i in range(len(p))], fold, y, {"seg": [evidence(pi) for pi in p]},
                      classes=("2", "3", "4"))  # fmt: skip
     figures, saved = score_crossfit(t, "seg")
-    assert saved["bias"] == 0.0 and saved["temperature"] > 1.0  # softens the overconfidence
+    assert saved.bias == 0.0 and saved.temperature > 1.0  # softens the overconfidence
     others = fold != 0
     temperature = fit_multiclass_temperature(p[others], y[others])
     got = t.p_calibrated("seg")
     assert figures["calibration"]["folds_calibrated"] == 3
     np.testing.assert_allclose(got[~others], with_temperature(p[~others], temperature))
     assert figures["calibration"]["ece_after"] < figures["calibration"]["ece_before"]
-    assert [r.grade for r in t.results["seg"]] == [("2", "3", "4")[k] for k in p.argmax(axis=1)]
+    assert [r.answer for r in t.results["seg"]] == [("2", "3", "4")[k] for k in p.argmax(axis=1)]
     assert len(figures["auc_per_class"]) == 3 and figures["confusion"][0][0] > 0
 
 

@@ -1,13 +1,13 @@
 """evaluate --test: an independent labelled cohort graded exactly as predict grades it."""
 
 import csv
-import subprocess
-import sys
 
 import pytest
 
-from conftest import hgg_of, write_manifest
+from gliograde.assess.testset import TestCohort
 from gliograde.predict import predict_subjects
+from helpers.cli import invoke
+from helpers.data import hgg_of, write_manifest
 
 
 def test_evaluate_test_on_a_csv_manifest_cohort(tiny_run, synth_small, tmp_path):
@@ -18,7 +18,7 @@ def test_evaluate_test_on_a_csv_manifest_cohort(tiny_run, synth_small, tmp_path)
     subjects = sorted(p.name for p in synth_small.iterdir() if p.is_dir())
     manifest = write_manifest(synth_small.parent / "test.csv", synth_small, subjects)
     before = (run / "calibration.json").read_bytes()
-    metrics = evaluate_test(run, manifest, tmp_path / "test", recalibrate=True, device="cpu")
+    metrics = evaluate_test(run, TestCohort(manifest, recalibrate=True), tmp_path / "test", "cpu")
     for name in ("metrics.json", "predictions_patients.csv", "roc.png", "calibration.json"):
         assert (tmp_path / "test" / name).is_file()
     assert metrics["n_patients"] == 10 and metrics["skipped"] == {}
@@ -49,26 +49,12 @@ def test_evaluate_test_on_a_one_grade_cohort(tiny_run, synth_small, tmp_path):
     _, run, _ = tiny_run
     hgg = sorted(hgg_of(synth_small))
     manifest = write_manifest(synth_small.parent / "hgg.csv", synth_small, hgg, grade="HGG")
-    metrics = evaluate_test(run, manifest, tmp_path / "hgg", device="cpu")
+    metrics = evaluate_test(run, TestCohort(manifest), tmp_path / "hgg", "cpu")
     p = metrics["patient"]
     assert p["auc"] is None and "at least two classes" in p["note"]
     assert p["accuracy"] is not None and p["sensitivity"] == p["accuracy"]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gliograde",
-            "evaluate",
-            str(run),
-            "--test",
-            str(manifest),
-            "--out",
-            str(tmp_path / "cli"),
-            "--device",
-            "cpu",
-        ],
-        capture_output=True,
-        text=True,
+    result = invoke(
+        "evaluate", run, "--test", manifest, "--out", tmp_path / "cli", "--device", "cpu"
     )
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert "AUC needs patients of at least two classes" in result.stdout

@@ -17,7 +17,7 @@ def test_the_timing_run_is_a_complete_run(tiny_run, tmp_path):
     assert run.folds() == [0, 1, 2, 3, 4]  # the 5-fold ensemble users run
     first = [m.tumor_head.weight for m in models]
     assert all(not (first[0] == w).all() for w in first[1:])  # five different models
-    assert run.calibration()["seg"]["threshold"] is None
+    assert run.calibration().rule("seg").threshold is None
 
 
 @pytest.mark.skipif(shutil.which("fincore") is None, reason="needs util-linux's fincore")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import nibabel as nib
 import numpy as np
@@ -14,6 +12,7 @@ import pytest
 from scipy import ndimage
 
 from gliograde.infer.guard import out_of_distribution
+from helpers.cli import invoke
 
 TRAINED = {
     "shape": [[240, 240, 155], [240, 240, 155]],
@@ -91,23 +90,25 @@ def with_skull(data, affine, is_seg):
 def test_predict_refuses_what_the_run_never_saw_and_grades_it_with_force(
     tiny_run, synth_small, tmp_path, change, reason
 ):
-    from gliograde.predict import predict_subjects
+    from gliograde.predict import PredictOptions, predict_subjects
 
     _, run, _ = tiny_run
     source = sorted(p for p in synth_small.iterdir() if p.is_dir())[1]
     subject = rewrite(source, tmp_path / source.name, change)
-    (refused,) = predict_subjects([subject], run, device="cpu")
+    (refused,) = predict_subjects([subject], run, PredictOptions(device="cpu"))
     assert refused.error.startswith("out of distribution: ") and reason in refused.error
     assert "--force" in refused.error
-    (forced,) = predict_subjects([subject], run, device="cpu", force=True)
+    (forced,) = predict_subjects([subject], run, PredictOptions(device="cpu", force=True))
     answer = forced.to_dict()
     assert answer["flag"] == "uncertain" and any(reason in r for r in answer["out_of_distribution"])
-    (plain,) = predict_subjects([source], run, device="cpu")
+    (plain,) = predict_subjects([source], run, PredictOptions(device="cpu"))
     assert plain.error is None and "out_of_distribution" not in plain.to_dict()
     if change is anisotropic:  # explain refuses it as predict does
-        from gliograde.assess.explain import explain_subjects
+        from gliograde.assess.explain import ExplainOptions, explain_subjects
 
-        summary = explain_subjects(run, [subject, source], tmp_path / "x", device="cpu")
+        summary = explain_subjects(
+            run, [subject, source], ExplainOptions(tmp_path / "x", device="cpu")
+        )
         assert reason in summary["errors"][subject.name] and source.name in summary["answers"]
 
 
@@ -115,11 +116,11 @@ def test_force_on_the_command_line(tiny_run, synth_small, tmp_path):
     _, run, _ = tiny_run
     source = sorted(p for p in synth_small.iterdir() if p.is_dir())[2]
     subject = rewrite(source, tmp_path / source.name, anisotropic)
-    cmd = [sys.executable, "-m", "gliograde", "predict", str(run), str(subject), "--json"]
-    refused = subprocess.run([*cmd, "--device", "cpu"], capture_output=True, text=True)
-    assert refused.returncode == 1 and "out of distribution" in refused.stderr
-    forced = subprocess.run([*cmd, "--device", "cpu", "--force"], capture_output=True, text=True)
-    assert forced.returncode == 0, forced.stderr
+    cmd = ["predict", run, subject, "--json", "--device", "cpu"]
+    refused = invoke(*cmd)
+    assert refused.exit_code == 1 and "out of distribution" in refused.stderr
+    forced = invoke(*cmd, "--force")
+    assert forced.exit_code == 0, forced.stderr
     (answer,) = json.loads(forced.stdout)
     assert answer["flag"] == "uncertain" and answer["out_of_distribution"]
     shutil.rmtree(subject)

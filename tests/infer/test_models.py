@@ -87,24 +87,18 @@ def test_with_a_segmentation_only_tumor_slices_go_through_the_models(
     tiny_run, synth_small, monkeypatch
 ):
     """The same answer as scoring every slice (cross-validation's pass), for fewer slices."""
-    from gliograde.infer.models import load_models
-    from gliograde.infer.subjects import (
-        cohort_evidence,
-        grade_slices,
-        subject_slices,
-        tumor_pixels,
-    )
+    from gliograde.infer.grader import Grader, tumor_pixels
     from gliograde.io.layouts import discover
-    from gliograde.run import Run
 
     monkeypatch.setenv("GLIOGRADE_PRECISION", "fp32")
-    run = Run.open(tiny_run[1])
-    models = load_models(run.weights())
+    grader = Grader.open(tiny_run[1])
+    run = grader.run
     subject = discover(synth_small).subjects[0]
-    slices, with_seg = subject_slices(subject, run)
+    examined = grader.examine(subject)
+    slices = examined.slices
     pixels = tumor_pixels(slices)
     tumor = int((pixels >= run.min_tumor).sum())
-    assert with_seg and 0 < tumor < len(pixels)
+    assert examined.with_seg and 0 < tumor < len(pixels)
 
     seen = []
     real = infer_models.run_models
@@ -114,11 +108,11 @@ def test_with_a_segmentation_only_tumor_slices_go_through_the_models(
         return real(models_, slices_, *args, **kwargs)
 
     monkeypatch.setattr(infer_models, "run_models", counting)
-    result = grade_slices(models, slices, True, run)
+    result = grader.grade_examined(examined)
     assert seen[0] == tumor  # the first pass: tumour slices only (then the flips)
     monkeypatch.setattr(infer_models, "run_models", real)
     x = torch.from_numpy(slices.images.astype(np.float32))
-    every = cohort_evidence(models, x, pixels, run)["seg"]
+    every = grader.evidence(x, pixels)["seg"]
     assert result.evidence.p == pytest.approx(every.p, abs=1e-6)
     assert result.evidence.slice_spread == pytest.approx(every.slice_spread, abs=1e-6)
     assert result.evidence.tta_spread == pytest.approx(every.tta_spread, abs=1e-6)

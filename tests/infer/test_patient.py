@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from gliograde import GRADES
 from gliograde.infer.patient import (
     Evidence,
     binary_entropy,
@@ -13,6 +14,7 @@ from gliograde.infer.patient import (
     weighted_std,
 )
 from gliograde.model.aggregate import noseg_weights, patient_mean, seg_weights
+from gliograde.run.calibration import IDENTITY, CalibrationRule
 
 
 def test_patient_aggregation_by_hand():
@@ -67,11 +69,11 @@ def test_patient_evidence_by_hand():
 
 def test_patient_result_calibrates_then_flags():
     e = Evidence(0.5, 0.1, 0.05, 0.0, 10, True, np.zeros(0), np.zeros(0))
-    r = patient_result(e, {"temperature": 1.0, "bias": np.log(3.0), "threshold": 0.9})
-    assert r.p == pytest.approx(0.75) and r.p_uncalibrated == 0.5 and r.grade == "HGG"
+    r = patient_result(e, CalibrationRule(1.0, float(np.log(3.0)), threshold=0.9), GRADES)
+    assert r.p == pytest.approx(0.75) and r.p_uncalibrated == 0.5 and r.answer == "HGG"
     assert r.uncertainty == pytest.approx(binary_entropy(0.75) + 0.15)
     assert r.flag == (r.uncertainty > 0.9) and r.flag  # 0.811 + 0.15 > 0.9
-    plain = patient_result(e, {})
+    plain = patient_result(e, IDENTITY, GRADES)
     assert plain.p == pytest.approx(0.5) and not plain.flag
 
 
@@ -119,8 +121,8 @@ def test_patient_evidence_of_three_classes_by_hand():
 
 def test_patient_result_of_three_classes_answers_the_most_probable():
     e = Evidence(np.array([0.2, 0.5, 0.3]), 0.1, 0.0, 0.0, 4, True, np.zeros(0), np.zeros(0))
-    r = patient_result(e, {"temperature": 2.0, "threshold": 0.5}, ("2", "3", "4"))
+    r = patient_result(e, CalibrationRule(2.0, threshold=0.5), ("2", "3", "4"))
     soft = np.sqrt([0.2, 0.5, 0.3]) / np.sqrt([0.2, 0.5, 0.3]).sum()  # softmax(log p / 2)
-    assert r.p == pytest.approx(soft) and r.grade == "3"
+    assert r.p == pytest.approx(soft) and r.answer == "3"
     entropy = -(soft * np.log2(soft)).sum() / np.log2(3)
     assert r.uncertainty == pytest.approx(entropy + 0.1) and r.flag

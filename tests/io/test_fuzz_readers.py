@@ -10,10 +10,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from fuzz import CASES, mutate, mutate_nifti_gz, outcome
 from gliograde.io.layouts import discover, subject_from_folder
 from gliograde.io.validate import check_subject
 from gliograde.preprocess.slices import PrepareConfig, preprocess_subject
+from helpers.fuzz import CASES, mutate, mutate_nifti_gz, outcome
 
 ROLES = ("flair", "t1ce", "t1", "t2", "seg")
 

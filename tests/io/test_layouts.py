@@ -15,7 +15,7 @@ SAMPLE_GRADES = {
 
 
 def grades_of(cohort):
-    return {s.subject_id: s.grade for s in cohort.subjects}
+    return {s.subject_id: s.label for s in cohort.subjects}
 
 
 def test_brats2020_sample_is_found_with_grades(sample_dir):

@@ -4,9 +4,9 @@ a bug in our code is never reported as the user's corrupt data."""
 import numpy as np
 import pytest
 
-from conftest import save_nifti
 from gliograde.core.errors import DataError
 from gliograde.io import nifti
+from helpers.data import save_nifti
 
 
 def test_a_bug_in_our_code_is_not_called_corrupt_data(tmp_path, monkeypatch):

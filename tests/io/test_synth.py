@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from conftest import SMALL_SHAPE
 from gliograde.io.synth import make_subject, synth_cohort
+from helpers.data import SMALL_SHAPE
 
 FLAIR, T1CE, T1, T2 = range(4)
 

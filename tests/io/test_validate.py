@@ -8,9 +8,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import save_nifti
-from corpus import CORRUPTIONS, corrupt_truncated_gz, file_of, first_subject
 from gliograde.io.validate import check
+from helpers.cli import invoke
+from helpers.corpus import CORRUPTIONS, corrupt_truncated_gz, file_of, first_subject
+from helpers.data import save_nifti
 
 
 @pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=lambda f: f.__name__.removeprefix("corrupt_"))
@@ -43,15 +44,9 @@ def test_label_3_is_read_as_4_with_a_warning(cohort_copy):
     assert any("label 3 read as 4" in w for w in subject.warnings) == bool(had_4.any())
 
 
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "gliograde", *map(str, args)], capture_output=True, text=True
-    )
-
-
 def test_cli_check_on_the_real_sample(sample_dir):
-    result = run_cli("check", sample_dir)
-    assert result.returncode == 0, result.stderr
+    result = invoke("check", sample_dir)
+    assert result.exit_code == 0, result.stderr
     assert (
         "4 subjects found (brats2020 layout): 4 usable (2 HGG, 2 LGG), 0 with problems"
         in result.stdout
@@ -60,14 +55,25 @@ def test_cli_check_on_the_real_sample(sample_dir):
 
 def test_cli_check_exit_codes_and_json(cohort_copy):
     corrupt_truncated_gz(first_subject(cohort_copy))
-    result = run_cli("check", cohort_copy, "--json")
-    assert result.returncode == 1
+    result = invoke("check", cohort_copy, "--json")
+    assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["n_subjects"] == 10 and report["n_usable"] == 9
-    assert "Traceback" not in result.stderr
-    assert run_cli("check", cohort_copy / "missing").returncode == 2
-    assert "no such file or folder" in run_cli("check", cohort_copy / "missing").stderr
-    assert run_cli("check", cohort_copy, "--no-such-option").returncode == 2
+    assert invoke("check", cohort_copy, "--no-such-option").exit_code == 2
+
+
+def test_the_installed_program_says_an_error_in_one_line_and_exits_2(tmp_path):
+    """``python -m gliograde``: the program itself, not only its commands in-process."""
+    result = subprocess.run(
+        [sys.executable, "-m", "gliograde", "check", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.startswith("gliograde: error: ") and "no such file or folder" in result.stderr
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_check_no_labels_reads_brats_2023_names(synth_small, tmp_path):
@@ -85,5 +91,5 @@ def test_check_no_labels_reads_brats_2023_names(synth_small, tmp_path):
     assert "2 usable, 0 with problems" in report.summary()
     labelled = check(tmp_path / "gli")
     assert not labelled.ok and all("grade unknown" in s.problems[0] for s in labelled.subjects)
-    result = run_cli("check", str(tmp_path / "gli"), "--no-labels")
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = invoke("check", tmp_path / "gli", "--no-labels")
+    assert result.exit_code == 0, result.stdout + result.stderr

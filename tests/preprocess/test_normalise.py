@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from conftest import zscore_brain
 from gliograde.preprocess.normalise import brain_stats
+from helpers.data import zscore_brain
 
 
 def test_zscore_brain_by_hand():

@@ -89,10 +89,12 @@ def test_the_dicom_and_nifti_routes_give_the_same_volumes(processed):
 
 
 def test_predict_grades_the_restored_subject_as_the_original(processed, tiny_run):
-    from gliograde.predict import predict_subjects
+    from gliograde.predict import PredictOptions, predict_subjects
 
     out, _ = processed
-    answers = predict_subjects([out / SUBJECT, out / "raw_nifti"], tiny_run[1], force=True)
+    answers = predict_subjects(
+        [out / SUBJECT, out / "raw_nifti"], tiny_run[1], PredictOptions(force=True)
+    )
     first, second = (a.to_dict() for a in answers)
     assert first["grade"] == second["grade"]
     assert abs(first["p_hgg"] - second["p_hgg"]) < 0.1
@@ -150,16 +152,16 @@ def test_an_implausible_brain_volume_is_refused():
 
 def test_predict_takes_a_dicom_folder(processed, tiny_run, tmp_path, monkeypatch):
     """predict DICOM_DIR preprocesses into its cache, grades, and says so."""
-    from gliograde.predict import predict_subjects
+    from gliograde.predict import PredictOptions, predict_subjects
 
     out, records = processed
     monkeypatch.setenv("GLIOGRADE_CACHE", str(tmp_path / "cache"))
-    (answer,) = [a.to_dict() for a in predict_subjects([out.parent / "raw_dicom"], tiny_run[1],
-                                                        force=True)]  # fmt: skip
+    answers = predict_subjects([out.parent / "raw_dicom"], tiny_run[1], PredictOptions(force=True))
+    (answer,) = [a.to_dict() for a in answers]
     assert answer["preprocessed"] is True
     assert answer["qc"].startswith(str(tmp_path / "cache")) and answer["qc"].endswith("qc.png")
     (dicom_subject,) = [s for s in records if s not in (SUBJECT, "raw_nifti")]
-    (direct,) = predict_subjects([out / dicom_subject], tiny_run[1], force=True)
+    (direct,) = predict_subjects([out / dicom_subject], tiny_run[1], PredictOptions(force=True))
     assert answer["subject"] == dicom_subject
     assert answer["p_hgg"] == pytest.approx(direct.to_dict()["p_hgg"], abs=1e-3)
     assert "preprocessed" not in direct.to_dict()  # a BraTS-like folder is read as it is
@@ -173,14 +175,15 @@ def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, cache, tmp_
     import pydicom
 
     import gliograde.scans.inputs as inputs_module
-    from gliograde.predict import predict_subjects, write_dicom_srs
-    from gliograde.scans.sr import CODING
+    from gliograde.predict import PredictOptions, predict_subjects
+    from gliograde.scans.sr import CODING, Answered, write_dicom_srs
 
     out, _ = processed
     export = out.parent / "raw_dicom"
     monkeypatch.setenv("GLIOGRADE_CACHE", str(cache))
-    first = predict_subjects([export, out / SUBJECT], tiny_run[1], force=True)
-    written, notes, failed = write_dicom_srs(first, tmp_path / "sr")
+    first = predict_subjects([export, out / SUBJECT], tiny_run[1], PredictOptions(force=True))
+    answered = [Answered(p.subject, p.to_dict(), p.dicom) for p in first]
+    written, notes, failed = write_dicom_srs(answered, tmp_path / "sr", "test")
     assert failed == {} and notes == [f"{SUBJECT}: not a DICOM input, so no DICOM SR "
                                       "(nothing to refer to)"]  # fmt: skip
     source = [pydicom.dcmread(p, stop_before_pixels=True) for p in export.iterdir()]
@@ -212,7 +215,7 @@ def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, cache, tmp_
         raise AssertionError("preprocessed again")
 
     monkeypatch.setattr(inputs_module, "preprocess_inputs", no_second_preprocessing)
-    (again,) = predict_subjects([export], tiny_run[1], force=True)
+    (again,) = predict_subjects([export], tiny_run[1], PredictOptions(force=True))
     assert again.to_dict() == answer
 
 

@@ -6,14 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import read_lps, zscore_brain
-from corpus import CORRUPTIONS, first_subject
 from gliograde import MODALITIES
 from gliograde.core.errors import DataError
 from gliograde.preprocess.slices import PrepareConfig
 from gliograde.store.dataset import SliceDataset
 from gliograde.store.read import SliceStore
 from gliograde.store.write import prepare
+from helpers.corpus import CORRUPTIONS, first_subject
+from helpers.data import read_lps, zscore_brain
 
 
 def expected_slices(folder, min_tumor):
@@ -36,9 +36,9 @@ def small_store(synth_small, tmp_path_factory):
 
 def test_store_matches_source_volumes(synth_small, small_store):
     store = SliceStore(small_store)
-    assert store.manifest["n_slices"] == len(store.index) > 0
-    assert store.manifest["channels"] == ["flair", "t1ce", "t1", "t2"]
-    assert store.manifest["synthetic"] is True
+    assert store.manifest.n_slices == len(store.index) > 0
+    assert store.manifest.channels == ("flair", "t1ce", "t1", "t2")
+    assert store.manifest.synthetic is True
     for sid in store.subjects[:3]:
         zs, images, seg = expected_slices(synth_small / sid, 20)
         rows = store.index.subject == sid
@@ -54,7 +54,7 @@ def test_store_matches_source_volumes(synth_small, small_store):
 def test_channel_order_on_the_real_sample(sample_dir, tmp_path):
     prepare(sample_dir, tmp_path / "s", PrepareConfig("tumor"), workers=2, quiet=True)
     store = SliceStore(tmp_path / "s")
-    assert store.subjects == sorted(store.grades) and len(store.subjects) == 4
+    assert store.subjects == sorted(store.labels) and len(store.subjects) == 4
     sid = "BraTS20_Training_309"
     zs, images, _ = expected_slices(sample_dir / sid, 100)
     np.testing.assert_array_equal(store.index.z[store.index.subject == sid], zs)
@@ -75,7 +75,7 @@ def test_resize(synth_small, tmp_path, small_store):
     )
     small = SliceStore(tmp_path / "r")
     native = SliceStore(small_store)
-    assert small.manifest["slice_shape"] == [4, 32, 32]
+    assert small.manifest.slice_shape == (4, 32, 32)
     np.testing.assert_array_equal(small.index.tumor, native.index.tumor)  # native counts
     sid = small.subjects[0]
     expected = F.interpolate(
@@ -157,13 +157,13 @@ def test_skip_bad_writes_the_good_ones(cohort_copy, tmp_path):
     manifest = prepare(
         cohort_copy, tmp_path / "s", PrepareConfig(min_tumor_pixels=20), skip_bad=True, quiet=True
     )
-    assert sorted(manifest["skipped"]) == ["Synth_0004", "Synth_0006"]
-    assert "truncated" in manifest["skipped"]["Synth_0004"]
-    assert len(manifest["subjects"]) == 8
+    assert sorted(manifest.skipped) == ["Synth_0004", "Synth_0006"]
+    assert "truncated" in manifest.skipped["Synth_0004"]
+    assert len(manifest.subjects) == 8
     on_disk = json.loads((tmp_path / "s" / "manifest.json").read_text())
-    assert on_disk["skipped"] == manifest["skipped"]
+    assert on_disk["skipped"] == manifest.skipped
     splits = json.loads((tmp_path / "s" / "splits.json").read_text())
-    assert {s for f in splits for s in f["val"]} == set(manifest["subjects"])
+    assert {s for f in splits for s in f["val"]} == set(manifest.subjects)
 
 
 def test_dataset_batches_with_workers(small_store):
@@ -175,7 +175,7 @@ def test_dataset_batches_with_workers(small_store):
     assert batch["x"].shape == (8, 4, 64, 64) and batch["x"].dtype == torch.float32
     store = SliceStore(small_store)
     first = store.index.subject[0]
-    expected_y = 1 if store.grades[first] == "HGG" else 0
+    expected_y = 1 if store.labels[first] == "HGG" else 0
     assert batch["y"][0].item() == expected_y
     assert batch["subject"][0] == first and batch["z"][0].item() == store.index.z[0]
     np.testing.assert_array_equal(
@@ -203,10 +203,10 @@ def test_each_bad_input_through_prepare(cohort_copy, tmp_path, corrupt):
         skip_bad=True,
         quiet=True,
     )
-    assert list(manifest["skipped"]) == [folder.name]
-    assert expected in manifest["skipped"][folder.name]
+    assert list(manifest.skipped) == [folder.name]
+    assert expected in manifest.skipped[folder.name]
     good = sorted(p.name for p in cohort_copy.iterdir() if p.is_dir() and p != folder)
-    assert manifest["subjects"] == good
+    assert manifest.subjects == good
     assert sorted(p.name for p in (tmp_path / "s" / "subjects").iterdir()) == good
 
 
@@ -239,7 +239,7 @@ def test_a_cohort_with_mixed_in_plane_shapes_is_refused_at_native_size(cohort_co
         prepare(cohort_copy, tmp_path / "s", PrepareConfig(min_tumor_pixels=20), quiet=True)
     assert not (tmp_path / "s" / "subjects").exists()
     resized = prepare(cohort_copy, tmp_path / "r", PrepareConfig(size=32), quiet=True)
-    assert sid in resized["subjects"]  # with --size every plane is resized: no mismatch
+    assert sid in resized.subjects  # with --size every plane is resized: no mismatch
 
 
 def test_a_full_disk_leaves_the_store_as_it_was(synth_small, cohort_copy, tmp_path, monkeypatch):
@@ -277,8 +277,8 @@ def test_a_full_disk_leaves_the_store_as_it_was(synth_small, cohort_copy, tmp_pa
 
 
 def test_a_second_writer_is_told_who_holds_the_store(synth_small, tmp_path):
-    from conftest import lock_held_elsewhere
     from gliograde.core.lock import FolderBusy
+    from helpers.processes import lock_held_elsewhere
 
     store = tmp_path / "s"
     config = PrepareConfig(min_tumor_pixels=20)
@@ -288,7 +288,7 @@ def test_a_second_writer_is_told_who_holds_the_store(synth_small, tmp_path):
     ):
         prepare(synth_small, store, config, quiet=True)
     manifest = prepare(synth_small, store, PrepareConfig(min_tumor_pixels=20), quiet=True)
-    assert len(manifest["subjects"]) == 10  # the lock went with its holder, even killed
+    assert len(manifest.subjects) == 10  # the lock went with its holder, even killed
 
 
 def test_a_full_disk_while_writing_the_manifest_puts_back_index_and_splits(

@@ -12,12 +12,12 @@ import time
 import pytest
 import torch
 
-from conftest import cpu_train_config
 from gliograde.io.synth import synth_cohort
 from gliograde.model.weights import load_checkpoint, load_state_dict
 from gliograde.preprocess.slices import PrepareConfig
 from gliograde.store.write import prepare
 from gliograde.train.resume import read_log
+from helpers.runs import train_config
 
 CLI = [sys.executable, "-m", "gliograde"]
 
@@ -190,7 +190,7 @@ def test_a_full_disk_while_training_keeps_finished_folds_only(store, tmp_path, m
 
     monkeypatch.setattr(fit, "export_weights", full_disk_on_the_second_fold)
     run = tmp_path / "run"
-    config = cpu_train_config(store, run, select="last")
+    config = train_config(store, run, select="last")
     with pytest.raises(GliogradeError, match=r"finished folds kept: fold_0\)"):
         train_folds(config)
     assert (run / "fold_0" / "model.safetensors").is_file() and not (run / "fold_1").exists()
@@ -200,10 +200,10 @@ def test_a_full_disk_while_training_keeps_finished_folds_only(store, tmp_path, m
 
 
 def test_a_second_train_into_the_same_run_is_told_who_holds_it(store, tmp_path):
-    from conftest import lock_held_elsewhere
     from gliograde.core.lock import FolderBusy
-    from gliograde.train.config import TrainConfig
+    from gliograde.run.config import TrainConfig
     from gliograde.train.folds import train_folds
+    from helpers.processes import lock_held_elsewhere
 
     run = tmp_path / "run"
     with lock_held_elsewhere(run, "gliograde train") as pid:

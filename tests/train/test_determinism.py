@@ -3,11 +3,11 @@
 (Splits: tests/store/test_splits.py::test_splits_are_seeded.)
 """
 
-from conftest import cpu_train_config
-from gliograde.assess.crossval import train_and_evaluate
+from gliograde.experiment import train_and_evaluate
 from gliograde.io.synth import synth_cohort
 from gliograde.preprocess.slices import PrepareConfig
 from gliograde.store.write import prepare
+from helpers.runs import train_config
 
 
 def file_bytes(root):
@@ -44,7 +44,7 @@ def test_same_seed_same_metrics_on_cpu(synth_small, tmp_path):
     metrics = []
     for name in ("a", "b"):
         store, out = str(tmp_path / "store"), str(tmp_path / name)
-        config = cpu_train_config(store, out, epochs=2, epoch_slices=64)
+        config = train_config(store, out, epochs=2, epoch_slices=64)
         metrics.append(train_and_evaluate(config))
     assert metrics[0] == metrics[1]
     a, b = ((tmp_path / n / "predictions_slices.csv").read_bytes() for n in "ab")
@@ -61,9 +61,7 @@ def test_resident_slices_train_exactly_like_the_store(synth_small, tmp_path):
     )
     for name, resident in (("read", False), ("resident", True)):
         store, out = str(tmp_path / "store"), str(tmp_path / name)
-        config = cpu_train_config(
-            store, out, folds=[0], epochs=2, epoch_slices=64, resident=resident
-        )
+        config = train_config(store, out, folds=[0], epochs=2, epoch_slices=64, resident=resident)
         train_and_evaluate(config)
     a, b = ((tmp_path / n / "predictions_slices.csv").read_bytes() for n in ("read", "resident"))
     assert a == b

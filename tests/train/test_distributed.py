@@ -22,10 +22,10 @@ import pytest
 
 from gliograde.model.weights import load_checkpoint
 from gliograde.preprocess.slices import PrepareConfig
+from gliograde.run.config import TrainConfig
 from gliograde.store.read import SliceStore
 from gliograde.store.splits import load_splits
 from gliograde.store.write import prepare
-from gliograde.train.config import TrainConfig
 from gliograde.train.sampling import IndexedSlices, make_train_loader
 
 TRAIN = [

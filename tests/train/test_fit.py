@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from conftest import cpu_train_config
-from gliograde.train.config import TrainConfig
+from gliograde.run.config import TrainConfig
 from gliograde.train.fit import loader_workers, precision
+from helpers.runs import train_config
 
 
 def test_resident_slices_use_no_cpu_worker():
@@ -47,7 +47,7 @@ def test_compile_compiles_what_training_calls(tiny_run, tmp_path, monkeypatch):
         return wrapper
 
     monkeypatch.setattr(fit.torch, "compile", fake_compile)
-    config = cpu_train_config(store, tmp_path / "run", folds=[0], compile=True, select="last")
+    config = train_config(store, tmp_path / "run", folds=[0], compile=True, select="last")
     train_folds(config)
     assert compiled == ["forward_heads"] and len(calls) == 32 // 16
     assert (tmp_path / "run" / "fold_0" / "model.safetensors").is_file()

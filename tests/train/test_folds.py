@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from conftest import cpu_train_config
 from gliograde.preprocess.slices import PrepareConfig
 from gliograde.store.read import SliceStore
 from gliograde.store.write import prepare
 from gliograde.train.folds import train_folds
+from helpers.runs import train_config
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_held_out_patients_are_never_read_during_training_or_selection(
 
     seen = record_reads(monkeypatch)
     run = tmp_path / "run"
-    config = cpu_train_config(
+    config = train_config(
         store, run, folds=[0], epochs=2, epoch_slices=64, select=select, workers=0
     )
     assert train_folds(config) == [0]
@@ -64,6 +64,6 @@ def test_held_out_patients_are_never_read_during_training_or_selection(
 
 
 def test_the_run_keeps_its_own_copy_of_the_folds(store, tmp_path):
-    config = cpu_train_config(store, tmp_path / "run", folds=[0], select="last")
+    config = train_config(store, tmp_path / "run", folds=[0], select="last")
     train_folds(config)
     assert (tmp_path / "run" / "splits.json").read_bytes() == (store / "splits.json").read_bytes()

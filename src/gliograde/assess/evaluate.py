@@ -17,9 +17,11 @@ import numpy as np
 from gliograde.assess.modelcard import write_model_card
 from gliograde.assess.patients import PatientTable, read_patient_table
 from gliograde.assess.scoring import score_crossfit, score_fixed
+from gliograde.assess.testset import TestCohort
 from gliograde.core.errors import UsageError
 from gliograde.core.files import read_json, write_json
 from gliograde.run import Run
+from gliograde.run.calibration import Calibration
 from gliograde.store.write import is_synthetic_source
 
 PROTOCOL = (
@@ -43,10 +45,10 @@ def evaluate_table(
     metrics["target"] = run.target.to_dict()  # sensitivity etc. are about classes[1]
     if inference is not None:
         metrics["inference"] = inference
-    calibration = {}
-    for path in table.evidence:
-        figures, calibration[path] = score_crossfit(table, path)
-        metrics["patient" if path == "seg" else "patient_noseg"] = figures
+    rules = {}
+    for mode in table.evidence:
+        figures, rules[mode] = score_crossfit(table, mode)
+        metrics[metrics_key(mode)] = figures
     if "noseg" not in table.evidence:
         metrics["patient_noseg"] = {
             "note": "not measured: the run was trained on a --slices "
@@ -59,7 +61,7 @@ def evaluate_table(
         table_of_slices = SliceTable.read_csv(slices, run.target.classes)
         metrics["slice"] = slice_figures(table_of_slices, run.min_tumor)
     write_outputs(Path(out), table, metrics, keep)
-    write_json(Path(out) / "calibration.json", calibration | {"target": run.target.to_dict()})
+    Calibration(rules, run.target).write(Path(out) / "calibration.json")
     write_model_card(run, Path(out))
     return metrics
 
@@ -71,17 +73,8 @@ def evaluate_run(run_path: Path) -> dict:
     return evaluate_table(run.path, table, run, keep=("attention", "inference"))
 
 
-def evaluate_test(
-    run_path: Path,
-    data: Path,
-    out: Path,
-    labels: Path | None = None,
-    recalibrate: bool = False,
-    device: str = "auto",
-    force: bool = False,
-) -> dict:
-    """Grade an independent labelled cohort with the run's models, as ``predict`` would
-    (``force``: patients out of distribution too).
+def evaluate_test(run_path: Path, cohort: TestCohort, out: Path, device: str = "auto") -> dict:
+    """Grade an independent labelled cohort with the run's models, as ``predict`` would.
 
     Returns:
         The metrics (also ``out/metrics.json``), next to ``predictions_patients.csv`` and the
@@ -89,28 +82,34 @@ def evaluate_test(
     """
     from gliograde.assess.testset import grade_cohort
     from gliograde.core.devices import torch_device
+    from gliograde.infer.grader import Grader
     from gliograde.infer.models import inference_record
 
     run = Run.open(run_path)
     if (Path(out) / "config.json").is_file():
         raise UsageError(f"--out {out}: that is a run folder; give a new folder for the results")
-    table, skipped = grade_cohort(run, Path(data), labels, device, force)
+    grader = Grader.open(run, device=torch_device(device))
+    table, skipped = grade_cohort(grader, cohort)
     Path(out).mkdir(parents=True, exist_ok=True)
     metrics = {"protocol": "independent cohort, graded as predict grades it", "skipped": skipped}
-    metrics["synthetic"] = is_synthetic_source(Path(data)) or any(
+    metrics["synthetic"] = is_synthetic_source(Path(cohort.data)) or any(
         s.startswith("Synth_") for s in table.subject
     )
     metrics["n_patients"] = len(table.subject)
     metrics["target"] = run.target.to_dict()
     metrics["inference"] = inference_record(torch_device(device))
-    for path in table.evidence:
-        key = "patient" if path == "seg" else "patient_noseg"
-        metrics[key] = score_fixed(table, path, run.calibration().get(path, {}))
-    if recalibrate:
+    for mode in table.evidence:
+        metrics[metrics_key(mode)] = score_fixed(table, mode, grader.calibration.rule(mode))
+    if cohort.recalibrate:
         metrics["recalibrated"] = recalibrated(table, run, Path(out))
     write_outputs(Path(out), table, metrics)
     write_model_card(run, Path(out))
     return metrics
+
+
+def metrics_key(mode: str) -> str:
+    """Where ``metrics.json`` keeps a grading mode's figures: ``patient`` or ``patient_noseg``."""
+    return "patient" if mode == "seg" else "patient_noseg"
 
 
 def recalibrated(table: PatientTable, run: Run, out: Path) -> dict:
@@ -122,14 +121,12 @@ def recalibrated(table: PatientTable, run: Run, out: Path) -> dict:
     splits, _ = make_splits(ids, table.y.tolist(), folds=5, seed=0)
     fold_of = {s: k for k, split in enumerate(splits) for s in split["val"]}
     folds = np.array([fold_of.get(s, 0) for s in ids])
-    refit = PatientTable(ids, folds, table.y, table.evidence, classes=table.classes)
-    figures, calibration = {}, {}
-    for path in refit.evidence:
-        figures[path], calibration[path] = score_crossfit(refit, path)
-    write_json(
-        out / "calibration.json",
-        calibration | {"fitted_on": str(out), "run": str(run.path), "target": run.target.to_dict()},
-    )
+    refit = PatientTable(ids, folds, table.y, table.evidence, table.classes)
+    figures, rules = {}, {}
+    for mode in refit.evidence:
+        figures[mode], rules[mode] = score_crossfit(refit, mode)
+    fitted = Calibration(rules, run.target, fitted_on=str(out), run=str(run.path))
+    fitted.write(out / "calibration.json")
     return figures
 
 
@@ -146,7 +143,7 @@ def write_outputs(out: Path, table: PatientTable, metrics: dict, keep: tuple = (
     p = table.p_calibrated(main)
     p_unc = table.p_uncalibrated(main)
     plot_roc(table.y, p, table.fold, out / "roc.png", table.classes)
-    confusion = metrics["patient" if main == "seg" else "patient_noseg"]["confusion"]
+    confusion = metrics[metrics_key(main)]["confusion"]
     plot_confusion(confusion, out / "confusion.png", table.classes)
     plot_reliability(table.y, p_unc, p, out / "reliability.png", classes=table.classes)
 
@@ -158,7 +155,7 @@ def format_table(metrics: dict) -> str:
     def fmt(v):
         return "  n/a" if v is None else f"{v:.3f}"
 
-    target = Target.of_manifest(metrics)  # runs evaluated before targets: the grade
+    target = Target.of_dict(metrics.get("target"))
     multi = len(target.classes) > 2
     seg, noseg = metrics.get("patient", {}), metrics.get("patient_noseg", {})
     ci = seg.get("ci95", {})

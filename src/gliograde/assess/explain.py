@@ -10,12 +10,12 @@ for the attention figures.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from gliograde import GRADES
 from gliograde.assess.gradcam import (
     ATTENTION_COLUMNS,
     attention_metrics,
@@ -30,17 +30,26 @@ from gliograde.core.files import merge_json
 from gliograde.run import Run
 
 
-def explain_store(
-    run_path: Path,
-    store_path: Path,
-    out: Path | None = None,
-    per_patient: int = 2,
-    method: str = "gradcam",
-    max_attention_slices: int = 8,
-    layer: str = "auto",
-    device: str = "auto",
-) -> dict:
-    """Explain the out-of-fold patients of a cross-validated run on its own store.
+@dataclass
+class ExplainOptions:
+    """What ``explain`` draws and measures, and where."""
+
+    out: Path | None = None  # default RUN/explain
+    per_patient: int = 2  # panels per patient
+    method: str = "gradcam"  # or gradcampp
+    layer: str = "auto"  # the ResNet stage: auto, layer1 to layer4
+    device: str = "auto"
+    max_attention_slices: int = 8  # tumour slices per patient attention is measured on
+
+    def folder(self, run: Run) -> Path:
+        out = Path(self.out) if self.out else run.path / "explain"
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+
+
+def explain_store(run_path: Path, store_path: Path, options: ExplainOptions | None = None) -> dict:
+    """Explain the out-of-fold patients of a cross-validated run on its own store, each by the
+    fold model that validated it.
 
     Attention is measured on up to ``max_attention_slices`` tumour slices per patient (those
     with the most tumour); panels are drawn for the ``per_patient`` most informative ones.
@@ -50,46 +59,47 @@ def explain_store(
     """
     from gliograde.assess.crossval import stored_slices
     from gliograde.core.devices import torch_device
-    from gliograde.infer.models import load_models, slice_outputs
-    from gliograde.infer.patient import patient_evidence
+    from gliograde.infer.grader import Grader
     from gliograde.store.read import SliceStore
 
-    run, dev = Run.open(run_path), torch_device(device)
-    out = Path(out) if out else run.path / "explain"
-    out.mkdir(parents=True, exist_ok=True)
-    store = SliceStore(store_path)
+    o = options or ExplainOptions()
+    run = Run.open(run_path)
+    out, store = o.folder(run), SliceStore(store_path)
+    check_holds_run(store, run)
+    answers = reported_p(run)
+    layer = choose_layer(store.manifest.slice_size, o.layer)
+    rows, panels = [], {}
+    for k, grader in Grader.per_fold(run, torch_device(o.device)):
+        for subject in run.fold_split(k)["val"]:
+            x, tumor_px, _ = stored_slices(store, subject)
+            ev = grader.evidence(x, tumor_px, modes=("seg",))["seg"]
+            order = np.argsort(-tumor_px, kind="stable")[: o.max_attention_slices]
+            measure = np.sort(order[ev.weights[order] > 0])
+            seg = store.read_subject(subject, "seg")
+            p_patient = answers.get(subject, ev.p)
+            z = store_z(store, subject)
+            case = Case(subject, x.numpy(), seg, z, ev.slice_p, p_patient, run.target.classes)
+            files, found = explain_case(
+                grader.models, case, Slices(ev.weights > 0, measure), o, layer, out
+            )
+            rows += [r | {"fold": k} for r in found]
+            panels[subject] = files
+    write_attention(out / "attention.csv", rows)
+    summary = summarise_attention(rows) | {"method": o.method, "layer": layer, "panels": panels}
+    merge_json(run.path / "metrics.json", "attention", summary)
+    write_model_card(run)
+    return summary
+
+
+def check_holds_run(store, run: Run) -> None:
+    """Refuse a store that does not hold every held-out patient of the run."""
     held_out = {s for k in run.folds() for s in run.fold_split(k)["val"]}
     missing = sorted(held_out - set(store.subjects))
     if missing:
         raise GliogradeError(
             f"{store.path}: does not hold the run's patient {missing[0]} ({len(missing)} "
-            f"missing); give the store the run was trained on ({run.config['store']})"
+            f"missing); give the store the run was trained on ({run.store_path})"
         )
-    answers = reported_p(run)
-    layer = choose_layer(int(store.manifest["slice_shape"][-1]), layer)
-    rows, panels = [], {}
-    for k in run.folds():
-        models = load_models(run.weights(k), dev)
-        for subject in run.fold_split(k)["val"]:
-            x, tumor_px, _ = stored_slices(store, subject)
-            p_class, p_tumor = slice_outputs(models, x, dev)
-            ev = patient_evidence(models, x, p_class, p_tumor, tumor_px, run.min_tumor, dev)
-            seg = store.read_subject(subject, "seg")
-            order = np.argsort(-tumor_px, kind="stable")[:max_attention_slices]
-            measure = np.sort(order[ev.weights[order] > 0])
-            p_patient = answers.get(subject, ev.p)
-            z = store_z(store, subject)
-            case = Case(subject, x.numpy(), seg, z, ev.slice_p, p_patient, run.target.classes)
-            files, found = explain_case(
-                models, case, ev.weights > 0, measure, per_patient, method, layer, out
-            )
-            rows += [r | {"fold": k} for r in found]
-            panels[subject] = files
-    write_attention(out / "attention.csv", rows)
-    summary = summarise_attention(rows) | {"method": method, "layer": layer, "panels": panels}
-    merge_json(run.path / "metrics.json", "attention", summary)
-    write_model_card(run)
-    return summary
 
 
 def reported_p(run: Run) -> dict[str, float | np.ndarray]:
@@ -102,10 +112,10 @@ def reported_p(run: Run) -> dict[str, float | np.ndarray]:
         return {}
     rows = read_rows(path, run.target.classes)
     return {
-        r["subject"]: np.array(r["p_hgg"], dtype=float) if isinstance(r["p_hgg"], list)
-        else float(r["p_hgg"])
-        for r in rows if r.get("p_hgg")
-    }  # fmt: skip
+        r["subject"]: np.array(r["p"], dtype=float) if isinstance(r["p"], list) else float(r["p"])
+        for r in rows
+        if r.get("p")
+    }
 
 
 def store_z(store, subject: str) -> np.ndarray:
@@ -118,7 +128,7 @@ class Case:
     (of the target's class 1 for two classes: HGG for the grade; of each class for more), and
     the class the maps are drawn for: the patient's answer."""
 
-    def __init__(self, subject, images, seg, z, slice_p, p_patient, classes=GRADES):
+    def __init__(self, subject, images, seg, z, slice_p, p_patient, classes):
         from gliograde.infer.patient import predicted_index
 
         self.subject, self.images, self.seg, self.z = subject, images, seg, z
@@ -150,15 +160,23 @@ class Case:
         return p if self.predicted == 1 else 1 - p
 
 
-def explain_case(models, case: Case, candidates, measure, per_patient, method, layer, out):
+@dataclass
+class Slices:
+    """Which of a case's slices may be shown (``candidates``, a mask) and which are measured."""
+
+    candidates: np.ndarray
+    measure: np.ndarray
+
+
+def explain_case(models, case: Case, slices: Slices, o: ExplainOptions, layer: str, out: Path):
     """Grad-CAM on the slices to measure and to show; returns (panel files, attention rows)."""
-    predicted = case.predicted
-    show = choose_slices(case.strength(), candidates, per_patient)
-    wanted = np.union1d(measure, show).astype(int)
-    cams = grad_cam_maps(models, torch.from_numpy(case.images[wanted]), predicted, method, layer)
+    show = choose_slices(case.strength(), slices.candidates, o.per_patient)
+    wanted = np.union1d(slices.measure, show).astype(int)
+    x = torch.from_numpy(case.images[wanted])
+    cams = grad_cam_maps(models, x, case.predicted, o.method, layer)
     cam_of = dict(zip(wanted.tolist(), cams))
     rows = []
-    for i in measure.tolist() if case.seg is not None else []:
+    for i in slices.measure.tolist() if case.seg is not None else []:
         brain = np.any(case.images[i] != 0, axis=0)
         a = attention_metrics(cam_of[i], case.seg[i] > 0, brain)
         rows.append({"subject": case.subject, "z": int(case.z[i]), **a})
@@ -176,64 +194,52 @@ def explain_case(models, case: Case, candidates, measure, per_patient, method, l
 
 
 def explain_subjects(
-    run_path: Path,
-    inputs: list[Path],
-    out: Path | None = None,
-    per_patient: int = 2,
-    method: str = "gradcam",
-    layer: str = "auto",
-    device: str = "auto",
+    run_path: Path, inputs: list[Path], options: ExplainOptions | None = None
 ) -> dict:
-    """Explain new patients with the run's models; every subject is answered, a bad one with
-    its error (under ``errors`` in the summary)."""
+    """Explain new patients with the run's models, each graded as ``predict`` grades it (one
+    out of distribution is refused, as there); every subject is answered, a bad one with its
+    error (under ``errors`` in the summary)."""
     from gliograde.core.devices import torch_device
-    from gliograde.infer.guard import out_of_distribution
-    from gliograde.infer.models import load_models
-    from gliograde.infer.subjects import grade_slices, subject_slices
+    from gliograde.infer.grader import Graded, Grader
     from gliograde.io.layouts import discover_inputs
-    from gliograde.io.volumes import SubjectError
 
-    run, dev = Run.open(run_path), torch_device(device)
-    out = Path(out) if out else run.path / "explain"
-    out.mkdir(parents=True, exist_ok=True)
-    models = load_models(run.weights(), dev)
+    o = options or ExplainOptions()
+    grader = Grader.open(run_path, device=torch_device(o.device))
+    run = grader.run
+    out = o.folder(run)
     subjects, errors = discover_inputs(inputs)
-    rows, panels, answers, stage = [], {}, {}, layer
+    rows, panels, answers, stage = [], {}, {}, o.layer
     for subject in subjects:
-        try:
-            slices, with_seg = subject_slices(subject, run)
-        except SubjectError as err:
-            errors[subject.subject_id] = "; ".join(err.problems)
+        graded = grader.grade(subject)
+        if not isinstance(graded, Graded):
+            errors[graded.subject] = graded.reason
             continue
-        except GliogradeError as err:
-            errors[subject.subject_id] = str(err)
-            continue
-        reasons = out_of_distribution(slices.profile, run.manifest.get("profile"), run.resized)
-        if reasons:  # refused as predict refuses it
-            errors[subject.subject_id] = "out of distribution: " + "; ".join(reasons)
-            continue
-        result = grade_slices(models, slices, with_seg, run, dev)
-        ev = result.evidence
-        images = slices.images.astype(np.float32)
-        stage = choose_layer(images.shape[-1], layer)
-        seg = slices.seg if with_seg else None
-        measure = top_tumor(slices, run.min_tumor) if with_seg else np.zeros(0, dtype=int)
-        classes = run.target.classes
-        case = Case(subject.subject_id, images, seg, slices.z, ev.slice_p, result.p, classes)
-        files, found = explain_case(
-            models, case, ev.weights >= 0.5, measure, per_patient, method, stage, out
-        )
+        case, slices = case_of(graded, run)
+        stage = choose_layer(case.images.shape[-1], o.layer)
+        files, found = explain_case(grader.models, case, slices, o, stage, out)
         rows += [r | {"fold": -1} for r in found]
-        panels[subject.subject_id] = files
-        answers[subject.subject_id] = case.answer()
+        panels[case.subject] = files
+        answers[case.subject] = case.answer()
     write_attention(out / "attention.csv", rows)
-    summary = summarise_attention(rows) | {"panels": panels, "method": method, "layer": stage}
+    summary = summarise_attention(rows) | {"panels": panels, "method": o.method, "layer": stage}
     return summary | {"answers": answers, "errors": errors}
+
+
+def case_of(graded, run: Run) -> tuple[Case, Slices]:
+    """A graded patient as a case to explain, and the slices to show and to measure."""
+    e, ev = graded.examined, graded.result.evidence
+    seg = e.slices.seg if e.with_seg else None
+    measure = top_tumor(e.slices, run.min_tumor) if e.with_seg else np.zeros(0, dtype=int)
+    images = e.slices.images.astype(np.float32)
+    case = Case(
+        graded.subject, images, seg, e.slices.z, ev.slice_p, graded.result.p, run.target.classes
+    )
+    return case, Slices(ev.weights >= 0.5, measure)
 
 
 def top_tumor(slices, min_tumor: int, k: int = 8) -> np.ndarray:
     """Up to ``k`` tumour slices (``min_tumor`` pixels or more), those with the most tumour."""
-    from gliograde.infer.subjects import tumor_pixels
+    from gliograde.infer.grader import tumor_pixels
 
     pixels = tumor_pixels(slices)
     order = np.argsort(-pixels, kind="stable")[:k]

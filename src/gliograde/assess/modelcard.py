@@ -48,34 +48,25 @@ def write_model_card(run: Run, metrics_dir: Path | None = None) -> Path:
 
 
 def is_full(run: Run) -> bool:
-    return bool(run.config.get("full"))
-
-
-def class_counts(run: Run) -> dict[str, int]:
-    """Subjects per class: from the store's grades (or the counts an export kept instead)."""
-    m = run.manifest
-    if "class_counts" in m:
-        return dict(m["class_counts"])
-    labels = list((m.get("labels") or m.get("grades", {})).values())
-    return {c: labels.count(c) for c in run.target.classes}
+    return run.train_config.full
 
 
 def source_name(run: Run) -> str:
-    return Path(str(run.manifest.get("source", "unknown"))).name
+    return Path(run.manifest.source).name
 
 
 def header(run: Run) -> str:
     warning = (
         "\n\n> **Trained on SYNTHETIC data** (brain phantoms, not patients): the figures below "
         "say that the pipeline learns, nothing about accuracy on patients."
-        if run.manifest.get("synthetic", False)
+        if run.manifest.synthetic
         else ""
     )
     return f"# Model card: gliograde run `{run.path.name}`{warning}"
 
 
 def model_details(run: Run) -> str:
-    c, size = run.config, run.manifest["slice_shape"][-1]
+    c, size = run.train_config, run.manifest.slice_size
     if is_full(run):
         kind = (
             "one model trained on every subject (`--full`), kept after its last epoch; its "
@@ -84,7 +75,7 @@ def model_details(run: Run) -> str:
     else:
         kind = (
             f"the {len(run.folds())} fold models averaged, their answers calibrated and flagged "
-            f"by the rule fitted out of fold; checkpoint rule `--select {c.get('select')}`"
+            f"by the rule fitted out of fold; checkpoint rule `--select {c.select}`"
         )
     seg = "" if run.can_grade_without_seg else " A segmentation is required (tumour-slice store)."
     return f"""## Model details
@@ -94,8 +85,8 @@ def model_details(run: Run) -> str:
   Vellido, Cancers 2023, 15:3369.
 - `predict` uses {kind}.
 {answer_rule(run.target, seg)}
-- Trained by gliograde {c.get("versions", {}).get("gliograde", "?")}: {c.get("epochs")} epochs,
-  batch {c.get("batch_size")}, learning rate {c.get("lr")}, seed {c.get("seed")}."""
+- Trained by gliograde {run.config.versions.get("gliograde", "?")}: {c.epochs} epochs,
+  batch {c.batch_size}, learning rate {c.lr}, seed {c.seed}."""
 
 
 def answer_rule(target, seg: str) -> str:
@@ -132,9 +123,9 @@ and location, and patient age; none of these was measured separately here."""
 
 def training_data(run: Run) -> str:
     m = run.manifest
-    counts = class_counts(run)
+    counts = m.counts()
     listed = ", ".join(f"{k}: {v}" for k, v in counts.items())
-    kind = "SYNTHETIC cohort written by `gliograde synth`" if m.get("synthetic") else "scans"
+    kind = "SYNTHETIC cohort written by `gliograde synth`" if m.synthetic else "scans"
     labels = (
         "BraTS's LGG/HGG (WHO 2016 grades II–III against IV), not a WHO CNS5 grade or\n"
         "  integrated diagnosis"
@@ -143,13 +134,13 @@ def training_data(run: Run) -> str:
     )
     return f"""## Training data
 
-- Source: `{source_name(run)}` ({kind}), layout {m.get("layout")}.
-- {sum(counts.values())} subjects ({listed}); {m.get("n_slices")} slices in the store.
+- Source: `{source_name(run)}` ({kind}), layout {m.layout}.
+- {sum(counts.values())} subjects ({listed}); {m.n_slices} slices in the store.
 - Labels: {labels}."""
 
 
 def preprocessing(run: Run) -> str:
-    o = run.store_options
+    o = run.manifest.options
     size = o.get("size") or "native (no resizing)"
     return f"""## Preprocessing
 
@@ -214,7 +205,7 @@ def figures(title: str, metrics: dict) -> str:
         names = DISCRIMINATION if "sensitivity" in m else MULTICLASS_DISCRIMINATION
         lines += [figure_line(m, name) for name in names]
         if "auc_per_class" in m:
-            lines.append(per_class_line(m, Target.of_manifest(metrics).classes))
+            lines.append(per_class_line(m, Target.of_dict(metrics.get("target")).classes))
         lines += [f"- note: {m['note']}"] if m.get("note") else []
         lines += calibration_lines(m.get("calibration")) + uncertainty_lines(m.get("uncertainty"))
     if metrics.get("recalibrated"):
@@ -267,7 +258,7 @@ def attention_lines(a: dict | None) -> list[str]:
 
 
 def limits(run: Run) -> str:
-    counts = class_counts(run)
+    counts = run.manifest.counts()
     total = sum(counts.values())
     mix = ", ".join(f"{counts.get(c, 0) / total if total else 0.0:.0%} {c}" for c in counts)
     return f"""## Known limits
@@ -291,5 +282,5 @@ diagnosis; the flag marks some, not all, of the uncertain answers."""
 
 
 def versions(run: Run) -> str:
-    v = run.config.get("versions", {})
+    v = run.config.versions
     return "## Versions\n\n" + "\n".join(f"- {k} {val}" for k, val in v.items())

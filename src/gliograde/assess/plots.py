@@ -6,8 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from gliograde import GRADES
-
 
 def pyplot():
     import matplotlib
@@ -26,7 +24,7 @@ def save(fig, path: Path) -> None:
 
 
 def plot_roc(
-    y: np.ndarray, p: np.ndarray, fold: np.ndarray, path: Path, classes: tuple = GRADES
+    y: np.ndarray, p: np.ndarray, fold: np.ndarray, path: Path, classes: tuple[str, ...]
 ) -> None:
     """Patient-level ROC: pooled, and one thin line per fold (when there are several);
     ``classes[1]`` (HGG for the grade) is the positive class. With more than two classes
@@ -90,7 +88,7 @@ def plot_roc_one_vs_rest(y: np.ndarray, p: np.ndarray, path: Path, classes: tupl
     save(fig, path)
 
 
-def plot_confusion(confusion: list[list[int]], path: Path, classes: tuple = GRADES) -> None:
+def plot_confusion(confusion: list[list[int]], path: Path, classes: tuple[str, ...]) -> None:
     """Patient-level confusion matrix, rows the true class, columns the predicted one."""
     plt = pyplot()
     cm = np.asarray(confusion)
@@ -117,8 +115,8 @@ def plot_reliability(
     p_before: np.ndarray,
     p_after: np.ndarray,
     path: Path,
+    classes: tuple[str, ...],
     bins: int = 10,
-    classes: tuple = GRADES,
 ) -> None:
     """Reliability diagram at patient level: observed share of ``classes[1]`` (HGG) against
     its mean probability per bin, before calibration and after (the out-of-sample calibrated

@@ -7,10 +7,10 @@ import html
 import json
 from pathlib import Path
 
-from gliograde import GRADES
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import write_text
 from gliograde.io.target import Target
+from gliograde.run import Run
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
@@ -49,7 +49,7 @@ def metrics_table(metrics: dict) -> str:
     seg, noseg = metrics.get("patient", {}), metrics.get("patient_noseg", {})
     ci = seg.get("ci95", {})
     rows = []
-    names = metric_names(Target.of_manifest(metrics).classes)
+    names = metric_names(Target.of_dict(metrics.get("target")).classes)
     for key, label in names:
         interval = ci.get(key)
         ci_text = f"{interval[0]:.3f} – {interval[1]:.3f}" if interval else ""
@@ -105,13 +105,13 @@ def calibration_table(metrics: dict) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def read_patients(folder: Path, classes: tuple = GRADES) -> list[dict]:
+def read_patients(folder: Path, classes: tuple[str, ...]) -> list[dict]:
     from gliograde.assess.patients import read_rows
 
     return read_rows(folder / "predictions_patients.csv", tuple(classes))
 
 
-def patient_card(row: dict, panels: list[str], explain_dir: Path, classes: tuple = GRADES) -> str:
+def patient_card(row: dict, panels: list[str], explain_dir: Path, classes: tuple[str, ...]) -> str:
     """One patient: prediction, probabilities, uncertainty and flag, two Grad-CAM panels."""
     true = classes[int(row["y"])]
     pred = row.get("pred") or row.get("pred_noseg", "")
@@ -120,8 +120,8 @@ def patient_card(row: dict, panels: list[str], explain_dir: Path, classes: tuple
     )
     flag_value = row.get("flag", row.get("flag_noseg", ""))
     flag = '<span class="bad">uncertain</span>' if flag_value else "confident"
-    p = row.get("p_hgg") or row.get("p_hgg_noseg")
-    p_unc = row.get("p_hgg_uncalibrated") or row.get("p_hgg_noseg_uncalibrated")
+    p = row.get("p") or row.get("p_noseg")
+    p_unc = row.get("p_uncalibrated") or row.get("p_noseg_uncalibrated")
     unc = row.get("uncertainty") or row.get("uncertainty_noseg")
     images = "".join(embed_png(explain_dir / name) for name in panels[:2])
     return (
@@ -140,28 +140,27 @@ def probabilities_html(p, p_unc, classes: tuple) -> str:
     return f"{shown} (uncalibrated {', '.join(f'{float(v):.3f}' for v in p_unc)})"
 
 
-def cohort_section(config: dict | None, metrics: dict) -> list[str]:
+def cohort_section(run, metrics: dict) -> list[str]:
     """Where the patients come from and how they were split (or that they are a test set)."""
-    if config is None:
+    if run is None:
         return [
             "<h2>Cohort</h2>",
             f"<p>{metrics['n_patients']} patients of an independent "
             f"cohort ({html.escape(metrics.get('protocol', ''))}); "
             f"{len(metrics.get('skipped', {}))} could not be graded.</p>",
         ]
-    manifest = config["store_manifest"]
-    labels = list((manifest.get("labels") or manifest["grades"]).values())
-    target = Target.of_manifest(manifest)
-    name = target.name
-    counts = ", ".join(f"{labels.count(c)} {html.escape(c)}" for c in target.classes)
+    m = run.manifest
+    labels = list(m.labels.values())
+    name = m.target.name
+    counts = ", ".join(f"{labels.count(c)} {html.escape(c)}" for c in m.target.classes)
     return [
         "<h2>Cohort and splits</h2>",
         f"<p>{len(labels)} subjects ({counts}; target: {html.escape(name)}) from "
-        f"<code>{html.escape(manifest['source'])}</code> ({manifest['layout']} layout), "
-        f"{manifest['n_slices']} slices of {'×'.join(map(str, manifest['slice_shape']))} "
-        f"({manifest['options']['slices']} slices), {manifest['folds']} patient-level folds "
+        f"<code>{html.escape(m.source)}</code> ({m.layout} layout), "
+        f"{m.n_slices} slices of {'×'.join(map(str, m.slice_shape))} "
+        f"({m.options['slices']} slices), {m.folds} patient-level folds "
         f"(stratified by {html.escape(name)}; no patient in both training and validation). "
-        f"{len(manifest['skipped'])} subjects skipped.</p>",
+        f"{len(m.skipped)} subjects skipped.</p>",
         f"<p class='muted'>Protocol: {html.escape(metrics.get('protocol', ''))}.</p>",
     ]
 
@@ -207,13 +206,11 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
         raise GliogradeError(
             f"{folder}: no config.json; give the run folder `gliograde train` wrote"
         )
-    config = json.loads(config_path.read_text()) if config_path.is_file() else None
-    synthetic = metrics.get("synthetic", False)
-    if config is not None:
-        synthetic = config["store_manifest"].get("synthetic", False)
+    run = Run.open(folder) if config_path.is_file() else None
+    synthetic = run.manifest.synthetic if run else metrics.get("synthetic", False)
     attention = metrics.get("attention", {})
-    classes = Target.of_manifest(metrics).classes
-    parts = page_head(folder, config, synthetic) + cohort_section(config, metrics)
+    classes = Target.of_dict(metrics.get("target")).classes
+    parts = page_head(folder, run, synthetic) + cohort_section(run, metrics)
     parts += ["<h2>Results, by patient</h2>", metrics_table(metrics), "<div class='figs'>"]
     parts += [embed_png(folder / f"{n}.png") for n in ("roc", "confusion", "reliability")]
     parts += ["</div>", "<h2>Calibration</h2>", calibration_table(metrics)]
@@ -229,8 +226,8 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
     return out
 
 
-def page_head(folder: Path, config: dict | None, synthetic: bool) -> list[str]:
-    version = config["versions"].get("gliograde", "?") if config else ""
+def page_head(folder: Path, run, synthetic: bool) -> list[str]:
+    version = run.config.versions.get("gliograde", "?") if run else ""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>gliograde report: {html.escape(folder.name)}</title>",

@@ -1,5 +1,5 @@
-"""Score a cohort's patients on one path (with a segmentation, or without): answers through the
-one patient rule, then calibration, flag and discrimination figures, all out of sample.
+"""Score a cohort's patients on one grading mode (with a segmentation, or without): answers
+through the one patient rule, then calibration, flag and discrimination figures, all out of sample.
 
 Cross-validation (``crossfit``): each fold's patients are calibrated and flagged with a pair and
 a threshold fitted on the other folds' patients; what is saved for ``predict`` is fitted on all.
@@ -25,9 +25,10 @@ from gliograde.assess.multiclass import multiclass_intervals, multiclass_metrics
 from gliograde.assess.patients import PatientTable
 from gliograde.assess.uncertainty import choose_threshold
 from gliograde.infer.patient import patient_result, predicted_index, uncertainty_score
+from gliograde.run.calibration import IDENTITY, CalibrationRule
 
 
-def score_crossfit(table: PatientTable, path: str) -> tuple[dict, dict]:
+def score_crossfit(table: PatientTable, mode: str) -> tuple[dict, CalibrationRule]:
     """Answers with calibrations and thresholds each fitted without the fold they are used on.
 
     For each fold, the rule that calibrates and flags its patients comes from the other folds
@@ -39,67 +40,62 @@ def score_crossfit(table: PatientTable, path: str) -> tuple[dict, dict]:
         (figures, saved): the figures, and the calibration and threshold saved for ``predict``
         (the same rule, from every patient).
     """
-    evidence, y, fold = table.evidence[path], table.y, table.fold
-    p = table.p_uncalibrated(path)
+    evidence, y, fold = table.evidence[mode], table.y, table.fold
+    p = table.p_uncalibrated(mode)
     spreads = np.array([e.slice_spread + e.tta_spread for e in evidence])
     rules = {k: held_out_rule(p, y, fold, spreads, fold != k) for k in np.unique(fold).tolist()}
-    table.results[path] = [
+    table.results[mode] = [
         patient_result(e, rules[k], table.classes) for e, k in zip(evidence, fold.tolist())
     ]
     saved = held_out_rule(p, y, fold, spreads, np.ones(len(p), dtype=bool))
-    figures = path_figures(table, path)
-    p_after = table.p_calibrated(path)
+    figures = mode_figures(table, mode)
+    p_after = table.p_calibrated(mode)
     summary, _ = calibration_summary(p, y, fold)
     summary |= {
-        "temperature": saved["temperature"],
-        "bias": saved["bias"],
-        "applied": saved["applied"],
+        "temperature": saved.temperature,
+        "bias": saved.bias,
+        "applied": saved.applied,
         "ece_after": expected_calibration_error(p_after, y),
         "brier_after": brier(p_after, y),
-        "folds_calibrated": sum(r["applied"] for r in rules.values()),
+        "folds_calibrated": sum(r.applied for r in rules.values()),
     }
     figures["calibration"] = summary
-    figures["uncertainty"]["threshold_saved"] = saved["threshold"]
+    figures["uncertainty"]["threshold_saved"] = saved.threshold
     return figures, saved
 
 
-def held_out_rule(p, y, fold, spreads, use: np.ndarray) -> dict:
+def held_out_rule(p, y, fold, spreads, use: np.ndarray) -> CalibrationRule:
     """Calibration pair, whether it is applied, and flag threshold, from the patients in ``use``.
 
     The pair is applied only when it lowers their cross-fitted Brier score; the threshold is
     chosen on their uncertainties with each of them calibrated by a pair fitted without its fold.
     """
     if not use.any():
-        return {"temperature": 1.0, "bias": 0.0, "applied": False, "threshold": None}
+        return IDENTITY
     summary, pairs = calibration_summary(p[use], y[use], fold[use])
     p_use = apply_pairs(p[use], fold[use], pairs)
     u = uncertainty_score(p_use, spreads[use], 0.0)
     correct = predicted_index(p_use) == y[use]
-    return {
-        "temperature": summary["temperature"],
-        "bias": summary["bias"],
-        "applied": summary["applied"],
-        "threshold": choose_threshold(u, correct),
-    }
+    return CalibrationRule(
+        summary["temperature"], summary["bias"], summary["applied"], choose_threshold(u, correct)
+    )
 
 
-def score_fixed(table: PatientTable, path: str, calibration: dict) -> dict:
+def score_fixed(table: PatientTable, mode: str, rule: CalibrationRule) -> dict:
     """Answers with the run's saved calibration and threshold, exactly as ``predict`` gives them."""
-    table.results[path] = [
-        patient_result(e, calibration, table.classes) for e in table.evidence[path]
-    ]
-    p, y = table.p_uncalibrated(path), table.y
-    p_cal = table.p_calibrated(path)
+    table.results[mode] = [patient_result(e, rule, table.classes) for e in table.evidence[mode]]
+    p, y = table.p_uncalibrated(mode), table.y
+    p_cal = table.p_calibrated(mode)
     summary = {
-        "temperature": calibration.get("temperature", 1.0),
-        "bias": calibration.get("bias", 0.0),
-        "applied": bool(calibration.get("applied", False)),
+        "temperature": rule.temperature,
+        "bias": rule.bias,
+        "applied": rule.applied,
         "ece_before": expected_calibration_error(p, y),
         "ece_after": expected_calibration_error(p_cal, y),
         "brier_before": brier(p, y),
         "brier_after": brier(p_cal, y),
     }
-    return path_figures(table, path) | {"calibration": summary}
+    return mode_figures(table, mode) | {"calibration": summary}
 
 
 def discrimination(y: np.ndarray, p: np.ndarray) -> dict:
@@ -113,12 +109,12 @@ def intervals(y: np.ndarray, p: np.ndarray) -> dict:
     return multiclass_intervals(y, p) if np.ndim(p) == 2 else bootstrap_intervals(y, p)
 
 
-def path_figures(table: PatientTable, path: str) -> dict:
+def mode_figures(table: PatientTable, mode: str) -> dict:
     """Discrimination at the calibrated answers, intervals, per fold, flags."""
-    results, y, fold = table.results[path], table.y, table.fold
-    p = table.p_calibrated(path)
+    results, y, fold = table.results[mode], table.y, table.fold
+    p = table.p_calibrated(mode)
     out = discrimination(y, p)
-    out["auc_uncalibrated"] = discrimination(y, table.p_uncalibrated(path))["auc"]
+    out["auc_uncalibrated"] = discrimination(y, table.p_uncalibrated(mode))["auc"]
     out["ci95"] = intervals(y, p)
     out["auc_ci"] = out["ci95"].get("auc")
     if out["auc"] is None:

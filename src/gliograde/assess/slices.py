@@ -8,14 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gliograde import GRADES
-
 COLUMNS = (
     "fold",
     "subject",
     "z",
     "y",
-    "p_hgg",
+    "p",
     "p_tumor",
     "tumor_pixels",
     "weight",
@@ -38,7 +36,7 @@ class SliceTable:
             "subject": np.full(n, subject, dtype=object),
             "z": index.z[rows],
             "y": np.full(n, label),
-            "p_hgg": e.slice_p,
+            "p": e.slice_p,
             "p_tumor": evidence["noseg"].weights if "noseg" in evidence else np.full(n, np.nan),
             "tumor_pixels": index.tumor[rows],
             "weight": evidence["seg"].weights if "seg" in evidence else np.full(n, np.nan),
@@ -54,8 +52,8 @@ class SliceTable:
             return cls({k: np.zeros(0) for k in COLUMNS})
         return cls({k: np.concatenate([p.columns[k] for p in parts]) for k in COLUMNS})
 
-    def write_csv(self, path: Path, classes: tuple = GRADES) -> None:
-        """The table, its probability column named ``p_hgg`` for the grade, ``p_CLASS``
+    def write_csv(self, path: Path, classes: tuple[str, ...]) -> None:
+        """The table, its probability column ``p`` named ``p_hgg`` for the grade, ``p_CLASS``
         (class 1's) for another two-class target, one ``p_CLASS`` per class for more."""
         from gliograde.assess.patients import csv_names
 
@@ -67,10 +65,10 @@ class SliceTable:
                 writer.writerow([fmt(v) for k in COLUMNS for v in np.atleast_1d(c[k][i])])
 
     @classmethod
-    def read_csv(cls, path: Path, classes: tuple = GRADES) -> SliceTable:
+    def read_csv(cls, path: Path, classes: tuple[str, ...]) -> SliceTable:
         from gliograde.assess.patients import csv_names
 
-        probability = csv_names("p_hgg", tuple(classes))
+        probability = csv_names("p", tuple(classes))
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
         cols = {"subject": np.array([r["subject"] for r in rows], dtype=object)}
@@ -80,7 +78,7 @@ class SliceTable:
             cols[k] = np.array([float(r[k]) for r in rows])
         p = np.array([[float(r[k]) for k in probability] for r in rows], dtype=np.float64)
         p = p.reshape(len(rows), len(probability))
-        cols["p_hgg"] = p[:, 0] if len(probability) == 1 else p
+        cols["p"] = p[:, 0] if len(probability) == 1 else p
         return cls(cols)
 
 
@@ -91,11 +89,12 @@ def fmt(v) -> str:
 
 
 def slice_figures(table: SliceTable, min_tumor: int) -> dict:
-    """Slice-level discrimination on tumour slices (P(HGG) ≥ 0.5, uncalibrated)."""
+    """Slice-level discrimination on tumour slices (P(class 1) ≥ 0.5 or the top class,
+    uncalibrated)."""
     from gliograde.assess.scoring import discrimination
 
     c = table.columns
     tumor = c["tumor_pixels"] >= min_tumor
-    out = discrimination(c["y"][tumor], c["p_hgg"][tumor])
+    out = discrimination(c["y"][tumor], c["p"][tumor])
     out["note"] = "each tumour slice on its own, uncalibrated: P(class 1) at 0.5, or the top class"
     return out

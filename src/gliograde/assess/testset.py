@@ -1,71 +1,65 @@
 """An independent labelled cohort graded by a trained run, patient by patient, as ``predict``
-grades: same reader, same preprocessing, same models, same patient rule."""
+grades: same reader, same preprocessing, same models, the same
+:class:`~gliograde.infer.grader.Grader`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from gliograde.assess.patients import PatientTable
 from gliograde.core.console import say
-from gliograde.core.devices import torch_device
 from gliograde.core.errors import GliogradeError
-from gliograde.infer.guard import out_of_distribution
-from gliograde.infer.models import load_models
-from gliograde.infer.subjects import cohort_evidence, subject_slices, tumor_pixels
+from gliograde.infer.grader import Examined, Grader
 from gliograde.io.layouts import discover
-from gliograde.io.volumes import SubjectError
-from gliograde.run import Run
 
 
-def grade_cohort(
-    run: Run, data: Path, labels: Path | None, device: str = "auto", force: bool = False
-) -> tuple[PatientTable, dict[str, str]]:
-    """Every usable subject of ``data`` graded on each path the run can take.
+@dataclass
+class TestCohort:
+    """``evaluate --test``: the cohort, its labels, and how to grade it."""
+
+    __test__ = False  # not a pytest class
+
+    data: Path
+    labels: Path | None = None  # default: DATA/name_mapping.csv
+    recalibrate: bool = False  # also fit a calibration on this cohort (saved beside the results)
+    force: bool = False  # grade patients out of distribution too, as predict --force
+
+
+def grade_cohort(grader: Grader, cohort: TestCohort) -> tuple[PatientTable, dict[str, str]]:
+    """Every usable subject of the cohort graded on each grading mode the run can take.
 
     Returns:
         (table, skipped): the graded patients (fold 0), and each subject that could not be
-        graded with its reason (``force`` grades those out of distribution too, as
-        ``predict --force``).
+        graded with its reason.
 
     Raises:
         GliogradeError: no subject of the cohort could be graded.
     """
-    dev = torch_device(device)
-    models = load_models(run.weights(), dev)
-    target = run.target
+    target = grader.run.target
+    data = Path(cohort.data)
     if target.is_grade:
-        cohort = discover(data, labels)
+        found = discover(data, cohort.labels)
     else:  # the run's column, with the run's classes in the run's order
         classes = list(target.classes)
-        cohort = discover(data, labels, target=target.name, classes=classes, of_run=True)
-    for note in cohort.notes:
+        found = discover(data, cohort.labels, target=target.name, classes=classes, of_run=True)
+    for note in found.notes:
         say(f"note: {note}")
-    subjects, labels_, evidence, skipped = [], [], {}, {}
-    for subject in cohort.subjects:
-        if subject.problems:
+    subjects, labels, evidence, skipped = [], [], {}, {}
+    for subject in found.subjects:
+        if subject.problems:  # its label, found without reading images
             skipped[subject.subject_id] = "; ".join(subject.problems)
             continue
-        try:
-            slices, with_seg = subject_slices(subject, run)
-        except SubjectError as err:
-            skipped[subject.subject_id] = "; ".join(err.problems)
+        examined = grader.examine(subject, force=cohort.force)
+        if not isinstance(examined, Examined):
+            skipped[examined.subject] = examined.reason
             continue
-        except GliogradeError as err:  # e.g. no seg for a run that cannot grade without one
-            skipped[subject.subject_id] = str(err)
-            continue
-        reasons = out_of_distribution(slices.profile, run.manifest.get("profile"), run.resized)
-        if reasons and not force:  # refused as predict refuses it
-            skipped[subject.subject_id] = "out of distribution: " + "; ".join(reasons)
-            continue
-        x = torch.from_numpy(slices.images.astype(np.float32))
-        found = cohort_evidence(models, x, tumor_pixels(slices) if with_seg else None, run, dev)
-        for path, e in found.items():
-            evidence.setdefault(path, []).append(e)
+        for mode, e in grader.evidence(examined.x, examined.tumor_pixels()).items():
+            evidence.setdefault(mode, []).append(e)
         subjects.append(subject.subject_id)
-        labels_.append(target.index(subject.grade))
+        labels.append(target.index(subject.label))
     for sid, reason in skipped.items():
         say(f"skipped {sid}: {reason}")
     if not subjects:
@@ -76,5 +70,4 @@ def grade_cohort(
             "cohorts (or pass a cohort whose subjects all have one)"
         )
     folds = np.zeros(len(subjects), dtype=int)
-    table = PatientTable(subjects, folds, np.array(labels_), evidence, classes=target.classes)
-    return table, skipped
+    return PatientTable(subjects, folds, np.array(labels), evidence, target.classes), skipped

@@ -81,26 +81,22 @@ def timing_run(store: Path, run: Path, folds: int = 5) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from gliograde.core.files import write_json
     from gliograde.model.network import GradeNet
-    from gliograde.model.weights import sha256_of
-    from gliograde.run import RUN_FORMAT, UNCALIBRATED
+    from gliograde.run import Run
+    from gliograde.run.config import RunConfig, TrainConfig
     from gliograde.store.read import SliceStore
 
     manifest = SliceStore(store).manifest
-    run.mkdir(parents=True, exist_ok=True)
-    config = {"run_format": RUN_FORMAT, "folds": list(range(folds)), "store": str(store)}
-    write_json(run / "config.json", config | {"store_manifest": manifest})
-    checksums = {}
+    train = TrainConfig(store=str(store), out=str(run), folds=list(range(folds)))
+    opened = Run.create(run, RunConfig(train, manifest))
     for k in range(folds):
         torch.manual_seed(k)
         weights = {n: v.contiguous() for n, v in GradeNet(plain=True).state_dict().items()}
-        path = run / f"fold_{k}" / "model.safetensors"
+        path = opened.fold_dir(k) / "model.safetensors"
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(weights, path, metadata={"slice_size": str(manifest["slice_shape"][-1])})
-        checksums[f"fold_{k}/model.safetensors"] = sha256_of(path)
-    write_json(run / "checksums.json", checksums)
-    write_json(run / "calibration.json", UNCALIBRATED)
+        save_file(weights, path, metadata={"slice_size": str(manifest.slice_size)})
+        opened.record_weights(path)
+    opened.write_uncalibrated()
     return run
 
 
@@ -109,7 +105,7 @@ def bench_predict(cohort: Path, store: Path, root: Path, repeats: int = 3) -> di
     segmentation, process start included: best of ``repeats`` (``store``: a ``brain`` store)."""
     run = timing_run(store, root / "timing-run", folds=5)
     subject = sorted(p for p in cohort.iterdir() if p.is_dir())[0]
-    cmd = [sys.executable, "-m", "gliograde", "predict", str(subject), "--model", str(run)]
+    cmd = [sys.executable, "-m", "gliograde", "predict", str(run), str(subject)]
     out = {"subject": subject.name, "folds": 5}
     for path, extra in (("seg", []), ("noseg", ["--ignore-seg"])):
         times = []

@@ -150,7 +150,7 @@ def bench_training(config: BenchConfig, store: Path) -> dict:
     ``train_repeats`` times interleaved (the machine's state drifts): the best of each."""
     from gliograde.store.read import SliceStore
 
-    size = SliceStore(store).manifest["slice_shape"][-1]
+    size = SliceStore(store).manifest.slice_size
     steps = {"batch_size": config.batch_size, "steps": config.train_steps}
     runs: dict[str, list[dict]] = {"alone": [], "end_to_end": [], "epoch": []}
     for _ in range(config.train_repeats):

@@ -64,7 +64,7 @@ def measure_end_to_end(store: str, batch_size: int, steps: int) -> dict:
     n = (steps + WARMUP_STEPS) * batch_size
     train_one_epoch(slices, batch_size, n, [timer])
     rate = steps * batch_size / (timer.ended - timer.started)
-    size = slices.manifest["slice_shape"][-1]
+    size = slices.manifest.slice_size
     return {"slices_per_s": rate, "size": size, "batch_size": batch_size, "steps": steps}
 
 
@@ -132,7 +132,7 @@ def train_one_epoch(
 ) -> None:
     """One epoch of ``n_slices`` through ``train``'s own path, on the CPU, into a temporary run
     (on ``train``, default every subject; checkpoint selection on ``select``, default none)."""
-    from gliograde.train.config import TrainConfig
+    from gliograde.run.config import TrainConfig
     from gliograde.train.fit import train_one
 
     with tempfile.TemporaryDirectory() as out:

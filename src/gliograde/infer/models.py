@@ -123,11 +123,17 @@ def variant(x: torch.Tensor, name: str) -> torch.Tensor:
     return x
 
 
+def models_device(models: list[torch.nn.Module]) -> torch.device:
+    """The device the models sit on (where their inputs must go)."""
+    for tensor in (*models[0].parameters(), *models[0].buffers()) if models else ():
+        return tensor.device
+    return torch.device("cpu")
+
+
 @torch.inference_mode()
 def run_models(
     models: list[torch.nn.Module],
     slices: Iterable[torch.Tensor],
-    device: str = "cpu",
     batch_size: int = 16,
     variants: tuple[str, ...] = ("identity",),
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +148,8 @@ def run_models(
     """
     p_class, p_tumor = [], []
     batch: list[torch.Tensor] = []
-    dtype = inference_dtype(device)  # once per call, not per batch and model
+    device = models_device(models)
+    dtype = inference_dtype(str(device))  # once per call, not per batch and model
 
     def flush():
         x = torch.stack(batch).to(device, torch.float32)
@@ -174,10 +181,8 @@ def run_models(
     return torch.cat(p_class, dim=2).double().numpy(), torch.cat(p_tumor, dim=2).double().numpy()
 
 
-def slice_outputs(
-    models: list[torch.nn.Module], x: torch.Tensor, device: str = "cpu"
-) -> tuple[np.ndarray, np.ndarray]:
+def slice_outputs(models: list[torch.nn.Module], x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities ``[models, N, K]`` and P(tumour) ``[models, N]`` of each slice
     ``[N, 4, H, W]`` as it is."""
-    p_class, p_tumor = run_models(models, x, device)
+    p_class, p_tumor = run_models(models, x)
     return p_class[:, 0], p_tumor[:, 0]

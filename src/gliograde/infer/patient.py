@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gliograde import GRADES
 from gliograde.infer.models import VARIANTS, run_models
 from gliograde.model.aggregate import class_scores, noseg_weights, seg_weights, slice_mean
+from gliograde.run.calibration import CalibrationRule
 
 TTA_SLICES = 16
 EPS = 1e-7
@@ -153,7 +153,7 @@ class Evidence:
     used_seg: bool
     slice_p: np.ndarray  # p per slice ([n] or [n, K]), mean over models; NaN for a slice not scored
     # (with a segmentation, ``predict`` scores only the slices that speak)
-    weights: np.ndarray  # each slice's weight in the patient's P(HGG), mean over models
+    weights: np.ndarray  # each slice's weight in the patient's p, mean over models
 
 
 def patient_evidence(
@@ -163,7 +163,6 @@ def patient_evidence(
     p_tumor: np.ndarray,
     tumor_pixels: np.ndarray | None,
     min_tumor: int,
-    device: str = "cpu",
 ) -> Evidence:
     """Step 1 of the rule (see the module's docstring).
 
@@ -189,7 +188,7 @@ def patient_evidence(
     return Evidence(
         p=p if multi else float(p),
         slice_spread=weighted_std(slice_p[used], mean_w[used]),
-        tta_spread=flip_spread(models, x[top], scores[:, top], w[:, top], device),
+        tta_spread=flip_spread(models, x[top], scores[:, top], w[:, top]),
         fold_spread=class_spread(per_model, multi),
         n_slices=int(used.sum()),
         used_seg=tumor_pixels is not None,
@@ -198,14 +197,14 @@ def patient_evidence(
     )
 
 
-def flip_spread(models, x_top, p_top, w_top, device: str) -> float:
+def flip_spread(models, x_top, p_top, w_top) -> float:
     """Standard deviation, over (as is, left-right, front-back), of the patient p on the top
     slices, the models averaged for each variant (``p_top`` ``[models, k]`` or
     ``[models, k, K]``)."""
     if len(x_top) == 0:
         return 0.0
     multi = p_top.ndim == 3
-    flipped, _ = run_models(models, x_top, device, variants=VARIANTS[1:])  # [models, 2, k, K]
+    flipped, _ = run_models(models, x_top, variants=VARIANTS[1:])  # [models, 2, k, K]
     variants = np.concatenate([p_top[:, None], class_scores(flipped)], axis=1)  # [models, 3, k…]
     per_variant = slice_mean(variants, w_top[:, None, :], multi)  # [models, 3] or [models, 3, K]
     return class_spread(per_variant.mean(axis=0), multi)
@@ -214,11 +213,11 @@ def flip_spread(models, x_top, p_top, w_top, device: str) -> float:
 @dataclass
 class PatientResult:
     """A patient's answer: what ``predict`` prints and evaluation scores (``p``: see the module;
-    ``grade``: the answer, a class of the target)."""
+    ``answer``: a class of the target)."""
 
     p_uncalibrated: float | np.ndarray
     p: float | np.ndarray
-    grade: str
+    answer: str
     uncertainty: float
     flag: bool
     evidence: Evidence
@@ -229,20 +228,18 @@ class PatientResult:
 
 
 def patient_result(
-    evidence: Evidence, calibration: dict, classes: tuple[str, ...] = GRADES
+    evidence: Evidence, rule: CalibrationRule, classes: tuple[str, ...]
 ) -> PatientResult:
     """Step 2 of the rule: calibration, uncertainty, flag and answer.
 
     Args:
-        calibration: ``temperature``, ``bias`` and ``threshold`` (flag above it) for the path
-            taken (with or without a segmentation); missing keys mean no calibration, no flag.
+        rule: the calibration and flag threshold of the grading mode taken (with or without a
+            segmentation); :data:`~gliograde.run.calibration.IDENTITY` for none.
         classes: the target's classes (see the module for the answer's rule).
     """
-    t, b = calibration.get("temperature", 1.0), calibration.get("bias", 0.0)
     e = evidence
-    p = apply_calibration(np.asarray(e.p, dtype=np.float64)[None], t, b)  # one patient
+    p = apply_calibration(np.asarray(e.p, dtype=np.float64)[None], rule.temperature, rule.bias)
     u = float(uncertainty_score(p, e.slice_spread, e.tta_spread)[0])
-    threshold = calibration.get("threshold")
-    flag = threshold is not None and u > threshold
+    flag = rule.threshold is not None and u > rule.threshold
     answer = classes[int(predicted_index(p)[0])]
     return PatientResult(e.p, p[0] if p.ndim == 2 else float(p[0]), answer, u, flag, evidence)

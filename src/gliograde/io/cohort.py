@@ -1,4 +1,4 @@
-"""What the readers find: a subject (its files and grade) and a cohort (subjects and layout)."""
+"""What the readers find: a subject (its files and label) and a cohort (subjects and layout)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ SEG = "seg"
 
 @dataclass
 class Subject:
-    """One patient: where its files are and what its grade is.
+    """One patient: where its files are and what its label is.
 
     Attributes:
         subject_id: the id the layout gives (the folder name for BraTS layouts).
-        grade: "HGG", "LGG" or None when unknown; with ``prepare --target``, the subject's
-            class of that target.
+        label: the subject's class of the cohort's target ("HGG" or "LGG" for the grade), or
+            None when unknown.
         files: role ("flair", "t1ce", "t1", "t2", "seg") → path. "seg" may be absent.
         folder: the subject's folder, when it has one.
         problems: what is wrong with the subject, one line each, found without reading images.
@@ -26,7 +26,7 @@ class Subject:
     """
 
     subject_id: str
-    grade: str | None
+    label: str | None
     files: dict[str, Path]
     folder: Path | None = None
     problems: list[str] = field(default_factory=list)

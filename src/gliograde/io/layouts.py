@@ -146,7 +146,7 @@ def with_target(data: Path, labels: Path | None, column: str, classes, of_run=Fa
         source, [s.subject_id for s in cohort.subjects], column
     )
     kept = [
-        replace(s, grade=values.get(sid), problems=s.problems + problems.get(sid, []))
+        replace(s, label=values.get(sid), problems=s.problems + problems.get(sid, []))
         for s in cohort.subjects
         if (sid := s.subject_id) in values or sid in problems
     ]

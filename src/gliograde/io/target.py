@@ -19,8 +19,8 @@ from gliograde.core.errors import DataError
 class Target:
     """A target's name (``grade`` or the CSV column's), and its classes in index order."""
 
-    name: str = "grade"
-    classes: tuple[str, ...] = GRADES
+    name: str
+    classes: tuple[str, ...]
 
     @property
     def is_grade(self) -> bool:
@@ -43,13 +43,14 @@ class Target:
         return {"name": self.name, "classes": list(self.classes)}
 
     @classmethod
-    def of_manifest(cls, manifest: dict) -> Target:
-        """The store's target (stores written before targets existed are graded)."""
-        t = manifest.get("target")
-        return GRADE if t is None else cls(t["name"], tuple(t["classes"]))
+    def of_dict(cls, data: dict | None) -> Target:
+        """The target a file records (``{"name", "classes"}``); files written before targets
+        existed record none, and were the grade's."""
+        return GRADE if data is None else cls(data["name"], tuple(data["classes"]))
 
 
-GRADE = Target()
+GRADE = Target("grade", GRADES)
+"""The default target: the grade, LGG as class 0 and HGG as class 1."""
 
 MAX_CLASSES = 10
 """More classes than this in a column is more likely an id or a measurement than a label."""

@@ -76,7 +76,7 @@ class CheckReport:
 
 def check_subject(subject: Subject) -> SubjectReport:
     """Read and validate one subject's files (its segmentation too, when it has one)."""
-    report = SubjectReport(subject.subject_id, subject.grade, SEG in subject.files)
+    report = SubjectReport(subject.subject_id, subject.label, SEG in subject.files)
     try:
         volumes = load_subject(subject, use_seg=True)
         report.warnings += volumes.warnings

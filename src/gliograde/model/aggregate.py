@@ -24,14 +24,14 @@ def noseg_weights(p_tumor: np.ndarray) -> np.ndarray:
     return np.asarray(p_tumor, dtype=np.float64)
 
 
-def patient_mean(p_hgg: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def patient_mean(p: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted mean over the last axis (slices); a plain mean where the weights sum to ~0.
 
     Args:
-        p_hgg: ``[..., slices]`` slice probabilities (one row per model, say).
+        p: ``[..., slices]`` slice probabilities (one row per model, say).
         weights: the same shape, or ``[slices]``.
     """
-    p = np.asarray(p_hgg, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
     w = np.broadcast_to(np.asarray(weights, dtype=np.float64), p.shape)
     total = w.sum(axis=-1)
     weighted = (p * w).sum(axis=-1) / np.maximum(total, 1e-12)

@@ -145,3 +145,79 @@ def coding_scheme():
     item.CodingSchemeName = "gliograde model outputs"
     item.CodingSchemeResponsibleOrganization = "gliograde"
     return item
+
+
+def sr_finding(answer: dict) -> Finding:
+    """A graded subject's answer (``predict --json``'s object) as an SR finding: the grade and
+    P(HGG), or another target's class and each class's probability; the uncertainty and flag."""
+    flag = (
+        ("UNCERTAIN", "Uncertain: review")
+        if answer["flag"] == "uncertain"
+        else ("CONFIDENT", "Confident")
+    )
+    common = [(("UNCERTAINTY", "Model uncertainty"), answer["uncertainty"])]
+    if "grade" in answer:
+        grades = {"HGG": ("HGG", "High-grade glioma"), "LGG": ("LGG", "Low-grade glioma")}
+        return Finding(
+            evaluations=[
+                (("GRADE", "Predicted glioma grade"), grades[answer["grade"]]),
+                (("FLAG", "Model confidence flag"), flag),
+            ],
+            measurements=[
+                (("P_HGG", "Probability of high-grade glioma"), answer["p_hgg"]),
+                *common,
+            ],
+        )
+    name, classes = answer["target"], list(answer["probabilities"])
+    index = classes.index(answer["prediction"])
+    return Finding(
+        evaluations=[  # fixed concept codes: a target named "flag" cannot collide with FLAG
+            (("TARGET", f"Predicted {name}"), (f"CLASS{index}", answer["prediction"])),
+            (("FLAG", "Model confidence flag"), flag),
+        ],
+        measurements=[
+            ((f"P_CLASS{i}", f"Probability of {name} {c}"), answer["probabilities"][c])
+            for i, c in enumerate(classes)
+        ]
+        + common,
+    )
+
+
+@dataclass
+class Answered:
+    """One subject's answer for an SR: ``predict --json``'s object, and the DICOM folder and
+    series it was made from (None: not a DICOM input)."""
+
+    subject: str
+    answer: dict
+    dicom: tuple[Path, set[str]] | None
+
+
+def write_dicom_srs(
+    answered: list[Answered], out: Path, version: str
+) -> tuple[dict[str, Path], list[str], dict[str, str]]:
+    """One DICOM Structured Report per graded DICOM input (``predict --dicom-sr``), in the
+    patient's study and referencing the images it was made from.
+
+    Returns:
+        (written, notes, failed): subject → its SR file; a line for each subject that needs
+        none (not graded, not DICOM); subject → why its SR could not be written.
+    """
+    from gliograde.scans.dicom import scan_folder
+
+    written, notes, failed, scanned = {}, [], {}, {}
+    for a in answered:
+        if "error" in a.answer:
+            notes.append(f"{a.subject}: not graded, so no DICOM SR")
+        elif a.dicom is None:
+            notes.append(f"{a.subject}: not a DICOM input, so no DICOM SR (nothing to refer to)")
+        else:
+            folder, uids = a.dicom
+            if folder not in scanned:  # one export, several patients: read its headers once
+                scanned[folder] = scan_folder(folder)[0]
+            headers = source_headers(folder, uids, scanned[folder])
+            try:
+                written[a.subject] = write_sr(headers, sr_finding(a.answer), out, version)
+            except ValueError as err:  # highdicom's refusal of these headers
+                failed[a.subject] = f"no DICOM SR: {err}"
+    return written, notes, failed

@@ -38,8 +38,8 @@ def write_index(store: Path, subjects: list[Subject], target: Target = GRADE) ->
             rows.append(
                 {
                     "subject": subject.subject_id,
-                    "grade": subject.grade,
-                    "label": target.index(subject.grade),
+                    "grade": subject.label,
+                    "label": target.index(subject.label),
                     "z": z,
                     "row": row,
                     **counts,

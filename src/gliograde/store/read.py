@@ -12,6 +12,7 @@ import numpy as np
 
 from gliograde.core.errors import GliogradeError
 from gliograde.store.index import read_index
+from gliograde.store.manifest import StoreManifest
 
 
 class SliceStore:
@@ -30,28 +31,22 @@ class SliceStore:
                 f"{self.path}: not a slice store (no manifest.json); make one with "
                 "`gliograde prepare DATA --out STORE`"
             )
-        self.manifest = json.loads(manifest.read_text())
+        self.manifest = StoreManifest.from_dict(json.loads(manifest.read_text()), manifest)
         self.index = read_index(self.path / "index.csv")
         self._files: dict[tuple[str, str], NpyFile] = {}
 
     @property
     def subjects(self) -> list[str]:
-        return list(self.manifest["subjects"])
+        return list(self.manifest.subjects)
 
     @property
-    def grades(self) -> dict[str, str]:
+    def labels(self) -> dict[str, str]:
         """Each subject's class of the store's target (its grade unless ``--target``)."""
-        return dict(self.manifest.get("labels") or self.manifest["grades"])
+        return dict(self.manifest.labels)
 
     @property
     def target(self):
-        from gliograde.io.target import Target
-
-        return Target.of_manifest(self.manifest)
-
-    @property
-    def options(self) -> dict:
-        return dict(self.manifest["options"])
+        return self.manifest.target
 
     def read_slice(self, subject: str, name: str, row: int) -> np.ndarray:
         """One slice (``images``: ``(4, H, W)`` float16; ``seg``: ``(H, W)`` uint8)."""

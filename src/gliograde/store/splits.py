@@ -62,7 +62,7 @@ def write_splits(
 ):
     """Write ``splits.json``, stratified by the target's classes; see :func:`make_splits`."""
     ids = [s.subject_id for s in subjects]
-    labels = [target.index(s.grade) for s in subjects]
+    labels = [target.index(s.label) for s in subjects]
     splits, note = make_splits(ids, labels, folds, seed)
     write_json(store / "splits.json", splits)
     return splits, note

@@ -38,9 +38,9 @@ from gliograde.io.volumes import SubjectError, geometry_problems
 from gliograde.preprocess.profile import profile_range
 from gliograde.preprocess.slices import PrepareConfig, SubjectSlices, preprocess_subject
 from gliograde.store.index import write_index
+from gliograde.store.manifest import STORE_VERSION, StoreManifest
 from gliograde.store.splits import write_splits
 
-STORE_VERSION = 1
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -74,7 +74,7 @@ def write_subject(store: Path, subject: Subject, slices: SubjectSlices) -> None:
     save_npy(tmp / "seg.npy", slices.seg)
     record = {
         "subject": subject.subject_id,
-        "grade": subject.grade,
+        "grade": subject.label,
         "z": slices.z.tolist(),
         **slices.counts,
         "shape": list(slices.images.shape),
@@ -102,7 +102,7 @@ def prepare_one(subject: Subject, store: Path, config: PrepareConfig) -> Subject
 def header_problems(subject: Subject, need_seg: bool) -> list[str]:
     """Problems found from the layout and the NIfTI headers alone (fast: no voxel data read)."""
     problems = list(subject.problems)
-    if subject.grade is None and not problems:
+    if subject.label is None and not problems:
         problems.append("grade unknown")
     if need_seg and SEG not in subject.files:
         problems.append(
@@ -126,7 +126,7 @@ def prepare(
     workers: int = 1,
     skip_bad: bool = False,
     quiet: bool = False,
-) -> dict:
+) -> StoreManifest:
     """Build (or complete) a slice store from a data folder.
 
     Without ``skip_bad``, a cohort with any bad subject is refused: header-level problems are
@@ -154,7 +154,8 @@ def prepare(
     with folder_lock(out, "gliograde prepare"):
         before = StoreState.of(out, existed)
         try:
-            return write_store(data, out, cohort, todo, early, config, workers, skip_bad, quiet)
+            job = PrepareJob(Path(data), out, cohort, config, workers, skip_bad, quiet)
+            return write_store(job, todo, early)
         except OSError as err:
             if err.errno not in DISK_FULL:
                 raise
@@ -174,17 +175,31 @@ def header_level_problems(cohort: Cohort, out: Path, config: PrepareConfig) -> d
     return {sid: p for sid, p in early.items() if p}
 
 
-def write_store(data, out, cohort, todo, early, config, workers, skip_bad, quiet) -> dict:
+@dataclass
+class PrepareJob:
+    """One ``prepare`` call: the cohort found in ``data``, the store to write, and how."""
+
+    data: Path
+    out: Path
+    cohort: Cohort
+    config: PrepareConfig
+    workers: int = 1
+    skip_bad: bool = False
+    quiet: bool = False
+
+
+def write_store(job: PrepareJob, todo: list[Subject], early: dict) -> StoreManifest:
     """Write the subjects, then the index, splits and manifest (see :func:`prepare`)."""
     from gliograde.core.parallel import map_with_progress
 
+    out, config = job.out, job.config
     (out / "subjects").mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)
     write_json(out / "options.json", {"store_version": STORE_VERSION, **asdict(config)})
     work = partial(prepare_one, store=out, config=config)
-    outcomes = list(map_with_progress(work, todo, workers, "prepare", quiet=quiet))
+    outcomes = list(map_with_progress(work, todo, job.workers, "prepare", quiet=job.quiet))
     bad = {o.subject_id: o.problems for o in outcomes if o.status == "bad"}
-    if bad and not skip_bad:
+    if bad and not job.skip_bad:
         for o in outcomes:
             if o.status == "written":
                 shutil.rmtree(subject_dir(out, o.subject_id))
@@ -192,30 +207,38 @@ def write_store(data, out, cohort, todo, early, config, workers, skip_bad, quiet
     skipped = early | bad
     good = [s for s in todo if s.subject_id not in skipped]
     if not good:
-        raise DataError(f"{data}: no usable subject; run `gliograde check {data}` for details")
-    index = write_index(out, good, cohort.target)
-    splits, split_note = write_splits(out, good, config.folds, config.seed, cohort.target)
-    manifest = {
-        "store_version": STORE_VERSION,
-        "source": str(Path(data).resolve()),
-        "layout": cohort.layout,
-        "subjects": [s.subject_id for s in good],
-        "target": cohort.target.to_dict(),
-        "labels": {s.subject_id: s.grade for s in good},
-        "grades": {s.subject_id: s.grade for s in good} if cohort.target.is_grade else {},
-        "skipped": {sid: "; ".join(p) for sid, p in sorted(skipped.items())},
-        "warnings": {o.subject_id: o.warnings for o in outcomes if o.warnings},
-        "n_slices": len(index),
-        "slice_shape": list(slice_shape(out, good[0].subject_id)),
-        "channels": list(MODALITIES),
-        "options": asdict(config),
-        "folds": len(splits),
-        "notes": [*cohort.notes, *([split_note] if split_note else [])],
-        "synthetic": is_synthetic_source(Path(data)),
-        "profile": profile_range([subject_record(out, s.subject_id)["profile"] for s in good]),
-        "versions": package_versions(),
-    }
-    write_json(out / "manifest.json", manifest)
+        raise DataError(
+            f"{job.data}: no usable subject; run `gliograde check {job.data}` for details"
+        )
+    warnings = {o.subject_id: o.warnings for o in outcomes if o.warnings}
+    return write_manifest(job, good, skipped, warnings)
+
+
+def write_manifest(
+    job: PrepareJob, good: list[Subject], skipped: dict, warnings: dict
+) -> StoreManifest:
+    """The index, the patient-level splits and the manifest of a store's ``good`` subjects."""
+    out, config, target = job.out, job.config, job.cohort.target
+    index = write_index(out, good, target)
+    splits, split_note = write_splits(out, good, config.folds, config.seed, target)
+    manifest = StoreManifest(
+        source=str(Path(job.data).resolve()),
+        layout=job.cohort.layout,
+        subjects=[s.subject_id for s in good],
+        target=target,
+        labels={s.subject_id: s.label for s in good},
+        slice_shape=slice_shape(out, good[0].subject_id),
+        options=json.loads(json.dumps(asdict(config))),  # as the file records it: lists
+        n_slices=len(index),
+        folds=len(splits),
+        skipped={sid: "; ".join(p) for sid, p in sorted(skipped.items())},
+        warnings=warnings,
+        notes=[*job.cohort.notes, *([split_note] if split_note else [])],
+        synthetic=is_synthetic_source(Path(job.data)),
+        profile=profile_range([subject_record(out, s.subject_id)["profile"] for s in good]),
+        versions=package_versions(),
+    )
+    write_json(out / "manifest.json", manifest.to_dict())
     return manifest
 
 
@@ -242,7 +265,7 @@ def in_plane_problems(cohort: Cohort, out: Path) -> dict[str, str]:
         for axis, (new, _) in enumerate(to_lps(img.affine)):
             lps[int(new)] = int(img.shape[axis])
         shapes[s.subject_id] = tuple(lps[:2])
-    existing = read_json(out / "manifest.json").get("slice_shape")
+    existing = stored_slice_shape(out)
     if existing:
         reference = tuple(existing[1:])
     elif shapes:
@@ -336,6 +359,12 @@ def subject_record(store: Path, subject_id: str) -> dict:
 
 def slice_shape(store: Path, subject_id: str) -> tuple[int, ...]:
     return tuple(subject_record(store, subject_id)["shape"][1:])
+
+
+def stored_slice_shape(out: Path) -> tuple[int, ...] | None:
+    """The slice shape of the store already at ``out`` (None when there is none yet)."""
+    path = out / "manifest.json"
+    return StoreManifest.from_dict(read_json(path), path).slice_shape if path.is_file() else None
 
 
 def is_synthetic_source(data: Path) -> bool:

@@ -21,8 +21,8 @@ import torch
 from gliograde.core.console import say
 from gliograde.core.devices import resolve_device
 from gliograde.core.errors import GliogradeError
+from gliograde.run.config import TrainConfig
 from gliograde.store.read import SliceStore
-from gliograde.train.config import TrainConfig
 from gliograde.train.module import GradeModule
 from gliograde.train.resume import checkpoint_epoch, read_log, write_log
 from gliograde.train.sampling import (
@@ -111,7 +111,7 @@ def train_one(
         return fold_dir / "model.safetensors"
     if earlier_log:  # Lightning's CSV logger starts a new file: put the earlier epochs back
         write_log(log_file, earlier_log + read_log(log_file))
-    size = int(store.manifest["slice_shape"][-1])
+    size = store.manifest.slice_size
     return export_weights(best if best.is_file() else last, fold_dir / "model.safetensors", size)
 
 

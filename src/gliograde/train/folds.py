@@ -12,18 +12,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 from gliograde.core.console import say
 from gliograde.core.errors import GliogradeError, UsageError
-from gliograde.core.files import merge_json, package_versions, read_json, write_json
+from gliograde.core.files import package_versions
 from gliograde.core.lock import LOCK_NAME, folder_lock
-from gliograde.model.weights import sha256_of
-from gliograde.run import RUN_FORMAT, UNCALIBRATED
+from gliograde.run import Run
+from gliograde.run.config import RunConfig, TrainConfig
+from gliograde.run.folder import finished_dirs
 from gliograde.store.read import SliceStore
 from gliograde.store.splits import inner_split, load_splits
-from gliograde.train.config import TrainConfig
 from gliograde.train.fit import is_global_zero, train_one
 from gliograde.train.resume import check_resume
 
@@ -59,7 +58,7 @@ def train_folds(config: TrainConfig) -> list[int]:
 def remove_added(out: Path, before: set[Path] | None) -> str:
     """Remove what a failed call added to ``out``, except folds it finished (their weights are
     recorded in ``checksums.json``); says which folds were kept."""
-    done = {out / key.split("/")[0] for key in read_json(out / "checksums.json")}
+    done = finished_dirs(out)
     if before is None and not done:
         shutil.rmtree(out, ignore_errors=True)
         return ""
@@ -80,29 +79,27 @@ def fit_all(config: TrainConfig, out: Path) -> list[int]:
     store = SliceStore(Path(config.store))
     check_resume(config, out)
     out.mkdir(parents=True, exist_ok=True)
-    if is_global_zero():
-        record = {**asdict(config), "run_format": RUN_FORMAT, "store_manifest": store.manifest}
-        write_json(out / "config.json", record | {"versions": package_versions()})
+    record = RunConfig(config, store.manifest, package_versions())
+    run = Run.create(out, record) if is_global_zero() else Run(out, record)
     if config.full:
-        fit_fold(config, store, out / "full", {"train": store.subjects, "val": []})
+        fit_fold(config, store, run, None, {"train": store.subjects, "val": []})
         if is_global_zero():  # no held-out patient: nothing to calibrate on
-            write_json(out / "calibration.json", UNCALIBRATED)
+            run.write_uncalibrated()
         return []
-    splits = frozen_splits(store, out, reuse=config.resume)
+    splits = frozen_splits(store, run, reuse=config.resume)
     folds = config.folds if config.folds is not None else list(range(len(splits)))
     bad = [f for f in folds if not 0 <= f < len(splits)]
     if bad:
         raise UsageError(f"--fold {bad[0]}: the store has folds 0 to {len(splits) - 1}")
     for k in folds:
-        fit_fold(config, store, out / f"fold_{k}", splits[k])
+        fit_fold(config, store, run, k, splits[k])
     return folds
 
 
-def frozen_splits(store: SliceStore, out: Path, reuse: bool) -> list[dict[str, list[str]]]:
+def frozen_splits(store: SliceStore, run: Run, reuse: bool) -> list[dict[str, list[str]]]:
     """The run's own copy of the store's folds: written by a new run, read by ``--resume``."""
-    path = out / "splits.json"
-    if reuse and path.is_file():
-        return read_json(path)
+    if reuse and (run.path / "splits.json").is_file():
+        return run.splits()
     splits = load_splits(store.path)
     if not splits:
         raise GliogradeError(
@@ -110,23 +107,25 @@ def frozen_splits(store: SliceStore, out: Path, reuse: bool) -> list[dict[str, l
             "grade); train with --full"
         )
     if is_global_zero():
-        write_json(path, splits)
+        run.write_splits(splits)
     return splits
 
 
-def fit_fold(config: TrainConfig, store: SliceStore, fold_dir: Path, fold: dict) -> Path:
-    """Train one fold unless its weights exist (``--resume``); records ``split.json``."""
+def fit_fold(
+    config: TrainConfig, store: SliceStore, run: Run, fold: int | None, split: dict
+) -> Path:
+    """Train fold ``fold`` (None: the ``--full`` model) unless its weights exist (``--resume``);
+    records its ``split.json``, and its weights' checksum (checked on every load)."""
+    fold_dir = run.fold_dir(fold)
     weights = fold_dir / "model.safetensors"
     if config.resume and weights.is_file() and (fold_dir / "split.json").is_file():
         return weights
-    split = fold_patients(config, store, fold_dir.name, fold)
+    split = fold_patients(config, store, fold_dir.name, split)
     if is_global_zero():
-        fold_dir.mkdir(parents=True, exist_ok=True)
-        write_json(fold_dir / "split.json", split)
+        run.write_fold_split(fold_dir, split)
     weights = train_one(config, store, fold_dir, split["train"], split["select"])
-    if is_global_zero():  # what `Run` checks on load: "modified since training"
-        key = f"{fold_dir.name}/{weights.name}"
-        merge_json(fold_dir.parent / "checksums.json", key, sha256_of(weights))
+    if is_global_zero():
+        run.record_weights(weights)
     return weights
 
 
@@ -136,8 +135,8 @@ def fold_patients(config: TrainConfig, store: SliceStore, name: str, fold: dict)
     split = {"train": train_ids, "select": [], "val": sorted(fold["val"])}
     if config.select == "last" or config.full:  # --full: every subject trains, no selection
         return split
-    grades = store.grades
-    labels = [store.target.index(grades[s]) for s in train_ids]
+    classes = store.labels
+    labels = [store.target.index(classes[s]) for s in train_ids]
     seed = config.seed * 1000 + sum(map(ord, name))
     inner = inner_split(train_ids, labels, config.select_fraction, seed)
     if inner is None:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from gliograde.model.aggregate import class_scores, noseg_weights, seg_weights, slice_mean
-from gliograde.train.config import TrainConfig
+from gliograde.run.config import TrainConfig
 
 
 class GradeModule(L.LightningModule):

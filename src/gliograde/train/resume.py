@@ -4,11 +4,11 @@ change, and the CSV log that Lightning would otherwise start again."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from gliograde.core.errors import UsageError
-from gliograde.train.config import TrainConfig
+from gliograde.run import Run
+from gliograde.run.config import TrainConfig
 
 RESUME_KEYS = (
     "store",
@@ -26,11 +26,10 @@ RESUME_KEYS = (
 
 def check_resume(config: TrainConfig, out: Path) -> None:
     """``--resume`` continues the same schedule: the options that shape it must not change."""
-    path = out / "config.json"
-    if not config.resume or not path.is_file():
+    if not config.resume or not (out / "config.json").is_file():
         return
-    old = json.loads(path.read_text())
-    changed = [k for k in RESUME_KEYS if old.get(k) != getattr(config, k)]
+    old = Run.open(out).train_config
+    changed = [k for k in RESUME_KEYS if getattr(old, k) != getattr(config, k)]
     if changed:
         raise UsageError(
             f"{out}: --resume continues the run as it was started; these options differ: "

@@ -12,9 +12,9 @@ import torch
 from torch.utils.data import WeightedRandomSampler
 
 from gliograde.core.errors import UsageError
+from gliograde.run.config import TrainConfig
 from gliograde.store.dataset import SliceDataset
 from gliograde.store.read import SliceStore
-from gliograde.train.config import TrainConfig
 
 TUMOR_OVERSAMPLING = 3.0
 
@@ -42,7 +42,7 @@ def class_weights(labels: np.ndarray, n_classes: int = 2) -> list[float]:
 
 
 def tumor_threshold(store: SliceStore) -> int:
-    return int(store.options.get("min_tumor_pixels", 1))
+    return store.manifest.min_tumor
 
 
 def sampling_weights(ds: IndexedSlices, balance: str, threshold: int) -> torch.Tensor:

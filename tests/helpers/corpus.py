@@ -6,7 +6,7 @@ import gzip
 import nibabel as nib
 import numpy as np
 
-from conftest import save_nifti
+from helpers.data import save_nifti
 
 
 def first_subject(cohort):

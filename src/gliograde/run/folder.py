@@ -24,31 +24,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gliograde.core.errors import GliogradeError, UsageError
-
-RUN_FORMAT = 2
-"""What ``config.json``'s ``run_format`` says; a run of another format is refused, not guessed."""
-
-UNCALIBRATED = {
-    path: {"temperature": 1.0, "bias": 0.0, "applied": False, "threshold": None}
-    for path in ("seg", "noseg")
-} | {"note": "not calibrated: a --full run has no held-out patients"}
+from gliograde.core.files import merge_json, write_json
+from gliograde.io.target import Target
+from gliograde.run.calibration import Calibration
+from gliograde.run.config import RunConfig, TrainConfig
+from gliograde.store.manifest import StoreManifest
 
 RETRAIN = "train it again with this version of gliograde"
+FULL_NOTE = "not calibrated: a --full run has no held-out patients"
 
 
 @dataclass
 class Run:
-    """A trained run folder, opened for reading."""
+    """A run folder: opened for reading with :meth:`open`, made by ``train`` with
+    :meth:`create`; its files are written by its methods."""
 
     path: Path
-    config: dict
+    config: RunConfig
 
     @classmethod
     def open(cls, path: Path) -> Run:
         """Open ``path`` as a run.
 
         Raises:
-            GliogradeError: not a run folder (no ``config.json``).
+            GliogradeError: not a run folder (no ``config.json``), or of another version.
         """
         path = Path(path)
         config_path = path / "config.json"
@@ -57,46 +56,48 @@ class Run:
                 f"{path}: not a gliograde run (no config.json); give the folder "
                 "`gliograde train` wrote"
             )
-        config = read_object(config_path)
-        found = config.get("run_format")
-        if found != RUN_FORMAT or not well_formed(config):
-            raise GliogradeError(
-                f"{config_path}: written by another version of gliograde (run format {found}, "
-                f"this version reads {RUN_FORMAT}); {RETRAIN}"
-            )
+        return cls(path, RunConfig.from_dict(read_object(config_path), config_path))
+
+    @classmethod
+    def create(cls, path: Path, config: RunConfig) -> Run:
+        """Start a run folder: write its ``config.json``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        write_json(path / "config.json", config.to_dict())
         return cls(path, config)
 
     @property
-    def manifest(self) -> dict:
+    def train_config(self) -> TrainConfig:
+        return self.config.train
+
+    @property
+    def manifest(self) -> StoreManifest:
         """The manifest of the store the run was trained on."""
-        return self.config["store_manifest"]
+        return self.config.manifest
 
     @property
-    def target(self):
+    def store_path(self) -> Path:
+        """Where the store the run was trained on was."""
+        return Path(self.config.train.store)
+
+    @property
+    def target(self) -> Target:
         """What the run predicts: the grade, or a ``prepare --target`` column's classes."""
-        from gliograde.io.target import Target
-
-        return Target.of_manifest(self.manifest)
-
-    @property
-    def store_options(self) -> dict:
-        """The preprocessing options of that store (what ``predict`` repeats)."""
-        return dict(self.manifest["options"])
-
-    @property
-    def resized(self) -> bool:
-        """Whether the store resized its slices (``--size``)."""
-        return self.store_options.get("size") is not None
+        return self.manifest.target
 
     @property
     def min_tumor(self) -> int:
         """Tumour pixels a slice needs to count as a tumour slice."""
-        return int(self.store_options.get("min_tumor_pixels", 1))
+        return self.manifest.min_tumor
 
     @property
     def can_grade_without_seg(self) -> bool:
         """Whether the tumour head saw slices without tumour (a ``brain`` or ``all`` store)."""
-        return self.store_options.get("slices") != "tumor"
+        return self.manifest.can_grade_without_seg
+
+    def fold_dir(self, fold: int | None) -> Path:
+        """``fold_K``, or ``full`` for the ``--full`` model (``fold`` None)."""
+        return self.path / ("full" if fold is None else f"fold_{fold}")
 
     def fold_dirs(self) -> list[Path]:
         """``fold_K`` folders that hold trained weights, in fold order."""
@@ -141,7 +142,7 @@ class Run:
         """Every fold the run should have: those trained (a run built by several ``--fold``
         calls has each), and those its last ``train`` was asked for (all folds without
         ``--fold``)."""
-        asked = self.config.get("folds")
+        asked = self.config.train.folds
         if asked is None:
             path = self.path / "splits.json"
             asked = range(len(read_object(path, list))) if path.is_file() else []
@@ -164,7 +165,7 @@ class Run:
                 f"{path}: modified since training (its SHA-256 differs from checksums.json); "
                 f"{RECOVER}"
             )
-        size = str(self.manifest["slice_shape"][-1])
+        size = str(self.manifest.slice_size)
         if trained is not None and trained != size:
             raise GliogradeError(
                 f"{path}: trained on {trained}×{trained} slices, but the run's store has "
@@ -189,8 +190,8 @@ class Run:
             raise GliogradeError(f"{path}: damaged (no train, select and val lists); {RETRAIN}")
         return split
 
-    def calibration(self) -> dict:
-        """``calibration.json``: per path (``seg``, ``noseg``) the pair and the flag threshold.
+    def calibration(self) -> Calibration:
+        """``calibration.json``: per grading mode (``seg``, ``noseg``) the rule and threshold.
 
         Raises:
             GliogradeError: missing (the run was not evaluated) or damaged.
@@ -201,26 +202,36 @@ class Run:
                 f"{path}: missing, so the run's probabilities cannot be calibrated or flagged; "
                 "run `gliograde evaluate RUN` to write it"
             )
-        calibration = read_object(path)
-        for key, rule in calibration.items():
-            if key in ("seg", "noseg") and not valid_rule(rule):
-                raise GliogradeError(
-                    f"{path}: damaged ({key!r} is not a calibration); "
-                    "run `gliograde evaluate RUN` to write it again"
-                )
-        return calibration
+        return Calibration.from_dict(read_object(path), path)
+
+    def write_calibration(self, calibration: Calibration) -> None:
+        calibration.write(self.path / "calibration.json")
+
+    def write_uncalibrated(self) -> None:
+        """The calibration of a ``--full`` run: none (it has no held-out patient)."""
+        self.write_calibration(Calibration.uncalibrated(self.target, FULL_NOTE))
+
+    def write_splits(self, splits: list[dict[str, list[str]]]) -> None:
+        """``splits.json``: the store's folds, frozen into the run."""
+        write_json(self.path / "splits.json", splits)
+
+    def write_fold_split(self, fold_dir: Path, split: dict[str, list[str]]) -> None:
+        """``fold_K/split.json``: the fold's ``train``, ``select`` and ``val`` patients."""
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        write_json(fold_dir / "split.json", split)
+
+    def record_weights(self, weights: Path) -> None:
+        """Record a weight file's SHA-256 in ``checksums.json`` (checked on every load)."""
+        from gliograde.model.weights import sha256_of
+
+        key = str(Path(weights).relative_to(self.path))
+        merge_json(self.path / "checksums.json", key, sha256_of(weights))
 
 
-def valid_rule(rule) -> bool:
-    """A calibration rule: a positive temperature, a bias, a threshold or None."""
-    numbers = (int, float)
-    return (
-        isinstance(rule, dict)
-        and isinstance(rule.get("temperature"), numbers)
-        and rule["temperature"] > 0
-        and isinstance(rule.get("bias"), numbers)
-        and (rule.get("threshold") is None or isinstance(rule.get("threshold"), numbers))
-    )
+def finished_dirs(run: Path) -> set[Path]:
+    """The folders (``fold_K``, ``full``) of a run folder whose weights ``checksums.json``
+    records: those training finished."""
+    return {run / key.split("/")[0] for key in read_object(run / "checksums.json")}
 
 
 def read_object(path: Path, kind: type = dict):
@@ -256,17 +267,3 @@ def trained_slice_size(path: Path) -> str | None:
     except SafetensorError as err:
         text = " ".join(str(err).split())[:120]
         raise GliogradeError(f"{path}: corrupt or truncated weights ({text}); {RECOVER}") from err
-
-
-def well_formed(config: dict) -> bool:
-    """The parts of ``config.json`` that later commands rely on, of the right types."""
-    manifest = config.get("store_manifest")
-    folds = config.get("folds")
-    return (
-        isinstance(manifest, dict)
-        and isinstance(manifest.get("options"), dict)
-        and isinstance(manifest.get("slice_shape"), list)
-        and len(manifest["slice_shape"]) == 3
-        and all(isinstance(v, int) for v in manifest["slice_shape"])
-        and (folds is None or (isinstance(folds, list) and all(isinstance(k, int) for k in folds)))
-    )

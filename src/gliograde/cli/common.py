@@ -1,0 +1,71 @@
+"""What the commands share: choices as ``Enum``s, the arguments and options several commands
+take, and the one way to write to stderr (:func:`gliograde.core.console.say`)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gliograde.core.console import say
+
+__all__ = ["Device", "DeviceOption", "RunArgument", "WorkersOption", "say"]
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    gpu = "gpu"
+
+
+class Slices(str, Enum):
+    brain = "brain"
+    tumor = "tumor"
+    all = "all"
+
+
+class Balance(str, Enum):
+    weights = "weights"
+    sampler = "sampler"
+
+
+class Select(str, Enum):
+    inner = "inner"
+    last = "last"
+
+
+class CamMethod(str, Enum):
+    gradcam = "gradcam"
+    gradcampp = "gradcampp"
+
+
+class Layer(str, Enum):
+    auto = "auto"
+    layer1 = "layer1"
+    layer2 = "layer2"
+    layer3 = "layer3"
+    layer4 = "layer4"
+
+
+class ExportFormat(str, Enum):
+    safetensors = "safetensors"
+    torchscript = "torchscript"
+    onnx = "onnx"
+    monai_bundle = "monai-bundle"
+
+
+class DemoTarget(str, Enum):
+    grade = "grade"
+    idh = "idh"
+    who = "who"
+
+
+RunArgument = Annotated[Path, typer.Argument(help="Run folder made by `gliograde train`.")]
+DeviceOption = Annotated[Device, typer.Option(help="Where the models run.")]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(help="Worker processes (default: automatic; 0: none, all in this process)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]

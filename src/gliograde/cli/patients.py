@@ -1,0 +1,151 @@
+"""Commands on patients: ``predict`` (answers as text, JSON, CSV, an HTML page with each
+preprocessed subject's QC picture, or DICOM Structured Reports), ``explain`` and ``report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gliograde.cli.common import (
+    CamMethod,
+    Device,
+    DeviceOption,
+    JsonOption,
+    Layer,
+    RunArgument,
+    say,
+)
+from gliograde.core.errors import UsageError
+
+
+def predict(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="RUN, then subject folders, cohort folders, DICOM folders or CSV manifests."
+        ),
+    ],
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", hidden=True, help="Deprecated: give RUN as the first argument."),
+    ] = None,
+    fold: Annotated[int | None, typer.Option(help="Grade with fold K's model alone.")] = None,
+    ignore_seg: Annotated[
+        bool, typer.Option(help="Do not use a segmentation even if present.")
+    ] = False,
+    json_out: JsonOption = False,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV here.")] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Also write an HTML page here (with QC pictures).")
+    ] = None,
+    dicom_sr: Annotated[
+        Path | None,
+        typer.Option(help="Write a DICOM Structured Report per DICOM input in this folder."),
+    ] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="A calibration.json to use instead of the run's own.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Grade inputs unlike the training data too (flagged uncertain).")
+    ] = False,
+    device: DeviceOption = Device.auto,
+):
+    """Grade new patients (no segmentation needed; DICOM folders are preprocessed first).
+    Exit 1 if any subject could not be graded."""
+    from gliograde.core.files import write_text
+    from gliograde.predict import PredictOptions, predict_subjects
+    from gliograde.predict.formats import format_predictions, predictions_csv, predictions_json
+    from gliograde.run import Run
+
+    if model is None:
+        if len(inputs) < 2:
+            raise UsageError("give RUN and at least one subject: gliograde predict RUN SUBJECT...")
+        model, inputs = inputs[0], inputs[1:]
+    options = PredictOptions(fold, ignore_seg, force, device.value, calibration)
+    predictions = predict_subjects(inputs, model, options)
+    target = Run.open(model).target
+    typer.echo(
+        predictions_json(predictions) if json_out else format_predictions(predictions, target)
+    )
+    if csv_out is not None:
+        write_text(csv_out, predictions_csv(predictions, target))
+    failed = write_extras(predictions, model, report, dicom_sr)
+    for p in predictions:
+        if p.error:
+            say(f"gliograde: {p.subject}: {p.error}")
+    for subject, problem in failed.items():
+        say(f"gliograde: {subject}: {problem}")
+    raise typer.Exit(1 if failed or any(p.error for p in predictions) else 0)
+
+
+def write_extras(predictions, run: Path, report: Path | None, dicom_sr: Path | None) -> dict:
+    """``--report`` and ``--dicom-sr``, each said on stderr (stdout may be the JSON); returns
+    the subjects whose SR could not be written, with why."""
+    from gliograde import __version__
+    from gliograde.assess.report import write_predictions_report
+    from gliograde.scans.sr import Answered, write_dicom_srs
+
+    if report is not None:
+        answers = [p.to_dict() for p in predictions]
+        say(f"report: {write_predictions_report(answers, run, report)}")
+    if dicom_sr is None:
+        return {}
+    answered = [Answered(p.subject, p.to_dict(), p.dicom) for p in predictions]
+    written, notes, failed = write_dicom_srs(answered, dicom_sr, __version__)
+    for note in notes:
+        say(f"note: {note}")
+    for subject, path in written.items():
+        say(f"DICOM SR of {subject}: {path}")
+    return failed
+
+
+def explain(
+    run: RunArgument,
+    subjects: Annotated[
+        list[Path] | None, typer.Argument(help="Subject folders (or --store).")
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="Explain the run's out-of-fold patients.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for panels (default RUN/explain).")
+    ] = None,
+    per_patient: Annotated[int, typer.Option(help="Panels per patient.")] = 2,
+    method: Annotated[CamMethod, typer.Option(help="Saliency method.")] = CamMethod.gradcam,
+    layer: Annotated[
+        Layer, typer.Option(help="ResNet stage: auto (layer4 at 240 px), layer1..layer4.")
+    ] = Layer.auto,
+    device: DeviceOption = Device.auto,
+):
+    """Grad-CAM panels and attention on the tumour (share inside, pointing game)."""
+    from gliograde.assess.explain import ExplainOptions, explain_store, explain_subjects
+    from gliograde.assess.gradcam import attention_line
+
+    if (store is None) == (not subjects):
+        raise UsageError("give either --store STORE or one or more subject folders")
+    options = ExplainOptions(out, per_patient, method.value, layer.value, device.value)
+    if store is not None:
+        summary = explain_store(run, store, options)
+    else:
+        summary = explain_subjects(run, subjects, options)
+        for subject, answer in summary["answers"].items():
+            typer.echo(f"{subject}: {answer['answer']}, P({answer['of']}) {answer['p']:.3f}")
+        for subject, problem in summary["errors"].items():
+            say(f"gliograde: {subject}: {problem}")
+    if summary.get("n_slices"):
+        typer.echo(attention_line(summary))
+    typer.echo(f"panels in {out or Path(run) / 'explain'}")
+    if summary.get("errors"):
+        raise typer.Exit(1)
+
+
+def report(run: RunArgument):
+    """Write RUN/report.html: one self-contained page (images embedded, opens offline)."""
+    from gliograde.assess.report import write_report
+
+    typer.echo(f"report: {write_report(run)}")
+
+
+COMMANDS = (predict, explain, report)

@@ -1,0 +1,54 @@
+"""Commands about gliograde itself: ``bench`` (its speed) and ``demo`` (the method on SYNTHETIC
+data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gliograde.cli.common import DemoTarget, Device, DeviceOption, JsonOption
+
+
+def bench(
+    subjects: Annotated[
+        int, typer.Option(help="SYNTHETIC subjects (240×240×155) to measure on.")
+    ] = 20,
+    json_out: JsonOption = False,
+    save: Annotated[
+        Path | None, typer.Option(help="Also write the results as JSON to this file.")
+    ] = None,
+    work: Annotated[
+        Path | None, typer.Option(help="Keep the bench's data in this folder (reused next time).")
+    ] = None,
+):
+    """Measure loaders, training, prepare, predict and memory against the usual ways (minutes)."""
+    from gliograde.bench import BenchConfig, format_results, run_bench
+
+    config = BenchConfig(
+        subjects=subjects,
+        work=str(work) if work else None,
+        json_out=str(save) if save else None,
+    )
+    results = run_bench(config)
+    typer.echo(json.dumps(results, indent=2) if json_out else format_results(results))
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's data, store, run.")] = Path(
+        "demo-output"
+    ),
+    device: DeviceOption = Device.auto,
+    target: Annotated[
+        DemoTarget, typer.Option(help="grade (LGG/HGG), idh (2 classes) or who (WHO grade 2/3/4).")
+    ] = DemoTarget.grade,
+):
+    """Synthetic cohort → slice store → 5-fold training → patient-level results."""
+    from gliograde.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig.for_device(out, device.value, target.value))
+
+
+COMMANDS = (bench, demo)

@@ -1,0 +1,106 @@
+"""Commands that make and measure a run: ``train`` and ``evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gliograde.cli.common import Balance, Device, DeviceOption, RunArgument, Select, WorkersOption
+from gliograde.core.errors import UsageError
+
+
+def train(
+    store: Annotated[Path, typer.Argument(help="Slice store made by `gliograde prepare`.")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder to write.")],
+    fold: Annotated[list[int] | None, typer.Option(help="Fold(s) to train (default: all).")] = None,
+    full: Annotated[bool, typer.Option(help="One model on every subject, no validation.")] = False,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Slices per step, over all devices.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: DeviceOption = Device.auto,
+    devices: Annotated[int, typer.Option(help="Devices per node (DDP when more than 1).")] = 1,
+    nodes: Annotated[int, typer.Option(help="Nodes (multi-node DDP).")] = 1,
+    balance: Annotated[Balance, typer.Option(help="Class imbalance.")] = Balance.weights,
+    epoch_slices: Annotated[int | None, typer.Option(help="Slices drawn per epoch.")] = None,
+    select: Annotated[
+        Select, typer.Option(help="Checkpoint: inner (a split of the training patients) or last.")
+    ] = Select.inner,
+    select_fraction: Annotated[
+        float, typer.Option(help="Share of each fold's training patients in the inner split.")
+    ] = 0.2,
+    patience: Annotated[int, typer.Option(help="Early stopping on the inner split (0: off).")] = 5,
+    augment: Annotated[bool, typer.Option(help="Augment training batches.")] = True,
+    workers: WorkersOption = None,
+    use_compile: Annotated[
+        bool, typer.Option("--compile/--no-compile", help="torch.compile the network.")
+    ] = False,
+    resident: Annotated[
+        bool, typer.Option(help="Training slices kept in GPU memory: no CPU worker in the loop.")
+    ] = False,
+    pretrained: Annotated[
+        Path | None, typer.Option(help="torchvision resnet18 weights file.")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoints.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+):
+    """Train ResNet18 on the store's folds, then grade each fold's held-out patients once."""
+    options = dict(locals())  # the options, before any other name is bound here
+    from gliograde.assess.evaluate import format_table
+    from gliograde.experiment import train_and_evaluate
+    from gliograde.run.config import TrainConfig
+    from gliograde.train.fit import is_global_zero
+
+    if full and fold:
+        raise UsageError("--full trains on every subject; do not combine it with --fold")
+    options["folds"] = options.pop("fold") or None
+    options["compile"] = options.pop("use_compile")
+    options["workers"] = loader_workers(workers)
+    metrics = train_and_evaluate(TrainConfig.from_options(**options))
+    if metrics is not None:
+        typer.echo(format_table(metrics))
+    if is_global_zero():
+        typer.echo(f"run written to {out}")
+
+
+def loader_workers(workers: int | None) -> int:
+    """``--workers`` as ``TrainConfig`` records it: -1 for automatic (0 on a CPU, up to 8 on a
+    GPU); -1 given on the command line, the older spelling of automatic, means the same."""
+    return -1 if workers is None or workers < 0 else workers
+
+
+def evaluate(
+    run: RunArgument,
+    test: Annotated[
+        Path | None, typer.Option(help="An independent labelled cohort (any layout check reads).")
+    ] = None,
+    labels: Annotated[Path | None, typer.Option(help="Label CSV for --test.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for --test results.")] = None,
+    recalibrate: Annotated[
+        bool, typer.Option(help="Also fit a calibration on the --test cohort (saved in --out).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="--test: grade patients unlike the training data too.")
+    ] = False,
+    device: DeviceOption = Device.auto,
+):
+    """Recompute a run's held-out figures, or grade an independent cohort with --test."""
+    from gliograde.assess.evaluate import TestCohort, evaluate_run, evaluate_test, format_table
+    from gliograde.assess.report import write_report
+
+    if test is None:
+        if out or labels or recalibrate:
+            raise UsageError("--out, --labels and --recalibrate go with --test")
+        typer.echo(format_table(evaluate_run(run)))
+        return
+    if out is None:
+        raise UsageError("--test needs --out DIR for its results")
+    cohort = TestCohort(test, labels, recalibrate, force)
+    metrics = evaluate_test(run, cohort, out, device.value)
+    typer.echo(format_table(metrics))
+    typer.echo(f"results in {out} (report: {write_report(out)})")
+
+
+COMMANDS = (train, evaluate)

@@ -1,0 +1,34 @@
+"""What ``gliograde train`` runs: train the folds (:mod:`gliograde.train`), then grade each
+fold's held-out patients once (:mod:`gliograde.assess.crossval`).
+
+The two steps live in their own layers; this module only puts them in order, above both (the
+training layer cannot import evaluation, which grades with what training wrote).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gliograde.run.config import TrainConfig
+
+
+def train_and_evaluate(config: TrainConfig) -> dict | None:
+    """Train the folds, then grade each fold's held-out patients once.
+
+    Returns:
+        The out-of-fold metrics; None for ``--full`` and on DDP ranks other than 0.
+    """
+    from gliograde.assess.crossval import evaluate_cross_validation
+    from gliograde.assess.modelcard import write_model_card
+    from gliograde.core.devices import torch_device
+    from gliograde.run import Run
+    from gliograde.train.fit import is_global_zero
+    from gliograde.train.folds import train_folds
+
+    train_folds(config)
+    if not is_global_zero():
+        return None
+    if config.full:  # no held-out patient: the card says so
+        write_model_card(Run.open(Path(config.out)))
+        return None
+    return evaluate_cross_validation(Path(config.out), torch_device(config.device))

@@ -1,0 +1,251 @@
+"""The :class:`Grader`: a run's models opened once, and the one way to grade a patient with them.
+
+``predict``, ``explain``, ``evaluate --test``, cross-validation's scoring and the MONAI bundle
+all grade through it, so every figure gliograde reports is a figure about exactly what
+``predict`` answers::
+
+    grader = Grader.open(run)                    # the run's models, on their device
+    outcome = grader.grade(subject)              # Graded, or Refused with its reason
+    for fold, grader in Grader.per_fold(run):    # cross-validation: each fold's model alone
+        ...
+
+A patient is first *examined*: its files preprocessed with the run's recorded options (never
+re-typed) and compared with the patients the run was trained on (:mod:`gliograde.infer.guard`).
+Then it is graded by the one patient rule (:mod:`gliograde.infer.patient`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gliograde.core.errors import DataError, GliogradeError
+from gliograde.infer.guard import ADVICE, out_of_distribution
+from gliograde.infer.models import load_models, precision_name, slice_outputs
+from gliograde.infer.patient import Evidence, PatientResult, patient_evidence, patient_result
+from gliograde.io.cohort import SEG, Subject
+from gliograde.io.volumes import SubjectError
+from gliograde.model.aggregate import seg_weights
+from gliograde.preprocess.slices import SubjectSlices, preprocess_subject
+from gliograde.run.calibration import Calibration, read_calibration
+from gliograde.run.folder import Run
+
+NOSEG_UNTRAINED = (
+    "this run cannot grade without a segmentation: it was trained on a --slices tumor store, "
+    "so its tumour head never saw a slice without tumour; give the segmentation, or train on "
+    "a store prepared with --slices brain"
+)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A subject that could not be graded, and why (one line)."""
+
+    subject: str
+    reason: str
+
+
+@dataclass
+class Examined:
+    """A subject preprocessed as the run's store was, and checked against its training data.
+
+    ``reasons``: why it is out of distribution (empty when it is not; non-empty only when the
+    grader was asked to grade it anyway).
+    """
+
+    subject: Subject
+    slices: SubjectSlices
+    with_seg: bool
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        """The grading mode: ``seg`` (the segmentation's tumour slices) or ``noseg``."""
+        return "seg" if self.with_seg else "noseg"
+
+    @property
+    def x(self) -> torch.Tensor:
+        """The slices as the models take them, ``[n, 4, H, W]`` float32."""
+        return torch.from_numpy(self.slices.images.astype(np.float32))
+
+    def tumor_pixels(self) -> np.ndarray | None:
+        """Tumour pixels of each slice in the segmentation (None without one)."""
+        return tumor_pixels(self.slices) if self.with_seg else None
+
+
+@dataclass
+class Graded:
+    """A subject examined, and its answer."""
+
+    examined: Examined
+    result: PatientResult
+
+    @property
+    def subject(self) -> str:
+        return self.examined.subject.subject_id
+
+
+class Grader:
+    """A run's models on their device, with the calibration their answers are given with."""
+
+    def __init__(self, run: Run, models: list[torch.nn.Module], calibration: Calibration | None):
+        self.run, self.models = run, models
+        self._calibration = calibration
+
+    @classmethod
+    def open(
+        cls,
+        run: Run | Path,
+        fold: int | None = None,
+        device: str = "cpu",
+        calibration: Path | None = None,
+    ) -> Grader:
+        """The run's models: fold ``fold``'s alone, else its ``--full`` model or every fold's.
+
+        Args:
+            device: a PyTorch device name (``cpu``, ``cuda``).
+            calibration: a ``calibration.json`` to answer with instead of the run's own (such as
+                one ``evaluate --test --recalibrate`` fitted on a hospital's cohort).
+
+        Raises:
+            GliogradeError: the run cannot be used, or ``calibration`` is not for its target.
+        """
+        run = run if isinstance(run, Run) else Run.open(run)
+        precision_name(device)  # a bad GLIOGRADE_PRECISION stops here, before any work
+        own = checked_calibration(calibration, run) if calibration is not None else None
+        return cls(run, load_models(run.weights(fold), device), own)
+
+    @classmethod
+    def per_fold(cls, run: Run, device: str = "cpu") -> Iterator[tuple[int, Grader]]:
+        """Each trained fold's model alone, in fold order: the graders of its held-out patients."""
+        for k in run.folds():
+            yield k, cls(run, load_models(run.weights(k), device), None)
+
+    @property
+    def precision(self) -> str:
+        """``bf16`` or ``fp32``: the precision the models run in on this device."""
+        from gliograde.infer.models import models_device
+
+        return precision_name(str(models_device(self.models)))
+
+    @property
+    def calibration(self) -> Calibration:
+        """The calibration answers are given with (read from the run when first needed)."""
+        if self._calibration is None:
+            self._calibration = self.run.calibration()
+        return self._calibration
+
+    def examine(
+        self, subject: Subject, ignore_seg: bool = False, force: bool = False
+    ) -> Examined | Refused:
+        """Preprocess ``subject`` as the run's store was, and check it is like its patients.
+
+        A subject out of distribution is refused, or with ``force`` examined with its reasons.
+        """
+        sid = subject.subject_id
+        try:
+            slices, with_seg = self._slices(subject, ignore_seg)
+        except SubjectError as err:
+            return Refused(sid, "; ".join(err.problems))
+        except GliogradeError as err:
+            return Refused(sid, str(err))
+        manifest = self.run.manifest
+        reasons = out_of_distribution(slices.profile, manifest.profile, manifest.resized)
+        if reasons and not force:
+            return Refused(sid, f"out of distribution: {'; '.join(reasons)}; {ADVICE}")
+        return Examined(subject, slices, with_seg, reasons)
+
+    def grade(
+        self, subject: Subject, ignore_seg: bool = False, force: bool = False
+    ) -> Graded | Refused:
+        """Examine ``subject`` and grade it; a subject out of distribution graded with
+        ``force`` is flagged uncertain."""
+        examined = self.examine(subject, ignore_seg, force)
+        if isinstance(examined, Refused):
+            return examined
+        result = self.grade_examined(examined)
+        result.flag = result.flag or bool(examined.reasons)
+        return Graded(examined, result)
+
+    def grade_examined(self, examined: Examined) -> PatientResult:
+        """The one patient rule on an examined patient, calibrated for its grading mode.
+
+        With a segmentation only the slices that speak (its tumour slices) go through the
+        models: the others weigh 0 in every figure of the rule, so the answer is the one all
+        slices give. Their ``slice_p`` is NaN and their weight 0 in the evidence.
+        """
+        n = len(examined.slices.images)
+        pixels = examined.tumor_pixels()
+        rows = (
+            np.flatnonzero(seg_weights(pixels, self.run.min_tumor))
+            if examined.with_seg
+            else np.arange(n)
+        )
+        x = examined.x[rows]
+        p_class, p_tumor = slice_outputs(self.models, x)
+        used = pixels[rows] if examined.with_seg else None
+        evidence = patient_evidence(self.models, x, p_class, p_tumor, used, self.run.min_tumor)
+        evidence = on_all_slices(evidence, rows, n)
+        return self.answer(evidence, examined.mode)
+
+    def answer(self, evidence: Evidence, mode: str) -> PatientResult:
+        """Step 2 of the rule with this grader's calibration of ``mode``."""
+        return patient_result(evidence, self.calibration.rule(mode), self.run.target.classes)
+
+    def evidence(
+        self,
+        x: torch.Tensor,
+        tumor_px: np.ndarray | None,
+        modes: tuple[str, ...] = ("seg", "noseg"),
+    ) -> dict[str, Evidence]:
+        """Uncalibrated evidence on each grading mode the run can take for one patient, from
+        one forward pass: ``seg`` (when ``tumor_px`` is given) and ``noseg`` (when the run can
+        grade without a segmentation).
+
+        Both modes score the same slices: a ``brain``/``all`` store keeps slices by brain, not
+        by tumour, so ``predict`` with and without the segmentation preprocesses the same ones.
+        """
+        p_class, p_tumor = slice_outputs(self.models, x)
+        min_tumor, out = self.run.min_tumor, {}
+        if tumor_px is not None and "seg" in modes:
+            out["seg"] = patient_evidence(self.models, x, p_class, p_tumor, tumor_px, min_tumor)
+        if self.run.can_grade_without_seg and "noseg" in modes:
+            out["noseg"] = patient_evidence(self.models, x, p_class, p_tumor, None, min_tumor)
+        return out
+
+    def _slices(self, subject: Subject, ignore_seg: bool) -> tuple[SubjectSlices, bool]:
+        with_seg = SEG in subject.files and not ignore_seg
+        if not with_seg and not self.run.can_grade_without_seg:
+            raise DataError(NOSEG_UNTRAINED)
+        config = self.run.manifest.prepare_config()
+        return preprocess_subject(subject, config, use_seg=with_seg), with_seg
+
+
+def checked_calibration(path: Path, run: Run) -> Calibration:
+    """A ``calibration.json`` given with ``--calibration``, fitted for the run's target."""
+    calibration = read_calibration(path)
+    fitted_for, target = calibration.target, run.target
+    if fitted_for != target:
+        raise GliogradeError(
+            f"{path}: fitted for the target {fitted_for.name} ({', '.join(fitted_for.classes)}), "
+            f"not this run's {target.name} ({', '.join(target.classes)}); give the one "
+            "`evaluate --test --recalibrate` wrote for this run"
+        )
+    return calibration
+
+
+def tumor_pixels(slices: SubjectSlices) -> np.ndarray:
+    """Tumour pixels of each slice in the segmentation (native resolution)."""
+    return sum(np.asarray(slices.counts[f"tumor_{k}"]) for k in (1, 2, 4))
+
+
+def on_all_slices(evidence: Evidence, rows: np.ndarray, n: int) -> Evidence:
+    """``evidence`` of the slices ``rows``, its per-slice arrays laid out on all ``n`` slices."""
+    slice_p = np.full((n, *evidence.slice_p.shape[1:]), np.nan)
+    weights = np.zeros(n)
+    slice_p[rows], weights[rows] = evidence.slice_p, evidence.weights
+    return replace(evidence, slice_p=slice_p, weights=weights)

@@ -1,0 +1,100 @@
+"""``gliograde predict``: grade new patients with a trained run.
+
+Inputs are subject folders, cohort folders in any layout ``check`` reads, CSV manifests, or
+raw scans (DICOM or NIfTI in any grid, preprocessed first). The preprocessing is the run's own
+(``RUN/config.json``), the models are the run's fold models averaged (its ``--full`` model when
+there is one, fold K's alone with ``--fold K``), and each patient goes through the
+:class:`~gliograde.infer.grader.Grader`, as in evaluation.
+
+* With a segmentation: its tumour slices are averaged.
+* Without one (or ``--ignore-seg``): every brain slice is scored and weighted by the model's own
+  probability that it shows tumour. A run trained on a ``--slices tumor`` store cannot do this
+  and says so.
+
+:mod:`gliograde.predict.formats` writes the answers as text, JSON and CSV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gliograde.infer.grader import Graded, Grader
+from gliograde.infer.patient import PatientResult
+from gliograde.io.target import Target
+
+
+@dataclass
+class PredictOptions:
+    """How ``predict`` grades: which models, on which device, with which calibration."""
+
+    fold: int | None = None
+    ignore_seg: bool = False
+    force: bool = False  # grade patients out of distribution too (flagged uncertain)
+    device: str = "auto"
+    calibration: Path | None = None  # instead of the run's own calibration.json
+
+
+@dataclass
+class Prediction:
+    """The answer for one subject (``error`` set instead when it could not be graded)."""
+
+    subject: str
+    target: Target
+    result: PatientResult | None = None
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+    dicom: tuple[Path, set[str]] | None = None  # the DICOM folder and series it was made from
+
+    def to_dict(self) -> dict:
+        """``predict --json``'s object (see :func:`gliograde.predict.formats.answer_dict`)."""
+        from gliograde.predict.formats import answer_dict
+
+        return answer_dict(self)
+
+
+def predict_subjects(
+    inputs: list[Path], run_path: Path, options: PredictOptions | None = None
+) -> list[Prediction]:
+    """Grade every subject of ``inputs``; a bad subject gets an error, not an exception.
+
+    A subject unlike the run's training data (:mod:`gliograde.infer.guard`) is refused, or with
+    ``options.force`` graded, flagged uncertain and given its reasons under
+    ``out_of_distribution``.
+
+    Raises:
+        GliogradeError: the run cannot be used (no config, no weights, no such fold).
+    """
+    from gliograde.core.devices import torch_device
+    from gliograde.io.layouts import discover_inputs
+    from gliograde.scans.cached import preprocess_raw_inputs
+
+    o = options or PredictOptions()
+    grader = Grader.open(run_path, o.fold, torch_device(o.device), o.calibration)
+    target = grader.run.target
+    inputs, raw = preprocess_raw_inputs(inputs)
+    subjects, errors = discover_inputs(inputs)
+    out = [Prediction(name, target, error=why) for name, why in (raw.errors | errors).items()]
+    for subject in subjects:
+        outcome = grader.grade(subject, o.ignore_seg, o.force)
+        if not isinstance(outcome, Graded):
+            out.append(Prediction(outcome.subject, target, error=outcome.reason))
+            continue
+        sid = outcome.subject
+        extra = {"precision": grader.precision} | answer_notes(outcome, grader.run.min_tumor)
+        extra |= raw.about(sid)
+        out.append(Prediction(sid, target, outcome.result, extra=extra, dicom=raw.sources.get(sid)))
+    return out
+
+
+def answer_notes(graded: Graded, min_tumor: int) -> dict:
+    """Why an answer deserves a second look: the reasons it is out of distribution, and a note
+    when the segmentation has no tumour slice (the rule then weighs every slice)."""
+    e = graded.examined
+    notes = {"out_of_distribution": e.reasons} if e.reasons else {}
+    if e.with_seg and not (e.tumor_pixels() >= min_tumor).any():
+        notes["note"] = (
+            f"no slice has {min_tumor} tumour pixels in the segmentation: every slice "
+            "weighed equally; check the segmentation, or grade with --ignore-seg"
+        )
+    return notes

@@ -1,0 +1,135 @@
+"""The options of ``train`` (:class:`TrainConfig`) and ``RUN/config.json``, which records them
+with the store's manifest (:class:`RunConfig`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from gliograde.core.errors import GliogradeError, UsageError
+from gliograde.store.manifest import StoreManifest
+
+SELECT_MODES = ("inner", "last")
+
+
+@dataclass
+class TrainConfig:
+    """Options of ``train``; written to ``RUN/config.json``.
+
+    ``select`` says how each fold's checkpoint is chosen. ``inner``: on an inner validation
+    split (``select_fraction`` of the fold's training patients, stratified by grade), which also
+    drives early stopping. ``last``: the weights after ``epochs`` epochs, no selection at all.
+    Either way the fold's own validation patients are never read before their final prediction.
+    """
+
+    store: str
+    out: str
+    folds: list[int] | None = None  # None: all folds of the store
+    full: bool = False
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    device: str = "auto"
+    devices: int = 1  # per node; DDP when devices × nodes > 1
+    nodes: int = 1
+    balance: str = "weights"  # "weights" (class-weighted loss) or "sampler" (balanced sampling)
+    epoch_slices: int | None = None  # slices drawn per epoch (default: every training slice)
+    augment: bool = True
+    patience: int = 5
+    select: str = "inner"
+    select_fraction: float = 0.2
+    tumor_loss_weight: float = 0.5
+    workers: int = -1  # DataLoader workers; -1: 0 on CPU, up to 8 on GPU
+    compile: bool = False
+    resident: bool = False  # keep the training slices on the device (GPU memory)
+    pretrained: str | None = None
+    resume: bool = False
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.balance not in ("weights", "sampler"):
+            raise UsageError("--balance must be 'weights' or 'sampler'")
+        if self.device not in ("auto", "cpu", "gpu"):
+            raise UsageError("--device must be auto, cpu or gpu")
+        if self.select not in SELECT_MODES:
+            raise UsageError("--select must be 'inner' or 'last'")
+        if not 0.05 <= self.select_fraction <= 0.5:
+            raise UsageError("--select-fraction must be between 0.05 and 0.5")
+
+    @classmethod
+    def from_options(cls, **options) -> TrainConfig:
+        """The config of ``train``'s command-line options: paths and choices become the plain
+        strings ``config.json`` records; options this config does not know are refused."""
+        from enum import Enum
+        from pathlib import PurePath
+
+        def plain(value):
+            if isinstance(value, Enum):
+                return value.value
+            if isinstance(value, PurePath):
+                return str(value)
+            return list(value) if isinstance(value, tuple | list) else value
+
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(f"TrainConfig has no option {unknown[0]}")
+        return cls(**{k: plain(v) for k, v in options.items()})
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """The options a ``config.json`` records (keys of other versions' options ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+RUN_FORMAT = 2
+"""What ``config.json``'s ``run_format`` says; a run of another format is refused, not guessed."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """``RUN/config.json``: the training options, the store's manifest, and the versions.
+
+    The file is flat, as it always was: the options of :class:`TrainConfig` at the top level,
+    beside ``run_format``, ``store_manifest`` and ``versions``.
+    """
+
+    train: TrainConfig
+    manifest: StoreManifest
+    versions: dict = field(default_factory=dict)
+    run_format: int = RUN_FORMAT
+
+    @classmethod
+    def from_dict(cls, data: dict, where: Path | str) -> RunConfig:
+        """The record of a ``config.json`` object.
+
+        Raises:
+            GliogradeError: of another run format, or its manifest or folds are damaged.
+        """
+        found = data.get("run_format")
+        folds = data.get("folds")
+        ok_folds = folds is None or (
+            isinstance(folds, list) and all(isinstance(k, int) for k in folds)
+        )
+        another = GliogradeError(
+            f"{where}: written by another version of gliograde (run format {found}, "
+            f"this version reads {RUN_FORMAT}); train it again with this version of gliograde"
+        )
+        if found != RUN_FORMAT or not isinstance(data.get("store_manifest"), dict) or not ok_folds:
+            raise another
+        try:
+            train = TrainConfig.from_dict(data)
+            manifest = StoreManifest.from_dict(data["store_manifest"], where)
+        except (TypeError, UsageError, GliogradeError):
+            raise another from None
+        return cls(train, manifest, dict(data.get("versions", {})), found)
+
+    def to_dict(self) -> dict:
+        return asdict(self.train) | {
+            "run_format": self.run_format,
+            "store_manifest": self.manifest.to_dict(),
+            "versions": dict(self.versions),
+        }
