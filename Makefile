@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.gliograde-installed
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: demo test lint bench fuzz clean
+.PHONY: demo test test-quick lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(BIN)/python ]; then \
@@ -25,12 +25,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The unit tests alone (tests/integration/ left out): about a minute and a half on 2 cores.
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
 # 10,000 fuzzed inputs: NIfTI (.nii.gz and .nii), label CSVs and manifests, run folders.
 fuzz: $(STAMP)
 	GLIOGRADE_FUZZ_CASES=10000 $(BIN)/python -m pytest -q -k fuzz tests/io/test_fuzz_readers.py tests/test_run.py
 
 bench: $(STAMP)
-	$(BIN)/gliograde bench --json bench.json
+	$(BIN)/gliograde bench --save bench.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts

@@ -9,6 +9,16 @@ import pytest
 
 from helpers.data import SAMPLE, SMALL_SHAPE
 
+INTEGRATION = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(items):
+    """Every test under ``tests/integration/`` is end to end: marked ``slow``, so that
+    ``pytest -m "not slow"`` (``make test-quick``) leaves it out."""
+    for item in items:
+        if INTEGRATION in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:

@@ -18,6 +18,15 @@ def test_binary_metrics_by_hand():
     assert m["auc"] == pytest.approx(5 / 6)
 
 
+def test_auc_counts_a_tie_between_the_classes_as_half_a_pair():
+    from gliograde.assess.metrics import roc_auc
+
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.2, 0.5, 0.5, 0.9])  # pairs: (0.2,0.5) (0.2,0.9) (0.5,0.9) right, (0.5,0.5) tie
+    assert roc_auc(y, p) == pytest.approx(3.5 / 4)
+    assert roc_auc(1 - y, p) == pytest.approx(0.5 / 4)
+
+
 def test_auc_is_none_with_one_class():
     assert binary_metrics(np.array([1, 1]), np.array([0.2, 0.9]))["auc"] is None
 
