@@ -1,8 +1,6 @@
 """prepare → train (tiny) → evaluate → predict, end to end on small SYNTHETIC data."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -254,22 +252,9 @@ def test_predict_cli_takes_run_first_or_as_model_and_writes_csv(tiny_run, synth_
         [str(run), str(subject)],
         [str(subject), "--model", str(run)],
     ):
-        cmd = [
-            sys.executable,
-            "-m",
-            "gliograde",
-            "predict",
-            *args,
-            "--fold",
-            "1",
-            "--json",
-            "--device",
-            "cpu",
-            "--csv",
-            str(tmp_path / "out.csv"),
-        ]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
+        options = ["--fold", "1", "--json", "--device", "cpu", "--csv", tmp_path / "out.csv"]
+        result = invoke("predict", *args, *options)
+        assert result.exit_code == 0, result.stderr
         outputs.append(json.loads(result.stdout))
     assert outputs[0] == outputs[1]
     lines = (tmp_path / "out.csv").read_text().splitlines()

@@ -123,18 +123,26 @@ def store_z(store, subject: str) -> np.ndarray:
     return store.index.z[rows[np.argsort(store.index.row[rows], kind="stable")]]
 
 
+@dataclass
 class Case:
-    """One patient to explain: slices, segmentation (or None), slice and patient probability
-    (of the target's class 1 for two classes: HGG for the grade; of each class for more), and
-    the class the maps are drawn for: the patient's answer."""
+    """One patient to explain: slices ``[n, 4, H, W]``, segmentation (or None), each slice's
+    z, slice and patient probability (of the target's class 1 for two classes: HGG for the
+    grade; of each class for more), and the class the maps are drawn for: the answer."""
 
-    def __init__(self, subject, images, seg, z, slice_p, p_patient, classes):
+    subject: str
+    images: np.ndarray
+    seg: np.ndarray | None
+    z: np.ndarray
+    slice_p: np.ndarray
+    p_patient: np.ndarray
+    classes: tuple[str, ...]
+
+    def __post_init__(self):
         from gliograde.infer.patient import predicted_index
 
-        self.subject, self.images, self.seg, self.z = subject, images, seg, z
-        self.slice_p, self.p_patient = slice_p, np.asarray(p_patient, dtype=np.float64)
+        self.p_patient = np.asarray(self.p_patient, dtype=np.float64)
+        self.classes = tuple(self.classes)
         self.predicted = int(predicted_index(self.p_patient[None])[0])
-        self.classes = tuple(classes)
 
     @property
     def shown(self) -> str:

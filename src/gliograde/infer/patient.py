@@ -5,8 +5,8 @@ uncertainty and a flag. ``predict``, evaluation (cross-validation and ``evaluate
 
 A patient's probability ``p`` is P(class 1) (P(HGG) for the grade) for a two-class target and
 the vector of the K class probabilities for more; over patients, ``[n]`` or ``[n, K]``. Every
-function here takes either, and with two classes computes exactly what it did before targets of
-more classes existed.
+function here takes either: with two classes it works on P(class 1) (a calibration with a
+temperature and a bias), with more on the vector (one temperature).
 
 Two steps, because evaluation must see every patient's evidence before it can fit the
 calibration and the flag threshold (cross-fitted, out of sample):

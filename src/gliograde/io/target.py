@@ -44,8 +44,8 @@ class Target:
 
     @classmethod
     def of_dict(cls, data: dict | None) -> Target:
-        """The target a file records (``{"name", "classes"}``); files written before targets
-        existed record none, and were the grade's."""
+        """The target a file records (``{"name", "classes"}``); a file that records none
+        is the grade's."""
         return GRADE if data is None else cls(data["name"], tuple(data["classes"]))
 
 

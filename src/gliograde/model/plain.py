@@ -1,6 +1,6 @@
 """The network in plain PyTorch, without MONAI: what ``predict`` runs (MONAI's import alone takes
 about 2 s, more than ``predict`` may spend in all). Same layers, parameter names and order as
-MONAI's ResNet; a test checks both hold the same parameters and give the same logits."""
+MONAI's ResNet, so that both hold the same parameters and give the same logits."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ class BasicBlock(nn.Module):
 class PlainResNet18(nn.Module):
     """The network of :func:`resnet18_backbone` without importing MONAI, for inference.
 
-    Importing MONAI takes about 2 s, more than ``predict`` may spend in all (a test checks that
-    both networks hold the same parameters and give the same logits).
+    Importing MONAI takes about 2 s, more than ``predict`` may spend in all; both networks hold
+    the same parameters and give the same logits.
     """
 
     def __init__(self, in_channels: int = IN_CHANNELS, num_classes: int = NUM_CLASSES):

@@ -83,8 +83,7 @@ def is_raw_nifti_folder(path: Path) -> bool:
     from nibabel.filebasedimages import ImageFileError
 
     from gliograde import MODALITIES
-    from gliograde.io.layouts import find_subject_files
-    from gliograde.scans.inputs import is_nifti
+    from gliograde.io.layouts import find_subject_files, is_nifti
 
     if not path.is_dir():
         return False

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gliograde.core.errors import DataError, UsageError
+from gliograde.io.layouts import is_nifti
 from gliograde.scans.series import Series, assign_roles
-
-NIFTI = (".nii", ".nii.gz")
 
 
 @dataclass
@@ -38,10 +37,6 @@ def provenance(chosen: dict[str, Series], identities: dict) -> dict[str, dict]:
         out[role] = {"series": s.number, "uid": s.key, "description": s.description}
         out[role] |= {"confidence": identity.confidence, "why": identity.why}
     return out
-
-
-def is_nifti(path: Path) -> bool:
-    return path.is_file() and path.name.lower().endswith(NIFTI)
 
 
 def raw_subjects(
