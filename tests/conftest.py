@@ -16,7 +16,7 @@ def pytest_collection_modifyitems(items):
     """Every test under ``tests/integration/`` is end to end: marked ``slow``, so that
     ``pytest -m "not slow"`` (``make test-quick``) leaves it out."""
     for item in items:
-        if INTEGRATION in Path(item.fspath).parents:
+        if INTEGRATION in item.path.parents:
             item.add_marker(pytest.mark.slow)
 
 

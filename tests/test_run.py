@@ -37,6 +37,25 @@ def test_a_sound_run_reads(run):
     read_run(run)
 
 
+def test_a_bundles_copy_of_a_run_without_local_paths_reads(run):
+    """A MONAI bundle keeps the run's config without ``store`` and ``out`` (no local path),
+    and with class counts instead of the store's subjects: it reads, its store named by the
+    manifest's source."""
+    from gliograde.run import Run
+
+    config = json.loads((run / "config.json").read_text())
+    for key in ("store", "out"):
+        del config[key]
+    manifest = config["store_manifest"]
+    for key in ("subjects", "labels", "grades"):
+        manifest.pop(key, None)
+    manifest |= {"class_counts": {"LGG": 1, "HGG": 1}, "source": "cohort"}
+    (run / "config.json").write_text(json.dumps(config))
+    opened = Run.open(run)
+    assert opened.store_path.name == "cohort" and opened.manifest.counts() == {"LGG": 1, "HGG": 1}
+    read_run(run)
+
+
 def save_state(path, state, size="32"):
     from safetensors.torch import save_file
 

@@ -1,10 +1,10 @@
 """MODEL_CARD.md: written for every run, its figures those of metrics.json."""
 
 import json
-import shutil
 
 from gliograde.assess.modelcard import write_model_card
 from gliograde.run import Run
+from helpers.runs import copy_run
 
 HEADINGS = (
     "## Model details",
@@ -51,7 +51,7 @@ def test_train_writes_a_card_that_quotes_metrics_json(tiny_run):
 
 def test_the_card_follows_metrics_json(tiny_run, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(tiny_run[1], run)
+    copy_run(tiny_run[1], run)
     metrics = json.loads((run / "metrics.json").read_text())
     metrics["patient"]["auc"], metrics["patient"]["ci95"]["auc"] = 0.123, [0.1, 0.2]
     (run / "metrics.json").write_text(json.dumps(metrics))
@@ -61,7 +61,7 @@ def test_the_card_follows_metrics_json(tiny_run, tmp_path):
 
 def test_a_run_without_held_out_patients_says_so(tiny_run, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(tiny_run[1], run)
+    copy_run(tiny_run[1], run)
     (run / "metrics.json").unlink()
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps(config | {"full": True}))
@@ -76,7 +76,7 @@ def test_the_report_links_to_the_card(tiny_run, tmp_path):
     from gliograde.assess.report import write_report
 
     run = tmp_path / "run"
-    shutil.copytree(tiny_run[1], run)
+    copy_run(tiny_run[1], run)
     assert "href='MODEL_CARD.md'" in write_report(run).read_text()
     (run / "MODEL_CARD.md").unlink()
     assert "MODEL_CARD.md" not in write_report(run).read_text()

@@ -42,6 +42,14 @@ def trained_run(cohort: Path, root: Path, target: str | None = None) -> tuple:
     return manifest, root / "run", metrics
 
 
+def copy_run(run: Path, dst: Path) -> Path:
+    """A copy of a run folder as predict, evaluate and report read it: without Lightning's
+    checkpoints and logs (hundreds of MB that none of them reads)."""
+    import shutil
+
+    return Path(shutil.copytree(run, dst, ignore=shutil.ignore_patterns("checkpoints", "logs")))
+
+
 def fake_run(folder: Path, size: int = 32, folds: int = 2) -> Path:
     """A structurally complete run: config, frozen splits, fold weights, checksums, calibration."""
     from safetensors.torch import save_file

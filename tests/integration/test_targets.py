@@ -385,15 +385,3 @@ def test_a_test_cohort_is_graded_for_the_runs_target(case, tmp_path, capsys):
     grade_calibration.write_text(json.dumps({"seg": {"temperature": 1.0, "bias": 0.0}}))
     with pytest.raises(GliogradeError, match="fitted for the target grade"):
         predict_subjects([cohort], run, PredictOptions(calibration=grade_calibration))
-
-
-def test_the_sr_of_another_target_holds_its_class_and_probabilities():
-    from gliograde.scans.sr import sr_finding
-
-    answer = {"target": "flag", "prediction": "b", "probabilities": {"a": 0.3, "b": 0.7},
-              "uncertainty": 0.2, "flag": "confident"}  # fmt: skip
-    finding = sr_finding(answer)
-    names = [name for name, _ in finding.evaluations] + [n for n, _ in finding.measurements]
-    assert len({code for code, _ in names}) == len(names)  # a target named flag: no clash
-    assert finding.evaluations[0] == (("TARGET", "Predicted flag"), ("CLASS1", "b"))
-    assert dict(finding.measurements)[("P_CLASS1", "Probability of flag b")] == 0.7

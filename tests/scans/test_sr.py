@@ -70,3 +70,15 @@ def test_the_cache_is_reused_until_the_export_changes(tmp_path, monkeypatch):
     _, failed = preprocess_raw_inputs([folder])  # fails once ...
     _, raw = preprocess_raw_inputs([folder])  # ... and is tried again
     assert failed.errors == {"P001": "disk full"} and len(calls) == 4 and raw.errors == {}
+
+
+def test_the_sr_of_another_target_holds_its_class_and_probabilities():
+    from gliograde.scans.sr import sr_finding
+
+    answer = {"target": "flag", "prediction": "b", "probabilities": {"a": 0.3, "b": 0.7},
+              "uncertainty": 0.2, "flag": "confident"}  # fmt: skip
+    finding = sr_finding(answer)
+    names = [name for name, _ in finding.evaluations] + [n for n, _ in finding.measurements]
+    assert len({code for code, _ in names}) == len(names)  # a target named flag: no clash
+    assert finding.evaluations[0] == (("TARGET", "Predicted flag"), ("CLASS1", "b"))
+    assert dict(finding.measurements)[("P_CLASS1", "Probability of flag b")] == 0.7

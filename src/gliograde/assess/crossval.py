@@ -27,8 +27,7 @@ def predict_out_of_fold(run: Run, store: SliceStore, device: str = "cpu") -> Pat
     Also writes ``RUN/predictions_slices.csv`` (each slice's class probability and P(tumour)).
     """
     subjects, folds, labels, evidence, slices = [], [], [], {}, []
-    for k, grader in Grader.per_fold(run, device):
-        held_out = run.fold_split(k)["val"]
+    for k, grader, held_out in Grader.per_fold(run, device):
         for subject in held_out:
             x, tumor_px, rows = stored_slices(store, subject)
             found = grader.evidence(x, tumor_px)

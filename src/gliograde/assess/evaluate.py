@@ -88,7 +88,7 @@ def evaluate_test(run_path: Path, cohort: TestCohort, out: Path, device: str = "
     run = Run.open(run_path)
     if (Path(out) / "config.json").is_file():
         raise UsageError(f"--out {out}: that is a run folder; give a new folder for the results")
-    grader = Grader.open(run, device=torch_device(device))
+    grader = Grader.open(run, device=device)
     table, skipped = grade_cohort(grader, cohort)
     Path(out).mkdir(parents=True, exist_ok=True)
     metrics = {"protocol": "independent cohort, graded as predict grades it", "skipped": skipped}

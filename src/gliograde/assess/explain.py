@@ -39,6 +39,7 @@ class ExplainOptions:
     method: str = "gradcam"  # or gradcampp
     layer: str = "auto"  # the ResNet stage: auto, layer1 to layer4
     device: str = "auto"
+    force: bool = False  # new patients out of distribution explained too, as predict --force
     max_attention_slices: int = 8  # tumour slices per patient attention is measured on
 
     def folder(self, run: Run) -> Path:
@@ -58,7 +59,6 @@ def explain_store(run_path: Path, store_path: Path, options: ExplainOptions | No
         The attention summary (also written to ``metrics.json`` under ``attention``).
     """
     from gliograde.assess.crossval import stored_slices
-    from gliograde.core.devices import torch_device
     from gliograde.infer.grader import Grader
     from gliograde.store.read import SliceStore
 
@@ -69,8 +69,8 @@ def explain_store(run_path: Path, store_path: Path, options: ExplainOptions | No
     answers = reported_p(run)
     layer = choose_layer(store.manifest.slice_size, o.layer)
     rows, panels = [], {}
-    for k, grader in Grader.per_fold(run, torch_device(o.device)):
-        for subject in run.fold_split(k)["val"]:
+    for k, grader, held_out in Grader.per_fold(run, o.device):
+        for subject in held_out:
             x, tumor_px, _ = stored_slices(store, subject)
             ev = grader.evidence(x, tumor_px, modes=("seg",))["seg"]
             order = np.argsort(-tumor_px, kind="stable")[: o.max_attention_slices]
@@ -205,20 +205,19 @@ def explain_subjects(
     run_path: Path, inputs: list[Path], options: ExplainOptions | None = None
 ) -> dict:
     """Explain new patients with the run's models, each graded as ``predict`` grades it (one
-    out of distribution is refused, as there); every subject is answered, a bad one with its
-    error (under ``errors`` in the summary)."""
-    from gliograde.core.devices import torch_device
+    out of distribution is refused, as there, unless ``force``); every subject is answered, a
+    bad one with its error (under ``errors`` in the summary)."""
     from gliograde.infer.grader import Graded, Grader
     from gliograde.io.layouts import discover_inputs
 
     o = options or ExplainOptions()
-    grader = Grader.open(run_path, device=torch_device(o.device))
+    grader = Grader.open(run_path, device=o.device)
     run = grader.run
     out = o.folder(run)
     subjects, errors = discover_inputs(inputs)
     rows, panels, answers, stage = [], {}, {}, o.layer
     for subject in subjects:
-        graded = grader.grade(subject)
+        graded = grader.grade(subject, force=o.force)
         if not isinstance(graded, Graded):
             errors[graded.subject] = graded.reason
             continue

@@ -154,6 +154,8 @@ def workers_or_cores(workers: int | None) -> int:
     """``--workers``: as given (0 or 1: in this process), or one per core when not given."""
     from gliograde.core.parallel import default_workers
 
+    if workers == 0:  # it meant one per core before 2026-12-04: scripts may still say it
+        say("note: --workers 0 runs everything in this process; omit it for one per core")
     return default_workers() if workers is None else workers
 
 

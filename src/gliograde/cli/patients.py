@@ -63,6 +63,8 @@ def predict(
         if len(inputs) < 2:
             raise UsageError("give RUN and at least one subject: gliograde predict RUN SUBJECT...")
         model, inputs = inputs[0], inputs[1:]
+    else:
+        say("note: --model RUN is deprecated; give RUN as the first argument")
     options = PredictOptions(fold, ignore_seg, force, device.value, calibration)
     predictions = predict_subjects(inputs, model, options)
     target = Run.open(model).target
@@ -117,6 +119,10 @@ def explain(
     layer: Annotated[
         Layer, typer.Option(help="ResNet stage: auto (layer4 at 240 px), layer1..layer4.")
     ] = Layer.auto,
+    force: Annotated[
+        bool,
+        typer.Option(help="Explain subjects unlike the training data too (flagged uncertain)."),
+    ] = False,
     device: DeviceOption = Device.auto,
 ):
     """Grad-CAM panels and attention on the tumour (share inside, pointing game)."""
@@ -125,7 +131,7 @@ def explain(
 
     if (store is None) == (not subjects):
         raise UsageError("give either --store STORE or one or more subject folders")
-    options = ExplainOptions(out, per_patient, method.value, layer.value, device.value)
+    options = ExplainOptions(out, per_patient, method.value, layer.value, device.value, force)
     if store is not None:
         summary = explain_store(run, store, options)
     else:

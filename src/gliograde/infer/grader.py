@@ -6,12 +6,23 @@ all grade through it, so every figure gliograde reports is a figure about exactl
 
     grader = Grader.open(run)                    # the run's models, on their device
     outcome = grader.grade(subject)              # Graded, or Refused with its reason
-    for fold, grader in Grader.per_fold(run):    # cross-validation: each fold's model alone
+    for fold, grader, held_out in Grader.per_fold(run):   # cross-validation
         ...
 
-A patient is first *examined*: its files preprocessed with the run's recorded options (never
-re-typed) and compared with the patients the run was trained on (:mod:`gliograde.infer.guard`).
-Then it is graded by the one patient rule (:mod:`gliograde.infer.patient`).
+A patient is first *examined* (:meth:`Grader.examine`): its files preprocessed with the run's
+recorded options (never re-typed) and compared with the patients the run was trained on
+(:mod:`gliograde.infer.guard`). Then it is graded by the one patient rule
+(:mod:`gliograde.infer.patient`). Which method to call:
+
+* :meth:`Grader.grade`: a new patient's answer (``predict``, ``explain``, the bundle). With a
+  segmentation only its tumour slices go through the models.
+* :meth:`Grader.examine` then :meth:`Grader.evidence`: the uncalibrated evidence on every
+  grading mode from one pass over all slices, for a cohort whose calibration and figures are
+  computed afterwards (``evaluate --test``; cross-validation, on the store's slices).
+* :meth:`Grader.answer`: step 2 of the rule on evidence already computed.
+
+A grader made by :meth:`per_fold` holds no calibration (evaluation fits it from the evidence);
+:meth:`Grader.open`'s reads the run's ``calibration.json`` when it first answers.
 """
 
 from __future__ import annotations
@@ -101,13 +112,14 @@ class Grader:
         cls,
         run: Run | Path,
         fold: int | None = None,
-        device: str = "cpu",
+        device: str = "auto",
         calibration: Path | None = None,
     ) -> Grader:
         """The run's models: fold ``fold``'s alone, else its ``--full`` model or every fold's.
 
         Args:
-            device: a PyTorch device name (``cpu``, ``cuda``).
+            device: ``auto``, ``cpu`` or ``gpu`` (as ``--device``), or a PyTorch device name
+                (``cuda:1``).
             calibration: a ``calibration.json`` to answer with instead of the run's own (such as
                 one ``evaluate --test --recalibrate`` fitted on a hospital's cohort).
 
@@ -115,15 +127,18 @@ class Grader:
             GliogradeError: the run cannot be used, or ``calibration`` is not for its target.
         """
         run = run if isinstance(run, Run) else Run.open(run)
+        device = torch_name(device)
         precision_name(device)  # a bad GLIOGRADE_PRECISION stops here, before any work
         own = checked_calibration(calibration, run) if calibration is not None else None
         return cls(run, load_models(run.weights(fold), device), own)
 
     @classmethod
-    def per_fold(cls, run: Run, device: str = "cpu") -> Iterator[tuple[int, Grader]]:
-        """Each trained fold's model alone, in fold order: the graders of its held-out patients."""
+    def per_fold(cls, run: Run, device: str = "auto") -> Iterator[tuple[int, Grader, list[str]]]:
+        """Cross-validation's loop: each trained fold, in fold order, with its model alone and
+        its held-out patients (their evidence is uncalibrated: evaluation fits the rule)."""
         for k in run.folds():
-            yield k, cls(run, load_models(run.weights(k), device), None)
+            grader = cls(run, load_models(run.weights(k), torch_name(device)), None)
+            yield k, grader, run.fold_split(k)["val"]
 
     @property
     def precision(self) -> str:
@@ -223,6 +238,13 @@ class Grader:
             raise DataError(NOSEG_UNTRAINED)
         config = self.run.manifest.prepare_config()
         return preprocess_subject(subject, config, use_seg=with_seg), with_seg
+
+
+def torch_name(device: str) -> str:
+    """A PyTorch device name for ``auto``, ``cpu`` or ``gpu``; any other name as it is."""
+    from gliograde.core.devices import DEVICE_CHOICES, torch_device
+
+    return torch_device(device) if device in DEVICE_CHOICES else device
 
 
 def checked_calibration(path: Path, run: Run) -> Calibration:

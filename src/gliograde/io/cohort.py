@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gliograde.io.target import GRADE, Target
+from gliograde.io.target import Target
 
 SEG = "seg"
 """The role of a segmentation file beside the four modalities."""
@@ -40,8 +40,8 @@ class Cohort:
     root: Path
     layout: str
     subjects: list[Subject]
+    target: Target
     notes: list[str] = field(default_factory=list)
-    target: Target = GRADE
 
 
 def sort_subjects(subjects: list[Subject]) -> list[Subject]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from gliograde import MODALITIES
 from gliograde.core.errors import DataError
 from gliograde.io.cohort import SEG, Cohort, Subject, sort_subjects
+from gliograde.io.target import GRADE
 
 _GRADE_NAMES = {"HGG": "HGG", "LGG": "LGG"}
 
@@ -134,7 +135,7 @@ def read_manifest(path: Path, need_labels: bool = True) -> Cohort:
         subjects.append(Subject(sid, grade, files, None, problems + file_problems))
     if not subjects:
         raise DataError(f"{path}: manifest has no rows")
-    return Cohort(path.parent, "manifest", sort_subjects(subjects))
+    return Cohort(path.parent, "manifest", sort_subjects(subjects), GRADE)
 
 
 def manifest_grade(

@@ -20,6 +20,7 @@ from gliograde import MODALITIES
 from gliograde.core.errors import DataError, GliogradeError, UsageError
 from gliograde.io.cohort import SEG, Cohort, Subject, sort_subjects
 from gliograde.io.labels import default_label_csv, read_label_csv, read_manifest
+from gliograde.io.target import GRADE
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
@@ -151,7 +152,7 @@ def with_target(data: Path, labels: Path | None, column: str, classes, of_run=Fa
         if (sid := s.subject_id) in values or sid in problems
     ]
     found = target_of_values(header, list(values.values()), classes, of_run)
-    return Cohort(cohort.root, cohort.layout, kept, cohort.notes + notes, found)
+    return Cohort(cohort.root, cohort.layout, kept, found, cohort.notes + notes)
 
 
 def discover_inputs(paths: list[Path]) -> tuple[list[Subject], dict[str, str]]:
@@ -186,7 +187,7 @@ def discover_grade_folders(data: Path) -> Cohort:
                 subjects.append(Subject(folder.name, grade, files, folder, problems))
     if not subjects:
         raise DataError(f"{data}: HGG/ and LGG/ hold no subject folder with NIfTI files")
-    return Cohort(data, "brats2019", sort_subjects(subjects))
+    return Cohort(data, "brats2019", sort_subjects(subjects), GRADE)
 
 
 def subject_folders(parent: Path) -> list[Path]:
@@ -216,7 +217,7 @@ def discover_subject_folders(data: Path, labels: Path | None, need_labels: bool 
             where = labels.name if labels else "a label CSV (name_mapping.csv or --labels)"
             problems.append(f"grade unknown: no row for this subject in {where}")
         subjects.append(Subject(folder.name, grade, files, folder, problems))
-    return Cohort(data, "brats2020", sort_subjects(subjects), label_notes)
+    return Cohort(data, "brats2020", sort_subjects(subjects), GRADE, label_notes)
 
 
 def subject_from_folder(folder: Path) -> Subject:

@@ -89,7 +89,7 @@ def check_subject(subject: Subject) -> SubjectReport:
 
 def check_cohort(cohort: Cohort, workers: int | None = None, quiet: bool = False) -> CheckReport:
     """Check every subject of a cohort found by :func:`gliograde.io.layouts.discover`."""
-    workers = workers or default_workers()
+    workers = default_workers() if workers is None else workers
     reports = list(map_with_progress(check_subject, cohort.subjects, workers, "check", quiet=quiet))
     return CheckReport(str(cohort.root), cohort.layout, reports, list(cohort.notes))
 

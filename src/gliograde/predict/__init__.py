@@ -65,12 +65,11 @@ def predict_subjects(
     Raises:
         GliogradeError: the run cannot be used (no config, no weights, no such fold).
     """
-    from gliograde.core.devices import torch_device
     from gliograde.io.layouts import discover_inputs
     from gliograde.scans.cached import preprocess_raw_inputs
 
     o = options or PredictOptions()
-    grader = Grader.open(run_path, o.fold, torch_device(o.device), o.calibration)
+    grader = Grader.open(run_path, o.fold, o.device, o.calibration)
     target = grader.run.target
     inputs, raw = preprocess_raw_inputs(inputs)
     subjects, errors = discover_inputs(inputs)

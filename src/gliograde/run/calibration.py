@@ -108,8 +108,9 @@ class Calibration:
                     rules[mode] = CalibrationRule.from_dict(data[mode])
                 except ValueError:
                     raise GliogradeError(
-                        f"{where}: damaged ({mode!r} is not a calibration); "
-                        "run `gliograde evaluate RUN` to write it again"
+                        f"{where}: damaged ({mode!r} is not a calibration); write it again: "
+                        "`gliograde evaluate RUN` (a run's), `evaluate --test --recalibrate` "
+                        "(a cohort's)"
                     ) from None
         known = (*MODES, "target", "note", "fitted_on", "run")
         return cls(

@@ -93,8 +93,8 @@ RUN_FORMAT = 2
 class RunConfig:
     """``RUN/config.json``: the training options, the store's manifest, and the versions.
 
-    The file is flat, as it always was: the options of :class:`TrainConfig` at the top level,
-    beside ``run_format``, ``store_manifest`` and ``versions``.
+    The file is flat: the options of :class:`TrainConfig` at the top level, beside
+    ``run_format``, ``store_manifest`` and ``versions``.
     """
 
     train: TrainConfig
@@ -120,11 +120,15 @@ class RunConfig:
         )
         if found != RUN_FORMAT or not isinstance(data.get("store_manifest"), dict) or not ok_folds:
             raise another
+        manifest = StoreManifest.from_dict(data["store_manifest"], where)
+        # A MONAI bundle's copy of a run keeps no local path: no store, no out.
+        paths = {"store": manifest.source, "out": str(Path(where).parent)}
         try:
-            train = TrainConfig.from_dict(data)
-            manifest = StoreManifest.from_dict(data["store_manifest"], where)
-        except (TypeError, UsageError, GliogradeError):
-            raise another from None
+            train = TrainConfig.from_dict(paths | data)
+        except (TypeError, UsageError) as err:
+            raise GliogradeError(
+                f"{where}: damaged training options ({err}); train the run again"
+            ) from None
         return cls(train, manifest, dict(data.get("versions", {})), found)
 
     def to_dict(self) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from gliograde.io.cohort import Subject
-from gliograde.io.target import GRADE, Target
+from gliograde.io.target import Target
 
 # Pixel counts in the index are at native resolution (before --size), from the segmentation.
 INDEX_COLUMNS = (
@@ -28,7 +28,7 @@ INDEX_COLUMNS = (
 _INT_COLUMNS = INDEX_COLUMNS[2:]
 
 
-def write_index(store: Path, subjects: list[Subject], target: Target = GRADE) -> list[dict]:
+def write_index(store: Path, subjects: list[Subject], target: Target) -> list[dict]:
     """Write ``index.csv``: one row per slice, subjects in sorted order (deterministic)."""
     rows = []
     for subject in sorted(subjects, key=lambda s: s.subject_id):

@@ -122,7 +122,8 @@ class StoreManifest:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise GliogradeError(
-                f"{where}: not a gliograde store manifest ({err}); prepare the store again"
+                f"{where}: not a gliograde store manifest (no valid {err}); written by another "
+                "version of gliograde? prepare the store (and train the run) again"
             ) from None
 
     def to_dict(self) -> dict:

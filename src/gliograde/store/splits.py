@@ -13,7 +13,7 @@ from pathlib import Path
 from gliograde.core.errors import GliogradeError, UsageError
 from gliograde.core.files import write_json
 from gliograde.io.cohort import Subject
-from gliograde.io.target import GRADE, Target
+from gliograde.io.target import Target
 
 
 def make_splits(
@@ -57,9 +57,7 @@ def load_splits(store: Path) -> list[dict[str, list[str]]]:
     return json.loads(path.read_text())
 
 
-def write_splits(
-    store: Path, subjects: list[Subject], folds: int, seed: int, target: Target = GRADE
-):
+def write_splits(store: Path, subjects: list[Subject], folds: int, seed: int, target: Target):
     """Write ``splits.json``, stratified by the target's classes; see :func:`make_splits`."""
     ids = [s.subject_id for s in subjects]
     labels = [target.index(s.label) for s in subjects]
