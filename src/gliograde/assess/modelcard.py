@@ -85,7 +85,7 @@ def model_details(run: Run) -> str:
   Vellido, Cancers 2023, 15:3369.
 - `predict` uses {kind}.
 {answer_rule(run.target, seg)}
-- Trained by gliograde {run.config.versions.get("gliograde", "?")}: {c.epochs} epochs,
+- Trained by gliograde {run.config.gliograde_version}: {c.epochs} epochs,
   batch {c.batch_size}, learning rate {c.lr}, seed {c.seed}."""
 
 
@@ -140,13 +140,13 @@ def training_data(run: Run) -> str:
 
 
 def preprocessing(run: Run) -> str:
-    o = run.manifest.options
-    size = o.get("size") or "native (no resizing)"
+    o = run.manifest.prepare_config()
+    size = o.size or "native (no resizing)"
     return f"""## Preprocessing
 
 - Input assumed in BraTS form: co-registered, 1 mm isotropic, skull-stripped, 240×240×155.
-- Each sequence clipped at its brain's {o.get("clip_percentiles")} percentiles and z-scored on
-  the brain; slices kept: `{o.get("slices")}` (tumour slices need {o.get("min_tumor_pixels")}
+- Each sequence clipped at its brain's {list(o.clip_percentiles)} percentiles and z-scored on
+  the brain; slices kept: `{o.slices}` (tumour slices need {o.min_tumor_pixels}
   pixels of tumour); slice size {size}. `predict` repeats exactly these options."""
 
 

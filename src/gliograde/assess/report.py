@@ -158,7 +158,7 @@ def cohort_section(run, metrics: dict) -> list[str]:
         f"<p>{len(labels)} subjects ({counts}; target: {html.escape(name)}) from "
         f"<code>{html.escape(m.source)}</code> ({m.layout} layout), "
         f"{m.n_slices} slices of {'×'.join(map(str, m.slice_shape))} "
-        f"({m.options['slices']} slices), {m.folds} patient-level folds "
+        f"({m.prepare_config().slices} slices), {m.folds} patient-level folds "
         f"(stratified by {html.escape(name)}; no patient in both training and validation). "
         f"{len(m.skipped)} subjects skipped.</p>",
         f"<p class='muted'>Protocol: {html.escape(metrics.get('protocol', ''))}.</p>",
@@ -227,7 +227,7 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
 
 
 def page_head(folder: Path, run, synthetic: bool) -> list[str]:
-    version = run.config.versions.get("gliograde", "?") if run else ""
+    version = run.config.gliograde_version if run else ""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>gliograde report: {html.escape(folder.name)}</title>",

@@ -131,6 +131,11 @@ class RunConfig:
             ) from None
         return cls(train, manifest, dict(data.get("versions", {})), found)
 
+    @property
+    def gliograde_version(self) -> str:
+        """The version of gliograde that trained the run (``?`` when it recorded none)."""
+        return str(self.versions.get("gliograde", "?"))
+
     def to_dict(self) -> dict:
         return asdict(self.train) | {
             "run_format": self.run_format,
