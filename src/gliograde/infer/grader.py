@@ -200,7 +200,7 @@ class Grader:
             if examined.with_seg
             else np.arange(n)
         )
-        x = examined.x[rows]
+        x = torch.from_numpy(examined.slices.images[rows].astype(np.float32))  # these rows only
         p_class, p_tumor = slice_outputs(self.models, x)
         used = pixels[rows] if examined.with_seg else None
         evidence = patient_evidence(self.models, x, p_class, p_tumor, used, self.run.min_tumor)
