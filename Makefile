@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.gliograde-installed
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: demo test test-quick lint bench fuzz clean
+.PHONY: demo test test-quick lint docs bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(BIN)/python ]; then \
@@ -33,13 +33,18 @@ test-quick: $(STAMP)
 fuzz: $(STAMP)
 	GLIOGRADE_FUZZ_CASES=10000 $(BIN)/python -m pytest -q -k fuzz tests/io/test_fuzz_readers.py tests/test_run.py
 
+# The docs site, into site/: strict (broken links fail), the tutorials executed, then checked.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	$(BIN)/python scripts/check_docs.py
+
 bench: $(STAMP)
 	$(BIN)/gliograde bench --save bench.json
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts docs/tutorials
+	$(BIN)/ruff format --check src tests scripts docs/tutorials
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) demo-output
+	rm -rf $(VENV) demo-output site

@@ -219,6 +219,43 @@ def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, cache, tmp_
     assert again.to_dict() == answer
 
 
+def test_a_preprocessed_export_still_gets_its_dicom_sr(processed, tiny_run, tmp_path):
+    """preprocess, look at the QC, then predict the output folder --dicom-sr: the SR refers to
+    the export's images (preprocess.json names the export); once the export is gone, a note."""
+    import shutil
+
+    import pydicom
+
+    from gliograde.predict import PredictOptions, predict_subjects
+    from gliograde.scans.sr import Answered, write_dicom_srs
+
+    out, records = processed
+    export = out.parent / "raw_dicom"
+    (subject,) = [s for s in records if s not in (SUBJECT, "raw_nifti")]
+    assert records[subject]["dicom_folder"] == str(export.resolve())
+    assert "dicom_folder" not in records["raw_nifti"]
+    (graded,) = predict_subjects([out / subject], tiny_run[1], PredictOptions(force=True))
+    answered = [Answered(graded.subject, graded.to_dict(), graded.dicom)]
+    written, notes, failed = write_dicom_srs(answered, tmp_path / "sr", "test")
+    assert failed == {} and notes == []
+    sr = pydicom.dcmread(written[subject])
+    referenced = {
+        sop.ReferencedSOPInstanceUID
+        for study in sr.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+        for sop in series.ReferencedSOPSequence
+    }
+    images = {pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in export.iterdir()}
+    assert referenced == images
+    moved = shutil.copytree(out / subject, tmp_path / "moved" / subject)
+    shutil.move(export, tmp_path / "export-elsewhere")
+    try:
+        (again,) = predict_subjects([moved], tiny_run[1], PredictOptions(force=True))
+    finally:
+        shutil.move(tmp_path / "export-elsewhere", export)
+    assert again.dicom is None  # the SR writer then says "not a DICOM input"
+
+
 def test_the_predictions_page_shows_the_qc_picture(tmp_path):
     """predict --report embeds each preprocessed subject's qc.png, and an error as its line."""
     import base64

@@ -123,3 +123,16 @@ def test_missing_folder_is_a_clear_error(tmp_path):
         discover(tmp_path / "nope")
     with pytest.raises(DataError, match="no subject folder"):
         discover(tmp_path)
+
+
+def test_a_clinical_table_without_grades_gives_the_target(sample_dir, tmp_path):
+    """--labels clinical.csv --target IDH: a table of ids and IDH alone (no Grade column, as a
+    hospital's or TCGA's is) labels the subjects; a missing status leaves its subject out."""
+    table = tmp_path / "clinical.csv"
+    statuses = {"BraTS20_Training_007": "wildtype", "BraTS20_Training_158": "NA",
+                "BraTS20_Training_309": "mutant", "BraTS20_Training_316": "mutant"}  # fmt: skip
+    with open(table, "w", newline="") as f:
+        csv.writer(f).writerows([("subject_id", "IDH"), *statuses.items()])
+    cohort = discover(sample_dir, table, target="IDH")
+    assert grades_of(cohort) == {s: v for s, v in statuses.items() if v != "NA"}
+    assert cohort.target.classes == ("mutant", "wildtype")

@@ -34,7 +34,8 @@ def map_with_progress(
     from tqdm import tqdm
 
     items = list(items)
-    bar = tqdm(total=len(items), desc=desc, unit="subject", file=sys.stderr, disable=quiet)
+    # disable=None: no bar when stderr is not a terminal (a log file, a notebook, a pipe).
+    bar = tqdm(total=len(items), desc=desc, unit="subject", file=sys.stderr, disable=quiet or None)
     with bar:
         if workers <= 1 or len(items) <= 1:
             for item in items:

@@ -139,7 +139,8 @@ def with_target(data: Path, labels: Path | None, column: str, classes, of_run=Fa
     from gliograde.io.labels import read_target_column
     from gliograde.io.target import target_of_values
 
-    cohort = discover(data, labels, need_labels=False)
+    # The subjects alone: their grades are not needed, and a clinical table may have none.
+    cohort = discover(data, None, need_labels=False)
     if cohort.layout == "brats2019" and labels is None:
         raise UsageError(f"the target {column} needs a label CSV: give --labels CSV")
     source = labels or (data if data.is_file() else default_label_csv(data))

@@ -66,7 +66,7 @@ def predict_subjects(
         GliogradeError: the run cannot be used (no config, no weights, no such fold).
     """
     from gliograde.io.layouts import discover_inputs
-    from gliograde.scans.cached import preprocess_raw_inputs
+    from gliograde.scans.cached import preprocess_raw_inputs, recorded_dicom_source
 
     o = options or PredictOptions()
     grader = Grader.open(run_path, o.fold, o.device, o.calibration)
@@ -82,7 +82,8 @@ def predict_subjects(
         sid = outcome.subject
         extra = {"precision": grader.precision} | answer_notes(outcome, grader.run.min_tumor)
         extra |= raw.about(sid)
-        out.append(Prediction(sid, target, outcome.result, extra=extra, dicom=raw.sources.get(sid)))
+        dicom = raw.sources.get(sid) or recorded_dicom_source(subject.folder)
+        out.append(Prediction(sid, target, outcome.result, extra=extra, dicom=dicom))
     return out
 
 

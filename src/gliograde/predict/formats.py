@@ -1,8 +1,9 @@
 """``predict``'s answers as text (the table), JSON (``--json``) and CSV (``--csv``).
 
-The keys and columns are documented (README, docs reference) and stable: the grade's answer is
-``grade``, ``p_hgg`` and ``p_hgg_uncalibrated``; another target's is ``target``, ``prediction``
-and ``probabilities`` (``{class: p}``), with a ``p_CLASS`` CSV column per class.
+The keys and columns are documented (``docs/reference/predict-output.md``) and stable: the
+grade's answer is ``grade``, ``p_hgg`` and ``p_hgg_uncalibrated``; another target's is
+``target``, ``prediction`` and ``probabilities`` (``{class: p}``), with a ``p_CLASS`` CSV column
+per class.
 """
 
 from __future__ import annotations

@@ -132,3 +132,22 @@ def preprocessed(path: Path, out: Path) -> tuple[dict, dict]:
     if not errors:  # a failure is tried again next time (it may have been the disk)
         write_json(done, {"records": records, "errors": errors})
     return records, errors
+
+
+def recorded_dicom_source(folder: Path | None) -> tuple[Path, set[str]] | None:
+    """The DICOM export and series a ``gliograde preprocess`` output folder was made from, as
+    its ``preprocess.json`` records them, while that export is still there (so that ``predict
+    --dicom-sr`` on a preprocessed folder refers to the images, as from the export itself)."""
+    record = folder / "preprocess.json" if folder is not None else None
+    if record is None or not record.is_file():
+        return None
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # not ours to judge: the subject is graded from its volumes either way
+    export = data.get("dicom_folder") if isinstance(data, dict) else None
+    series = data.get("series") if isinstance(data, dict) else None
+    if not isinstance(export, str) or not isinstance(series, dict) or not Path(export).is_dir():
+        return None
+    uids = {s["uid"] for s in series.values() if isinstance(s, dict) and "uid" in s}
+    return (Path(export), uids) if len(uids) == len(series) else None

@@ -27,6 +27,7 @@ class RawSubject:
     files: dict[str, Path] | None = None
     series: dict[str, Series] | None = None
     chosen: dict[str, dict] | None = None
+    dicom_folder: Path | None = None  # the export the series were read from
 
 
 def provenance(chosen: dict[str, Series], identities: dict) -> dict[str, dict]:
@@ -64,15 +65,16 @@ class Found:
     errors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, name: str, found: list[Series], series_map, dicom: bool = False) -> None:
-        """Identify ``found``'s sequences: a subject named ``name``, or its line of problems."""
+    def add(self, name: str, found: list[Series], series_map, dicom: Path | None = None) -> None:
+        """Identify ``found``'s sequences: a subject named ``name``, or its line of problems.
+        ``dicom``: the DICOM folder ``found``'s series were read from."""
         chosen, identities, problems = assign_roles(found, series_map)
         if problems:
             self.errors[name] = "; ".join(problems)
             return
         record = provenance(chosen, identities)
         if dicom:
-            self.subjects.append(RawSubject(name, series=chosen, chosen=record))
+            self.subjects.append(RawSubject(name, series=chosen, chosen=record, dicom_folder=dicom))
         else:
             files = {role: s.files[0] for role, s in chosen.items()}
             self.subjects.append(RawSubject(name, files=files, chosen=record))
@@ -98,7 +100,7 @@ def folder_subjects(folder: Path, series_map, found: Found, name: str | None = N
         found.errors[name] = f"{folder} holds {len(studies)} studies ({ids}); give one per row"
     else:
         for study in studies:
-            found.add(name or study.subject_id, study.series, series_map, dicom=True)
+            found.add(name or study.subject_id, study.series, series_map, dicom=folder)
 
 
 def nifti_name(path: Path) -> str:
@@ -201,7 +203,11 @@ def preprocess_inputs(
             files = subject.files or converted(subject, work)
             seconds = {} if subject.files else {"dicom to nifti": time.perf_counter() - started}
             seconds = {k: round(v, 2) for k, v in seconds.items()}
-            record = preprocess_volumes(files, out, subject.subject_id, subject.chosen, seconds)
+            source = subject.dicom_folder
+            about = {"series": subject.chosen} | (
+                {"dicom_folder": str(source.resolve())} if source else {}
+            )
+            record = preprocess_volumes(files, out, subject.subject_id, about, seconds)
             records[subject.subject_id] = record
         except SUBJECT_FAILURES as err:
             message = str(err) if isinstance(err, DataError) else f"{type(err).__name__}: {err}"

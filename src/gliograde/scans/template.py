@@ -4,7 +4,7 @@ its package data (read from there, never downloaded), and a BraTS-like grid arou
 BraTS 2020's volumes are in SRI24 space; no well-kept package ships SRI24 without a download,
 so gliograde's grid is MNI152 laid out as BraTS is: 240×240×155 voxels of 1 mm, LPS, the
 brain in the middle. A model trained on BraTS sees brains placed and scaled a little
-differently (see the README, Your own scans).
+differently (see docs/how-to/raw-scans.md).
 
 Licence: the MNI ICBM152 2009a template is © 1993–2009 Louis Collins, McConnell Brain Imaging
 Centre, Montreal Neurological Institute, McGill University; it may be used, copied and
