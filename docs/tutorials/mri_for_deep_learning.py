@@ -355,6 +355,10 @@ gliograde(f"prepare {DATA} --out {STORE} --size 64 --workers 0")
 gliograde(f"train {STORE} --out {RUN} --epochs 1 --epoch-slices 64 --select last --no-progress")
 
 # %% [markdown]
+# The figures `train` printed are on four patients, two held out per fold: they mean nothing,
+# and their "intervals" show it. [Tutorial 2](../train_and_assess/) trains on enough patients
+# to measure something.
+#
 # The store is a PyTorch Dataset too, batched as `[B, 4, H, W]`, and the run folder holds one
 # model per fold with its training log:
 
