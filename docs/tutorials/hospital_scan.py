@@ -99,15 +99,16 @@ plt.show()
 # %% [markdown]
 # ## A model to grade with
 #
-# Any run folder works here; to keep this page self-contained we train one model on 12
-# synthetic phantoms (`--full`: every subject trains, none is held out, so this run has no
-# honest figure at all; tutorial 2 shows how to get one).
+# Any run folder works here; to keep this page self-contained we train two fold models on 12
+# synthetic phantoms, for two epochs each: far too little for a meaningful grade, but a real
+# cross-validated run, whose held-out patients set its calibration and the threshold of its
+# "uncertain" flag (a `--full` run has no held-out patient, so it never flags).
 
 # %%
 COHORT, STORE, RUN = WORK / "cohort", WORK / "store", WORK / "run"
 gliograde(f"synth {COHORT} --subjects 12 --lgg-fraction 0.5 --seed 1")
-gliograde(f"prepare {COHORT} --out {STORE} --size 48 --workers 0")
-gliograde(f"train {STORE} --out {RUN} --full --epochs 2 --epoch-slices 128 --no-progress")
+gliograde(f"prepare {COHORT} --out {STORE} --size 48 --folds 2 --workers 0")
+gliograde(f"train {STORE} --out {RUN} --epochs 2 --epoch-slices 128 --select last --no-progress")
 
 # %% [markdown]
 # ## Grading, and a DICOM SR for the PACS

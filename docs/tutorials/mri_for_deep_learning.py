@@ -11,8 +11,11 @@
 # `name_mapping.csv`), or your own BraTS 2020 download. Where none is found it makes a
 # **synthetic** cohort with `gliograde synth` and says so below: phantoms, not patients.
 #
-# **Run it yourself:** `.venv/bin/python docs/tutorials/mri_for_deep_learning.py` runs it as a
-# script (about a minute on 2 CPU cores); `make docs` executes it into the page you are reading.
+# With a whole BraTS download it takes the first two HGG and two LGG subjects.
+#
+# **Run it yourself:** `MPLBACKEND=Agg .venv/bin/python docs/tutorials/mri_for_deep_learning.py`
+# runs it as a script (under a minute on 2 CPU cores; without `MPLBACKEND=Agg` each plot opens
+# a window on a desktop); `make docs` executes it into the page you are reading.
 
 # %%
 import csv
@@ -29,6 +32,7 @@ import numpy as np
 import torch
 
 WORK = Path(tempfile.mkdtemp(prefix="gliograde-tutorial1-"))
+torch.manual_seed(0)  # the same untrained network, so the same loss, on every run
 
 
 def gliograde(command: str) -> None:
@@ -69,8 +73,14 @@ print("data:", DATA, "(SYNTHETIC phantoms, not patients)" if SYNTHETIC else "(re
 # %%
 with open(DATA / "name_mapping.csv", newline="") as f:
     grades = {row["BraTS_2020_subject_ID"]: row["Grade"] for row in csv.DictReader(f)}
-subjects = sorted(p.name for p in DATA.iterdir() if p.is_dir() and p.name in grades)
-print(f"name_mapping.csv: {len(grades)} rows; folders here: {len(subjects)}")
+folders = sorted(p.name for p in DATA.iterdir() if p.is_dir() and p.name in grades)
+# Two of each grade: enough to see, quick to read.
+subjects = sorted(
+    [s for s in folders if grades[s] == "HGG"][:2] + [s for s in folders if grades[s] == "LGG"][:2]
+)
+print(
+    f"name_mapping.csv: {len(grades)} rows; subject folders: {len(folders)}; used: {len(subjects)}"
+)
 for s in subjects:
     print(s, grades[s], sorted(p.name.removeprefix(s) for p in (DATA / s).iterdir()))
 
@@ -233,11 +243,11 @@ print("one batch:", tuple(batch.shape), "labels:", labels.tolist())
 # %% [markdown]
 # ## ResNet18, and its first and last layers
 #
-# The article takes torchvision's ResNet18. torchvision does not import beside the CPU build of
-# PyTorch this project installs, so we build the same network with MONAI's `ResNet` in
-# torchvision's layout (gliograde's `resnet18_backbone`; the layer names match, so torchvision's
-# ImageNet weights load into it). Built for 3 colour channels and ImageNet's 1,000 classes, its
-# first and last layers print as torchvision's do:
+# The article takes torchvision's ResNet18. gliograde does not depend on torchvision (its PyPI
+# build does not import beside the CPU build of PyTorch this project installs), so we build the
+# same network with MONAI's `ResNet` in torchvision's layout (gliograde's `resnet18_backbone`;
+# the layer names match, so torchvision's ImageNet weights load into it). Built for 3 colour
+# channels and ImageNet's 1,000 classes, its first and last layers print as torchvision's do:
 
 # %%
 from torch import nn
@@ -250,23 +260,25 @@ print("fc:   ", imagenet_resnet.fc)
 
 # %% [markdown]
 # To take our images, the first convolution must accept 4 channels and the last layer must give
-# 2 outputs (LGG, HGG). The article replaces them like this:
-#
-# ```python
-# resnet.conv1 = nn.Conv2d(4, 64, kernel_size=7)
-# resnet.fc = nn.Linear(512, 2)
-# ```
-#
-# and prints `Conv2d(4, 64, kernel_size=(7, 7), stride=(1, 1))`. That new layer is not the old
-# one with more inputs: written without `stride=2, padding=3, bias=False`, it takes PyTorch's
-# defaults, **stride 1, no padding, and a bias**. gliograde keeps the original's settings. The
-# difference, measured:
+# 2 outputs (LGG, HGG). The article replaces them like this, and prints
+# `Conv2d(4, 64, kernel_size=(7, 7), stride=(1, 1))`:
 
 # %%
-article_stem = nn.Conv2d(4, 64, kernel_size=7)
+article_resnet = resnet18_backbone(in_channels=3, num_classes=1000)
+article_resnet.conv1 = nn.Conv2d(4, 64, kernel_size=7)
+article_resnet.fc = nn.Linear(512, 2)
+print("conv1:", article_resnet.conv1)
+print("fc:   ", article_resnet.fc)
+
+# %% [markdown]
+# That new first layer is not the old one with more inputs: written without `stride=2,
+# padding=3, bias=False`, it takes PyTorch's defaults, **stride 1, no padding, and a bias**.
+# gliograde keeps the original's settings. The difference, measured:
+
+# %%
 gliograde_stem = nn.Conv2d(4, 64, kernel_size=7, stride=2, padding=3, bias=False)
 one = torch.from_numpy(x).unsqueeze(0)  # [1, 4, 240, 240]
-for name, stem in (("article", article_stem), ("gliograde", gliograde_stem)):
+for name, stem in (("article", article_resnet.conv1), ("gliograde", gliograde_stem)):
     out = stem(one)
     print(f"{name:9s} {stem}\n          output {tuple(out.shape)}")
 
@@ -285,10 +297,8 @@ def forward_ms(model: nn.Module, batch: torch.Tensor, repeats: int = 3) -> float
 
 
 ours = resnet18_backbone(in_channels=4, num_classes=2)
-theirs = resnet18_backbone(in_channels=4, num_classes=2)
-theirs.conv1 = nn.Conv2d(4, 64, kernel_size=7)
 batch8 = batch[:8]
-t_ours, t_theirs = forward_ms(ours, batch8), forward_ms(theirs, batch8)
+t_ours, t_theirs = forward_ms(ours, batch8), forward_ms(article_resnet, batch8)
 print(f"forward pass of {tuple(batch8.shape)} on this CPU:")
 print(f"  gliograde's stem (stride 2, padding 3): {t_ours:.0f} ms")
 print(f"  the article's stem (stride 1, no padding): {t_theirs:.0f} ms ({t_theirs / t_ours:.1f}×)")
@@ -345,11 +355,15 @@ print("the same from cross_entropy:", F.cross_entropy(logits, target).item())
 # model: one epoch of 64 slices, reduced to 64×64 so that it takes seconds on a CPU.
 
 # %%
-STORE, RUN = WORK / "store", WORK / "run"
-gliograde(f"check {DATA}")
+STORE, RUN, FOUR = WORK / "store", WORK / "run", WORK / "four-subjects"
+FOUR.mkdir()  # the four subjects above, as a BraTS 2020 folder of links
+for s in subjects:
+    (FOUR / s).symlink_to(DATA / s)
+(FOUR / "name_mapping.csv").symlink_to(DATA / "name_mapping.csv")
+gliograde(f"check {FOUR}")
 
 # %%
-gliograde(f"prepare {DATA} --out {STORE} --size 64 --workers 0")
+gliograde(f"prepare {FOUR} --out {STORE} --size 64 --workers 0")
 
 # %%
 gliograde(f"train {STORE} --out {RUN} --epochs 1 --epoch-slices 64 --select last --no-progress")

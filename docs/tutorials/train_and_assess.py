@@ -135,8 +135,9 @@ for r in sorted(rows, key=lambda r: -float(r["uncertainty"]))[:6]:
 #
 # To measure it we train each fold again, exactly as `train` did (same patients, same seed, so
 # the same weights: checked below), with a Lightning callback that also scores the held-out
-# patients after every epoch. Then we compare, fold by fold, the held-out AUC at the epoch the
-# inner split chose (what gliograde reports) with the best held-out AUC over the epochs (what
+# patients after every epoch, with the patient rule (the mean P(HGG) of the tumour slices,
+# before calibration). Then we compare, fold by fold, the held-out AUC at the epoch the inner
+# split chose (the checkpoint gliograde keeps) with the best held-out AUC over the epochs (what
 # the shortcut would report).
 
 # %%
@@ -195,6 +196,7 @@ for k in run.folds():
     curves.append(callback.auc)
     chosen.append(inner_choice(fold_dir))
     print(f"fold {k}: replayed weights identical to train's: {same}")
+    assert same, "the replay must train the very model `train` kept"
 
 # %%
 honest = [curve[e] for curve, e in zip(curves, chosen)]

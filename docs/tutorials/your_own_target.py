@@ -141,6 +141,9 @@ plt.show()
 # %% [markdown]
 # ## predict's answer for another target
 #
+# (Here on a patient of the training cohort, to show the keys: each fold model but one has
+# trained on it, so its answer is no test. The held-out figures are those above.)
+#
 # For the grade, `predict --json` gives `grade` and `p_hgg`. For another target it gives
 # `target`, `prediction` and `probabilities`, one per class; `--csv` has a `p_CLASS` column
 # per class, and the DICOM SR holds the class and each class's probability.

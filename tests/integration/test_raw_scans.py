@@ -184,8 +184,9 @@ def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, cache, tmp_
     first = predict_subjects([export, out / SUBJECT], tiny_run[1], PredictOptions(force=True))
     answered = [Answered(p.subject, p.to_dict(), p.dicom) for p in first]
     written, notes, failed = write_dicom_srs(answered, tmp_path / "sr", "test")
-    assert failed == {} and notes == [f"{SUBJECT}: not a DICOM input, so no DICOM SR "
-                                      "(nothing to refer to)"]  # fmt: skip
+    assert failed == {} and notes == [f"{SUBJECT}: no DICOM export to refer to (not a DICOM "
+                                      "input, or the export its preprocess.json names is gone), "
+                                      "so no DICOM SR"]  # fmt: skip
     source = [pydicom.dcmread(p, stop_before_pixels=True) for p in export.iterdir()]
     (path,) = written.values()
     sr = hd.sr.srread(path)
@@ -253,7 +254,10 @@ def test_a_preprocessed_export_still_gets_its_dicom_sr(processed, tiny_run, tmp_
         (again,) = predict_subjects([moved], tiny_run[1], PredictOptions(force=True))
     finally:
         shutil.move(tmp_path / "export-elsewhere", export)
-    assert again.dicom is None  # the SR writer then says "not a DICOM input"
+    assert again.dicom is None
+    _, notes, _ = write_dicom_srs([Answered(again.subject, again.to_dict(), None)], tmp_path, "t")
+    assert notes == [f"{subject}: no DICOM export to refer to (not a DICOM input, or the export "
+                     "its preprocess.json names is gone), so no DICOM SR"]  # fmt: skip
 
 
 def test_the_predictions_page_shows_the_qc_picture(tmp_path):
@@ -331,7 +335,7 @@ def test_the_predict_command_reports_and_writes_its_srs(processed, tiny_run, cac
     answers = {a["subject"]: a for a in json.loads(result.stdout)}
     graded = [a for a in answers.values() if "grade" in a]
     assert len(graded) == 2 and sum(a.get("preprocessed", False) for a in graded) == 1
-    assert f"note: {SUBJECT}: not a DICOM input, so no DICOM SR" in result.stderr
+    assert f"note: {SUBJECT}: no DICOM export to refer to" in result.stderr
     (sr_file,) = (tmp_path / "sr").iterdir()
     assert f"DICOM SR of {next(a['subject'] for a in graded if a.get('preprocessed'))}: " \
         f"{sr_file}" in result.stderr  # fmt: skip

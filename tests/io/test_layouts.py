@@ -136,3 +136,20 @@ def test_a_clinical_table_without_grades_gives_the_target(sample_dir, tmp_path):
     cohort = discover(sample_dir, table, target="IDH")
     assert grades_of(cohort) == {s: v for s, v in statuses.items() if v != "NA"}
     assert cohort.target.classes == ("mutant", "wildtype")
+
+
+def test_a_name_mapping_without_grades_gives_the_target(sample_dir, tmp_path):
+    """The same table as DATA/name_mapping.csv itself: --target IDH and check --no-labels read
+    it; only a command that needs the grade refuses it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for s in SAMPLE_GRADES:
+        (data / s).symlink_to(sample_dir / s)
+    rows = [("BraTS_2020_subject_ID", "IDH"), *((s, "mutant") for s in list(SAMPLE_GRADES)[:2])]
+    rows += [(s, "wildtype") for s in list(SAMPLE_GRADES)[2:]]
+    with open(data / "name_mapping.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    assert set(grades_of(discover(data, target="IDH")).values()) == {"mutant", "wildtype"}
+    assert grades_of(discover(data, need_labels=False)) == dict.fromkeys(SAMPLE_GRADES)
+    with pytest.raises(DataError, match="no 'Grade' column"):
+        discover(data)

@@ -1,4 +1,4 @@
-"""The command line as a click command, for the generated CLI reference (mkdocs-click reads it)."""
+"""The command line as a click command: what the docs build documents (``scripts/docs_hooks.py``)."""
 
 from __future__ import annotations
 

@@ -43,12 +43,13 @@ def read_csv_rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
 
 
 def read_label_csv(
-    path: Path | None, subject_ids: list[str]
+    path: Path | None, subject_ids: list[str], required: bool = True
 ) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
     """Read grades for ``subject_ids`` from a label CSV.
 
-    The CSV needs a ``Grade`` column; the id column is the one whose values match the most
-    subject folders (``BraTS_2020_subject_ID`` for name_mapping.csv, or any other).
+    The CSV needs a ``Grade`` column (``required=False``: a table without one, a clinical
+    table of other labels, gives no grades); the id column is the one whose values match the
+    most subject folders (``BraTS_2020_subject_ID`` for name_mapping.csv, or any other).
 
     Returns:
         (grades, problems, notes): grade per id, problems per id (unknown or conflicting
@@ -60,6 +61,8 @@ def read_label_csv(
         raise DataError(f"{path}: label CSV not found; give an existing file with --labels")
     rows, columns = read_csv_rows(path)
     grade_col = next((c for c in columns if c.strip().lower() == "grade"), None)
+    if grade_col is None and not required:
+        return {}, {}, []
     if grade_col is None:
         raise DataError(f"{path}: no 'Grade' column; the label CSV needs one (HGG or LGG)")
     wanted = set(subject_ids)

@@ -207,7 +207,8 @@ def discover_subject_folders(data: Path, labels: Path | None, need_labels: bool 
             "<subject>_flair.nii.gz (BraTS 2020), DATA/HGG|LGG/<subject>/ (BraTS 2019) or a CSV"
         )
     labels = labels or default_label_csv(data)
-    grades, label_problems, label_notes = read_label_csv(labels, [f.name for f in folders])
+    names = [f.name for f in folders]
+    grades, label_problems, label_notes = read_label_csv(labels, names, required=need_labels)
     subjects = []
     for folder in folders:
         files, problems = find_subject_files(folder)

@@ -203,11 +203,9 @@ def preprocess_inputs(
             files = subject.files or converted(subject, work)
             seconds = {} if subject.files else {"dicom to nifti": time.perf_counter() - started}
             seconds = {k: round(v, 2) for k, v in seconds.items()}
-            source = subject.dicom_folder
-            about = {"series": subject.chosen} | (
-                {"dicom_folder": str(source.resolve())} if source else {}
+            record = preprocess_volumes(
+                files, out, subject.subject_id, subject.chosen, seconds, subject.dicom_folder
             )
-            record = preprocess_volumes(files, out, subject.subject_id, about, seconds)
             records[subject.subject_id] = record
         except SUBJECT_FAILURES as err:
             message = str(err) if isinstance(err, DataError) else f"{type(err).__name__}: {err}"

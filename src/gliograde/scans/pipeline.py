@@ -50,13 +50,14 @@ def preprocess_volumes(
     files: dict[str, Path],
     out: Path,
     subject_id: str,
-    about: dict | None = None,
+    series: dict | None = None,
     seconds: dict[str, float] | None = None,
+    dicom_folder: Path | None = None,
 ) -> dict:
     """Bring ``files`` (role → NIfTI path) to BraTS form in ``out/SUBJECT``; return the record
     (figures, step times) also written as ``preprocess.json``, beside ``qc.png``.
-    ``about``: where the files came from (``series``: each role's series; ``dicom_folder``: the
-    export), for the record; ``seconds``: the times of steps taken before (DICOM conversion).
+    ``series``: each role's series, ``dicom_folder``: the export they were read from, and
+    ``seconds``: the times of steps taken before (DICOM conversion), for the record.
 
     Raises:
         DataError: brain volume or a registration outside what is plausible (nothing written).
@@ -74,8 +75,8 @@ def preprocess_volumes(
     volumes, grid_mask = timer("atlas", to_atlas, in_t1ce, mask)
     record = {
         "subject": subject_id,
-        "series": (about or {}).get("series") or {r: {"file": str(p)} for r, p in files.items()},
-        **{k: v for k, v in (about or {}).items() if k != "series"},
+        "series": series or {r: {"file": str(p)} for r, p in files.items()},
+        **({"dicom_folder": str(Path(dicom_folder).resolve())} if dicom_folder else {}),
         "brain_ml": round(brain_ml, 1),
         "registration_margin": {r: round(v, 4) for r, v in similarity.items()},
         "seconds": timer.steps,

@@ -210,7 +210,10 @@ def write_dicom_srs(
         if "error" in a.answer:
             notes.append(f"{a.subject}: not graded, so no DICOM SR")
         elif a.dicom is None:
-            notes.append(f"{a.subject}: not a DICOM input, so no DICOM SR (nothing to refer to)")
+            notes.append(
+                f"{a.subject}: no DICOM export to refer to (not a DICOM input, or the export "
+                "its preprocess.json names is gone), so no DICOM SR"
+            )
         else:
             folder, uids = a.dicom
             if folder not in scanned:  # one export, several patients: read its headers once
