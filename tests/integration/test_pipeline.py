@@ -2,6 +2,7 @@
 
 import json
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -163,6 +164,17 @@ def test_explain_new_patient_folders(tiny_run, synth_small, tmp_path):
     rows = (tmp_path / "attention.csv").read_text().splitlines()[1:]
     assert 2 <= summary["n_slices"] == len(rows) <= 8
     assert summary["answers"]["Synth_0004"]["answer"] in ("HGG", "LGG") and not summary["errors"]
+    # the map as a volume on the subject's own FLAIR, and each slice the model saw
+    flair = nib.load(synth_small / "Synth_0004" / "Synth_0004_flair.nii.gz")
+    cam = nib.load(tmp_path / "Synth_0004" / "gradcam.nii.gz")
+    assert cam.shape == flair.shape and np.array_equal(cam.affine, flair.affine)
+    assert (
+        cam.get_data_dtype() == np.float32
+        and 0 <= cam.get_fdata().min() < cam.get_fdata().max() <= 1
+    )
+    table = (tmp_path / "Synth_0004" / "slices.csv").read_text().splitlines()
+    mapped = np.count_nonzero(cam.get_fdata().any(axis=(0, 1)))  # axial slices with a map
+    assert table[0] == "z,p_class,p_tumor" and len(table) - 1 >= mapped > 0
 
 
 @pytest.mark.parametrize(

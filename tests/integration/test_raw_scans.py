@@ -341,3 +341,18 @@ def test_the_predict_command_reports_and_writes_its_srs(processed, tiny_run, cac
         f"{sr_file}" in result.stderr  # fmt: skip
     page = (tmp_path / "p.html").read_text()
     assert page.count("data:image/png;base64,") == 1 and "missing" in page
+
+
+def test_grad_cam_of_a_preprocessed_raw_subject_lies_on_its_volumes(processed, tiny_run, tmp_path):
+    """explain on a subject preprocess made from DICOM: gradcam.nii.gz in its (atlas) grid."""
+    from gliograde.assess.explain import ExplainOptions, explain_subjects
+
+    out, records = processed
+    (subject,) = [s for s in records if s not in (SUBJECT, "raw_nifti")]
+    options = ExplainOptions(tmp_path, per_patient=1, force=True)
+    summary = explain_subjects(tiny_run[1], [out / subject], options)
+    assert not summary["errors"]
+    flair = nib.load(out / subject / f"{subject}_flair.nii.gz")
+    cam = nib.load(tmp_path / subject / "gradcam.nii.gz")
+    assert cam.shape == flair.shape and np.array_equal(cam.affine, flair.affine)
+    assert cam.get_fdata().max() == pytest.approx(1.0)

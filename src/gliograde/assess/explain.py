@@ -1,4 +1,5 @@
-"""``gliograde explain``: Grad-CAM panels for each patient, and attention on the tumour.
+"""``gliograde explain``: Grad-CAM panels for each patient, and attention on the tumour; for
+new patients also the map as a volume in the patient's own grid (:mod:`~gliograde.assess.volume`).
 
 A cross-validated run's patients (``--store``) are explained by the fold model that validated
 each, with the folds frozen into the run; new patients (subject or cohort folders, CSV
@@ -25,6 +26,7 @@ from gliograde.assess.gradcam import (
     summarise_attention,
 )
 from gliograde.assess.modelcard import write_model_card
+from gliograde.assess.volume import explain_volume
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import merge_json
 from gliograde.run import Run
@@ -224,6 +226,8 @@ def explain_subjects(
         case, slices = case_of(graded, run)
         stage = choose_layer(case.images.shape[-1], o.layer)
         files, found = explain_case(grader.models, case, slices, o, stage, out)
+        flair = graded.examined.subject.files["flair"]
+        explain_volume(grader.models, case, stage, o.method, flair, out / case.subject)
         rows += [r | {"fold": -1} for r in found]
         panels[case.subject] = files
         answers[case.subject] = case.answer()

@@ -125,7 +125,7 @@ def explain(
     ] = False,
     device: DeviceOption = Device.auto,
 ):
-    """Grad-CAM panels and attention on the tumour (share inside, pointing game)."""
+    """Grad-CAM panels and attention on the tumour; new patients also get gradcam.nii.gz in their grid."""
     from gliograde.assess.explain import ExplainOptions, explain_store, explain_subjects
     from gliograde.assess.gradcam import attention_line
 
