@@ -16,9 +16,6 @@
 
 # %%
 import json
-import shlex
-import subprocess
-import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -26,19 +23,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pydicom
 
+from gliograde.cli.typed import gliograde
+
 WORK = Path(tempfile.mkdtemp(prefix="gliograde-tutorial3-"))
 EXPORT, SCANS, SR = WORK / "pacs-export", WORK / "scans", WORK / "sr"
-
-
-def gliograde(command: str) -> str:
-    """Run a gliograde command as you would type it, show what it prints, return its stdout."""
-    print(f"$ gliograde {command}")
-    args = [sys.executable, "-m", "gliograde", *shlex.split(command)]
-    done = subprocess.run(args, capture_output=True, text=True)
-    print((done.stdout + done.stderr).strip())
-    if done.returncode != 0:
-        raise RuntimeError(f"gliograde {command}: exit {done.returncode}")
-    return done.stdout
 
 
 # %% [markdown]

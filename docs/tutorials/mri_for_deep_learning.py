@@ -20,9 +20,6 @@
 # %%
 import csv
 import os
-import shlex
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -31,18 +28,10 @@ import nibabel as nib
 import numpy as np
 import torch
 
+from gliograde.cli.typed import gliograde
+
 WORK = Path(tempfile.mkdtemp(prefix="gliograde-tutorial1-"))
 torch.manual_seed(0)  # the same untrained network, so the same loss, on every run
-
-
-def gliograde(command: str) -> None:
-    """Run a gliograde command as you would type it, and show what it prints."""
-    print(f"$ gliograde {command}")
-    args = [sys.executable, "-m", "gliograde", *shlex.split(command)]
-    done = subprocess.run(args, capture_output=True, text=True)
-    print((done.stdout + done.stderr).strip())
-    if done.returncode != 0:
-        raise RuntimeError(f"gliograde {command}: exit {done.returncode}")
 
 
 def find_sample() -> tuple[Path, bool]:

@@ -17,27 +17,16 @@
 # %%
 import csv
 import json
-import shlex
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from gliograde.cli.typed import gliograde
+
 WORK = Path(tempfile.mkdtemp(prefix="gliograde-tutorial2-"))
 DATA, STORE, RUN = WORK / "cohort", WORK / "store", WORK / "run"
-
-
-def gliograde(command: str) -> None:
-    """Run a gliograde command as you would type it, and show what it prints."""
-    print(f"$ gliograde {command}")
-    args = [sys.executable, "-m", "gliograde", *shlex.split(command)]
-    done = subprocess.run(args, capture_output=True, text=True)
-    print((done.stdout + done.stderr).strip())
-    if done.returncode != 0:
-        raise RuntimeError(f"gliograde {command}: exit {done.returncode}")
 
 
 # %% [markdown]

@@ -17,9 +17,6 @@
 # %%
 import csv
 import json
-import shlex
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -27,19 +24,10 @@ import matplotlib.pyplot as plt
 import nibabel as nib
 import numpy as np
 
+from gliograde.cli.typed import gliograde
+
 WORK = Path(tempfile.mkdtemp(prefix="gliograde-tutorial4-"))
 DATA, STORE, RUN = WORK / "cohort", WORK / "store", WORK / "run"
-
-
-def gliograde(command: str) -> str:
-    """Run a gliograde command as you would type it, show what it prints, return its stdout."""
-    print(f"$ gliograde {command}")
-    args = [sys.executable, "-m", "gliograde", *shlex.split(command)]
-    done = subprocess.run(args, capture_output=True, text=True)
-    print((done.stdout + done.stderr).strip())
-    if done.returncode != 0:
-        raise RuntimeError(f"gliograde {command}: exit {done.returncode}")
-    return done.stdout
 
 
 # %% [markdown]

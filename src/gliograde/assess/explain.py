@@ -178,13 +178,17 @@ class Slices:
     measure: np.ndarray
 
 
-def explain_case(models, case: Case, slices: Slices, o: ExplainOptions, layer: str, out: Path):
-    """Grad-CAM on the slices to measure and to show; returns (panel files, attention rows)."""
+def explain_case(
+    models, case: Case, slices: Slices, o: ExplainOptions, layer: str, out: Path, cams=None
+):
+    """Grad-CAM on the slices to measure and to show (taken from ``cams``, every slice's, when
+    given); returns (panel files, attention rows)."""
     show = choose_slices(case.strength(), slices.candidates, o.per_patient)
     wanted = np.union1d(slices.measure, show).astype(int)
-    x = torch.from_numpy(case.images[wanted])
-    cams = grad_cam_maps(models, x, case.predicted, o.method, layer)
-    cam_of = dict(zip(wanted.tolist(), cams))
+    if cams is None:
+        x = torch.from_numpy(case.images[wanted])
+        cams = dict(zip(wanted.tolist(), grad_cam_maps(models, x, case.predicted, o.method, layer)))
+    cam_of = {i: cams[i] for i in wanted.tolist()}
     rows = []
     for i in slices.measure.tolist() if case.seg is not None else []:
         brain = np.any(case.images[i] != 0, axis=0)
@@ -225,9 +229,12 @@ def explain_subjects(
             continue
         case, slices = case_of(graded, run)
         stage = choose_layer(case.images.shape[-1], o.layer)
-        files, found = explain_case(grader.models, case, slices, o, stage, out)
+        cams = grad_cam_maps(
+            grader.models, torch.from_numpy(case.images), case.predicted, o.method, stage
+        )
+        files, found = explain_case(grader.models, case, slices, o, stage, out, cams)
         flair = graded.examined.subject.files["flair"]
-        explain_volume(grader.models, case, stage, o.method, flair, out / case.subject)
+        explain_volume(grader.models, case, cams, flair, out / case.subject)
         rows += [r | {"fold": -1} for r in found]
         panels[case.subject] = files
         answers[case.subject] = case.answer()

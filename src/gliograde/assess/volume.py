@@ -85,17 +85,14 @@ def lps_shape(image: nib.Nifti1Image) -> tuple[int, int, int]:
     return tuple(int(image.shape[a]) for a in order)
 
 
-def explain_volume(models, case, layer: str, method: str, flair: Path, folder: Path) -> Path:
-    """``folder/gradcam.nii.gz`` (every slice the model saw, for the answered class) and
-    ``folder/slices.csv`` (each slice's P(class) and P(tumour)) of one patient."""
+def explain_volume(models, case, cams: np.ndarray, flair: Path, folder: Path) -> Path:
+    """``folder/gradcam.nii.gz`` (``cams``: the maps of every slice the model saw, for the
+    answered class) and ``folder/slices.csv`` (each slice's P(class) and P(tumour))."""
     import torch
 
-    from gliograde.assess.gradcam import grad_cam_maps
     from gliograde.infer.models import slice_outputs
 
-    x = torch.from_numpy(case.images)
-    cams = grad_cam_maps(models, x, case.predicted, method, layer)
-    p_class, p_tumor = slice_outputs(models, x)
+    p_class, p_tumor = slice_outputs(models, torch.from_numpy(case.images))
     folder.mkdir(parents=True, exist_ok=True)
     write_slice_table(
         folder / "slices.csv", case.z, p_class.mean(axis=0)[:, case.predicted], p_tumor.mean(0)
