@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -57,3 +58,17 @@ def tiny_run(synth_small, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     _, run, metrics = trained_run(synth_small, root)
     return root / "store", run, metrics
+
+
+@pytest.fixture(scope="session")
+def browser_page():
+    """A page in headless Debian Chromium (helpers.browser). Skips where Chromium is missing,
+    but fails in CI, whose .ci/run installs it."""
+    from helpers.browser import CHROMIUM, chromium
+
+    if not CHROMIUM.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} missing in CI: .ci/run installs Debian's chromium")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with chromium() as page:
+        yield page

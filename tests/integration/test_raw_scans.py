@@ -356,3 +356,26 @@ def test_grad_cam_of_a_preprocessed_raw_subject_lies_on_its_volumes(processed, t
     cam = nib.load(tmp_path / subject / "gradcam.nii.gz")
     assert cam.shape == flair.shape and np.array_equal(cam.affine, flair.affine)
     assert cam.get_fdata().max() == pytest.approx(1.0)
+    # and in the grid of the T1ce it was made from (the series dcm2niix converted)
+    record = json.loads((out / subject / "preprocess.json").read_text())
+    grid = record["atlas"]["t1ce_grid"]
+    original = nib.load(tmp_path / subject / "gradcam_t1ce.nii.gz")
+    assert list(original.shape) == grid["size"]
+    assert np.allclose(original.header.get_zooms(), grid["spacing"], atol=1e-4)
+    assert original.get_fdata().min() >= 0 and original.get_fdata().max() > 0.5
+
+
+def test_a_volume_on_the_preprocessed_grid_goes_back_onto_the_original_t1ce(processed, tmp_path):
+    """preprocess keeps its atlas transform: its own T1ce, sent back through it, lands on the
+    raw T1ce's grid (shape and affine) and on its anatomy."""
+    from gliograde.scans.space import to_original_t1ce
+
+    out, _ = processed
+    raw = nib.load(out.parent / "raw_nifti" / "raw_t1ce.nii.gz")
+    t1ce = np.asanyarray(nib.load(out / "raw_nifti" / "raw_nifti_t1ce.nii.gz").dataobj)
+    back = nib.load(to_original_t1ce(t1ce, out / "raw_nifti", tmp_path / "back.nii.gz"))
+    assert back.shape == raw.shape and np.allclose(back.affine, raw.affine, atol=1e-3)
+    a, b = np.asanyarray(back.dataobj), np.asanyarray(raw.dataobj).astype(np.float32)
+    both = (a > 0) & (b > 0)
+    assert both.sum() > 100_000
+    assert np.corrcoef(gaussian_filter(a, 2)[both], gaussian_filter(b, 2)[both])[0, 1] > 0.9

@@ -26,7 +26,7 @@ from gliograde.assess.gradcam import (
     summarise_attention,
 )
 from gliograde.assess.modelcard import write_model_card
-from gliograde.assess.volume import explain_volume
+from gliograde.assess.volume import StoreSources, look_at, synthetic_subject, viewer_case
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import merge_json
 from gliograde.run import Run
@@ -43,6 +43,7 @@ class ExplainOptions:
     device: str = "auto"
     force: bool = False  # new patients out of distribution explained too, as predict --force
     max_attention_slices: int = 8  # tumour slices per patient attention is measured on
+    viewer: bool = True  # gradcam.nii.gz and an interactive viewer page per patient
 
     def folder(self, run: Run) -> Path:
         out = Path(self.out) if self.out else run.path / "explain"
@@ -60,7 +61,6 @@ def explain_store(run_path: Path, store_path: Path, options: ExplainOptions | No
     Returns:
         The attention summary (also written to ``metrics.json`` under ``attention``).
     """
-    from gliograde.assess.crossval import stored_slices
     from gliograde.infer.grader import Grader
     from gliograde.store.read import SliceStore
 
@@ -68,29 +68,44 @@ def explain_store(run_path: Path, store_path: Path, options: ExplainOptions | No
     run = Run.open(run_path)
     out, store = o.folder(run), SliceStore(store_path)
     check_holds_run(store, run)
-    answers = reported_p(run)
+    answers = reported(run)
     layer = choose_layer(store.manifest.slice_size, o.layer)
-    rows, panels = [], {}
+    sources = StoreSources(run, o.viewer)
+    rows, panels, viewers = [], {}, {}
     for k, grader, held_out in Grader.per_fold(run, o.device):
         for subject in held_out:
-            x, tumor_px, _ = stored_slices(store, subject)
-            ev = grader.evidence(x, tumor_px, modes=("seg",))["seg"]
-            order = np.argsort(-tumor_px, kind="stable")[: o.max_attention_slices]
-            measure = np.sort(order[ev.weights[order] > 0])
-            seg = store.read_subject(subject, "seg")
-            p_patient = answers.get(subject, ev.p)
-            z = store_z(store, subject)
-            case = Case(subject, x.numpy(), seg, z, ev.slice_p, p_patient, run.target.classes)
-            files, found = explain_case(
-                grader.models, case, Slices(ev.weights > 0, measure), o, layer, out
-            )
+            answer = answers.get(subject, {"flag": False})
+            case, slices = held_out_case(store, subject, grader, answer.get("p"), o)
+            cams = all_cams(grader.models, case, o, layer) if sources.has(subject) else None
+            files, found = explain_case(grader.models, case, slices, o, layer, out, cams)
             rows += [r | {"fold": k} for r in found]
             panels[subject] = files
+            if cams is not None:
+                about = sources.about(case, answer["flag"], k)
+                files = sources[subject]
+                viewers[subject] = look_at(grader.models, (case, cams), files, about, out)
     write_attention(out / "attention.csv", rows)
     summary = summarise_attention(rows) | {"method": o.method, "layer": layer, "panels": panels}
+    summary |= {"viewers": viewers} | ({"viewer_note": sources.note} if sources.note else {})
     merge_json(run.path / "metrics.json", "attention", summary)
     write_model_card(run)
     return summary
+
+
+def held_out_case(store, subject: str, grader, p_reported, o: ExplainOptions):
+    """An out-of-fold patient of the store as a case (answered with its reported probability
+    ``p_reported`` when evaluated), and its slices to show and to measure."""
+    from gliograde.assess.crossval import stored_slices
+
+    x, tumor_px, _ = stored_slices(store, subject)
+    ev = grader.evidence(x, tumor_px, modes=("seg",))["seg"]
+    order = np.argsort(-tumor_px, kind="stable")[: o.max_attention_slices]
+    measure = np.sort(order[ev.weights[order] > 0])
+    seg = store.read_subject(subject, "seg")
+    p = ev.p if p_reported is None else p_reported
+    classes = grader.run.target.classes
+    case = Case(subject, x.numpy(), seg, store_z(store, subject), ev.slice_p, p, classes)
+    return case, Slices(ev.weights > 0, measure)
 
 
 def check_holds_run(store, run: Run) -> None:
@@ -104,20 +119,24 @@ def check_holds_run(store, run: Run) -> None:
         )
 
 
-def reported_p(run: Run) -> dict[str, float | np.ndarray]:
-    """Each out-of-fold patient's reported (calibrated, cross-fitted) probability of the
-    target's class 1 (P(HGG) for the grade; for more classes, of each), when evaluated."""
+def reported(run: Run) -> dict[str, dict]:
+    """Each out-of-fold patient's reported (calibrated, cross-fitted) probability ``p`` of the
+    target's class 1 (P(HGG) for the grade; for more classes, of each) and ``flag``, when
+    evaluated."""
     from gliograde.assess.patients import read_rows
 
     path = run.path / "predictions_patients.csv"
     if not path.is_file():
         return {}
-    rows = read_rows(path, run.target.classes)
-    return {
-        r["subject"]: np.array(r["p"], dtype=float) if isinstance(r["p"], list) else float(r["p"])
-        for r in rows
-        if r.get("p")
-    }
+    out = {}
+    for r in read_rows(path, run.target.classes):
+        mode = "" if r.get("p") else "_noseg"
+        p = r.get(f"p{mode}")
+        if not p:
+            continue
+        p = np.array(p, dtype=float) if isinstance(p, list) else float(p)
+        out[r["subject"]] = {"p": p, "flag": bool(r.get(f"flag{mode}"))}
+    return out
 
 
 def store_z(store, subject: str) -> np.ndarray:
@@ -221,26 +240,64 @@ def explain_subjects(
     run = grader.run
     out = o.folder(run)
     subjects, errors = discover_inputs(inputs)
-    rows, panels, answers, stage = [], {}, {}, o.layer
+    rows, panels, answers, viewers, stage = [], {}, {}, {}, o.layer
     for subject in subjects:
         graded = grader.grade(subject, force=o.force)
         if not isinstance(graded, Graded):
             errors[graded.subject] = graded.reason
             continue
-        case, slices = case_of(graded, run)
-        stage = choose_layer(case.images.shape[-1], o.layer)
-        cams = grad_cam_maps(
-            grader.models, torch.from_numpy(case.images), case.predicted, o.method, stage
-        )
-        files, found = explain_case(grader.models, case, slices, o, stage, out, cams)
-        flair = graded.examined.subject.files["flair"]
-        explain_volume(grader.models, case, cams, flair, out / case.subject)
-        rows += [r | {"fold": -1} for r in found]
-        panels[case.subject] = files
-        answers[case.subject] = case.answer()
+        done = explain_graded(grader, graded, o, out)
+        stage = done.layer
+        rows += [r | {"fold": -1} for r in done.attention]
+        panels[graded.subject] = done.panels
+        viewers[graded.subject] = done.viewer
+        answers[graded.subject] = done.case.answer()
     write_attention(out / "attention.csv", rows)
     summary = summarise_attention(rows) | {"panels": panels, "method": o.method, "layer": stage}
-    return summary | {"answers": answers, "errors": errors}
+    return summary | {"answers": answers, "errors": errors, "viewers": viewers}
+
+
+@dataclass
+class Explained:
+    """A new patient explained: its case, panels, attention rows, viewer (relative to the
+    explain folder, None without one) and the ResNet stage its maps were taken on."""
+
+    case: Case
+    panels: list[str]
+    attention: list[dict]
+    viewer: str | None
+    layer: str
+
+
+def explain_graded(grader, graded, o: ExplainOptions, out: Path) -> Explained:
+    """One patient ``grader`` graded (``predict``'s :class:`~gliograde.infer.grader.Graded`):
+    Grad-CAM of each of its slices, its panels and attention, the map as a volume in its own
+    grid and, with ``o.viewer``, its viewer page; all under ``out``."""
+    run = grader.run
+    case, slices = case_of(graded, run)
+    stage = choose_layer(case.images.shape[-1], o.layer)
+    cams = all_cams(grader.models, case, o, stage)
+    files, found = explain_case(grader.models, case, slices, o, stage, out, cams)
+    e = graded.examined
+    about = viewer_case(
+        case, graded.result.flag, synthetic_subject(e.subject), run.manifest.synthetic,
+        forced(e.reasons),
+    )  # fmt: skip
+    viewer = look_at(grader.models, (case, cams), e.subject, about if o.viewer else None, out)
+    return Explained(case, files, found, viewer, stage)
+
+
+def forced(reasons: list[str]) -> list[str]:
+    """The viewer's note on a patient graded out of distribution (``--force``)."""
+    if not reasons:
+        return []
+    return [f"Out of distribution, graded anyway (--force): {'; '.join(reasons)}."]
+
+
+def all_cams(models, case: Case, o: ExplainOptions, layer: str) -> dict[int, np.ndarray]:
+    """The Grad-CAM of every slice of ``case`` for its answer."""
+    maps = grad_cam_maps(models, torch.from_numpy(case.images), case.predicted, o.method, layer)
+    return dict(enumerate(maps))
 
 
 def case_of(graded, run: Run) -> tuple[Case, Slices]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 from pathlib import Path
 
 from gliograde.core.errors import GliogradeError
@@ -111,8 +112,11 @@ def read_patients(folder: Path, classes: tuple[str, ...]) -> list[dict]:
     return read_rows(folder / "predictions_patients.csv", tuple(classes))
 
 
-def patient_card(row: dict, panels: list[str], explain_dir: Path, classes: tuple[str, ...]) -> str:
-    """One patient: prediction, probabilities, uncertainty and flag, two Grad-CAM panels."""
+def patient_card(
+    row: dict, panels: list[str], explain_dir: Path, classes: tuple[str, ...], viewer: str = ""
+) -> str:
+    """One patient: prediction, probabilities, uncertainty and flag, two Grad-CAM panels, and a
+    link to the patient's viewer (``viewer``, relative to the page) when there is one."""
     true = classes[int(row["y"])]
     pred = row.get("pred") or row.get("pred_noseg", "")
     verdict = (
@@ -124,12 +128,30 @@ def patient_card(row: dict, panels: list[str], explain_dir: Path, classes: tuple
     p_unc = row.get("p_uncalibrated") or row.get("p_noseg_uncalibrated")
     unc = row.get("uncertainty") or row.get("uncertainty_noseg")
     images = "".join(embed_png(explain_dir / name) for name in panels[:2])
+    link = viewer_link(viewer)
     return (
-        f'<div class="card"><h3>{html.escape(row["subject"])}</h3>'
+        f'<div class="card"><h3>{html.escape(row["subject"])}</h3>{link}'
         f"<div>predicted <b>{html.escape(pred)}</b> (true {html.escape(true)}, {verdict}) · "
         f"{probabilities_html(p, p_unc, classes)} · "
         f"uncertainty {float(unc):.3f} ({flag}) · fold {row['fold']}</div>{images}</div>"
     )
+
+
+def viewer_link(href: str) -> str:
+    if not href:
+        return ""
+    return (
+        f"<p class='viewer'><a href='{html.escape(href)}'>open the 3D viewer</a> (the four "
+        "sequences, the Grad-CAM volume and the tumour's outline, in three planes)</p>"
+    )
+
+
+def viewer_href(explain_dir: Path, relative: str | None, page: Path) -> str:
+    """The link from ``page`` to a viewer listed as ``relative`` to ``explain_dir`` (empty when
+    there is none, or its file is gone)."""
+    if not relative or not (explain_dir / relative).is_file():
+        return ""
+    return Path(os.path.relpath(explain_dir / relative, Path(page).parent)).as_posix()
 
 
 def probabilities_html(p, p_unc, classes: tuple) -> str:
@@ -216,12 +238,14 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
     parts += ["</div>", "<h2>Calibration</h2>", calibration_table(metrics)]
     parts += uncertainty_section(metrics) + attention_section(attention)
     parts.append("<h2>Patients</h2><div class='cards'>")
-    panels = attention.get("panels", {})
-    for row in read_patients(folder, classes):
-        card = patient_card(row, panels.get(row["subject"], []), folder / "explain", classes)
-        parts.append(card)
-    parts.append("</div></body></html>")
+    panels, viewers = attention.get("panels", {}), attention.get("viewers", {})
     out = Path(out) if out else folder / "report.html"
+    explain_dir = folder / "explain"
+    for row in read_patients(folder, classes):
+        subject = row["subject"]
+        link = viewer_href(explain_dir, viewers.get(subject), out)
+        parts.append(patient_card(row, panels.get(subject, []), explain_dir, classes, link))
+    parts.append("</div></body></html>")
     write_text(out, "\n".join(parts))
     return out
 
@@ -250,8 +274,9 @@ def page_head(folder: Path, run, synthetic: bool) -> list[str]:
     return parts
 
 
-def prediction_card(answer: dict) -> str:
-    """One subject of ``predict``: its answer, and its QC picture when it was preprocessed."""
+def prediction_card(answer: dict, out: Path) -> str:
+    """One subject of ``predict``: its answer, a link to its viewer (``predict --explain``),
+    and its QC picture when it was preprocessed; ``out``: the page's path."""
     name = html.escape(answer["subject"])
     if answer.get("error"):
         problem = html.escape(answer["error"])
@@ -263,6 +288,9 @@ def prediction_card(answer: dict) -> str:
         f"{answer['uncertainty']:.3f} ({flag}) · {answer['n_slices']} slices, "
         f"{'with' if answer['used_seg'] else 'without'} segmentation</div>",
     ]
+    if answer.get("viewer"):
+        href = Path(os.path.relpath(answer["viewer"], Path(out).resolve().parent)).as_posix()
+        lines.append(viewer_link(href))
     for key in ("note", "out_of_distribution"):
         if answer.get(key):
             lines.append(f"<p class='bad'>{html.escape(str(answer[key]))}</p>")
@@ -298,7 +326,7 @@ def write_predictions_report(answers: list[dict], run: Path, out: Path) -> Path:
         f"<p class='muted'>model: {html.escape(str(Path(run).resolve()))}. Research use, not "
         "for diagnosis.</p><div class='cards'>",
     ]
-    parts += [prediction_card(a) for a in answers]
+    parts += [prediction_card(a, out) for a in answers]
     parts.append("</div></body></html>")
     write_text(Path(out), "\n".join(parts))
     return Path(out)

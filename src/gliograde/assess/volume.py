@@ -16,6 +16,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from gliograde.core.console import say
 from gliograde.core.errors import GliogradeError
 from gliograde.io.nifti import TARGET_ORIENTATION, reorient, to_lps
 
@@ -87,7 +88,8 @@ def lps_shape(image: nib.Nifti1Image) -> tuple[int, int, int]:
 
 def explain_volume(models, case, cams: np.ndarray, flair: Path, folder: Path) -> Path:
     """``folder/gradcam.nii.gz`` (``cams``: the maps of every slice the model saw, for the
-    answered class) and ``folder/slices.csv`` (each slice's P(class) and P(tumour))."""
+    answered class) and ``folder/slices.csv`` (each slice's P(class) and P(tumour)); for a
+    subject ``preprocess`` made, also ``gradcam_t1ce.nii.gz`` in its original T1ce's grid."""
     import torch
 
     from gliograde.infer.models import slice_outputs
@@ -100,4 +102,97 @@ def explain_volume(models, case, cams: np.ndarray, flair: Path, folder: Path) ->
     image = nib.load(flair)
     brain = reorient(np.asanyarray(image.dataobj), image.affine) != 0
     volume = cam_volume(cams, case.z, brain.shape, inside=brain)
-    return write_cam_volume(folder / "gradcam.nii.gz", volume, flair)
+    written = write_cam_volume(folder / "gradcam.nii.gz", volume, flair)
+    in_original_grid(written, Path(flair).parent, folder / "gradcam_t1ce.nii.gz")
+    return written
+
+
+def in_original_grid(cam: Path, subject_folder: Path, out: Path) -> Path | None:
+    """The map ``cam`` (on a preprocessed subject's grid) in the original T1ce's grid, or a
+    note that says why not, for subjects ``preprocess`` made (others are in their own grid)."""
+    from gliograde.scans.space import original_grid_missing, to_original_t1ce
+
+    if not (subject_folder / "preprocess.json").is_file():
+        return None
+    why = original_grid_missing(subject_folder)
+    if why is not None:
+        say(f"note: no {out.name}: {why}")
+        return None
+    return to_original_t1ce(np.asanyarray(nib.load(cam).dataobj), subject_folder, out)
+
+
+def look_at(models, case_cams, subject, about, out: Path) -> str | None:
+    """A patient's map as a volume (``out/SUBJECT/gradcam.nii.gz`` and ``slices.csv``) and,
+    with ``about`` (a :class:`~gliograde.assess.viewer.ViewerCase`), its viewer page; returns
+    the page's path relative to ``out``.
+
+    Args:
+        case_cams: the explained case and the map of each of its slices (index → map).
+        subject: the patient's own files (:class:`~gliograde.io.cohort.Subject`).
+    """
+    from gliograde import MODALITIES
+    from gliograde.assess.viewer import PAGE, ViewerFiles, write_script, write_viewer
+
+    case, cams = case_cams
+    folder = Path(out) / case.subject
+    maps = np.stack([cams[i] for i in range(len(case.z))])
+    explain_volume(models, case, maps, subject.files["flair"], folder)
+    if about is None:
+        return None
+    files = ViewerFiles(
+        {r: subject.files[r] for r in MODALITIES},
+        subject.files.get("seg"),
+        folder / "gradcam.nii.gz",
+        folder / "slices.csv",
+    )
+    write_viewer(folder, about, files, write_script(out))
+    return f"{case.subject}/{PAGE}"
+
+
+class StoreSources:
+    """A store's patients' own files, found again in the data folder it was prepared from (its
+    manifest's ``source``): their volumes and viewers are drawn on them."""
+
+    def __init__(self, run, enabled: bool = True):
+        from gliograde.io.layouts import discover
+
+        self.subjects, self.note = {}, None
+        self.synthetic = run.manifest.synthetic
+        if not enabled:
+            return
+        source = Path(run.manifest.source)
+        try:
+            cohort = discover(source, need_labels=False)
+        except GliogradeError as err:
+            self.note = f"no viewers: the store's data folder cannot be read ({err})"
+            return
+        self.subjects = {s.subject_id: s for s in cohort.subjects if "flair" in s.files}
+
+    def has(self, subject: str) -> bool:
+        return subject in self.subjects
+
+    def __getitem__(self, subject: str):
+        return self.subjects[subject]
+
+    def about(self, case, flag: bool, fold: int):
+        """The viewer's header of an out-of-fold patient of the run."""
+        held_out = f"Held out: graded by fold {fold}'s model, which never trained on this patient."
+        return viewer_case(case, flag, self.synthetic, self.synthetic, [held_out])
+
+
+def viewer_case(case, flag: bool, synthetic: bool, trained_on_synthetic: bool, notes=()):
+    """What a patient's viewer says: ``case``'s answer (an explained
+    :class:`~gliograde.assess.explain.Case`), its flag and where its data come from."""
+    from gliograde.assess.viewer import ViewerCase
+
+    a = case.answer()
+    return ViewerCase(
+        case.subject, a["answer"], a["p"], a["of"], flag, synthetic, trained_on_synthetic, [*notes]
+    )
+
+
+def synthetic_subject(subject) -> bool:
+    """A subject ``gliograde synth`` made: its id, or a ``SYNTHETIC.txt`` beside it."""
+    folders = [subject.folder, subject.folder.parent] if subject.folder else []
+    named = subject.subject_id.startswith("Synth_")
+    return named or any((f / "SYNTHETIC.txt").is_file() for f in folders)

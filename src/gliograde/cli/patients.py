@@ -50,6 +50,12 @@ def predict(
     force: Annotated[
         bool, typer.Option(help="Grade inputs unlike the training data too (flagged uncertain).")
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            help="With --report: each patient's Grad-CAM volume and 3D viewer, linked from the page (REPORT's name + _explain/)."
+        ),
+    ] = False,
     device: DeviceOption = Device.auto,
 ):
     """Grade new patients (no segmentation needed; DICOM folders are preprocessed first).
@@ -65,7 +71,10 @@ def predict(
         model, inputs = inputs[0], inputs[1:]
     else:
         say("note: --model RUN is deprecated; give RUN as the first argument")
-    options = PredictOptions(fold, ignore_seg, force, device.value, calibration)
+    if explain and report is None:
+        raise UsageError("--explain goes with --report PAGE.html (the viewers are linked from it)")
+    views = report.with_name(f"{report.stem}_explain") if explain else None
+    options = PredictOptions(fold, ignore_seg, force, device.value, calibration, views)
     predictions = predict_subjects(inputs, model, options)
     target = Run.open(model).target
     typer.echo(
@@ -74,6 +83,9 @@ def predict(
     if csv_out is not None:
         write_text(csv_out, predictions_csv(predictions, target))
     failed = write_extras(predictions, model, report, dicom_sr)
+    if views is not None:
+        spent = sum(p.extra.get("explain_seconds", 0.0) for p in predictions)
+        say(f"viewers in {views} (Grad-CAM and viewers took {spent:.1f} s of this run)")
     for p in predictions:
         if p.error:
             say(f"gliograde: {p.subject}: {p.error}")
@@ -123,15 +135,23 @@ def explain(
         bool,
         typer.Option(help="Explain subjects unlike the training data too (flagged uncertain)."),
     ] = False,
+    viewer: Annotated[
+        bool,
+        typer.Option(
+            help="Each patient's Grad-CAM volume (gradcam.nii.gz) and 3D viewer page (viewer.html)."
+        ),
+    ] = True,
     device: DeviceOption = Device.auto,
 ):
-    """Grad-CAM panels and attention on the tumour; new patients also get gradcam.nii.gz in their grid."""
+    """Grad-CAM panels and attention on the tumour, and each patient's map as a volume in their own grid with a 3D viewer page."""
     from gliograde.assess.explain import ExplainOptions, explain_store, explain_subjects
     from gliograde.assess.gradcam import attention_line
 
     if (store is None) == (not subjects):
         raise UsageError("give either --store STORE or one or more subject folders")
-    options = ExplainOptions(out, per_patient, method.value, layer.value, device.value, force)
+    options = ExplainOptions(
+        out, per_patient, method.value, layer.value, device.value, force, viewer=viewer
+    )
     if store is not None:
         summary = explain_store(run, store, options)
     else:
@@ -142,7 +162,14 @@ def explain(
             say(f"gliograde: {subject}: {problem}")
     if summary.get("n_slices"):
         typer.echo(attention_line(summary))
-    typer.echo(f"panels in {out or Path(run) / 'explain'}")
+    folder = out or Path(run) / "explain"
+    typer.echo(f"panels in {folder}")
+    if summary.get("viewers"):
+        typer.echo(
+            f"viewers: {len(summary['viewers'])}, e.g. {folder / next(iter(summary['viewers'].values()))}"
+        )
+    if summary.get("viewer_note"):
+        say(f"note: {summary['viewer_note']}")
     if summary.get("errors"):
         raise typer.Exit(1)
 

@@ -33,6 +33,7 @@ class PredictOptions:
     force: bool = False  # grade patients out of distribution too (flagged uncertain)
     device: str = "auto"
     calibration: Path | None = None  # instead of the run's own calibration.json
+    explain: Path | None = None  # a folder for each patient's Grad-CAM volume and viewer
 
 
 @dataclass
@@ -83,8 +84,27 @@ def predict_subjects(
         extra = {"precision": grader.precision} | answer_notes(outcome, grader.run.min_tumor)
         extra |= raw.about(sid)
         dicom = raw.sources.get(sid) or recorded_dicom_source(subject.folder)
+        if o.explain is not None:
+            extra |= explained(grader, outcome, o)
         out.append(Prediction(sid, target, outcome.result, extra=extra, dicom=dicom))
     return out
+
+
+def explained(grader: Grader, graded: Graded, o: PredictOptions) -> dict:
+    """The patient explained as ``explain`` does, from the slices it was graded on: the
+    viewer's path (under ``o.explain``) and the seconds it took, for ``predict --explain``."""
+    import time
+
+    from gliograde.assess.explain import ExplainOptions, explain_graded
+
+    started = time.perf_counter()
+    folder = Path(o.explain)
+    folder.mkdir(parents=True, exist_ok=True)
+    done = explain_graded(grader, graded, ExplainOptions(folder, per_patient=1), folder)
+    return {
+        "viewer": str((folder / done.viewer).resolve()),
+        "explain_seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 def answer_notes(graded: Graded, min_tumor: int) -> dict:

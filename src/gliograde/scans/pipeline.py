@@ -19,6 +19,7 @@ import numpy as np
 
 from gliograde import MODALITIES
 from gliograde.core.errors import DataError
+from gliograde.scans.space import RECORD_KEY, save_atlas_transform
 
 SCAN_PACKAGES = ("SimpleITK", "deepbet", "dcm2niix", "pydicom", "nilearn")
 BRAIN_ML = (800.0, 2200.0)
@@ -72,7 +73,7 @@ def preprocess_volumes(
     mask = timer("skull strip", brain_mask, in_t1ce["t1"])
     brain_ml = float((as_array(mask) > 0).sum() * np.prod(mask.GetSpacing()) / 1000.0)
     check_figures(subject_id, brain_ml, similarity)
-    volumes, grid_mask = timer("atlas", to_atlas, in_t1ce, mask)
+    volumes, grid_mask, placed = timer("atlas", to_atlas, in_t1ce, mask)
     record = {
         "subject": subject_id,
         "series": series or {r: {"file": str(p)} for r, p in files.items()},
@@ -81,8 +82,14 @@ def preprocess_volumes(
         "registration_margin": {r: round(v, 4) for r, v in similarity.items()},
         "seconds": timer.steps,
     }
+    record[RECORD_KEY] = save_atlas_transform(mkdir(out / subject_id), *placed, in_t1ce["t1ce"])
     write_subject(out / subject_id, subject_id, volumes, grid_mask, record)
     return record
+
+
+def mkdir(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def coregister(images: dict) -> tuple[dict, dict[str, float]]:
@@ -130,9 +137,10 @@ def check_figures(subject_id: str, brain_ml: float, similarity: dict[str, float]
         )
 
 
-def to_atlas(in_t1ce: dict, mask) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def to_atlas(in_t1ce: dict, mask) -> tuple[dict[str, np.ndarray], np.ndarray, tuple]:
     """The four sequences and the mask on the BraTS-like grid (rigid registration of the
-    skull-stripped T1 to the template), background 0."""
+    skull-stripped T1 to the template), background 0; and the transform (grid → T1ce points)
+    with the grid, which place the result in the original scan."""
     import SimpleITK as sitk
 
     from gliograde.scans.register import as_array, read, register, resample
@@ -147,7 +155,7 @@ def to_atlas(in_t1ce: dict, mask) -> tuple[dict[str, np.ndarray], np.ndarray]:
     for role in MODALITIES:
         data = as_array(resample(in_t1ce[role], grid, transform))
         volumes[role] = to_int16(data, grid_mask)
-    return volumes, grid_mask
+    return volumes, grid_mask, (transform, grid)
 
 
 def to_int16(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
