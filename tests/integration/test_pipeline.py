@@ -353,3 +353,23 @@ def test_a_tiny_tumor_is_graded_with_a_note(tiny_run, cohort_copy):
     assert answer["used_seg"] and "no slice has 20 tumour pixels" in answer["note"]
     normal = predict_subjects([cohort_copy / "Synth_0004"], tiny_run[1])[0].to_dict()
     assert "note" not in normal
+
+
+def test_predict_report_with_explain_links_each_patients_viewer(tiny_run, synth_small, tmp_path):
+    """`predict RUN A B --report p.html --explain`: each answer names its viewer (in
+    p_explain/), the page links it, and the time spent is said."""
+    _, run, _ = tiny_run
+    subjects = [synth_small / "Synth_0001", synth_small / "Synth_0005"]
+    result = invoke(
+        "predict", run, *subjects, "--json", "--report", tmp_path / "p.html", "--explain"
+    )
+    assert result.exit_code == 0, result.stderr
+    answers = json.loads(result.stdout)
+    page = (tmp_path / "p.html").read_text()
+    for answer in answers:
+        viewer = tmp_path / "p_explain" / answer["subject"] / "viewer.html"
+        assert answer["viewer"] == str(viewer.resolve()) and viewer.is_file()
+        assert answer["explain_seconds"] > 0
+        assert f"href='p_explain/{answer['subject']}/viewer.html'" in page
+    assert "viewers in" in result.stderr and "s of this run" in result.stderr
+    assert invoke("predict", run, subjects[0], "--explain").exit_code == 2  # needs --report
