@@ -360,16 +360,26 @@ def test_predict_report_with_explain_links_each_patients_viewer(tiny_run, synth_
     p_explain/), the page links it, and the time spent is said."""
     _, run, _ = tiny_run
     subjects = [synth_small / "Synth_0001", synth_small / "Synth_0005"]
-    result = invoke(
-        "predict", run, *subjects, "--json", "--report", tmp_path / "p.html", "--explain"
-    )
+    page = tmp_path / "new" / "p.html"  # its folder is made
+    result = invoke("predict", run, *subjects, "--json", "--report", page, "--explain")
     assert result.exit_code == 0, result.stderr
     answers = json.loads(result.stdout)
-    page = (tmp_path / "p.html").read_text()
+    page = page.read_text()
     for answer in answers:
-        viewer = tmp_path / "p_explain" / answer["subject"] / "viewer.html"
+        viewer = tmp_path / "new" / "p_explain" / answer["subject"] / "viewer.html"
         assert answer["viewer"] == str(viewer.resolve()) and viewer.is_file()
         assert answer["explain_seconds"] > 0
         assert f"href='p_explain/{answer['subject']}/viewer.html'" in page
     assert "viewers in" in result.stderr and "s of this run" in result.stderr
     assert invoke("predict", run, subjects[0], "--explain").exit_code == 2  # needs --report
+
+
+def test_explain_without_viewers_writes_the_volume_alone(tiny_run, synth_small, tmp_path):
+    _, run, _ = tiny_run
+    result = invoke("explain", run, synth_small / "Synth_0004", "--out", tmp_path, "--no-viewer")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "Synth_0004" / "gradcam.nii.gz").is_file()
+    assert not list(tmp_path.rglob("viewer.html")) and not (tmp_path / "niivue.umd.js").exists()
+    assert "viewers:" not in result.stdout
+    result = invoke("explain", run, synth_small / "Synth_0004", "--out", tmp_path / "v")
+    assert f"viewers: 1, e.g. {tmp_path / 'v' / 'Synth_0004' / 'viewer.html'}" in result.stdout

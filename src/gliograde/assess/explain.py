@@ -250,7 +250,8 @@ def explain_subjects(
         stage = done.layer
         rows += [r | {"fold": -1} for r in done.attention]
         panels[graded.subject] = done.panels
-        viewers[graded.subject] = done.viewer
+        if done.viewer:
+            viewers[graded.subject] = done.viewer
         answers[graded.subject] = done.case.answer()
     write_attention(out / "attention.csv", rows)
     summary = summarise_attention(rows) | {"panels": panels, "method": o.method, "layer": stage}

@@ -328,5 +328,6 @@ def write_predictions_report(answers: list[dict], run: Path, out: Path) -> Path:
     ]
     parts += [prediction_card(a, out) for a in answers]
     parts.append("</div></body></html>")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_text(Path(out), "\n".join(parts))
     return Path(out)
