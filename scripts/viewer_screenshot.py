@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from helpers.browser import chromium, open_viewer  # noqa: E402
+from helpers.browser import chromium, open_viewer
 
 
 def main() -> int:
