@@ -15,12 +15,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from gliograde import MODALITIES, __version__
+from gliograde import MODALITIES, SEQUENCE_NAMES, __version__
 from gliograde.assess.modelcard import source_name
 from gliograde.core.errors import GliogradeError, UsageError
 from gliograde.core.files import package_versions, write_json, write_text
 
-CHANNELS = {"flair": "FLAIR", "t1ce": "T1ce", "t1": "T1", "t2": "T2"}
+CHANNELS = SEQUENCE_NAMES
 
 
 def write_bundle(run_path: Path, out: Path) -> Path:

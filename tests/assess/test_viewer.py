@@ -24,6 +24,7 @@ from gliograde.assess.viewer import (
     write_viewer,
 )
 from gliograde.core.errors import GliogradeError
+from gliograde.io.cohort import Subject
 
 
 def test_brain_box_holds_every_non_zero_voxel_of_any_sequence_plus_the_margin():
@@ -107,14 +108,14 @@ def subject_files(tmp_path):
         nib.save(nib.Nifti1Image(brain * (k + 1), affine), files[role])
     seg = np.zeros(brain.shape, dtype=np.uint8)
     seg[12:18, 10:16, 8:12] = 1
-    nib.save(nib.Nifti1Image(seg, affine), tmp_path / "s_seg.nii.gz")
+    files["seg"] = tmp_path / "s_seg.nii.gz"
+    nib.save(nib.Nifti1Image(seg, affine), files["seg"])
     cam = seg.astype(np.float32) * 0.5
     cam[14, 12, 9] = 1.0
     nib.save(nib.Nifti1Image(cam, affine), tmp_path / "gradcam.nii.gz")
     (tmp_path / "slices.csv").write_text("z,p_class,p_tumor\n8,0.7,0.9\n9,0.8,0.95\n10,0.6,0.2\n")
-    return ViewerFiles(
-        files, tmp_path / "s_seg.nii.gz", tmp_path / "gradcam.nii.gz", tmp_path / "slices.csv"
-    )
+    subject = Subject("s", None, files, tmp_path)
+    return ViewerFiles(subject, tmp_path / "gradcam.nii.gz", tmp_path / "slices.csv")
 
 
 def page_data(page_path):
@@ -152,7 +153,7 @@ def test_the_page_carries_the_volumes_on_the_subjects_world_grid(subject_files, 
 
 
 def test_a_page_without_a_segmentation_has_no_outline(subject_files, tmp_path):
-    subject_files.seg = None
+    del subject_files.subject.files["seg"]
     case = ViewerCase("S", "LGG", 0.2, "HGG", False)
     _, data = page_data(write_viewer(tmp_path / "v", case, subject_files, write_script(tmp_path)))
     assert [v["kind"] for v in data["volumes"]] == ["sequence"] * 4 + ["map"]

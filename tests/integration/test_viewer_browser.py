@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gliograde.assess.viewer import ViewerCase, ViewerFiles, write_script, write_viewer
+from gliograde.io.cohort import Subject
 from helpers.browser import open_viewer
 
 SUBJECT = "Synth_0002"
@@ -31,8 +32,8 @@ def viewer_page(synth_small, tmp_path_factory):
     z = np.flatnonzero(tumour.any(axis=(0, 1)))
     rows = "\n".join(f"{k},0.7,{float(tumour[:, :, k].mean()):.4f}" for k in z)
     (out / "slices.csv").write_text(f"z,p_class,p_tumor\n{rows}\n")
-    sequences = {r: files[r] for r in ("flair", "t1ce", "t1", "t2")}
-    viewer_files = ViewerFiles(sequences, files["seg"], out / "gradcam.nii.gz", out / "slices.csv")
+    subject = Subject(SUBJECT, None, files, folder)
+    viewer_files = ViewerFiles(subject, out / "gradcam.nii.gz", out / "slices.csv")
     case = ViewerCase(SUBJECT, "HGG", 0.81, "HGG", False, synthetic=True)
     return write_viewer(out / SUBJECT, case, viewer_files, write_script(out))
 

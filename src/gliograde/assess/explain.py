@@ -340,7 +340,7 @@ def draw_panel(
     image: np.ndarray, cam: np.ndarray, seg: np.ndarray | None, path: Path, title: str
 ) -> None:
     """Four sequences, then the heat map over FLAIR; the tumour outline where a seg exists."""
-    from gliograde import MODALITIES
+    from gliograde import MODALITIES, SEQUENCE_NAMES
     from gliograde.assess.plots import pyplot
 
     plt = pyplot()
@@ -349,7 +349,7 @@ def draw_panel(
     # anterior is at the top (the radiological convention).
     for c, name in enumerate(MODALITIES):
         axes[c].imshow(image[c].T, cmap="gray")
-        axes[c].set_title(name.upper() if name != "t1ce" else "T1ce", fontsize=9)
+        axes[c].set_title(SEQUENCE_NAMES[name], fontsize=9)
     axes[4].imshow(image[0].T, cmap="gray")
     heat = np.clip(cam, 0, None)
     if heat.max() > 0:

@@ -25,9 +25,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from gliograde import MODALITIES
+from gliograde import MODALITIES, SEQUENCE_NAMES
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import write_text
+from gliograde.io.cohort import SEG, Subject
+from gliograde.io.volumes import file_volume
 
 SCRIPT = "niivue.umd.js"
 """NiiVue's build, written once into the folder that holds the patients' viewer folders."""
@@ -35,7 +37,7 @@ PAGE = "viewer.html"
 SEQUENCE_LEVELS = 127  # 7 bits: 5.9 MB instead of 6.7 for a BraTS patient's four sequences
 MAP_LEVELS = 255
 MARGIN = 2  # voxels kept around the brain's box
-NAMES = {"flair": "FLAIR", "t1ce": "T1ce", "t1": "T1", "t2": "T2"}
+NAMES = SEQUENCE_NAMES
 
 
 @dataclass
@@ -54,12 +56,12 @@ class ViewerCase:
 
 @dataclass
 class ViewerFiles:
-    """A patient's volumes for the page: the four sequences (role → NIfTI), the segmentation
-    (or None), ``gradcam.nii.gz`` and ``slices.csv`` as :mod:`~gliograde.assess.volume`
-    writes them, all on one grid."""
+    """A patient's volumes for the page: the subject's own files (the four sequences and, when
+    it has one, the segmentation; a :class:`~gliograde.io.cohort.Subject`), and
+    ``gradcam.nii.gz`` and ``slices.csv`` as :mod:`~gliograde.assess.volume` writes them, all
+    on one grid."""
 
-    sequences: dict[str, Path]
-    seg: Path | None
+    subject: Subject
     cam: Path
     slices: Path
 
@@ -134,15 +136,15 @@ def nifti_base64(data: np.ndarray, affine: np.ndarray) -> str:
     return base64.b64encode(packed).decode("ascii")
 
 
-def read_volume(path: Path, grid: nib.Nifti1Image) -> np.ndarray:
+def on_grid(data: np.ndarray, affine: np.ndarray, grid: tuple, where) -> np.ndarray:
     """A volume that must lie on ``grid`` (the FLAIR's shape and affine)."""
-    image = nib.load(path)
-    if image.shape[:3] != grid.shape[:3] or not np.allclose(image.affine, grid.affine, atol=1e-3):
+    shape, grid_affine = grid
+    if data.shape[:3] != shape or not np.allclose(affine, grid_affine, atol=1e-3):
         raise GliogradeError(
-            f"{path}: not on the FLAIR's grid (shape {image.shape[:3]}, FLAIR {grid.shape[:3]}); "
+            f"{where}: not on the FLAIR's grid (shape {data.shape[:3]}, FLAIR {shape}); "
             "the viewer shows volumes of one grid"
         )
-    return np.asanyarray(image.dataobj)
+    return data
 
 
 def slice_positions(
@@ -172,25 +174,29 @@ def read_slice_table(path: Path) -> dict[str, list]:
     }
 
 
-def viewer_volumes(files: ViewerFiles) -> tuple[list[dict], nib.Nifti1Image, list[float]]:
+def viewer_volumes(files: ViewerFiles) -> tuple[list[dict], tuple, list[float]]:
     """The page's volumes (name, kind, NIfTI base64, display range), cut to the brain's box;
-    the grid they came from; and where the page opens: the map's peak (world mm)."""
-    grid = nib.load(files.sequences["flair"])
-    sequences = {r: read_volume(files.sequences[r], grid) for r in MODALITIES}
+    the grid they came from (shape, affine); and where the page opens: the map's peak (mm)."""
+    subject = files.subject
+    flair, affine = file_volume(subject, "flair")
+    grid = (flair.shape[:3], affine)
+    sequences = {r: on_grid(*file_volume(subject, r), grid, subject.files[r]) for r in MODALITIES}
     box = brain_box(list(sequences.values()))
-    affine = cropped_affine(grid.affine, box)
+    cut = cropped_affine(affine, box)
     layers = [
-        layer(NAMES[r], "sequence", quantised(v[box]), affine, SEQUENCE_LEVELS)
+        layer(NAMES[r], "sequence", quantised(v[box]), cut, SEQUENCE_LEVELS)
         for r, v in sequences.items()
     ]
-    cam = np.asarray(read_volume(files.cam, grid), dtype=np.float32)[box]
+    image = nib.load(files.cam)
+    cam = on_grid(np.asarray(image.dataobj, dtype=np.float32), image.affine, grid, files.cam)
+    cam = cam[box]
     cam_u8 = np.clip(np.rint(cam * MAP_LEVELS), 0, MAP_LEVELS).astype(np.uint8)
-    layers.append(layer("Grad-CAM", "map", cam_u8, affine, MAP_LEVELS))
-    if files.seg is not None:
-        edge = outline(read_volume(files.seg, grid)[box])
-        layers.append(layer("tumour", "outline", edge, affine, 1))
+    layers.append(layer("Grad-CAM", "map", cam_u8, cut, MAP_LEVELS))
+    if SEG in subject.files:
+        seg = on_grid(*file_volume(subject, SEG), grid, subject.files[SEG])
+        layers.append(layer("tumour", "outline", outline(seg[box]), cut, 1))
     peak = np.unravel_index(int(np.argmax(cam)), cam.shape)
-    start = nib.affines.apply_affine(affine, np.asarray(peak, dtype=float))
+    start = nib.affines.apply_affine(cut, np.asarray(peak, dtype=float))
     return layers, grid, [round(float(v), 3) for v in start]
 
 
@@ -200,9 +206,9 @@ def layer(name: str, kind: str, data: np.ndarray, affine: np.ndarray, top: int) 
 
 def page_data(case: ViewerCase, files: ViewerFiles) -> dict:
     """Everything the page shows, as the JSON it carries."""
-    layers, grid, start = viewer_volumes(files)
+    layers, (shape, affine), start = viewer_volumes(files)
     table = read_slice_table(files.slices)
-    axis, positions = slice_positions(grid.affine, grid.shape[:3], np.asarray(table["z"]))
+    axis, positions = slice_positions(affine, shape, np.asarray(table["z"]))
     return {
         "case": asdict(case),
         "volumes": layers,

@@ -19,6 +19,7 @@ import numpy as np
 from gliograde.core.console import say
 from gliograde.core.errors import GliogradeError
 from gliograde.io.nifti import TARGET_ORIENTATION, reorient, to_lps
+from gliograde.io.volumes import file_volume
 
 STEPS = 1024
 """The map's values are multiples of 1/STEPS."""
@@ -86,7 +87,7 @@ def lps_shape(image: nib.Nifti1Image) -> tuple[int, int, int]:
     return tuple(int(image.shape[a]) for a in order)
 
 
-def explain_volume(models, case, cams: np.ndarray, flair: Path, folder: Path) -> Path:
+def explain_volume(models, case, cams: np.ndarray, subject, folder: Path) -> Path:
     """``folder/gradcam.nii.gz`` (``cams``: the maps of every slice the model saw, for the
     answered class) and ``folder/slices.csv`` (each slice's P(class) and P(tumour)); for a
     subject ``preprocess`` made, also ``gradcam_t1ce.nii.gz`` in its original T1ce's grid."""
@@ -99,11 +100,11 @@ def explain_volume(models, case, cams: np.ndarray, flair: Path, folder: Path) ->
     write_slice_table(
         folder / "slices.csv", case.z, p_class.mean(axis=0)[:, case.predicted], p_tumor.mean(0)
     )
-    image = nib.load(flair)
-    brain = reorient(np.asanyarray(image.dataobj), image.affine) != 0
+    flair, affine = file_volume(subject, "flair")
+    brain = reorient(flair, affine) != 0
     volume = cam_volume(cams, case.z, brain.shape, inside=brain)
-    written = write_cam_volume(folder / "gradcam.nii.gz", volume, flair)
-    in_original_grid(written, Path(flair).parent, folder / "gradcam_t1ce.nii.gz")
+    written = write_cam_volume(folder / "gradcam.nii.gz", volume, subject.files["flair"])
+    in_original_grid(written, Path(subject.files["flair"]).parent, folder / "gradcam_t1ce.nii.gz")
     return written
 
 
@@ -130,21 +131,15 @@ def look_at(models, case_cams, subject, about, out: Path) -> str | None:
         case_cams: the explained case and the map of each of its slices (index → map).
         subject: the patient's own files (:class:`~gliograde.io.cohort.Subject`).
     """
-    from gliograde import MODALITIES
     from gliograde.assess.viewer import PAGE, ViewerFiles, write_script, write_viewer
 
     case, cams = case_cams
     folder = Path(out) / case.subject
     maps = np.stack([cams[i] for i in range(len(case.z))])
-    explain_volume(models, case, maps, subject.files["flair"], folder)
+    explain_volume(models, case, maps, subject, folder)
     if about is None:
         return None
-    files = ViewerFiles(
-        {r: subject.files[r] for r in MODALITIES},
-        subject.files.get("seg"),
-        folder / "gradcam.nii.gz",
-        folder / "slices.csv",
-    )
+    files = ViewerFiles(subject, folder / "gradcam.nii.gz", folder / "slices.csv")
     write_viewer(folder, about, files, write_script(out))
     return f"{case.subject}/{PAGE}"
 

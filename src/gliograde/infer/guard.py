@@ -9,9 +9,9 @@ out of distribution: a raw scan at 0.9×0.9×5.5 mm, a 256×224×26 grid, a head
 
 from __future__ import annotations
 
-from gliograde import MODALITIES
+from gliograde import MODALITIES, SEQUENCE_NAMES
 
-NAMES = {"flair": "FLAIR", "t1ce": "T1ce", "t1": "T1", "t2": "T2"}
+NAMES = SEQUENCE_NAMES
 ADVICE = (
     "bring the scans to the form the run was trained on first (BraTS: skull-stripped, "
     "co-registered, 1 mm isotropic, 240×240×155), or pass --force to grade anyway"
@@ -69,8 +69,29 @@ def volume_reasons(profile: dict, trained: dict) -> list[str]:
         low, high = min(low, HUMAN_BRAIN_ML[0]), max(high, HUMAN_BRAIN_ML[1])
     if low <= ml <= high:
         return []
-    hint = " (skull not stripped?)" if ml > hi else ""
-    return [f"brain volume {ml:.0f} mL, trained on {lo:.0f}–{hi:.0f} mL{hint}"]
+    line = f"brain volume {ml:.0f} mL, trained on {lo:.0f}–{hi:.0f} mL"
+    return [line + volume_culprit(profile.get("brain_ml_each"), ml > hi, (low, high))]
+
+
+def volume_culprit(each: list[float] | None, too_large: bool, plausible: tuple) -> str:
+    """Which sequences make a brain too large: those whose own non-zero voxels fall outside
+    ``plausible`` while the others' do not. All of them: a skull; none known: a guess."""
+    if not too_large:
+        return ""
+    if not each:
+        return " (skull not stripped?)"
+    low, high = plausible
+    bad = [c for c, v in enumerate(each) if v > high]
+    good = [c for c, v in enumerate(each) if low <= v <= high]
+    if not bad or not good:
+        return " (skull not stripped?)"
+    named = ", ".join(f"{NAMES[MODALITIES[c]]} {each[c]:,.0f} mL" for c in bad)
+    rest = ", ".join(NAMES[MODALITIES[c]] for c in good)
+    agreed = max(each[c] for c in good)
+    return (
+        f": made by {named}, whose background is not 0 ({rest}: at most {agreed:,.0f} mL); "
+        "mask it as the others are"
+    )
 
 
 def intensity_reasons(profile: dict, trained: dict) -> list[str]:

@@ -23,6 +23,10 @@ class Subject:
         folder: the subject's folder, when it has one.
         problems: what is wrong with the subject, one line each, found without reading images.
         warnings: things worth telling that do not make the subject unusable.
+        channels: role → volume index, for roles whose file holds several volumes (the
+            Medical Segmentation Decathlon's 4D images); other roles' files are 3D.
+        seg_labels: the segmentation file's label → BraTS's (1 necrotic/non-enhancing core,
+            2 oedema, 4 enhancing), when the data declares other codes (a ``dataset.json``).
     """
 
     subject_id: str
@@ -31,6 +35,8 @@ class Subject:
     folder: Path | None = None
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    channels: dict[str, int] = field(default_factory=dict)
+    seg_labels: dict[int, int] | None = None
 
 
 @dataclass

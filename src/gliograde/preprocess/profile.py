@@ -17,7 +17,11 @@ def obliquity_degrees(affine: np.ndarray) -> float:
 
 
 def subject_profile(
-    shape: tuple[int, ...], affine: np.ndarray, brain_voxels: int, stats: list[tuple]
+    shape: tuple[int, ...],
+    affine: np.ndarray,
+    brain_voxels: int,
+    stats: list[tuple],
+    each_ml: list[float] | None = None,
 ) -> dict:
     """The numbers the guard compares, for one subject.
 
@@ -28,6 +32,8 @@ def subject_profile(
         stats: per sequence ``(low, high, mean, std)`` of the brain (clip percentiles, then
             mean and standard deviation after clipping): the clip bounds in standard deviations
             from the mean say how the intensities are spread (tails, a skull, another contrast).
+        each_ml: each sequence's own brain volume (its non-zero voxels), so that an
+            implausible brain can be blamed on the sequence that makes it.
     """
     spacing = np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3], axis=0)
     z_low = [(lo - mean) / max(std, 1e-6) for lo, _, mean, std in stats]
@@ -39,7 +45,7 @@ def subject_profile(
         "brain_ml": round(float(brain_voxels * np.prod(spacing)) / 1000.0, 2),
         "z_low": [round(float(v), 4) for v in z_low],
         "z_high": [round(float(v), 4) for v in z_high],
-    }
+    } | ({"brain_ml_each": list(each_ml)} if each_ml is not None else {})
 
 
 def profile_range(profiles: list[dict]) -> dict:

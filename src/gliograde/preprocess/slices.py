@@ -13,7 +13,8 @@ import numpy as np
 from gliograde import MODALITIES
 from gliograde.core.errors import UsageError
 from gliograde.io.cohort import SEG, Subject
-from gliograde.io.volumes import SubjectError, load_subject
+from gliograde.io.consensus import brain_ml_each
+from gliograde.io.volumes import SubjectError, load_subject, voxel_ml
 from gliograde.preprocess.normalise import (
     CLIP_PERCENTILES,
     apply_zscore,
@@ -131,7 +132,8 @@ def preprocess_subject(
         what = "tumour" if config.slices == "tumor" else "brain"
         raise SubjectError(subject.subject_id, [f"no slice with enough {what} to keep"])
     slices, stats = normalised_slices(volumes.images, brain_zyx, brain_per_z, zs, config)
-    profile = subject_profile(brain.shape, volumes.affine, int(brain_per_z.sum()), stats)
+    each = brain_ml_each(volumes.images, voxel_ml(volumes.affine))
+    profile = subject_profile(brain.shape, volumes.affine, int(brain_per_z.sum()), stats, each)
     seg_slices = np.ascontiguousarray(seg_zyx[zs].transpose(0, 2, 1))
     # Counts are taken at native resolution, so --min-tumor-pixels means the same at any --size.
     counts = {

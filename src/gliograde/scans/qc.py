@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gliograde import MODALITIES
+from gliograde import MODALITIES, SEQUENCE_NAMES
 
-TITLES = {"flair": "FLAIR", "t1ce": "T1ce", "t1": "T1", "t2": "T2"}
+TITLES = SEQUENCE_NAMES
 
 
 def planes(volume: np.ndarray, centre: tuple[int, int, int]) -> list[np.ndarray]:

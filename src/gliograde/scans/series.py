@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gliograde import MODALITIES
+from gliograde import MODALITIES, SEQUENCE_NAMES
 
-NAMES = {"flair": "FLAIR", "t1ce": "T1ce", "t1": "T1", "t2": "T2"}
+NAMES = SEQUENCE_NAMES
 SET_ASIDE = re.compile(
     r"localizer|locali[sz]er|scout|survey|3-?plane|\bloc\b|dwi|diffusion|\badc\b|trace|\bdti\b"
     r"|\bfa\b|swi|t2\*|t2star|\bstar\b|perf|\bdsc\b|\bdce\b|\basl\b|\bmap\b|\bmip\b"

@@ -1,0 +1,180 @@
+"""Datasets described by a ``dataset.json``: the Medical Segmentation Decathlon and nnU-Net.
+
+Both keep their images in ``imagesTr/`` (and ``imagesTs/``) and segmentations in
+``labelsTr/``, and name the sequences and the segmentation's labels in ``dataset.json``:
+
+* the Decathlon (Task01_BrainTumour, BraTS 2016/17 data): one 4D NIfTI per case,
+  ``imagesTr/BRATS_001.nii.gz``, its volumes named by ``"modality": {"0": "FLAIR", "1": "T1w",
+  "2": "t1gd", "3": "T2w"}``; labels ``{"0": "background", "1": "edema", "2": "non-enhancing
+  tumor", "3": "enhancing tumour"}``;
+* nnU-Net (v1 and v2): one file per channel, ``imagesTr/CASE_0000.nii.gz`` to ``_0003``, named
+  by ``"channel_names"`` (v2) or ``"modality"`` (v1); v2 writes labels as ``{"background": 0,
+  "edema": 1, ...}``.
+
+Roles come from the names the data declares, never from the channels' order, and so do the
+labels: they are turned into BraTS's codes (1 necrotic or non-enhancing core, 2 oedema,
+4 enhancing) by name. Grades are not part of these datasets: give them with ``--labels CSV``
+(or a ``name_mapping.csv`` beside ``dataset.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from gliograde import MODALITIES, SEQUENCE_NAMES
+from gliograde.core.errors import DataError
+from gliograde.io.cohort import SEG, Cohort, Subject, sort_subjects
+from gliograde.io.labels import default_label_csv, read_label_csv
+from gliograde.io.target import GRADE
+
+DESCRIPTION = "dataset.json"
+SPLITS = ("imagesTr", "imagesTs")
+CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})\.nii(\.gz)?$", re.IGNORECASE)
+ROLE_NAMES = {
+    "flair": "flair", "fla": "flair", "t2f": "flair", "t2flair": "flair",
+    "t1ce": "t1ce", "t1c": "t1ce", "t1gd": "t1ce", "t1post": "t1ce",
+    "t1": "t1", "t1w": "t1", "t1n": "t1", "t1pre": "t1",
+    "t2": "t2", "t2w": "t2",
+}  # fmt: skip
+"""A channel's declared name, lower case without spaces, dashes or underscores → role."""
+
+
+def dataset_root(path: Path) -> Path | None:
+    """The folder holding ``dataset.json`` when ``path`` is it or one of its image folders."""
+    path = Path(path)
+    for folder in (path, path.parent):
+        if (folder / DESCRIPTION).is_file() and any((folder / s).is_dir() for s in SPLITS):
+            return folder
+    return None
+
+
+def read_description(root: Path) -> dict:
+    path = root / DESCRIPTION
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path}: not readable JSON ({err}); restore the dataset's file") from err
+
+
+def channel_roles(description: dict, where: Path) -> dict[str, int]:
+    """Role → channel index, from ``channel_names`` or ``modality``."""
+    names = description.get("channel_names") or description.get("modality")
+    if not isinstance(names, dict) or not names:
+        raise DataError(f"{where}: no channel_names or modality; name the four sequences there")
+    roles: dict[str, int] = {}
+    for index, name in sorted(names.items(), key=lambda kv: int(kv[0])):
+        role = ROLE_NAMES.get(re.sub(r"[\s_\-]", "", str(name)).lower())
+        if role is None:
+            raise DataError(
+                f"{where}: channel {index} is {name!r}, none of FLAIR, T1ce, T1, T2; name it "
+                "so (FLAIR, T1w, t1gd, T2w) or leave this dataset's other channels out"
+            )
+        if role in roles:
+            raise DataError(
+                f"{where}: channels {roles[role]} and {index} both read as "
+                f"{SEQUENCE_NAMES[role]}; rename one in channel_names"
+            )
+        roles[role] = int(index)
+    missing = [SEQUENCE_NAMES[r] for r in MODALITIES if r not in roles]
+    if missing:
+        raise DataError(f"{where}: no channel named {', '.join(missing)}; all four are needed")
+    return roles
+
+
+def brats_codes(description: dict, where: Path) -> dict[int, int]:
+    """The segmentation's label → BraTS's code, by the labels' names."""
+    labels = description.get("labels")
+    if not isinstance(labels, dict) or not labels:
+        raise DataError(f"{where}: no labels; name the segmentation's labels there")
+    pairs = labels.items()
+    if all(isinstance(v, str) for v in labels.values()):  # the Decathlon, nnU-Net v1
+        pairs = ((v, k) for k, v in labels.items())
+    codes = {}
+    for name, value in pairs:
+        if isinstance(value, list):
+            raise DataError(
+                f"{where}: label {name!r} is a region (nnU-Net region-based training); "
+                "give a segmentation with one label per compartment"
+            )
+        codes[int(value)] = brats_code(str(name), where)
+    return codes
+
+
+def brats_code(name: str, where: Path) -> int:
+    """BraTS's code of a label named ``name``."""
+    key = name.lower().replace("-", " ").replace("_", " ")
+    if "background" in key:
+        return 0
+    if "edema" in key or "oedema" in key:
+        return 2
+    if "non enhancing" in key or "necro" in key or "net" in key.split():
+        return 1
+    if "enhancing" in key:
+        return 4
+    raise DataError(
+        f"{where}: label {name!r} is none of background, edema, non-enhancing tumour, "
+        "enhancing tumour; rename it in labels"
+    )
+
+
+def discover_dataset(data: Path, labels: Path | None = None, need_labels: bool = True) -> Cohort:
+    """The cases of a Decathlon or nnU-Net dataset: ``data`` is the folder of ``dataset.json``
+    (its ``imagesTr/`` for training, both image folders for prediction) or one image folder.
+
+    Raises:
+        DataError: ``dataset.json`` does not name the four sequences or the labels, or no case.
+    """
+    root = dataset_root(data)
+    description = read_description(root)
+    roles = channel_roles(description, root / DESCRIPTION)
+    codes = brats_codes(description, root / DESCRIPTION) if (root / "labelsTr").is_dir() else {}
+    chosen = [Path(data).name] if Path(data) != root else SPLITS[: 1 if need_labels else 2]
+    found = [c for split in chosen for c in split_cases(root, split, roles, codes)]
+    if not found:
+        raise DataError(f"{root}: no case in {', '.join(chosen)} (CASE.nii.gz or CASE_0000.nii.gz)")
+    labels = labels or default_label_csv(root)
+    names = [s.subject_id for s in found]
+    grades, label_problems, notes = read_label_csv(labels, names, required=need_labels)
+    for s in found:
+        s.label = grades.get(s.subject_id)
+        if need_labels:
+            s.problems += label_problems.get(s.subject_id, [])
+            if s.label is None and s.subject_id not in label_problems:
+                s.problems.append("grade unknown: give the grades with --labels CSV")
+    layout = "decathlon" if any(s.channels for s in found) else "nnunet"
+    return Cohort(root, layout, sort_subjects(found), GRADE, notes)
+
+
+def split_cases(root: Path, split: str, roles: dict[str, int], codes: dict) -> list[Subject]:
+    """The cases of one image folder: 4D files (the Decathlon) or channel files (nnU-Net)."""
+    from gliograde.io.layouts import is_nifti, strip_nifti_suffix
+
+    folder = root / split
+    if not folder.is_dir():
+        return []
+    channel_files: dict[str, dict[int, Path]] = {}
+    cases = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not is_nifti(path):  # the Decathlon's tar has "._" files
+            continue
+        match = CHANNEL_FILE.match(path.name)
+        if match:
+            channel_files.setdefault(match["case"], {})[int(match["channel"])] = path
+        else:
+            files = dict.fromkeys(MODALITIES, path)
+            cases.append(Subject(strip_nifti_suffix(path.name), None, files, channels=dict(roles)))
+    for case, by_index in channel_files.items():
+        files = {r: by_index[i] for r, i in roles.items() if i in by_index}
+        problems = [
+            f"{SEQUENCE_NAMES[r]}: no file {case}_{i:04d}.nii.gz" for r, i in roles.items()
+            if i not in by_index
+        ]  # fmt: skip
+        cases.append(Subject(case, None, files, problems=problems))
+    for subject in cases:
+        seg = [root / "labelsTr" / f"{subject.subject_id}{s}" for s in (".nii.gz", ".nii")]
+        found = [p for p in seg if p.is_file()]
+        if found and codes:
+            subject.files[SEG], subject.seg_labels = found[0], dict(codes)
+    return cases

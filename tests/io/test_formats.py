@@ -1,0 +1,139 @@
+"""The field's other layouts, written from a real BraTS subject: each is read with the right
+roles and labels, and gives the slices the BraTS-named original gives."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gliograde.core.errors import DataError
+from gliograde.io.layouts import discover, discover_inputs
+from gliograde.io.volumes import load_subject
+from gliograde.preprocess.slices import PrepareConfig, preprocess_subject
+from helpers import formats
+
+SUBJECT = "BraTS20_Training_158"
+
+
+@pytest.fixture(scope="module")
+def original(sample_dir):
+    """The subject as BraTS names it, and its slices as prepare makes them."""
+    (subject,) = [s for s in discover(sample_dir).subjects if s.subject_id == SUBJECT]
+    return subject, preprocess_subject(subject, PrepareConfig("brain"))
+
+
+@pytest.fixture(scope="module")
+def written(sample_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("formats")
+    source = sample_dir / SUBJECT
+    return {
+        "brainlesion": formats.brainlesion(source, root / "brainlesion"),
+        "decathlon": formats.decathlon(source, root / "Task01_BrainTumour", "BRATS_158"),
+        "nnunet": formats.nnunet(source, root / "Dataset001_BraTS", "BraTS_158"),
+    }
+
+
+def only(subjects):
+    (subject,) = subjects
+    return subject
+
+
+def same_slices(a, b):
+    """The same slices (z), segmentation and images: z-scores within float16 rounding."""
+    assert np.array_equal(a.z, b.z)
+    assert np.array_equal(a.seg, b.seg)
+    difference = np.abs(a.images.astype(np.float32) - b.images.astype(np.float32))
+    assert difference.max() < 0.02  # float16 steps at |z| up to 8 are ≤ 0.008
+
+
+def test_brainlesion_names_and_unit_range_intensities(original, written):
+    subject = only(discover_inputs([written["brainlesion"]])[0])
+    assert subject.subject_id == SUBJECT and not subject.problems
+    assert {r: p.name.rsplit("_", 1)[1] for r, p in subject.files.items()} == {
+        "flair": "fla.nii.gz", "t1ce": "t1c.nii.gz", "t1": "t1.nii.gz", "t2": "t2.nii.gz",
+        "seg": "seg.nii.gz",
+    }  # fmt: skip
+    same_slices(original[1], preprocess_subject(subject, PrepareConfig("brain")))
+
+
+def test_a_decathlon_case_is_read_by_its_declared_names_and_labels(original, written):
+    cohort = discover(written["decathlon"], need_labels=False)
+    assert cohort.layout == "decathlon"
+    subject = only(cohort.subjects)  # the "._" file of a macOS tar is not a case
+    assert subject.subject_id == "BRATS_158"
+    assert subject.channels == {"flair": 0, "t1": 1, "t1ce": 2, "t2": 3}
+    assert subject.seg_labels == {0: 0, 1: 2, 2: 1, 3: 4}
+    volumes = load_subject(subject)
+    expected = load_subject(original[0])
+    assert np.array_equal(volumes.images, expected.images.astype(np.float32))
+    assert np.array_equal(volumes.seg, expected.seg)  # BraTS's codes, by the labels' names
+    same_slices(original[1], preprocess_subject(subject, PrepareConfig("brain")))
+
+
+def test_an_nnunet_case_is_read_whatever_the_channel_order(original, written):
+    cohort = discover(written["nnunet"], need_labels=False)
+    subject = only(cohort.subjects)
+    assert cohort.layout == "nnunet" and subject.subject_id == "BraTS_158"
+    assert {r: p.name for r, p in subject.files.items()} == {
+        "t2": "BraTS_158_0000.nii.gz", "flair": "BraTS_158_0001.nii.gz",
+        "t1ce": "BraTS_158_0002.nii.gz", "t1": "BraTS_158_0003.nii.gz", "seg": "BraTS_158.nii.gz",
+    }  # fmt: skip
+    same_slices(original[1], preprocess_subject(subject, PrepareConfig("brain")))
+    # its image folder alone, as predict takes it
+    assert only(discover_inputs([written["nnunet"] / "imagesTr"])[0]).subject_id == "BraTS_158"
+
+
+def test_training_needs_the_grades_of_a_dataset(written, sample_dir, tmp_path):
+    cohort = discover(written["decathlon"])
+    assert only(cohort.subjects).problems == ["grade unknown: give the grades with --labels CSV"]
+    labels = tmp_path / "grades.csv"
+    labels.write_text("BraTS_2020_subject_ID,Grade\nBRATS_158,LGG\n")
+    assert only(discover(written["decathlon"], labels).subjects).label == "LGG"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"modality": {"0": "FLAIR", "1": "T1w", "2": "T1", "3": "T2w"}}, "both read as T1"),
+        ({"modality": {"0": "FLAIR", "1": "ADC", "2": "t1gd", "3": "T2w"}}, "'ADC', none of"),
+        ({"modality": {"0": "FLAIR", "1": "T1w", "2": "t1gd"}}, "no channel named T2"),
+        ({"labels": {"0": "background", "1": "tumour core"}}, "'tumour core' is none of"),
+        ({"labels": {"background": 0, "whole tumor": [1, 2, 3]}}, "is a region"),
+    ],
+)
+def test_an_ambiguous_dataset_json_is_one_line_that_says_what_to_fix(written, change, message):
+    path = written["decathlon"] / "dataset.json"
+    kept = path.read_text()
+    try:
+        path.write_text(json.dumps(json.loads(kept) | change))
+        with pytest.raises(DataError, match=message):
+            discover(written["decathlon"], need_labels=False)
+    finally:
+        path.write_text(kept)
+
+
+def test_an_unmasked_flair_is_named_and_masked_with_the_others_brain(original, sample_dir, tmp_path):
+    folder = formats.unmasked(sample_dir / SUBJECT, tmp_path)
+    subject = only(discover_inputs([folder])[0])
+    slices = preprocess_subject(subject, PrepareConfig("brain"))
+    (warning,) = slices.warnings
+    assert warning.startswith("FLAIR's background is") and "where the other three" in warning
+    brain_ml = original[1].profile["brain_ml"]
+    assert f"({brain_ml:,.0f} mL)" in warning
+    assert slices.profile["brain_ml"] == pytest.approx(brain_ml)
+    same_slices(original[1], slices)
+
+
+def test_two_unmasked_sequences_are_named_by_the_guard(original, sample_dir, tmp_path):
+    """No three sequences agree: nothing is masked, and the out-of-distribution line blames the
+    two sequences whose own brain is implausible, not the skull."""
+    from gliograde.infer.guard import volume_reasons
+
+    folder = formats.unmasked(sample_dir / SUBJECT, tmp_path, roles=("flair", "t2"))
+    slices = preprocess_subject(only(discover_inputs([folder])[0]), PrepareConfig("brain"))
+    assert slices.warnings == []
+    (line,) = volume_reasons(slices.profile, {"brain_ml": [1300.0, 1700.0]})
+    assert "made by FLAIR" in line and "T2" in line and "T1ce, T1: at most" in line
+    assert "skull" not in line
