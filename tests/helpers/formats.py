@@ -13,7 +13,12 @@ import numpy as np
 ROLES = ("flair", "t1ce", "t1", "t2")
 DECATHLON_ORDER = ("flair", "t1", "t1ce", "t2")  # the Decathlon's: FLAIR, T1w, t1gd, T2w
 DECATHLON_NAMES = {"flair": "FLAIR", "t1": "T1w", "t1ce": "t1gd", "t2": "T2w"}
-DECATHLON_LABELS = {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumour"}  # fmt: skip
+DECATHLON_LABELS = {
+    "0": "background",
+    "1": "edema",
+    "2": "non-enhancing tumor",
+    "3": "enhancing tumour",
+}
 TO_DECATHLON = {0: 0, 2: 1, 1: 2, 4: 3}  # BraTS code → the Decathlon's
 NNUNET_ORDER = ("t2", "flair", "t1ce", "t1")  # any order: roles come from channel_names
 

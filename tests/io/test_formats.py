@@ -114,7 +114,7 @@ def test_an_ambiguous_dataset_json_is_one_line_that_says_what_to_fix(written, ch
         path.write_text(kept)
 
 
-def test_an_unmasked_flair_is_named_and_masked_with_the_others_brain(original, sample_dir, tmp_path):
+def test_an_unmasked_flair_is_masked_with_the_others_brain(original, sample_dir, tmp_path):
     folder = formats.unmasked(sample_dir / SUBJECT, tmp_path)
     subject = only(discover_inputs([folder])[0])
     slices = preprocess_subject(subject, PrepareConfig("brain"))
