@@ -113,7 +113,8 @@ def subject_files(tmp_path):
     cam = seg.astype(np.float32) * 0.5
     cam[14, 12, 9] = 1.0
     nib.save(nib.Nifti1Image(cam, affine), tmp_path / "gradcam.nii.gz")
-    (tmp_path / "slices.csv").write_text("z,p_class,p_tumor\n8,0.7,0.9\n9,0.8,0.95\n10,0.6,0.2\n")
+    table = "z,class,p_class,p_tumor\n8,HGG,0.7,0.9\n9,HGG,0.8,0.95\n10,HGG,0.6,0.2\n"
+    (tmp_path / "slices.csv").write_text(table)
     subject = Subject("s", None, files, tmp_path)
     return ViewerFiles(subject, tmp_path / "gradcam.nii.gz", tmp_path / "slices.csv")
 
@@ -132,7 +133,7 @@ def test_the_page_carries_the_volumes_on_the_subjects_world_grid(subject_files, 
     assert f'<script src="../{SCRIPT}">' in text and (out / SCRIPT).is_file()
     assert data["case"] == {
         "subject": "S", "answer": "HGG", "p": 0.83, "of": "HGG", "flag": True,
-        "synthetic": True, "trained_on_synthetic": False, "notes": ["a note"],
+        "synthetic": True, "trained_on_synthetic": False, "notes": ["a note"], "calibrated": True,
     }  # fmt: skip
     names = [v["name"] for v in data["volumes"]]
     assert names == ["FLAIR", "T1ce", "T1", "T2", "Grad-CAM", "tumour"]
@@ -167,3 +168,11 @@ def test_a_volume_off_the_flairs_grid_is_refused(subject_files, tmp_path):
     case = ViewerCase("S", "LGG", 0.2, "HGG", False)
     with pytest.raises(GliogradeError, match="not on the FLAIR's grid"):
         write_viewer(tmp_path / "v", case, subject_files, write_script(tmp_path))
+
+
+def test_a_note_cannot_end_the_pages_script(subject_files, tmp_path):
+    case = ViewerCase("S", "HGG", 0.8, "HGG", False, notes=["</script><!-- x"])
+    page = write_viewer(tmp_path / "v", case, subject_files, write_script(tmp_path))
+    text, data = page_data(page)
+    assert data["case"]["notes"] == ["</script><!-- x"]
+    assert "</script><!--" not in text.split('id="gg-data">', 1)[1].split("</script>", 1)[0]

@@ -3,6 +3,7 @@ writes for the run's held-out patients, and the report's links to them."""
 
 from __future__ import annotations
 
+import csv
 import re
 
 import nibabel as nib
@@ -44,8 +45,11 @@ def test_the_maps_mass_lies_in_the_tumour_above_chance(learned):
     assert metrics["patient"]["auc"] > 0.7  # the run learned something to explain
     shares, chances = [], []
     for subject in summary["viewers"]:
-        cam = nib.load(root / "run" / "explain" / subject / "gradcam.nii.gz").get_fdata()
+        image = nib.load(root / "run" / "explain" / subject / "gradcam.nii.gz")
         folder = root / "cohort" / subject
+        flair = nib.load(folder / f"{subject}_flair.nii.gz")
+        assert image.shape == flair.shape and np.array_equal(image.affine, flair.affine)
+        cam = image.get_fdata()
         tumour = nib.load(folder / f"{subject}_seg.nii.gz").get_fdata() > 0
         brain = nib.load(folder / f"{subject}_flair.nii.gz").get_fdata() != 0
         shares.append(cam[tumour].sum() / cam.sum())
@@ -68,11 +72,27 @@ def test_the_report_links_each_patients_viewer(learned):
     assert len(list((root / "run" / "explain").rglob("niivue.umd.js"))) == 1  # once per folder
 
 
-def test_a_viewer_of_the_run_opens_in_chromium(learned, browser_page):
+def reported_answers(run) -> dict[str, dict]:
+    with open(run / "predictions_patients.csv", newline="") as f:
+        return {row["subject"]: row for row in csv.DictReader(f)}
+
+
+@pytest.mark.parametrize("answer", ["LGG", "HGG"])
+def test_a_viewer_of_the_run_opens_in_chromium_with_the_reported_answer(
+    learned, browser_page, answer
+):
+    """A held-out patient answered ``answer``: the page opens without a console error, draws,
+    and says the reported, calibrated P(HGG) and flag; its strip is P(HGG) too."""
     root, _, summary = learned
-    subject = next(iter(summary["viewers"]))
+    rows = reported_answers(root / "run")
+    subject = next(s for s in summary["viewers"] if rows[s]["pred"] == answer)
     opened = open_viewer(browser_page, root / "run" / "explain" / summary["viewers"][subject])
     assert opened.errors == [] and opened.run("ggViewer.error") is None
     assert opened.canvas().astype(float).std() > 10
     header = opened.page.inner_text("header")
     assert subject in header and "Held out" in header and "SYNTHETIC" in header
+    p = float(rows[subject]["p_hgg"])
+    assert f"answer {answer} · P(HGG) {p:.3f} (calibrated)" in header
+    assert ("UNCERTAIN" in header) == (rows[subject]["flag"] == "uncertain")
+    assert opened.page.inner_text("#gg-slice").startswith(("slice z", "this slice"))
+    assert "P(HGG)" in opened.page.inner_text(".legend")

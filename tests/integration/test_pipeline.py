@@ -174,7 +174,8 @@ def test_explain_new_patient_folders(tiny_run, synth_small, tmp_path):
     )
     table = (tmp_path / "Synth_0004" / "slices.csv").read_text().splitlines()
     mapped = np.count_nonzero(cam.get_fdata().any(axis=(0, 1)))  # axial slices with a map
-    assert table[0] == "z,p_class,p_tumor" and len(table) - 1 >= mapped > 0
+    assert table[0] == "z,class,p_class,p_tumor" and len(table) - 1 >= mapped > 0
+    assert {row.split(",")[1] for row in table[1:]} == {"HGG"}  # P(HGG) whatever the answer
 
 
 @pytest.mark.parametrize(
@@ -374,12 +375,12 @@ def test_predict_report_with_explain_links_each_patients_viewer(tiny_run, synth_
     assert invoke("predict", run, subjects[0], "--explain").exit_code == 2  # needs --report
 
 
-def test_explain_without_viewers_writes_the_volume_alone(tiny_run, synth_small, tmp_path):
+def test_explain_without_viewers_writes_the_panels_alone(tiny_run, synth_small, tmp_path):
     _, run, _ = tiny_run
     result = invoke("explain", run, synth_small / "Synth_0004", "--out", tmp_path, "--no-viewer")
     assert result.exit_code == 0, result.stderr
-    assert (tmp_path / "Synth_0004" / "gradcam.nii.gz").is_file()
-    assert not list(tmp_path.rglob("viewer.html")) and not (tmp_path / "niivue.umd.js").exists()
+    assert list(tmp_path.glob("Synth_0004_z*.png"))  # the panels
+    assert not (tmp_path / "Synth_0004").exists() and not (tmp_path / "niivue.umd.js").exists()
     assert "viewers:" not in result.stdout
     result = invoke("explain", run, synth_small / "Synth_0004", "--out", tmp_path / "v")
     assert f"viewers: 1, e.g. {tmp_path / 'v' / 'Synth_0004' / 'viewer.html'}" in result.stdout

@@ -26,7 +26,8 @@ from gliograde.assess.gradcam import (
     summarise_attention,
 )
 from gliograde.assess.modelcard import write_model_card
-from gliograde.assess.volume import StoreSources, look_at, synthetic_subject, viewer_case
+from gliograde.assess.viewer import synthetic_subject, viewer_case
+from gliograde.assess.volume import StoreSources, look_at
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import merge_json
 from gliograde.run import Run
@@ -43,7 +44,7 @@ class ExplainOptions:
     device: str = "auto"
     force: bool = False  # new patients out of distribution explained too, as predict --force
     max_attention_slices: int = 8  # tumour slices per patient attention is measured on
-    viewer: bool = True  # gradcam.nii.gz and an interactive viewer page per patient
+    viewer: bool = True  # per patient gradcam.nii.gz, slices.csv and an interactive viewer page
 
     def folder(self, run: Run) -> Path:
         out = Path(self.out) if self.out else run.path / "explain"
@@ -74,19 +75,22 @@ def explain_store(run_path: Path, store_path: Path, options: ExplainOptions | No
     rows, panels, viewers = [], {}, {}
     for k, grader, held_out in Grader.per_fold(run, o.device):
         for subject in held_out:
-            answer = answers.get(subject, {"flag": False})
-            case, slices = held_out_case(store, subject, grader, answer.get("p"), o)
+            answer = answers.get(subject)
+            p = answer["p"] if answer else None
+            case, slices = held_out_case(store, subject, grader, p, o)
             cams = all_cams(grader.models, case, o, layer) if sources.has(subject) else None
             files, found = explain_case(grader.models, case, slices, o, layer, out, cams)
             rows += [r | {"fold": k} for r in found]
             panels[subject] = files
             if cams is not None:
-                about = sources.about(case, answer["flag"], k)
+                about = sources.about(case, answer, k)
                 files = sources[subject]
                 viewers[subject] = look_at(grader.models, (case, cams), files, about, out)
     write_attention(out / "attention.csv", rows)
     summary = summarise_attention(rows) | {"method": o.method, "layer": layer, "panels": panels}
-    summary |= {"viewers": viewers} | ({"viewer_note": sources.note} if sources.note else {})
+    viewers = {s: page for s, page in viewers.items() if page}
+    summary |= {"viewers": viewers, "folder": str(out.resolve())}
+    summary |= {"viewer_note": sources.note} if sources.note else {}
     merge_json(run.path / "metrics.json", "attention", summary)
     write_model_card(run)
     return summary
@@ -130,13 +134,18 @@ def reported(run: Run) -> dict[str, dict]:
         return {}
     out = {}
     for r in read_rows(path, run.target.classes):
-        mode = "" if r.get("p") else "_noseg"
+        mode = "" if given(r.get("p")) else "_noseg"
         p = r.get(f"p{mode}")
-        if not p:
+        if not given(p):
             continue
         p = np.array(p, dtype=float) if isinstance(p, list) else float(p)
         out[r["subject"]] = {"p": p, "flag": bool(r.get(f"flag{mode}"))}
     return out
+
+
+def given(value) -> bool:
+    """A probability the file holds: a value, or a list of K with values (not empty cells)."""
+    return all(value) if isinstance(value, list) else bool(value)
 
 
 def store_z(store, subject: str) -> np.ndarray:
@@ -255,7 +264,8 @@ def explain_subjects(
         answers[graded.subject] = done.case.answer()
     write_attention(out / "attention.csv", rows)
     summary = summarise_attention(rows) | {"panels": panels, "method": o.method, "layer": stage}
-    return summary | {"answers": answers, "errors": errors, "viewers": viewers}
+    folder = {"folder": str(out.resolve())}
+    return summary | {"answers": answers, "errors": errors, "viewers": viewers} | folder
 
 
 @dataclass
@@ -277,14 +287,14 @@ def explain_graded(grader, graded, o: ExplainOptions, out: Path) -> Explained:
     run = grader.run
     case, slices = case_of(graded, run)
     stage = choose_layer(case.images.shape[-1], o.layer)
-    cams = all_cams(grader.models, case, o, stage)
+    cams = all_cams(grader.models, case, o, stage) if o.viewer else None  # else panels' alone
     files, found = explain_case(grader.models, case, slices, o, stage, out, cams)
     e = graded.examined
     about = viewer_case(
         case, graded.result.flag, synthetic_subject(e.subject), run.manifest.synthetic,
         forced(e.reasons),
     )  # fmt: skip
-    viewer = look_at(grader.models, (case, cams), e.subject, about if o.viewer else None, out)
+    viewer = look_at(grader.models, (case, cams), e.subject, about, out) if o.viewer else None
     return Explained(case, files, found, viewer, stage)
 
 

@@ -138,6 +138,7 @@ def patient_card(
 
 
 def viewer_link(href: str) -> str:
+    """A card's link to the patient's viewer (nothing without one)."""
     if not href:
         return ""
     return (
@@ -240,7 +241,7 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
     parts.append("<h2>Patients</h2><div class='cards'>")
     panels, viewers = attention.get("panels", {}), attention.get("viewers", {})
     out = Path(out) if out else folder / "report.html"
-    explain_dir = folder / "explain"
+    explain_dir = Path(attention.get("folder") or folder / "explain")
     for row in read_patients(folder, classes):
         subject = row["subject"]
         link = viewer_href(explain_dir, viewers.get(subject), out)
@@ -291,7 +292,7 @@ def prediction_card(answer: dict, out: Path) -> str:
     if answer.get("viewer"):
         href = Path(os.path.relpath(answer["viewer"], Path(out).resolve().parent)).as_posix()
         lines.append(viewer_link(href))
-    for key in ("note", "out_of_distribution"):
+    for key in ("note", "out_of_distribution", "warnings"):
         if answer.get(key):
             lines.append(f"<p class='bad'>{html.escape(str(answer[key]))}</p>")
     if answer.get("preprocessed"):

@@ -46,12 +46,13 @@ class ViewerCase:
 
     subject: str
     answer: str
-    p: float  # the calibrated probability of ``of``
+    p: float  # the probability of ``of``: calibrated, unless ``calibrated`` is False
     of: str
-    flag: bool
+    flag: bool | None  # None: no threshold to flag with (the run is not evaluated)
     synthetic: bool = False  # the patient's scans are SYNTHETIC
     trained_on_synthetic: bool = False
     notes: list[str] = field(default_factory=list)
+    calibrated: bool = True
 
 
 @dataclass
@@ -165,6 +166,7 @@ def slice_positions(
 
 
 def read_slice_table(path: Path) -> dict[str, list]:
+    """``slices.csv`` as the page carries it: z, p_class and p_tumor, each a list."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     return {
@@ -201,6 +203,7 @@ def viewer_volumes(files: ViewerFiles) -> tuple[list[dict], tuple, list[float]]:
 
 
 def layer(name: str, kind: str, data: np.ndarray, affine: np.ndarray, top: int) -> dict:
+    """One volume of the page: its name, kind (sequence, map or outline), top value, NIfTI."""
     return {"name": name, "kind": kind, "max": top, "base64": nifti_base64(data, affine)}
 
 
@@ -222,7 +225,8 @@ def write_viewer(folder: Path, case: ViewerCase, files: ViewerFiles, script: Pat
     from its path relative to the page (see :func:`write_script`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(page_data(case, files), separators=(",", ":")).replace("</", "<\\/")
+    # Inside <script>, "<" is written as \u003c (still JSON): no "</script>" or "<!--" can end it
+    data = json.dumps(page_data(case, files), separators=(",", ":")).replace("<", "\\u003c")
     source = Path(os.path.relpath(Path(script).resolve(), folder.resolve())).as_posix()
     template = (resources.files("gliograde.assess") / "viewer_page.html").read_text()
     page = (
@@ -232,3 +236,21 @@ def write_viewer(folder: Path, case: ViewerCase, files: ViewerFiles, script: Pat
     )
     write_text(folder / PAGE, page)
     return folder / PAGE
+
+
+def viewer_case(case, flag, synthetic: bool, trained_on_synthetic: bool, notes=(), **more):
+    """What a patient's viewer says: ``case``'s answer (an explained
+    :class:`~gliograde.assess.explain.Case`), its flag and where its data come from; ``more``:
+    other :class:`ViewerCase` fields (``calibrated``)."""
+    a = case.answer()
+    return ViewerCase(
+        case.subject, a["answer"], a["p"], a["of"], flag, synthetic, trained_on_synthetic,
+        [*notes], **more,
+    )  # fmt: skip
+
+
+def synthetic_subject(subject: Subject) -> bool:
+    """A subject ``gliograde synth`` made: its id, or a ``SYNTHETIC.txt`` beside it."""
+    folders = [subject.folder, subject.folder.parent] if subject.folder else []
+    named = subject.subject_id.startswith("Synth_")
+    return named or any((f / "SYNTHETIC.txt").is_file() for f in folders)

@@ -18,7 +18,7 @@ import numpy as np
 
 from gliograde.core.console import say
 from gliograde.core.errors import GliogradeError
-from gliograde.io.nifti import TARGET_ORIENTATION, reorient, to_lps
+from gliograde.io.nifti import TARGET_ORIENTATION, reorient
 from gliograde.io.volumes import file_volume
 
 STEPS = 1024
@@ -71,35 +71,30 @@ def write_cam_volume(path: Path, volume_lps: np.ndarray, reference: Path) -> Pat
     return path
 
 
-def write_slice_table(path: Path, z: np.ndarray, p_class: np.ndarray, p_tumor: np.ndarray) -> None:
-    """``slices.csv``: each axial slice the model saw, its P(class) and its P(tumour)."""
+def write_slice_table(path: Path, z: np.ndarray, of: str, p_class, p_tumor) -> None:
+    """``slices.csv``: each axial slice the model saw (``z``, in the volume reoriented to LPS),
+    its probability ``p_class`` of class ``of`` and its P(tumour)."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["z", "p_class", "p_tumor"])
+        writer.writerow(["z", "class", "p_class", "p_tumor"])
         for zi, pc, pt in zip(z, p_class, p_tumor):
-            writer.writerow([int(zi), f"{float(pc):.6f}", f"{float(pt):.6f}"])
-
-
-def lps_shape(image: nib.Nifti1Image) -> tuple[int, int, int]:
-    """The shape of ``image``'s volume once reoriented to LPS (as the slices were cut)."""
-    axes = to_lps(image.affine)[:, 0].astype(int)
-    order = np.argsort(axes)  # output axis i comes from input axis order[i]
-    return tuple(int(image.shape[a]) for a in order)
+            writer.writerow([int(zi), of, f"{float(pc):.6f}", f"{float(pt):.6f}"])
 
 
 def explain_volume(models, case, cams: np.ndarray, subject, folder: Path) -> Path:
     """``folder/gradcam.nii.gz`` (``cams``: the maps of every slice the model saw, for the
-    answered class) and ``folder/slices.csv`` (each slice's P(class) and P(tumour)); for a
-    subject ``preprocess`` made, also ``gradcam_t1ce.nii.gz`` in its original T1ce's grid."""
+    answered class) and ``folder/slices.csv`` (each slice's probability of the class the
+    answer is shown with, and P(tumour)); for a subject ``preprocess`` made, also
+    ``gradcam_t1ce.nii.gz`` in its original T1ce's grid."""
     import torch
 
     from gliograde.infer.models import slice_outputs
 
     p_class, p_tumor = slice_outputs(models, torch.from_numpy(case.images))
     folder.mkdir(parents=True, exist_ok=True)
-    write_slice_table(
-        folder / "slices.csv", case.z, p_class.mean(axis=0)[:, case.predicted], p_tumor.mean(0)
-    )
+    shown = case.classes.index(case.shown)
+    p_shown = p_class.mean(axis=0)[:, shown]
+    write_slice_table(folder / "slices.csv", case.z, case.shown, p_shown, p_tumor.mean(0))
     flair, affine = file_volume(subject, "flair")
     brain = reorient(flair, affine) != 0
     volume = cam_volume(cams, case.z, brain.shape, inside=brain)
@@ -123,9 +118,10 @@ def in_original_grid(cam: Path, subject_folder: Path, out: Path) -> Path | None:
 
 
 def look_at(models, case_cams, subject, about, out: Path) -> str | None:
-    """A patient's map as a volume (``out/SUBJECT/gradcam.nii.gz`` and ``slices.csv``) and,
-    with ``about`` (a :class:`~gliograde.assess.viewer.ViewerCase`), its viewer page; returns
-    the page's path relative to ``out``.
+    """A patient's map as a volume (``out/SUBJECT/gradcam.nii.gz`` and ``slices.csv``) and its
+    viewer page, whose header ``about`` (a :class:`~gliograde.assess.viewer.ViewerCase`) gives;
+    returns the page's path relative to ``out``, or None (with a note said) when the patient's
+    files could not be drawn.
 
     Args:
         case_cams: the explained case and the map of each of its slices (index → map).
@@ -136,11 +132,13 @@ def look_at(models, case_cams, subject, about, out: Path) -> str | None:
     case, cams = case_cams
     folder = Path(out) / case.subject
     maps = np.stack([cams[i] for i in range(len(case.z))])
-    explain_volume(models, case, maps, subject, folder)
-    if about is None:
+    try:  # one patient's files must not stop the others' explanations
+        explain_volume(models, case, maps, subject, folder)
+        files = ViewerFiles(subject, folder / "gradcam.nii.gz", folder / "slices.csv")
+        write_viewer(folder, about, files, write_script(out))
+    except GliogradeError as err:
+        say(f"note: {case.subject}: no Grad-CAM volume or viewer: {err}")
         return None
-    files = ViewerFiles(subject, folder / "gradcam.nii.gz", folder / "slices.csv")
-    write_viewer(folder, about, files, write_script(out))
     return f"{case.subject}/{PAGE}"
 
 
@@ -169,25 +167,15 @@ class StoreSources:
     def __getitem__(self, subject: str):
         return self.subjects[subject]
 
-    def about(self, case, flag: bool, fold: int):
-        """The viewer's header of an out-of-fold patient of the run."""
-        held_out = f"Held out: graded by fold {fold}'s model, which never trained on this patient."
-        return viewer_case(case, flag, self.synthetic, self.synthetic, [held_out])
+    def about(self, case, answer: dict | None, fold: int):
+        """The viewer's header of an out-of-fold patient of the run: its reported ``answer``
+        (calibrated, with its flag), or None for a run not evaluated yet."""
+        from gliograde.assess.viewer import viewer_case
 
-
-def viewer_case(case, flag: bool, synthetic: bool, trained_on_synthetic: bool, notes=()):
-    """What a patient's viewer says: ``case``'s answer (an explained
-    :class:`~gliograde.assess.explain.Case`), its flag and where its data come from."""
-    from gliograde.assess.viewer import ViewerCase
-
-    a = case.answer()
-    return ViewerCase(
-        case.subject, a["answer"], a["p"], a["of"], flag, synthetic, trained_on_synthetic, [*notes]
-    )
-
-
-def synthetic_subject(subject) -> bool:
-    """A subject ``gliograde synth`` made: its id, or a ``SYNTHETIC.txt`` beside it."""
-    folders = [subject.folder, subject.folder.parent] if subject.folder else []
-    named = subject.subject_id.startswith("Synth_")
-    return named or any((f / "SYNTHETIC.txt").is_file() for f in folders)
+        notes = [f"Held out: graded by fold {fold}'s model, which never trained on this patient."]
+        if answer is None:
+            notes.append("The run is not evaluated: no calibration, no flag (gliograde evaluate).")
+        flag = answer["flag"] if answer else None
+        return viewer_case(
+            case, flag, self.synthetic, self.synthetic, notes, calibrated=answer is not None
+        )

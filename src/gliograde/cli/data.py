@@ -13,7 +13,10 @@ from gliograde.cli.common import JsonOption, Slices, WorkersOption, say
 
 def check(
     data: Annotated[
-        Path, typer.Argument(help="Data folder (BraTS 2020/2019 layout) or CSV manifest.")
+        Path,
+        typer.Argument(
+            help="Data folder (BraTS 2020/2019, BrainLesion names, a Decathlon or nnU-Net dataset.json) or CSV manifest."
+        ),
     ],
     labels: Annotated[
         Path | None, typer.Option(help="Label CSV (default: DATA/name_mapping.csv).")

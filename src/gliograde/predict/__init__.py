@@ -108,10 +108,13 @@ def explained(grader: Grader, graded: Graded, o: PredictOptions) -> dict:
 
 
 def answer_notes(graded: Graded, min_tumor: int) -> dict:
-    """Why an answer deserves a second look: the reasons it is out of distribution, and a note
-    when the segmentation has no tumour slice (the rule then weighs every slice)."""
+    """Why an answer deserves a second look: the reasons it is out of distribution, what was
+    changed in reading its files (``warnings``), and a note when the segmentation has no tumour
+    slice (the rule then weighs every slice)."""
     e = graded.examined
     notes = {"out_of_distribution": e.reasons} if e.reasons else {}
+    if e.slices.warnings:  # such as a sequence masked with the others' brain
+        notes["warnings"] = list(e.slices.warnings)
     if e.with_seg and not (e.tumor_pixels() >= min_tumor).any():
         notes["note"] = (
             f"no slice has {min_tumor} tumour pixels in the segmentation: every slice "

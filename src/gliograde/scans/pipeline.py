@@ -88,6 +88,7 @@ def preprocess_volumes(
 
 
 def mkdir(folder: Path) -> Path:
+    """``folder``, made if missing."""
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
