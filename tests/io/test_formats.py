@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -42,6 +43,7 @@ def only(subjects):
 
 def same_slices(a, b):
     """The same slices (z), segmentation and images: z-scores within float16 rounding."""
+    assert a.warnings == [] and b.warnings == []  # nothing masked: the sequences agree
     assert np.array_equal(a.z, b.z)
     assert np.array_equal(a.seg, b.seg)
     difference = np.abs(a.images.astype(np.float32) - b.images.astype(np.float32))
@@ -100,7 +102,8 @@ def test_training_needs_the_grades_of_a_dataset(written, sample_dir, tmp_path):
         ({"modality": {"0": "FLAIR", "1": "ADC", "2": "t1gd", "3": "T2w"}}, "'ADC', none of"),
         ({"modality": {"0": "FLAIR", "1": "T1w", "2": "t1gd"}}, "no channel named T2"),
         ({"labels": {"0": "background", "1": "tumour core"}}, "'tumour core' is none of"),
-        ({"labels": {"background": 0, "whole tumor": [1, 2, 3]}}, "is a region"),
+        ({"modality": {"zero": "FLAIR"}}, "channel indices must be numbers"),
+        ({"labels": {"background": 0, "edema": "one"}}, "has the value 'one', not a number"),
     ],
 )
 def test_an_ambiguous_dataset_json_is_one_line_that_says_what_to_fix(written, change, message):
@@ -119,7 +122,10 @@ def test_an_unmasked_flair_is_masked_with_the_others_brain(original, sample_dir,
     subject = only(discover_inputs([folder])[0])
     slices = preprocess_subject(subject, PrepareConfig("brain"))
     (warning,) = slices.warnings
-    assert warning.startswith("FLAIR's background is") and "where the other three" in warning
+    flair = nib.load(sample_dir / SUBJECT / f"{SUBJECT}_flair.nii.gz")
+    value = 0.0219 * float(np.asanyarray(flair.dataobj).max())
+    assert warning.startswith(f"FLAIR's background is {value:.4g}, not 0, where the other three")
+    slices.warnings = []  # said; the slices are the original's
     brain_ml = original[1].profile["brain_ml"]
     assert f"({brain_ml:,.0f} mL)" in warning
     assert slices.profile["brain_ml"] == pytest.approx(brain_ml)
@@ -137,3 +143,61 @@ def test_two_unmasked_sequences_are_named_by_the_guard(original, sample_dir, tmp
     (line,) = volume_reasons(slices.profile, {"brain_ml": [1300.0, 1700.0]})
     assert "made by FLAIR" in line and "T2" in line and "T1ce, T1: at most" in line
     assert "skull" not in line
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("nonenhancing tumor", 1), ("Non-Enhancing Tumor", 1), ("NETC", 1), ("necrosis", 1),
+        ("SNFH", 2), ("surrounding non-enhancing FLAIR hyperintensity", 2), ("oedema", 2),
+        ("ET", 4), ("enhancing tumour", 4), ("background", 0),
+    ],
+)  # fmt: skip
+def test_label_names_of_the_field_map_to_brats_codes(name, code, tmp_path):
+    from gliograde.io.datasets import brats_code
+
+    assert brats_code(name, tmp_path) == code
+
+
+def test_nnunet_region_labels_give_each_label_its_compartment(tmp_path):
+    from gliograde.io.datasets import brats_codes
+
+    regions = {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3]}
+    regions["enhancing tumor"] = [3]  # nnU-Net's Dataset137_BraTS2021
+    assert brats_codes({"labels": regions}, tmp_path) == {0: 0, 1: 2, 2: 1, 3: 4}
+
+
+def test_a_segmentation_with_fractional_labels_is_refused(tmp_path):
+    from gliograde.io.volumes import brats_labels
+
+    with pytest.raises(DataError, match="not whole numbers"):
+        brats_labels(np.array([0.0, 0.5, 1.0]), {0: 0, 1: 2}, tmp_path / "seg.nii.gz")
+
+
+def test_only_a_dataset_folder_or_its_image_folders_are_a_dataset(written):
+    from gliograde.io.datasets import dataset_root
+
+    root = written["nnunet"]
+    assert dataset_root(root) == root == dataset_root(root / "imagesTr")
+    assert dataset_root(root / "labelsTr") is None and dataset_root(root / "dataset.json") is None
+
+
+def test_channel_files_without_their_dataset_json_say_so(written, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(written["nnunet"] / "imagesTr", tmp_path / "case")
+    (problem,) = only(discover_inputs([folder])[0]).problems
+    assert problem.startswith("channel files (CASE_0000.nii.gz, ...) need the dataset.json")
+
+
+def test_a_lone_signal_that_is_not_a_constant_is_not_masked():
+    """A FLAIR reaching beyond the others with real signal (a skull, a wider field of view):
+    not called a background, nothing masked, left for the guard."""
+    from gliograde.io.consensus import mask_lone_background
+
+    rng = np.random.default_rng(0)
+    images = np.zeros((4, 20, 20, 20), dtype=np.float32)
+    images[:, 5:15, 5:15, 5:15] = 1.0
+    images[0][images[0] == 0] = rng.uniform(0.1, 1.0, size=int((images[0] == 0).sum()))
+    before = images.copy()
+    assert mask_lone_background(images, 0.001) == [] and np.array_equal(images, before)

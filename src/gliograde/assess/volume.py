@@ -18,8 +18,7 @@ import numpy as np
 
 from gliograde.core.console import say
 from gliograde.core.errors import GliogradeError
-from gliograde.io.nifti import TARGET_ORIENTATION, reorient
-from gliograde.io.volumes import file_volume
+from gliograde.io.nifti import TARGET_ORIENTATION
 
 STEPS = 1024
 """The map's values are multiples of 1/STEPS."""
@@ -95,12 +94,20 @@ def explain_volume(models, case, cams: np.ndarray, subject, folder: Path) -> Pat
     shown = case.classes.index(case.shown)
     p_shown = p_class.mean(axis=0)[:, shown]
     write_slice_table(folder / "slices.csv", case.z, case.shown, p_shown, p_tumor.mean(0))
-    flair, affine = file_volume(subject, "flair")
-    brain = reorient(flair, affine) != 0
+    brain = model_brain(subject)
     volume = cam_volume(cams, case.z, brain.shape, inside=brain)
     written = write_cam_volume(folder / "gradcam.nii.gz", volume, subject.files["flair"])
     in_original_grid(written, Path(subject.files["flair"]).parent, folder / "gradcam_t1ce.nii.gz")
     return written
+
+
+def model_brain(subject) -> np.ndarray:
+    """The brain the model saw (LPS): voxels non-zero in any sequence once a sequence left
+    unmasked is masked (:mod:`gliograde.io.consensus`)."""
+    from gliograde.io.volumes import load_subject
+    from gliograde.preprocess.normalise import brain_mask
+
+    return brain_mask(load_subject(subject, use_seg=False).images)
 
 
 def in_original_grid(cam: Path, subject_folder: Path, out: Path) -> Path | None:

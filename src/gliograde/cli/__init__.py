@@ -2,7 +2,7 @@
 
 One module per topic: :mod:`~gliograde.cli.data` (check, synth, prepare, preprocess),
 :mod:`~gliograde.cli.training` (train, evaluate), :mod:`~gliograde.cli.patients` (predict,
-explain, report), :mod:`~gliograde.cli.deploy` (export), :mod:`~gliograde.cli.tools` (bench,
+explain, report), :mod:`~gliograde.cli.deploy` (export), :mod:`~gliograde.cli.serving` (serve), :mod:`~gliograde.cli.tools` (bench,
 demo). Torch, MONAI and Lightning are imported inside the commands, so ``gliograde --help`` is
 instant.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
-from gliograde.cli import data, deploy, patients, tools, training
+from gliograde.cli import data, deploy, patients, serving, tools, training
 from gliograde.core.console import say
 from gliograde.core.errors import GliogradeError, UsageError
 
@@ -39,7 +39,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Glioma grading (LGG vs HGG, or any label of a CSV) from multi-modal brain MRI.",
 )
-for module in (data, training, patients, deploy, tools):
+for module in (data, training, patients, deploy, serving, tools):
     for command in module.COMMANDS:
         app.command(name=command.__name__.rstrip("_").replace("_", "-"))(command)
 

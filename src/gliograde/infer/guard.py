@@ -90,7 +90,7 @@ def volume_culprit(each: list[float] | None, too_large: bool, plausible: tuple) 
     agreed = max(each[c] for c in good)
     return (
         f": made by {named}, whose background is not 0 ({rest}: at most {agreed:,.0f} mL); "
-        "mask it as the others are"
+        f"mask {'it' if len(bad) == 1 else 'them'} as the others are"
     )
 
 

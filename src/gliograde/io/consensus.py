@@ -22,6 +22,10 @@ LONE_SHARE = 0.2
 """A sequence is unmasked when more than this share of its non-zero voxels are zero in every
 other sequence. On the four real BraTS 2020 subjects the share is 0 for every sequence (their
 masks are identical); a background left at a constant gives well over half."""
+CONSTANT_SHARE = 0.9
+"""...and it is masked only when one value covers this share of those voxels: a background
+left at a constant. Anything else there (a skull, a wider field of view) is real signal, left
+for the out-of-distribution guard to refuse."""
 
 
 def lone_sequences(nonzero: np.ndarray) -> list[int]:
@@ -47,6 +51,8 @@ def mask_lone_background(images: np.ndarray, voxel_ml: float) -> list[str]:
     others = np.any(np.delete(nonzero, c, axis=0), axis=0)
     outside = images[c][nonzero[c] & ~others]
     values, counts = np.unique(outside[:200_000], return_counts=True)
+    if counts.max() < CONSTANT_SHARE * counts.sum():
+        return []  # not a background left at a value: a skull, a wider field of view; the guard
     background = float(values[np.argmax(counts)])
     images[c][~others] = 0
     name = SEQUENCE_NAMES[MODALITIES[c]]

@@ -44,9 +44,11 @@ ROLE_NAMES = {
 def dataset_root(path: Path) -> Path | None:
     """The folder holding ``dataset.json`` when ``path`` is it or one of its image folders."""
     path = Path(path)
-    for folder in (path, path.parent):
-        if (folder / DESCRIPTION).is_file() and any((folder / s).is_dir() for s in SPLITS):
-            return folder
+    if not path.is_dir():
+        return None
+    folder = path.parent if path.name in SPLITS else path
+    if (folder / DESCRIPTION).is_file() and any((folder / s).is_dir() for s in SPLITS):
+        return folder
     return None
 
 
@@ -63,6 +65,8 @@ def channel_roles(description: dict, where: Path) -> dict[str, int]:
     names = description.get("channel_names") or description.get("modality")
     if not isinstance(names, dict) or not names:
         raise DataError(f"{where}: no channel_names or modality; name the four sequences there")
+    if not all(str(k).isdigit() for k in names):
+        raise DataError(f'{where}: channel indices must be numbers ("0": "FLAIR", ...)')
     roles: dict[str, int] = {}
     for index, name in sorted(names.items(), key=lambda kv: int(kv[0])):
         role = ROLE_NAMES.get(re.sub(r"[\s_\-]", "", str(name)).lower())
@@ -84,39 +88,76 @@ def channel_roles(description: dict, where: Path) -> dict[str, int]:
 
 
 def brats_codes(description: dict, where: Path) -> dict[int, int]:
-    """The segmentation's label → BraTS's code, by the labels' names."""
+    """The segmentation's label → BraTS's code, by the labels' names (or, for nnU-Net's
+    region-based labels, by which regions hold each label)."""
     labels = description.get("labels")
     if not isinstance(labels, dict) or not labels:
         raise DataError(f"{where}: no labels; name the segmentation's labels there")
-    pairs = labels.items()
-    if all(isinstance(v, str) for v in labels.values()):  # the Decathlon, nnU-Net v1
-        pairs = ((v, k) for k, v in labels.items())
+    pairs = list(labels.items())
+    if all(isinstance(v, str) and not v.isdigit() for v in labels.values()):  # Decathlon, v1
+        pairs = [(v, k) for k, v in labels.items()]
+    if any(isinstance(v, list) for _, v in pairs):
+        return region_codes(pairs, where)
     codes = {}
     for name, value in pairs:
-        if isinstance(value, list):
-            raise DataError(
-                f"{where}: label {name!r} is a region (nnU-Net region-based training); "
-                "give a segmentation with one label per compartment"
-            )
-        codes[int(value)] = brats_code(str(name), where)
+        codes[label_number(value, name, where)] = brats_code(str(name), where)
     return codes
+
+
+def label_number(value, name, where: Path) -> int:
+    if isinstance(value, bool) or not str(value).isdigit():
+        raise DataError(f"{where}: label {name!r} has the value {value!r}, not a number")
+    return int(value)
+
+
+NAMED = (
+    (0, ("background",)),
+    (2, ("edema", "oedema", "ed", "snfh", "peritumoraledema",
+         "surroundingnonenhancingflairhyperintensity")),
+    (1, ("nonenhancingtumor", "nonenhancingtumour", "nonenhancing", "necrosis", "necrotic",
+         "ncr", "net", "netc", "ncrnet", "necroticcore", "necroticandnonenhancingtumorcore",
+         "nonenhancingtumorcore")),
+    (4, ("enhancingtumor", "enhancingtumour", "enhancing", "et")),
+)  # fmt: skip
+"""BraTS's code of each label name (lower case, without spaces, dashes or underscores),
+BraTS 2021–2023's abbreviations included. A name must be one of these exactly."""
 
 
 def brats_code(name: str, where: Path) -> int:
     """BraTS's code of a label named ``name``."""
-    key = name.lower().replace("-", " ").replace("_", " ")
-    if "background" in key:
-        return 0
-    if "edema" in key or "oedema" in key:
-        return 2
-    if "non enhancing" in key or "necro" in key or "net" in key.split():
-        return 1
-    if "enhancing" in key:
-        return 4
+    key = re.sub(r"[\s_\-]", "", name).lower()
+    for code, names in NAMED:
+        if key in names:
+            return code
     raise DataError(
-        f"{where}: label {name!r} is none of background, edema, non-enhancing tumour, "
-        "enhancing tumour; rename it in labels"
+        f"{where}: label {name!r} is none of background, edema, non-enhancing tumour "
+        "(necrosis), enhancing tumour; rename it in labels"
     )
+
+
+def region_codes(pairs: list, where: Path) -> dict[int, int]:
+    """nnU-Net's region-based labels (``"whole tumor": [1, 2, 3], "tumor core": [2, 3],
+    "enhancing tumor": [3]``): each label's compartment from the regions that hold it."""
+    regions = {}
+    for name, value in pairs:
+        values = value if isinstance(value, list) else [value]
+        regions[re.sub(r"[\s_\-]", "", str(name)).lower()] = {
+            label_number(v, name, where) for v in values
+        }
+    codes = {}
+    for label in sorted(set().union(*regions.values())):
+        holding = {name for name, members in regions.items() if label in members}
+        if label == 0 or "background" in holding:
+            codes[label] = 0
+        elif holding & {"enhancingtumor", "enhancingtumour", "et"}:
+            codes[label] = 4
+        elif holding & {"tumorcore", "tumourcore", "tc"}:
+            codes[label] = 1
+        elif holding & {"wholetumor", "wholetumour", "wt"}:
+            codes[label] = 2
+        else:
+            raise DataError(f"{where}: label {label} is in regions {sorted(holding)}, none known")
+    return codes
 
 
 def discover_dataset(data: Path, labels: Path | None = None, need_labels: bool = True) -> Cohort:

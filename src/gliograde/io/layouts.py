@@ -21,7 +21,7 @@ from pathlib import Path
 from gliograde import MODALITIES
 from gliograde.core.errors import DataError, GliogradeError, UsageError
 from gliograde.io.cohort import SEG, Cohort, Subject, sort_subjects
-from gliograde.io.datasets import dataset_root, discover_dataset
+from gliograde.io.datasets import CHANNEL_FILE, dataset_root, discover_dataset
 from gliograde.io.labels import default_label_csv, read_label_csv, read_manifest
 from gliograde.io.target import GRADE
 
@@ -85,6 +85,11 @@ def find_subject_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
         seg_like = [p for p in unassigned if "seg" in p.name.lower()]
         if seg_like:
             by_role[SEG] = seg_like
+    if not by_role and unassigned and all(CHANNEL_FILE.match(p.name) for p in unassigned):
+        return {}, [
+            "channel files (CASE_0000.nii.gz, ...) need the dataset.json that names their "
+            "channels: give the nnU-Net dataset's folder (with dataset.json and imagesTr/)"
+        ]
     problems = []
     files = {}
     for role in (*MODALITIES, SEG):

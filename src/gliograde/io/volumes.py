@@ -8,6 +8,7 @@ file and what is wrong, so that ``gliograde check`` can list them all.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from gliograde import MODALITIES
 from gliograde.core.errors import DataError
 from gliograde.io.cohort import SEG, Subject
 from gliograde.io.consensus import mask_lone_background
-from gliograde.io.nifti import open_image, read_array, read_channel, reoriented_affine
+from gliograde.io.nifti import open_image, read_array, read_channel, reorient, reoriented_affine
 
 MIN_BRAIN_VOXELS = 1000
 
@@ -76,10 +77,10 @@ def load_subject(subject: Subject, use_seg: bool = True) -> SubjectVolumes:
     if problems:
         raise SubjectError(subject.subject_id, problems)
 
-    images, seg = [], None
+    images, seg, read = [], None, {}
     for role, (img, path) in opened.items():
         try:
-            data = role_data(subject, role, img, path)
+            data = role_data(subject, role, img, path, read)
         except DataError as err:
             problems.append(str(err))
             continue
@@ -98,16 +99,31 @@ def load_subject(subject: Subject, use_seg: bool = True) -> SubjectVolumes:
     return SubjectVolumes(stacked, seg, affine, warnings)
 
 
-def role_data(subject: Subject, role: str, img: nib.Nifti1Image, path: Path) -> np.ndarray:
-    """One role's volume, reoriented to LPS: its channel of a 4D file, and a segmentation's
-    labels in BraTS's codes (see :attr:`Subject.seg_labels`)."""
-    if role in subject.channels:
+def role_data(
+    subject: Subject, role: str, img: nib.Nifti1Image, path: Path, read: dict | None = None
+) -> np.ndarray:
+    """One role's volume, reoriented to LPS: its channel of a 4D file (read once into ``read``,
+    path → voxels, for its other channels), and a segmentation's labels in BraTS's codes (see
+    :attr:`Subject.seg_labels`)."""
+    if role in subject.channels and read is not None:
+        if path not in read:
+            read[path] = read_all_channels(img, path)
+        data = reorient(read[path][..., subject.channels[role]], img.affine)
+    elif role in subject.channels:
         data = read_channel(img, path, subject.channels[role])
     else:
         data = read_array(img, path)
     if role == SEG and subject.seg_labels:
         data = brats_labels(data, subject.seg_labels, path)
     return data
+
+
+def read_all_channels(img: nib.Nifti1Image, path: Path) -> np.ndarray:
+    """A 4D file's voxels, as stored."""
+    try:
+        return np.asanyarray(img.dataobj)
+    except (OSError, EOFError, ValueError, zlib.error) as err:
+        raise DataError(f"{path.name}: truncated or corrupt data ({err})") from err
 
 
 def file_volume(subject: Subject, role: str) -> tuple[np.ndarray, np.ndarray]:
@@ -125,6 +141,10 @@ def file_volume(subject: Subject, role: str) -> tuple[np.ndarray, np.ndarray]:
 
 def brats_labels(data: np.ndarray, codes: dict[int, int], path: Path) -> np.ndarray:
     """A segmentation's labels turned into BraTS's through ``codes`` (file label → BraTS)."""
+    if data.dtype.kind == "f" and not (
+        np.all(np.isfinite(data)) and np.array_equal(data, np.round(data))
+    ):
+        raise DataError(f"{path.name}: segmentation has labels that are not whole numbers")
     found = set(np.unique(data).astype(int).tolist())
     unknown = sorted(found - set(codes))
     if unknown:

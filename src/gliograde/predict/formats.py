@@ -94,6 +94,7 @@ def format_predictions(predictions: list, target: Target | None = None) -> str:
             f"{p.subject:<28}{r.answer:<{width}}{shown_probability(r.p, answer):>{right}.3f}"
             f"{r.evidence.n_slices:>8}  {seg:<5}{flag}"
         )
+        lines += [f"{'':<28}warning: {w}" for w in p.extra.get("warnings", [])]
     return "\n".join(lines)
 
 

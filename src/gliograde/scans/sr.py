@@ -73,14 +73,22 @@ def coded(code: tuple[str, str]):
     return hd.sr.CodedConcept(value=code[0], scheme_designator=CODING, meaning=code[1])
 
 
-def measurement_group(finding: Finding, version: str):
+def new_uid(seed: str | None, part: str) -> str:
+    """A fresh UID, or with ``seed`` the same UID for the same seed and part (so that an SR made
+    again for the same study and run is the same instance, and a resend replaces it)."""
+    from pydicom.uid import generate_uid
+
+    return generate_uid(entropy_srcs=[seed, part]) if seed else generate_uid()
+
+
+def measurement_group(finding: Finding, version: str, seed: str | None = None):
     """The TID 1501 group: the finding, its site, the algorithm and the answer."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
-    from pydicom.uid import generate_uid
 
+    tracking = new_uid(seed, "tracking")
     return hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="glioma"),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking, identifier="glioma"),
         finding_type=codes.SCT.Neoplasm,
         finding_sites=[hd.sr.FindingSite(codes.SCT.Brain)],
         algorithm_id=hd.sr.AlgorithmIdentification(name="gliograde", version=version),
@@ -95,9 +103,12 @@ def measurement_group(finding: Finding, version: str):
     )
 
 
-def write_sr(headers: list, finding: Finding, folder: Path, version: str) -> Path:
+def write_sr(
+    headers: list, finding: Finding, folder: Path, version: str, seed: str | None = None
+) -> Path:
     """Write the SR of ``finding`` for the study of ``headers`` (its evidence) into ``folder``,
-    named by its SOPInstanceUID (no patient identifier in the file name).
+    named by its SOPInstanceUID (no patient identifier in the file name); with ``seed`` its
+    UIDs are derived from it (:func:`new_uid`).
 
     Raises:
         ValueError: highdicom refuses the evidence (such as images of two studies).
@@ -114,15 +125,15 @@ def write_sr(headers: list, finding: Finding, folder: Path, version: str) -> Pat
     report = hd.sr.MeasurementReport(
         context,
         codes.SCT.ImagingProcedure,
-        [measurement_group(finding, version)],
+        [measurement_group(finding, version, seed)],
         referenced_images=headers,  # the image library (TID 1600): what the answer was made of
     )
     sr = hd.sr.ComprehensiveSR(
         evidence=headers,
         content=report,
-        series_instance_uid=generate_uid(),
+        series_instance_uid=new_uid(seed, "series"),
         series_number=SERIES_NUMBER,
-        sop_instance_uid=(uid := generate_uid()),
+        sop_instance_uid=(uid := new_uid(seed, "instance")),
         instance_number=1,
         manufacturer="gliograde",
         series_description=SERIES_DESCRIPTION,

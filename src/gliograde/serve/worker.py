@@ -1,0 +1,159 @@
+"""``gliograde serve``: the node's loop. The SCP spools what arrives; every second, a study with
+no new instance for ``settle`` seconds is graded through ``predict``'s own path (preprocessing,
+the out-of-distribution guard, the Grader), its SR is written with UIDs derived from the study
+and the run, and sent to the PACS, again with back-off until the PACS takes it.
+
+One line per study goes to the log, with the study's key (a hash), never a patient identifier.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from gliograde.core.console import say
+from gliograde.core.errors import GliogradeError
+from gliograde.serve.node import Peer, Tls, send_files, start_node
+from gliograde.serve.spool import Spool, StudyRecord
+
+MAX_BACKOFF_S = 300.0
+
+
+@dataclass
+class ServeConfig:
+    """What ``gliograde serve`` was asked to do."""
+
+    run: Path
+    spool: Path
+    send_to: Peer
+    ae_title: str = "GLIOGRADE"
+    host: str = "127.0.0.1"
+    port: int = 11112
+    allow: tuple[str, ...] = ()
+    settle: float = 30.0
+    force: bool = False
+    max_spool_mb: float | None = None
+    tls: Tls | None = None
+    device: str = "auto"
+
+
+class Node:
+    """The SCP and the loop that grades and answers, over one spool."""
+
+    def __init__(self, config: ServeConfig):
+        self.config = config
+        max_bytes = int(config.max_spool_mb * 1e6) if config.max_spool_mb else None
+        self.spool = Spool(config.spool, max_bytes)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        """Serve until :attr:`stop` is set (SIGTERM, Ctrl-C)."""
+        c = self.config
+        for line in self.spool.recover():
+            say(f"serve: {line}")
+        server = start_node(
+            c.ae_title, (c.host, c.port), self.spool, {"allow": c.allow, "tls": c.tls}
+        )
+        say(f"serve: {c.ae_title} on {c.host}:{c.port}, spool {c.spool}, answers to {c.send_to}")
+        try:
+            while not self.stop.wait(1.0):
+                self.step()
+        finally:
+            server.shutdown()
+
+    def step(self, now: float | None = None) -> None:
+        """Grade each settled study, and send each SR that is due."""
+        now = time.time() if now is None else now
+        for record in self.spool.records():
+            if record.state == "received" and now - record.last_instance >= self.config.settle:
+                self.grade(record.key)
+            elif record.state == "done" and not record.sent and now >= record.next_send:
+                self.send(record.key)
+
+    def grade(self, key: str) -> None:
+        """Grade one study as ``predict`` grades a DICOM folder, and write its SR."""
+        with self.spool.lock:
+            record = self.spool.read(key)
+            record.state, seen = "processing", record.instances
+            self.spool.save(record)
+        try:
+            outcome = grade_study(self.config, self.spool, record)
+        except GliogradeError as err:
+            outcome = {"state": "failed", "reason": str(err)}
+        with self.spool.lock:
+            record = self.spool.read(key)
+            if record.instances != seen:  # more images came while it was graded
+                record.state = "received"
+            else:
+                for name, value in outcome.items():
+                    setattr(record, name, value)
+            self.spool.save(record)
+        say(f"serve: study {key}: {record.instances} images → {record.state}: "
+            f"{record.answer or record.reason}")  # fmt: skip
+        if record.state == "done":
+            self.send(key)
+
+    def send(self, key: str) -> None:
+        """Send the study's SR; on failure, try again later, waiting twice as long each time."""
+        record = self.spool.read(key)
+        files = [self.spool.root / "sr" / key / name for name in record.sr_files]
+        problem = send_files(files, self.config.send_to, self.config.ae_title)
+        with self.spool.lock:
+            record = self.spool.read(key)
+            if problem is None:
+                record.sent, record.reason = True, ""
+            else:
+                record.send_attempts += 1
+                wait = min(MAX_BACKOFF_S, 2.0**record.send_attempts)
+                record.next_send = time.time() + wait
+                record.reason = (
+                    f"SR not sent ({problem}); try {record.send_attempts + 1} in {wait:.0f} s"
+                )
+            self.spool.save(record)
+        sent = f"SR sent to {self.config.send_to}"
+        say(f"serve: study {key}: {sent if problem is None else record.reason}")
+
+
+def grade_study(config: ServeConfig, spool: Spool, record: StudyRecord) -> dict:
+    """The study graded through ``predict`` on its spool folder, and its SR written: the
+    record's new fields (done with its answer and SR, or failed with the reason)."""
+    from gliograde import __version__
+    from gliograde.predict import PredictOptions, predict_subjects
+    from gliograde.scans.sr import source_headers, sr_finding, write_sr
+
+    options = PredictOptions(force=config.force, device=config.device)
+    predictions = predict_subjects([spool.folder(record.key)], config.run, options)
+    graded = [p for p in predictions if p.error is None and p.dicom is not None]
+    if len(predictions) != 1 or len(graded) != 1:
+        reasons = "; ".join(p.error for p in predictions if p.error) or "no patient found"
+        return {"state": "failed", "reason": reasons}
+    (p,) = graded
+    answer = p.to_dict()
+    folder, series = p.dicom
+    headers = source_headers(folder, series)
+    seed = f"{record.study_uid}|{run_identity(config.run)}"
+    # highdicom's warnings quote the headers' values (a patient's name among them): said here
+    # by kind only, so that no patient identifier reaches the log
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = spool.root / "sr" / record.key
+        sr = write_sr(headers, sr_finding(answer), out, __version__, seed)
+    for kind in sorted({w.category.__name__ for w in caught}):
+        say(f"serve: study {record.key}: {kind} writing the SR (not shown: may name the patient)")
+    return {"state": "done", "reason": "", "answer": answer_line(answer), "sr_files": [sr.name]}
+
+
+def answer_line(answer: dict) -> str:
+    """``HGG, P(HGG) 0.812, confident``, or the same for another target."""
+    if "grade" in answer:
+        return f"{answer['grade']}, P(HGG) {answer['p_hgg']:.3f}, {answer['flag']}"
+    return f"{answer['prediction']}, {answer['flag']}"
+
+
+def run_identity(run: Path) -> str:
+    """What identifies a run's answers: its weights' checksums (``checksums.json``)."""
+    checksums = Path(run) / "checksums.json"
+    return checksums.read_text() if checksums.is_file() else str(Path(run).resolve())

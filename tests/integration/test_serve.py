@@ -1,0 +1,203 @@
+"""`gliograde serve` against a real PACS: Debian's Orthanc on loopback ports. Orthanc sends a
+study to the node, the node grades it and the SR comes back into the same study; callers not
+allowed and non-MR objects are refused; a kill -9 mid-study loses nothing and sends one SR; a
+full spool answers 0xA700.
+
+Where Orthanc is missing these tests skip (apt-get install orthanc), except in CI, where
+`.ci/run` installs it and they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from helpers.orthanc import ORTHANC, echo, free_port, orthanc, start_node, wait_until
+
+GRADING_S = 400  # preprocessing a raw study (N4, registration, skull stripping) on 2 busy cores
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    """A SYNTHETIC head with its skull, turned and resampled per sequence, as a DICOM export
+    (a series per sequence, one file per slice)."""
+    from gliograde.io.synth import synth_cohort
+    from gliograde.scans.simulate import raw_like, write_raw_export
+
+    root = tmp_path_factory.mktemp("export")
+    synth_cohort(root / "heads", subjects=2, seed=5, skull=True, quiet=True)
+    head = min(p for p in (root / "heads").iterdir() if p.is_dir())
+    return write_raw_export(raw_like(head, root / "raw"), root / "dicom")
+
+
+def restudied(export: Path, out: Path, tag: str) -> Path:
+    """A copy of ``export`` as another study of another patient (new UIDs, same images)."""
+    from pydicom.uid import generate_uid
+
+    out.mkdir(parents=True)
+    for f in sorted(export.iterdir()):
+        ds = pydicom.dcmread(f)
+        for name in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+            setattr(ds, name, generate_uid(entropy_srcs=[tag, str(getattr(ds, name))]))
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.PatientID = ds.PatientName = f"SYNTH-{tag}"
+        ds.save_as(out / f.name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def pacs(tmp_path_factory):
+    if not Path(ORTHANC).is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{ORTHANC} missing in CI: .ci/run installs Debian's orthanc")
+        pytest.skip("no Orthanc: apt-get install orthanc")
+    port = free_port()
+    with orthanc(tmp_path_factory.mktemp("orthanc"), ("GLIOGRADE", port, "127.0.0.1")) as p:
+        p.node_port = port
+        yield p
+
+
+@pytest.fixture
+def node(pacs, tiny_run, tmp_path, monkeypatch):
+    """The node on the port Orthanc knows, allowing ORTHANC and TESTSCU; stopped after."""
+    monkeypatch.setenv("GLIOGRADE_CACHE", str(tmp_path / "cache"))
+    started = []
+
+    def start(*options):
+        process = start_node(
+            tiny_run[1], tmp_path / "spool", pacs.node_port, pacs, "--force", "--settle", "3",
+            "--allow", "ORTHANC,TESTSCU", *options, log=tmp_path / "node.log",
+        )  # fmt: skip
+        started.append(process)
+        wait_until(lambda: echo(pacs.node_port), 60, f"the node did not start: {tmp_path}")
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+
+
+def sr_instances(pacs, study: str) -> list[str]:
+    return [
+        i["ID"]
+        for s in pacs.get(f"/studies/{study}/series")
+        if s["MainDicomTags"].get("Modality") == "SR"
+        for i in pacs.get(f"/series/{s['ID']}/instances")
+    ]
+
+
+def sr_answer(pacs, instance: str) -> tuple[str, str, float]:
+    """The SR read back from Orthanc: its study, the grade and P(HGG) it reports."""
+    from io import BytesIO
+    from urllib.request import urlopen
+
+    with urlopen(pacs.url(f"/instances/{instance}/file"), timeout=30) as r:
+        sr = pydicom.dcmread(BytesIO(r.read()))
+    items = {str(i.ConceptNameCodeSequence[0].CodeValue): i for i in walk(sr)}
+    grade = str(items["GRADE"].ConceptCodeSequence[0].CodeValue)
+    p = float(items["P_HGG"].MeasuredValueSequence[0].NumericValue)
+    return str(sr.StudyInstanceUID), grade, p
+
+
+def walk(item):
+    for child in getattr(item, "ContentSequence", []):
+        yield child
+        yield from walk(child)
+
+
+def spooled_study(spool: Path) -> Path:
+    (folder,) = [p for p in (spool / "studies").iterdir() if p.is_dir()]
+    return folder
+
+
+def test_a_study_orthanc_sends_comes_back_graded_in_its_study(
+    pacs, node, export, tiny_run, tmp_path
+):
+    """Orthanc's /modalities/{id}/store sends the study; the SR that comes back into the same
+    study holds the answer predict gives on it."""
+    from gliograde.predict import PredictOptions, predict_subjects
+
+    node()
+    (study,) = pacs.upload(export)
+    pacs.post("/modalities/gliograde/store", {"Resources": [study], "Synchronous": True})
+    (sr,) = wait_until(lambda: sr_instances(pacs, study), GRADING_S, "no SR came back")
+    study_uid, grade, p = sr_answer(pacs, sr)
+    assert study_uid == pacs.get(f"/studies/{study}")["MainDicomTags"]["StudyInstanceUID"]
+    folder = spooled_study(tmp_path / "spool")
+    assert len(list(folder.glob("*.dcm"))) == len(list(export.iterdir()))
+    (expected,) = predict_subjects([folder], tiny_run[1], PredictOptions(force=True, device="cpu"))
+    assert grade == expected.to_dict()["grade"] and p == pytest.approx(expected.to_dict()["p_hgg"])
+    assert (tmp_path / "spool").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_caller_not_allowed_is_rejected_and_no_identifier_is_logged(pacs, node, tmp_path):
+    node()
+    assert echo(pacs.node_port, "TESTSCU") and not echo(pacs.node_port, "INTRUDER")
+
+
+def test_a_non_mr_object_is_refused_at_association(pacs, node):
+    from pynetdicom import AE
+
+    node()
+    ae = AE(ae_title="TESTSCU")
+    ae.add_requested_context("1.2.840.10008.5.1.4.1.1.2")  # CT Image Storage
+    ae.add_requested_context("1.2.840.10008.5.1.4.1.1.4")  # MR Image Storage
+    assoc = ae.associate("127.0.0.1", pacs.node_port, ae_title="GLIOGRADE")
+    assert assoc.is_established
+    accepted = {c.abstract_syntax for c in assoc.accepted_contexts}
+    rejected = {c.abstract_syntax for c in assoc.rejected_contexts}
+    assoc.release()
+    assert accepted == {"1.2.840.10008.5.1.4.1.1.4"} and rejected == {"1.2.840.10008.5.1.4.1.1.2"}
+
+
+def send(files: list[Path], port: int) -> list[int]:
+    """C-STORE each file to the node; each status."""
+    from pynetdicom import AE
+
+    ae = AE(ae_title="TESTSCU")
+    ae.add_requested_context("1.2.840.10008.5.1.4.1.1.4")
+    assoc = ae.associate("127.0.0.1", port, ae_title="GLIOGRADE")
+    assert assoc.is_established
+    try:
+        return [int(assoc.send_c_store(pydicom.dcmread(f)).Status) for f in files]
+    finally:
+        assoc.release()
+
+
+def test_kill_9_mid_study_loses_no_image_and_sends_one_sr(pacs, node, export, tmp_path):
+    """Half a study, kill -9, a restart, the other half: every image is in the spool and the
+    study's one SR reaches Orthanc, once."""
+    files = sorted(restudied(export, tmp_path / "other", "kill").iterdir())
+    process = node("--settle", "20")  # the second half comes before the study settles
+    assert set(send(files[: len(files) // 2], pacs.node_port)) == {0}
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    node("--settle", "20")
+    assert set(send(files[len(files) // 2 :], pacs.node_port)) == {0}
+    folder = spooled_study(tmp_path / "spool")
+    assert sorted(f.name for f in folder.glob("*.dcm")) == sorted(
+        f"{pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID}.dcm" for f in files
+    )
+    study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    query = {"Level": "Study", "Query": {"StudyInstanceUID": study_uid}}
+    found = wait_until(lambda: pacs.post("/tools/find", query), GRADING_S, "no study in Orthanc")
+    (sr,) = wait_until(lambda: sr_instances(pacs, found[0]), GRADING_S, "no SR came back")
+    assert sr_answer(pacs, sr)[0] == study_uid
+    log = (tmp_path / "node.log").read_text()
+    assert log.count("SR sent to") == 1 and "SYNTH-kill" not in log  # no patient id logged
+
+
+def test_a_full_spool_answers_out_of_resources(pacs, node, export, tmp_path):
+    files = sorted(restudied(export, tmp_path / "full", "full").iterdir())[:40]
+    node("--max-spool", "1")
+    statuses = send(files, pacs.node_port)
+    kept = statuses.index(0xA700)
+    assert kept > 0 and set(statuses[:kept]) == {0} and set(statuses[kept:]) == {0xA700}
+    folder = spooled_study(tmp_path / "spool")
+    assert len(list(folder.glob("*.dcm"))) == kept  # nothing refused was kept

@@ -1,0 +1,92 @@
+"""The node's spool: what is kept, under which names, and what a restart finds."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from gliograde.serve.spool import Spool, instance_name, status_lines, study_key
+
+
+def test_names_from_dicom_attributes_never_become_paths():
+    assert instance_name("1.2.840.113619.2.55") == "1.2.840.113619.2.55.dcm"
+    for hostile in ("../../etc/passwd", "1.2/../../x", "a" * 300, "1.2.3 "):
+        name = instance_name(hostile)
+        assert "/" not in name and ".." not in name and len(name) == 36 and name.endswith(".dcm")
+    assert study_key("1.2.3") == study_key("1.2.3") != study_key("1.2.4")
+    assert len(study_key("../x")) == 20 and "/" not in study_key("../x")
+
+
+def test_an_instance_is_kept_for_its_owner_and_counted_once(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    first = spool.keep("1.2.3", "1.2.3.1", b"DICM one")
+    again = spool.keep("1.2.3", "1.2.3.1", b"DICM one")  # the same instance sent twice
+    spool.keep("1.2.3", "1.2.3.2", b"DICM two")
+    record = spool.read(study_key("1.2.3"))
+    assert first.instances == again.instances == 1 and record.instances == 2
+    assert record.study_uid == "1.2.3" and record.state == "received"
+    files = sorted(spool.folder(record.key).iterdir())
+    assert [f.read_bytes() for f in files] == [b"DICM one", b"DICM two"]
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    for folder in (spool.root, spool.root / "studies", spool.folder(record.key)):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert not list(spool.root.rglob("*.tmp"))  # no temporary file left behind
+
+
+def test_a_new_image_for_an_answered_study_grades_it_again(tmp_path):
+    spool = Spool(tmp_path)
+    record = spool.keep("9.9", "9.9.1", b"x")
+    record.state, record.sent, record.answer = "done", True, "HGG"
+    spool.save(record)
+    assert spool.keep("9.9", "9.9.1", b"x").state == "done"  # the same image: nothing new
+    again = spool.keep("9.9", "9.9.2", b"y")
+    assert again.state == "received" and not again.sent
+
+
+def test_a_restart_grades_again_what_was_being_graded_and_rebuilds_lost_records(tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    spool = Spool(tmp_path)
+    busy = spool.keep("1.1", "1.1.1", b"a")
+    busy.state = "processing"
+    spool.save(busy)
+    # a stop after an instance was written and before its record was
+    ds = Dataset()
+    ds.StudyInstanceUID, ds.SOPInstanceUID = "2.2", "2.2.1"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    folder = spool.folder(study_key("2.2"))
+    folder.mkdir()
+    pydicom.dcmwrite(folder / "2.2.1.dcm", ds, enforce_file_format=True)
+    lines = spool.recover()
+    assert spool.read(busy.key).state == "received"
+    rebuilt = spool.read(study_key("2.2"))
+    assert rebuilt.study_uid == "2.2" and rebuilt.instances == 1 and rebuilt.state == "received"
+    assert len(lines) == 2
+
+
+def test_status_lists_each_study_without_patient_data(tmp_path):
+    spool = Spool(tmp_path)
+    record = spool.keep("1.2.3", "1.2.3.1", b"x")
+    record.state, record.answer, record.sr_files = "done", "HGG, P(HGG) 0.910, confident", ["s"]
+    spool.save(record)
+    failed = spool.keep("4.5", "4.5.1", b"x")
+    failed.state, failed.reason = "failed", "no T2 series"
+    spool.save(failed)
+    lines = status_lines(tmp_path)
+    assert len(lines) == 2 and all("1.2.3" not in line for line in lines)
+    assert "done" in lines[0] and "HGG, P(HGG) 0.910" in lines[0] and "SR not sent" in lines[0]
+    assert "failed" in lines[1] and "no T2 series" in lines[1]
+    assert json.loads(spool.record_path(record.key).read_text())["answer"].startswith("HGG")
+
+
+def test_a_full_spool_has_no_room(tmp_path):
+    spool = Spool(tmp_path, max_bytes=10)
+    assert spool.has_room(10) and not spool.has_room(11)
+    spool.keep("1", "1.1", b"12345678")
+    assert spool.used_bytes() == 8 and spool.has_room(2) and not spool.has_room(3)
