@@ -91,10 +91,10 @@ class Sender(threading.Thread):
             return files
         again = []
         for f in files:
-            if not assoc.is_established:
-                again.append(f)
-                continue
-            status = assoc.send_c_store(pydicom.dcmread(f))
+            try:
+                status = assoc.send_c_store(pydicom.dcmread(f))
+            except RuntimeError:  # the association was lost (the node killed): send it again
+                status = None
             if getattr(status, "Status", None) != 0x0000:
                 self.refused += int(getattr(status, "Status", None) == 0xA700)
                 again.append(f)

@@ -35,14 +35,20 @@ def test_an_instance_is_kept_for_its_owner_and_counted_once(tmp_path):
     assert not list(spool.root.rglob("*.tmp"))  # no temporary file left behind
 
 
-def test_a_new_image_for_an_answered_study_grades_it_again(tmp_path):
+def test_an_answered_study_keeps_its_answer_and_a_failed_one_is_graded_again(tmp_path):
     spool = Spool(tmp_path)
     record = spool.keep("9.9", "9.9.1", b"x")
     record.state, record.sent, record.answer = "done", True, "HGG"
     spool.save(record)
-    assert spool.keep("9.9", "9.9.1", b"x").state == "done"  # the same image: nothing new
-    again = spool.keep("9.9", "9.9.2", b"y")
-    assert again.state == "received" and not again.sent
+    assert spool.keep("9.9", "9.9.1", b"x").late == 0  # the same image: nothing new
+    late = spool.keep("9.9", "9.9.2", b"y")
+    assert late.state == "done" and late.sent and late.late == 1 and late.instances == 2
+    assert "1 images came after the answer" in status_lines(tmp_path)[0]
+    failed = spool.keep("8.8", "8.8.1", b"x")
+    failed.state, failed.reason = "failed", "no T2 series"
+    spool.save(failed)
+    again = spool.keep("8.8", "8.8.2", b"y")
+    assert again.state == "received" and again.reason == ""
 
 
 def test_a_restart_grades_again_what_was_being_graded_and_rebuilds_lost_records(tmp_path):
@@ -90,3 +96,25 @@ def test_a_full_spool_has_no_room(tmp_path):
     assert spool.has_room(10) and not spool.has_room(11)
     spool.keep("1", "1.1", b"12345678")
     assert spool.used_bytes() == 8 and spool.has_room(2) and not spool.has_room(3)
+
+
+def test_an_sr_the_pacs_does_not_take_is_tried_again_later(tmp_path):
+    """The PACS away: the record says why, and when the next try is (2 s, then 4...)."""
+    import time
+
+    from gliograde.serve.node import Peer
+    from gliograde.serve.worker import Node, ServeConfig
+
+    node = Node(ServeConfig(tmp_path / "run", tmp_path / "spool", Peer("127.0.0.1", 9, "PACS")))
+    record = node.spool.keep("7.7", "7.7.1", b"x")
+    record.state, record.sr_files = "done", ["sr.dcm"]
+    node.spool.save(record)
+    for attempt in (1, 2):
+        before = time.time()
+        node.send(record.key)
+        saved = node.spool.read(record.key)
+        assert not saved.sent and saved.send_attempts == attempt
+        assert saved.next_send == pytest.approx(before + 2.0**attempt, abs=1.0)
+        assert saved.reason.startswith("SR not sent (PACS@127.0.0.1:9: association refused")
+    node.step(now=saved.next_send - 1)  # not due yet: no third try
+    assert node.spool.read(record.key).send_attempts == 2

@@ -27,6 +27,7 @@ from gliograde import MODALITIES, SEQUENCE_NAMES
 from gliograde.core.errors import DataError
 from gliograde.io.cohort import SEG, Cohort, Subject, sort_subjects
 from gliograde.io.labels import default_label_csv, read_label_csv
+from gliograde.io.nifti import is_nifti, strip_nifti_suffix
 from gliograde.io.target import GRADE
 
 DESCRIPTION = "dataset.json"
@@ -190,8 +191,6 @@ def discover_dataset(data: Path, labels: Path | None = None, need_labels: bool =
 
 def split_cases(root: Path, split: str, roles: dict[str, int], codes: dict) -> list[Subject]:
     """The cases of one image folder: 4D files (the Decathlon) or channel files (nnU-Net)."""
-    from gliograde.io.layouts import is_nifti, strip_nifti_suffix
-
     folder = root / split
     if not folder.is_dir():
         return []

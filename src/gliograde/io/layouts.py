@@ -23,9 +23,8 @@ from gliograde.core.errors import DataError, GliogradeError, UsageError
 from gliograde.io.cohort import SEG, Cohort, Subject, sort_subjects
 from gliograde.io.datasets import CHANNEL_FILE, dataset_root, discover_dataset
 from gliograde.io.labels import default_label_csv, read_label_csv, read_manifest
+from gliograde.io.nifti import is_nifti, strip_nifti_suffix
 from gliograde.io.target import GRADE
-
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 # Last token of a file name (after the subject id) → role. BraTS 2023 names are accepted too.
 _ROLE_BY_TOKEN = {
@@ -41,21 +40,6 @@ _ROLE_BY_TOKEN = {
     "t2w": "t2",
     "seg": SEG,
 }
-
-
-def is_nifti(path: Path) -> bool:
-    """True when the file name ends in .nii or .nii.gz (any case)."""
-    name = path.name.lower()
-    return path.is_file() and name.endswith(NIFTI_SUFFIXES)
-
-
-def strip_nifti_suffix(name: str) -> str:
-    """``BraTS20_Training_001_flair.nii.gz`` → ``BraTS20_Training_001_flair``."""
-    lower = name.lower()
-    for suffix in NIFTI_SUFFIXES:
-        if lower.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def role_of(path: Path) -> str | None:

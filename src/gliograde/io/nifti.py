@@ -40,6 +40,24 @@ _READ_ERRORS = (
 )
 
 
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+def is_nifti(path: Path) -> bool:
+    """True when the file name ends in .nii or .nii.gz (any case)."""
+    name = path.name.lower()
+    return path.is_file() and name.endswith(NIFTI_SUFFIXES)
+
+
+def strip_nifti_suffix(name: str) -> str:
+    """``BraTS20_Training_001_flair.nii.gz`` → ``BraTS20_Training_001_flair``."""
+    lower = name.lower()
+    for suffix in NIFTI_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def open_image(path: Path, channels: bool = False) -> nib.Nifti1Image:
     """Open a NIfTI file and check its header; no voxel data is read yet.
 

@@ -46,6 +46,7 @@ class StudyRecord:
     sent: bool = False
     send_attempts: int = 0
     next_send: float = 0.0  # when to try sending again (back-off)
+    late: int = 0  # images that came after the study was answered (kept, not graded)
 
     @classmethod
     def from_dict(cls, data: dict) -> StudyRecord:
@@ -132,8 +133,9 @@ class Spool:
         return self.max_bytes is None or self.used_bytes() + incoming <= self.max_bytes
 
     def keep(self, study_uid: str, sop_uid: str, data: bytes) -> StudyRecord:
-        """Write one instance durably and count it in its study's record (a study answered
-        before and sent more images is graded again)."""
+        """Write one instance durably and count it in its study's record. A study that failed
+        is graded again with its new images; one already answered is not (its answer stands:
+        the PACS never gets a second, different one), and its record says so."""
         key = study_key(study_uid)
         folder = self.folder(key)
         if not folder.is_dir():
@@ -149,8 +151,10 @@ class Spool:
             )
             record.instances += int(new)
             record.last_instance = time.time()
-            if new and record.state in ("done", "failed"):
-                record.state, record.sent, record.reason = "received", False, ""
+            if new and record.state == "failed":
+                record.state, record.reason = "received", ""
+            elif new and record.state == "done":
+                record.late += 1
             self.save(record)
         return record
 
@@ -196,6 +200,7 @@ def status_lines(root: Path) -> list[str]:
     for r in spool.records():
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.last_instance))
         sent = "SR sent" if r.sent else ("SR not sent" if r.sr_files else "")
-        extra = " · ".join(x for x in (r.answer, sent, r.reason) if x)
+        late = f"{r.late} images came after the answer (not graded again)" if r.late else ""
+        extra = " · ".join(x for x in (r.answer, sent, r.reason, late) if x)
         lines.append(f"{r.key}  {r.state:<10} {r.instances:>4} images  last {when}  {extra}")
     return lines or [f"{root}: no study"]
