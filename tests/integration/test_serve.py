@@ -136,7 +136,7 @@ def test_a_study_orthanc_sends_comes_back_graded_in_its_study(
     assert (tmp_path / "spool").stat().st_mode & 0o777 == 0o700
 
 
-def test_a_caller_not_allowed_is_rejected_and_no_identifier_is_logged(pacs, node, tmp_path):
+def test_a_caller_not_allowed_is_rejected(pacs, node, tmp_path):
     node()
     assert echo(pacs.node_port, "TESTSCU") and not echo(pacs.node_port, "INTRUDER")
 
