@@ -185,6 +185,12 @@ def main() -> int:
         result = wait_for_answers(pacs, studies, args.timeout_s, log)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=120)
+    records = [json.loads(p.read_text()) for p in (disk / "spool" / "studies").glob("*.json")]
+    result = {
+        "studies_received": len(records),
+        "studies_graded": sum(r["state"] == "done" for r in records),
+        "images_in_spool": sum(r["instances"] for r in records),
+    } | result
     if mounted:
         subprocess.run(["umount", str(disk)], check=False)
     report = result | {"seconds_per_study": round((time.time() - started) / len(studies), 1)}
