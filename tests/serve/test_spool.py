@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from gliograde.serve.spool import Spool, instance_name, status_lines, study_key
+from helpers.runs import fake_run
 
 
 def test_names_from_dicom_attributes_never_become_paths():
@@ -105,7 +106,8 @@ def test_an_sr_the_pacs_does_not_take_is_tried_again_later(tmp_path):
     from gliograde.serve.node import Peer
     from gliograde.serve.worker import Node, ServeConfig
 
-    node = Node(ServeConfig(tmp_path / "run", tmp_path / "spool", Peer("127.0.0.1", 9, "PACS")))
+    run = fake_run(tmp_path / "run")
+    node = Node(ServeConfig(run, tmp_path / "spool", Peer("127.0.0.1", 9, "PACS")))
     record = node.spool.keep("7.7", "7.7.1", b"x")
     record.state, record.sr_files = "done", ["sr.dcm"]
     node.spool.save(record)
@@ -118,3 +120,65 @@ def test_an_sr_the_pacs_does_not_take_is_tried_again_later(tmp_path):
         assert saved.reason.startswith("SR not sent (PACS@127.0.0.1:9: association refused")
     node.step(now=saved.next_send - 1)  # not due yet: no third try
     assert node.spool.read(record.key).send_attempts == 2
+
+
+def node_on(tmp_path, settle=0.0):
+    from gliograde.serve.node import Peer
+    from gliograde.serve.worker import Node, ServeConfig
+
+    config = ServeConfig(fake_run(tmp_path / "run"), tmp_path / "spool", Peer("127.0.0.1", 9, "P"))
+    config.settle = settle
+    return Node(config)
+
+
+def test_a_study_that_cannot_be_graded_fails_with_its_reason_and_the_next_is_graded(tmp_path):
+    """Garbage for a study: failed, with a line; the node's loop goes on to the next study."""
+    node = node_on(tmp_path)
+    node.spool.keep("1.1", "1.1.1", b"not DICOM at all")
+    node.spool.keep("2.2", "2.2.1", b"nor this")
+    node.step()
+    records = node.spool.records()
+    assert [r.state for r in records] == ["failed", "failed"]
+    assert all(r.reason and "\n" not in r.reason for r in records)
+    assert (
+        node.spool.cache.is_dir()
+        and str(node.spool.cache) == __import__("os").environ["GLIOGRADE_CACHE"]
+    )
+
+
+def test_images_that_come_while_a_study_is_graded_grade_it_again(tmp_path, monkeypatch):
+    from gliograde.serve import worker
+
+    node = node_on(tmp_path)
+    node.spool.keep("3.3", "3.3.1", b"x")
+
+    def grading(config, spool, record):  # a late image arrives during the grading
+        spool.keep("3.3", "3.3.2", b"y")
+        return {"state": "done", "answer": "HGG"}
+
+    monkeypatch.setattr(worker, "grade_study", grading)
+    node.grade(study_key("3.3"))
+    record = node.spool.read(study_key("3.3"))
+    assert record.state == "received" and record.instances == 2 and record.answer == ""
+
+
+def test_a_restart_gives_studies_still_receiving_a_whole_settle(tmp_path):
+    import time
+
+    spool = Spool(tmp_path)
+    record = spool.keep("5.5", "5.5.1", b"x")
+    record.last_instance = time.time() - 3600  # sent an hour ago, before a long stop
+    spool.save(record)
+    (tmp_path / "studies" / ".orphan.dcm.1.2.tmp").write_bytes(b"half")
+    spool.recover()
+    assert spool.read(record.key).last_instance > time.time() - 5
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_the_same_study_and_run_give_the_same_sr_uids(tmp_path):
+    from gliograde.scans.sr import new_uid
+
+    assert new_uid("1.2.3|run-a", "instance") == new_uid("1.2.3|run-a", "instance")
+    assert new_uid("1.2.3|run-a", "instance") != new_uid("1.2.3|run-b", "instance")
+    assert new_uid("1.2.3|run-a", "instance") != new_uid("1.2.3|run-a", "series")
+    assert new_uid(None, "instance") != new_uid(None, "instance")

@@ -10,6 +10,7 @@ answered 0xA700, out of resources: never acknowledged without being kept.
 
 from __future__ import annotations
 
+import errno
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ MR_STORAGE = (
 )
 SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR Storage
 OUT_OF_RESOURCES = 0xA700
+TIMEOUT_S = 30
 CANNOT_UNDERSTAND = 0xC210
 
 
@@ -78,22 +80,27 @@ def storage_ae(ae_title: str, allow: tuple[str, ...]):
     ae.add_supported_context(Verification)
     if allow:
         ae.require_calling_aet = list(allow)
-    ae.maximum_pdu_size = 0  # no limit on what peers send
     return ae
 
 
 def on_store(event, spool: Spool) -> int:
-    """A C-STORE: the instance written durably, then acknowledged (or 0xA700 without room)."""
+    """A C-STORE: the instance written durably, then acknowledged; 0xA700 when it does not fit
+    (``--max-spool``, or the disk full), never acknowledged without being kept."""
     data = event.encoded_dataset(include_meta=True)
-    if not spool.has_room(len(data)):
-        say(f"serve: spool full ({spool.root}): an instance refused with 0xA700")
-        return OUT_OF_RESOURCES
     dataset = event.dataset
     study, sop = dataset.get("StudyInstanceUID"), dataset.get("SOPInstanceUID")
     if not study or not sop:
         say("serve: an instance without StudyInstanceUID or SOPInstanceUID refused")
         return CANNOT_UNDERSTAND
-    spool.keep(str(study), str(sop), data)
+    try:
+        kept = spool.keep(str(study), str(sop), data)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise  # pynetdicom answers it as a failure (0xC211), and logs it
+        kept = None
+    if kept is None:
+        say(f"serve: spool full ({spool.root}): an instance refused with 0xA700")
+        return OUT_OF_RESOURCES
     return 0x0000
 
 
@@ -118,6 +125,8 @@ def send_files(files: list[Path], peer: Peer, ae_title: str) -> str | None:
 
     ae = AE(ae_title=ae_title)
     ae.add_requested_context(SR_STORAGE)
+    # a PACS that drops packets must not hold the node's loop for long
+    ae.connection_timeout = ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT_S
     assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
     if not assoc.is_established:
         return f"{peer}: association refused or unreachable"

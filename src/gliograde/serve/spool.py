@@ -6,6 +6,7 @@ Layout (the folder and all below it readable by its owner only)::
     SPOOL/studies/KEY/SOP_UID.dcm   the instances received, grouped by study
     SPOOL/studies/KEY.json          the study's record (:class:`StudyRecord`)
     SPOOL/sr/KEY/SR_UID.dcm         the SR made for it (kept, so a resend sends the same one)
+    SPOOL/cache/                    the studies preprocessed (``GLIOGRADE_CACHE`` of the node)
 
 ``KEY`` is a hash of the StudyInstanceUID, and a file's name its SOPInstanceUID when that is a
 valid UID (else a hash): no attribute of a DICOM file becomes a path as it is, and no patient
@@ -76,14 +77,20 @@ def fsync_folder(folder: Path) -> None:
 
 
 def write_durably(path: Path, data: bytes) -> None:
-    """``data`` at ``path``: a temporary file, fsynced, renamed into place, the folder fsynced."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """``data`` at ``path``: a temporary file (of this thread), written whole, fsynced, renamed
+    into place, the folder fsynced. On an error (a full disk) nothing is left behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:  # a write near a full disk may write part of it
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
-    finally:
+    except OSError:
         os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     os.replace(tmp, path)
     fsync_folder(path.parent)
 
@@ -97,9 +104,14 @@ class Spool:
         self.lock = threading.RLock()  # records: the SCP's threads and the grading loop
         self._used: int | None = None
         self.used_bytes()  # measured now, before any instance is added
-        for folder in (self.root, self.root / "studies", self.root / "sr"):
+        for folder in (self.root, self.root / "studies", self.root / "sr", self.cache):
             folder.mkdir(parents=True, exist_ok=True)
             os.chmod(folder, 0o700)
+
+    @property
+    def cache(self) -> Path:
+        """Where the studies are preprocessed (inside the spool: it holds patient data)."""
+        return self.root / "cache"
 
     def folder(self, key: str) -> Path:
         return self.root / "studies" / key
@@ -132,23 +144,26 @@ class Spool:
             return False
         return self.max_bytes is None or self.used_bytes() + incoming <= self.max_bytes
 
-    def keep(self, study_uid: str, sop_uid: str, data: bytes) -> StudyRecord:
-        """Write one instance durably and count it in its study's record. A study that failed
-        is graded again with its new images; one already answered is not (its answer stands:
-        the PACS never gets a second, different one), and its record says so."""
+    def keep(self, study_uid: str, sop_uid: str, data: bytes) -> StudyRecord | None:
+        """Write one instance durably and count it in its study's record; None, and nothing
+        kept, when it does not fit (``max_bytes``, or the disk). A study that failed is graded
+        again with its new images; one already answered is not (its answer stands: the PACS
+        never gets a second, different one), and its record counts them.
+
+        Raises:
+            OSError: the disk refused the write (the instance is not kept).
+        """
         key = study_key(study_uid)
-        folder = self.folder(key)
-        if not folder.is_dir():
-            folder.mkdir(mode=0o700)
-            fsync_folder(folder.parent)
-        path = folder / instance_name(sop_uid)
-        new = not path.exists()
-        write_durably(path, data)
-        with self.lock:
-            self._used = self.used_bytes() + len(data) * int(new)  # measured at the start
-            record = (
-                self.read(key) if self.record_path(key).is_file() else StudyRecord(key, study_uid)
-            )
+        path = self.folder(key) / instance_name(sop_uid)
+        with self.lock:  # one store at a time: room, file and record agree
+            new = not path.exists()
+            if new and not self.has_room(len(data)):
+                return None
+            self.folder(key).mkdir(mode=0o700, exist_ok=True)
+            write_durably(path, data)
+            self._used = self.used_bytes() + len(data) * int(new)
+            known = self.record_path(key).is_file()
+            record = self.read(key) if known else StudyRecord(key, study_uid)
             record.instances += int(new)
             record.last_instance = time.time()
             if new and record.state == "failed":
@@ -159,45 +174,54 @@ class Spool:
         return record
 
     def recover(self) -> list[str]:
-        """After a stop: studies left in processing are graded again, and folders whose record
-        was not written (a stop between the instance and its record) get one. Returns a line
-        per study changed."""
+        """After a stop: studies left in processing are graded again, folders whose record was
+        not written (a stop between an instance and its record) get one, counts are taken from
+        the files, temporary files are removed, and studies still receiving wait a whole
+        ``settle`` again (their senders may be sending the rest). Returns a line per change."""
         lines = []
+        for tmp in self.root.rglob(".*.tmp"):
+            tmp.unlink()
         for folder in sorted(p for p in (self.root / "studies").iterdir() if p.is_dir()):
-            files = list(folder.glob("*.dcm"))
-            if not self.record_path(folder.name).is_file() and files:
-                record = StudyRecord(folder.name, study_uid_of(files[0]), instances=len(files))
-                record.last_instance = time.time()
-                self.save(record)
+            files = sorted(folder.glob("*.dcm"))
+            if files and not self.record_path(folder.name).is_file():
+                self.save(rebuilt_record(folder.name, files))
                 lines.append(f"study {folder.name}: record rebuilt ({len(files)} images)")
         for record in self.records():
+            count = len(list(self.folder(record.key).glob("*.dcm")))
             if record.state == "processing":
                 record.state = "received"
-                self.save(record)
                 lines.append(f"study {record.key}: was being graded at the stop; graded again")
-            elif record.instances != len(list(self.folder(record.key).glob("*.dcm"))):
-                record.instances = len(list(self.folder(record.key).glob("*.dcm")))
-                self.save(record)
+            if record.state == "received":
+                record.last_instance = time.time()
+            record.late += max(0, count - record.instances) if record.state == "done" else 0
+            record.instances = count
+            self.save(record)
         return lines
 
 
-def study_uid_of(path: Path) -> str:
-    """The StudyInstanceUID in a spooled file's header."""
+def rebuilt_record(key: str, files: list[Path]) -> StudyRecord:
+    """The record of a study folder whose record was lost, from its files' headers."""
     import pydicom
 
-    try:
-        return str(pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID)
-    except (OSError, AttributeError, pydicom.errors.InvalidDicomError) as err:
-        raise GliogradeError(f"{path}: spooled file without a study UID ({err})") from err
+    record = StudyRecord(key, "", instances=len(files), last_instance=time.time())
+    for path in files:
+        try:
+            record.study_uid = str(pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID)
+            return record
+        except (OSError, AttributeError, pydicom.errors.InvalidDicomError):
+            continue  # the next file may be readable; none: the study fails below
+    record.state, record.reason = "failed", "no readable header in the study's files"
+    return record
 
 
 def status_lines(root: Path) -> list[str]:
     """``gliograde serve --status SPOOL``: a line per study, oldest first (no patient data)."""
-    if not (Path(root) / "studies").is_dir():
+    studies = Path(root) / "studies"
+    if not studies.is_dir():
         raise GliogradeError(f"{root}: not a spool of gliograde serve (no studies/ in it)")
-    spool = Spool(root)
+    records = [StudyRecord.from_dict(json.loads(p.read_text())) for p in studies.glob("*.json")]
     lines = []
-    for r in spool.records():
+    for r in sorted(records, key=lambda r: r.last_instance):
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.last_instance))
         sent = "SR sent" if r.sent else ("SR not sent" if r.sr_files else "")
         late = f"{r.late} images came after the answer (not graded again)" if r.late else ""

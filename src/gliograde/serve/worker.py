@@ -44,9 +44,16 @@ class Node:
     """The SCP and the loop that grades and answers, over one spool."""
 
     def __init__(self, config: ServeConfig):
+        import os
+
+        from gliograde.run import Run
+
+        Run.open(config.run)  # a run that cannot grade stops the node now, not every study
         self.config = config
         max_bytes = int(config.max_spool_mb * 1e6) if config.max_spool_mb else None
         self.spool = Spool(config.spool, max_bytes)
+        # Preprocessed studies hold patient data: kept in the spool, with its permissions
+        os.environ["GLIOGRADE_CACHE"] = str(self.spool.cache)
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -77,12 +84,17 @@ class Node:
         """Grade one study as ``predict`` grades a DICOM folder, and write its SR."""
         with self.spool.lock:
             record = self.spool.read(key)
+            settled = time.time() - record.last_instance >= self.config.settle
+            if record.state != "received" or not settled:  # it changed since it was listed
+                return
             record.state, seen = "processing", record.instances
             self.spool.save(record)
         try:
             outcome = grade_study(self.config, self.spool, record)
-        except GliogradeError as err:
-            outcome = {"state": "failed", "reason": str(err)}
+        except Exception as err:
+            # The node must go on serving the other studies: whatever stopped this one (our
+            # one-line errors, or a library's) is its reason, kept in its record and the log.
+            outcome = {"state": "failed", "reason": failure_line(err)}
         with self.spool.lock:
             record = self.spool.read(key)
             if record.instances != seen:  # more images came while it was graded
@@ -100,7 +112,10 @@ class Node:
         """Send the study's SR; on failure, try again later, waiting twice as long each time."""
         record = self.spool.read(key)
         files = [self.spool.root / "sr" / key / name for name in record.sr_files]
-        problem = send_files(files, self.config.send_to, self.config.ae_title)
+        try:
+            problem = send_files(files, self.config.send_to, self.config.ae_title)
+        except Exception as err:  # a send that fails is tried again, and says why
+            problem = failure_line(err)
         with self.spool.lock:
             record = self.spool.read(key)
             if problem is None:
@@ -115,6 +130,13 @@ class Node:
             self.spool.save(record)
         sent = f"SR sent to {self.config.send_to}"
         say(f"serve: study {key}: {sent if problem is None else record.reason}")
+
+
+def failure_line(err: BaseException) -> str:
+    """A study's failure in one line: gliograde's own message, or the error's type and text."""
+    if isinstance(err, GliogradeError):
+        return str(err)
+    return f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
 
 
 def grade_study(config: ServeConfig, spool: Spool, record: StudyRecord) -> dict:
