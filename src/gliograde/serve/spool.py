@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gliograde.core.errors import GliogradeError
+from gliograde.core.files import fsync_dir
 
 STATES = ("received", "processing", "done", "failed")
 UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -68,14 +69,6 @@ def instance_name(sop_uid: str) -> str:
     return f"{hashlib.sha256(uid.encode()).hexdigest()[:32]}.dcm"
 
 
-def fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_durably(path: Path, data: bytes) -> None:
     """``data`` at ``path``: a temporary file (of this thread), written whole, fsynced, renamed
     into place, the folder fsynced. On an error (a full disk) nothing is left behind."""
@@ -92,7 +85,7 @@ def write_durably(path: Path, data: bytes) -> None:
         raise
     os.close(fd)
     os.replace(tmp, path)
-    fsync_folder(path.parent)
+    fsync_dir(path.parent)
 
 
 class Spool:
