@@ -1,7 +1,11 @@
 """A PACS-like export read into studies and series: bad files and mixed patients named, the
 good series kept."""
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from gliograde.scans.dicom import scan_folder
 from gliograde.scans.series import assign_roles
@@ -115,3 +119,22 @@ def test_an_enhanced_multi_frame_series_is_read_identified_and_converted(tmp_pat
     data = nib.orientations.apply_orientation(np.asanyarray(img.dataobj), transform)
     back = img.affine @ nib.orientations.inv_ornt_aff(transform, img.shape)
     assert np.array_equal(data, written["flair"]) and np.allclose(back, affine, atol=1e-4)
+
+
+def test_conversion_into_a_folder_on_another_filesystem(tmp_path):
+    """A spool or cache on its own disk (here /dev/shm, a tmpfs, against the temporary
+    folder's disk): the converted volume lands there whole, and no work folder is left."""
+    import os
+
+    from gliograde.scans.convert import series_to_nifti
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem (/dev/shm) beside the temporary folder")
+    write_exam(tmp_path / "export", volumes(), AFFINE)
+    studies, _ = scan_folder(tmp_path / "export")
+    chosen, _, _ = assign_roles(studies[0].series)
+    with tempfile.TemporaryDirectory(dir=shm) as other:
+        target = series_to_nifti(chosen["t1"], Path(other) / "cache", "t1")
+        assert target == Path(other) / "cache" / "t1.nii.gz" and target.stat().st_size > 0
+        assert sorted(p.name for p in target.parent.iterdir()) == ["t1.nii.gz"]

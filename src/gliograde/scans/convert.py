@@ -21,7 +21,9 @@ def series_to_nifti(series: Series, out: Path, name: str) -> Path:
     import dcm2niix
 
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="gliograde-dicom-") as tmp:
+    # The work folder lives inside `out`, so the last step is a rename on one filesystem:
+    # a spool or cache on its own disk (tmpfs, a mount) would refuse a rename from /tmp.
+    with tempfile.TemporaryDirectory(prefix=".dcm2niix-", dir=out) as tmp:
         inputs, made = Path(tmp) / "in", Path(tmp) / "out"
         inputs.mkdir()
         made.mkdir()
