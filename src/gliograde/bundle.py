@@ -119,17 +119,23 @@ def inference_config(n_classes: int = 2) -> dict:
         "model_dir": "$@bundle_root + '/models/run'",
         "device": "auto",
         "ignore_seg": False,
+        "force": False,
         "network_def": {
             "_target_": "gliograde.model.network.GradeNet",
             "plain": True,
             "num_classes": n_classes,
         },
-        "run": ["$run_bundle(@dataset_dir, @model_dir, @output_dir, @device, @ignore_seg)"],
+        "run": ["$run_bundle(@dataset_dir, @model_dir, @output_dir, @device, @ignore_seg, @force)"],
     }
 
 
 def run_bundle(
-    dataset_dir: str, model_dir: str, output_dir: str, device: str = "auto", ignore_seg=False
+    dataset_dir: str,
+    model_dir: str,
+    output_dir: str,
+    device: str = "auto",
+    ignore_seg=False,
+    force=False,
 ) -> Path:
     """Grade every subject under ``dataset_dir`` with the bundle's run; write
     ``output_dir/predictions.csv`` (``gliograde predict --csv``'s columns).
@@ -137,6 +143,8 @@ def run_bundle(
     Args:
         device: ``auto``, ``cpu``, ``gpu``, or MONAI's ``cuda``/``cuda:N``.
         ignore_seg: True/False (MONAI's runner hands command-line values over as strings).
+        force: grade subjects out of the run's distribution too, flagged uncertain with their
+            reasons, as ``predict --force``; without it each gets a row whose error says why.
 
     Raises:
         GliogradeError: a subject could not be graded (after the CSV is written, with its
@@ -149,7 +157,9 @@ def run_bundle(
     if not dataset_dir:
         raise UsageError("the bundle needs --dataset_dir: a subject folder or a cohort")
     device = "gpu" if str(device).startswith("cuda") else str(device)
-    options = PredictOptions(ignore_seg=flag(ignore_seg), device=device)
+    options = PredictOptions(
+        ignore_seg=flag(ignore_seg, "ignore_seg"), force=flag(force, "force"), device=device
+    )
     predictions = predict_subjects([Path(dataset_dir)], Path(model_dir), options)
     out = Path(output_dir) / "predictions.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +170,7 @@ def run_bundle(
     return out
 
 
-def flag(v) -> bool:
+def flag(v, name: str) -> bool:
     """A yes/no option as MONAI's runner may give it: a bool, or a string (``"false"``...)."""
     if isinstance(v, bool):
         return v
@@ -169,7 +179,7 @@ def flag(v) -> bool:
         return True
     if text in ("false", "0", "no", ""):
         return False
-    raise UsageError(f"--ignore_seg {v}: give true or false")
+    raise UsageError(f"--{name} {v}: give true or false")
 
 
 def bundle_readme(run) -> str:
@@ -210,6 +220,9 @@ python -m monai.bundle run --config_file configs/inference.json --bundle_root . 
 has one row per subject: `{columns}`, the figures `gliograde predict --csv`
 gives; the run fails (exit 1) when a subject could not be graded, its error in the CSV.
 `--ignore_seg true` grades without the segmentations; `--device cpu|gpu|auto` (default auto).
+A subject out of the run's distribution (another grid, spacing or intensity profile than the
+training data's) gets a row whose error says why, as `gliograde predict` does; `--force true`
+grades it anyway, flagged uncertain, its reasons in `out_of_distribution`.
 
 This bundle is for `monai.bundle run` and MONAI's config API. It is not a MONAI Deploy or MONAI
 Label model: it holds no TorchScript `model.ts` and no `inferer` section, since one network's

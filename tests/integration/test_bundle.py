@@ -75,6 +75,34 @@ def test_the_bundle_grades_without_seg_when_asked(bundle, tiny_run, synth_small,
     assert float(got["p_hgg"]) == pytest.approx(want["p_hgg"], abs=1e-4)
 
 
+def test_out_of_distribution_is_refused_or_forced_as_predict_does(bundle, tiny_run, tmp_path):
+    """A SYNTHETIC subject on another grid than the run's phantoms: without ``force`` its row's
+    error is predict's own refusal; with ``--force true`` it is graded, flagged and its
+    reasons listed, the figures those of ``predict --force``."""
+    from gliograde.io.synth import synth_cohort
+
+    cohort = tmp_path / "other-grid"
+    synth_cohort(cohort, subjects=2, seed=8, shape=(80, 80, 48), quiet=True)
+    subject = next(p for p in cohort.iterdir() if p.is_dir())
+    for force in (False, True):
+        out = tmp_path / f"out-{force}"
+        result = run_bundle(bundle, subject, out, "--force", str(force).lower())
+        assert (result.returncode == 0) is force, result.stderr[-2000:]
+        got = read_rows((out / "predictions.csv").read_text())[subject.name]
+        options = PredictOptions(force=force, device="cpu")
+        want = read_rows(predictions_csv(predict_subjects([subject], tiny_run[1], options)))
+        want = want[subject.name]
+        if force:
+            assert got["flag"] == "uncertain" and got["error"] == ""
+            assert got["out_of_distribution"] == want["out_of_distribution"] != ""
+            assert "grid 80×80×48, trained on 64×64×40" in got["out_of_distribution"]
+            assert float(got["p_hgg"]) == pytest.approx(float(want["p_hgg"]), abs=1e-4)
+        else:
+            assert got["error"] == want["error"]
+            assert got["error"].startswith("out of distribution: grid 80×80×48")
+            assert "not graded" in result.stderr
+
+
 def test_a_subject_that_cannot_be_graded_fails_the_run(bundle, tmp_path):
     out = tmp_path / "out"
     result = run_bundle(bundle, tmp_path / "no-such-folder", out)

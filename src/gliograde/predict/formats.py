@@ -24,6 +24,7 @@ GRADE_COLUMNS = (
     "flag",
     "n_slices",
     "used_seg",
+    "out_of_distribution",
     "error",
 )
 """``predict --csv``'s columns for the grade."""
@@ -128,6 +129,7 @@ def predictions_csv(predictions: list, target: Target | None = None) -> str:
     for p in predictions:
         row = p.to_dict()
         row |= {f"p_{c}": v for c, v in row.get("probabilities", {}).items()}
+        row["out_of_distribution"] = "; ".join(row.get("out_of_distribution", []))
         writer.writerow(row)
     return buffer.getvalue()
 
