@@ -59,7 +59,8 @@ def test_a_bundles_copy_of_a_run_without_local_paths_reads(run):
 def save_state(path, state, size="32"):
     from safetensors.torch import save_file
 
-    save_file({k: v.contiguous() for k, v in state.items()}, path, metadata={"slice_size": size})
+    metadata = None if size is None else {"slice_size": size}
+    save_file({k: v.contiguous() for k, v in state.items()}, path, metadata=metadata)
 
 
 def corrupt(run):
@@ -113,6 +114,16 @@ def other_input_size(run):
     return "trained on 240×240 slices"
 
 
+def no_input_size(run):
+    """Weights whose checksum matches but that record no slice size: not written by train."""
+    from safetensors.torch import load_file
+
+    path = run / "fold_0/model.safetensors"
+    save_state(path, load_file(path), size=None)
+    rehash(run, "fold_0/model.safetensors")
+    return "records no slice size"
+
+
 def missing_fold(run):
     (run / "fold_1/model.safetensors").unlink()
     return "the run is incomplete"
@@ -148,6 +159,7 @@ CASES_OF_RUNS = [
     other_network,
     other_channels,
     other_input_size,
+    no_input_size,
     missing_fold,
     other_version,
     damaged_config,

@@ -57,7 +57,8 @@ def write_model(model: BothHeads, fmt: str, path: Path, example: torch.Tensor) -
     if fmt == "safetensors":
         from safetensors.torch import save_file
 
-        save_file({k: v.contiguous() for k, v in model.net.state_dict().items()}, path)
+        state = {k: v.contiguous() for k, v in model.net.state_dict().items()}
+        save_file(state, path, metadata={"slice_size": str(example.shape[-1])})  # as train's
     elif fmt == "torchscript":
         with warnings.catch_warnings():  # deprecated in PyTorch, but still what many servers load
             warnings.simplefilter("ignore")

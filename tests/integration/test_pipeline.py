@@ -219,6 +219,10 @@ def test_export_matches_pytorch(tiny_run, tmp_path, fmt):
     got = run_exported(fmt, tmp_path / done[1].file, x)
     assert got[0].shape == (5, 2) and got[1].shape == (5,)
     assert max(np.abs(a - b).max() for a, b in zip(expected, got)) <= 1e-4
+    if fmt == "safetensors":  # the exported weights say their input size, as train's do
+        from gliograde.run.folder import trained_slice_size
+
+        assert trained_slice_size(tmp_path / done[1].file) == "32"
 
 
 def test_export_refuses_an_unknown_format(tiny_run):

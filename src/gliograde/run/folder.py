@@ -150,7 +150,8 @@ class Run:
 
     def checked(self, path: Path) -> Path:
         """``path``, once it reads as weights, its SHA-256 matches the one recorded at training
-        time, and it was trained on the run's slice size."""
+        time, and it records that it was trained on the run's slice size (weights that record
+        no size are refused rather than assumed to fit)."""
         from gliograde.model.weights import RECOVER, sha256_of
 
         if path.stat().st_size == 0:
@@ -166,7 +167,12 @@ class Run:
                 f"{RECOVER}"
             )
         size = str(self.manifest.slice_size)
-        if trained is not None and trained != size:
+        if trained is None:  # every `train` records it; without it, the input size is a guess
+            raise GliogradeError(
+                f"{path}: records no slice size in its metadata, so it was not written by "
+                f"gliograde train and its input size is unknown; {RETRAIN}"
+            )
+        if trained != size:
             raise GliogradeError(
                 f"{path}: trained on {trained}×{trained} slices, but the run's store has "
                 f"{size}×{size}; these weights belong to another run"
