@@ -2,10 +2,11 @@
 timed test). Writes ``--studies`` SYNTHETIC studies (copies of one simulated DICOM export under
 new patients and UIDs), sends them from ``--senders`` concurrent senders, and in the middle:
 
-* kills the node with SIGKILL and starts it again;
+* kills the node with SIGKILL once a quarter of the images are stored, and starts it again;
 * aborts one association halfway through a study (that sender sends the study again);
-* fills the spool's disk (a tmpfs of ``--disk-mb`` when this machine lets root mount one, else
-  the node's ``--max-spool``) for ``--full-s`` seconds with a filler file.
+* once half the images are stored, fills the spool's disk (a tmpfs of ``--disk-mb`` when this
+  machine lets root mount one, else the node's ``--max-spool``) for ``--full-s`` seconds with a
+  filler file.
 
 Senders treat 0xA700 (out of resources) as a PACS does: wait, then send that image again.
 At the end it reports the studies received, graded and answered in Orthanc, the lost and the
@@ -68,7 +69,7 @@ class Sender(threading.Thread):
     def __init__(self, studies, port: int, abort_first: bool):
         super().__init__(daemon=True)
         self.studies, self.port, self.abort_first = studies, port, abort_first
-        self.refused = self.retried = 0
+        self.refused = self.retried = self.stored = 0
 
     def run(self):
         for k, files in enumerate(self.studies):
@@ -95,7 +96,9 @@ class Sender(threading.Thread):
                 status = assoc.send_c_store(pydicom.dcmread(f))
             except RuntimeError:  # the association was lost (the node killed): send it again
                 status = None
-            if getattr(status, "Status", None) != 0x0000:
+            if getattr(status, "Status", None) == 0x0000:
+                self.stored += 1
+            else:
                 self.refused += int(getattr(status, "Status", None) == 0xA700)
                 again.append(f)
         if abort:
@@ -170,13 +173,20 @@ def main() -> int:
         senders = [Sender(s, port, abort_first=(i == 0)) for i, s in enumerate(shares)]
         for s in senders:
             s.start()
-        time.sleep(20)
+        total = sum(len(files) for files in studies)
+
+        def wait_for_share(share: float) -> None:  # faults land while images are still coming
+            while sum(s.stored for s in senders) < share * total:
+                time.sleep(0.05)
+
+        wait_for_share(0.25)
         process.send_signal(signal.SIGKILL)
         process.wait()
         log("node killed (SIGKILL)")
         process = node()
         log("node started again")
         if mounted:
+            wait_for_share(0.5)
             fill(disk, args.full_s, log)
         for s in senders:
             s.join()

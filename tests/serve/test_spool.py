@@ -162,6 +162,50 @@ def test_images_that_come_while_a_study_is_graded_grade_it_again(tmp_path, monke
     assert record.state == "received" and record.instances == 2 and record.answer == ""
 
 
+def test_a_study_that_fails_on_a_full_disk_waits_for_room_then_is_graded(tmp_path, monkeypatch):
+    """The disk full while grading (dcm2niix cannot write): not failed, but tried again after
+    a back-off, and graded once there is room."""
+    import time
+
+    from gliograde.serve import worker
+
+    node = node_on(tmp_path)
+    record = node.spool.keep("4.4", "4.4.1", b"x")
+    free = {"bytes": 1_000_000}
+    monkeypatch.setattr(node.spool, "disk_free", lambda: free["bytes"])
+    outcomes = iter(
+        [
+            {"state": "failed", "reason": "dcm2niix made 0 volumes"},
+            {"state": "done", "reason": "", "answer": "HGG"},
+        ]
+    )
+    monkeypatch.setattr(worker, "grade_study", lambda *a: next(outcomes))
+    before = time.time()
+    node.step()
+    saved = node.spool.read(record.key)
+    assert saved.state == "received" and saved.grade_attempts == 1
+    assert saved.next_grade == pytest.approx(before + 2.0, abs=1.0)
+    assert saved.reason.startswith("no room on the spool's disk to grade it (dcm2niix made 0")
+    node.step(now=saved.next_grade - 1)  # not due yet
+    assert node.spool.read(record.key).grade_attempts == 1
+    free["bytes"] = 10**12
+    monkeypatch.setattr(node, "send", lambda key: None)
+    node.step(now=saved.next_grade + 1)
+    assert node.spool.read(record.key).state == "done"
+
+
+def test_a_study_that_fails_with_room_on_the_disk_stays_failed(tmp_path, monkeypatch):
+    from gliograde.serve import worker
+
+    node = node_on(tmp_path)
+    record = node.spool.keep("5.5", "5.5.1", b"x")
+    monkeypatch.setattr(node.spool, "disk_free", lambda: 10**12)
+    monkeypatch.setattr(worker, "grade_study", lambda *a: {"state": "failed", "reason": "bad"})
+    node.step()
+    saved = node.spool.read(record.key)
+    assert saved.state == "failed" and saved.reason == "bad" and saved.grade_attempts == 0
+
+
 def test_a_restart_gives_studies_still_receiving_a_whole_settle(tmp_path):
     import time
 

@@ -67,10 +67,14 @@ def evaluate_table(
 
 
 def evaluate_run(run_path: Path) -> dict:
-    """Recompute a run's cross-validation figures from its saved patient evidence."""
+    """Recompute a run's cross-validation figures from its saved patient evidence, holding the
+    run's lock while it rewrites them (as ``train`` does)."""
+    from gliograde.core.lock import folder_lock
+
     run = Run.open(run_path)
-    table = read_patient_table(run.path / "predictions_patients.csv", run.target.classes)
-    return evaluate_table(run.path, table, run, keep=("attention", "inference"))
+    with folder_lock(run.path, "gliograde evaluate"):
+        table = read_patient_table(run.path / "predictions_patients.csv", run.target.classes)
+        return evaluate_table(run.path, table, run, keep=("attention", "inference"))
 
 
 def evaluate_test(run_path: Path, cohort: TestCohort, out: Path, device: str = "auto") -> dict:

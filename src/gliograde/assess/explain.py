@@ -10,6 +10,7 @@ for the attention figures.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from gliograde.assess.viewer import synthetic_subject, viewer_case
 from gliograde.assess.volume import StoreSources, look_at
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import merge_json
+from gliograde.core.lock import folder_lock
 from gliograde.run import Run
 
 
@@ -61,14 +63,25 @@ def explain_store(run_path: Path, store_path: Path, options: ExplainOptions | No
 
     Returns:
         The attention summary (also written to ``metrics.json`` under ``attention``).
+
+    Raises:
+        FolderBusy: another process writes the run (explain holds its lock, as train does).
     """
-    from gliograde.infer.grader import Grader
     from gliograde.store.read import SliceStore
 
     o = options or ExplainOptions()
     run = Run.open(run_path)
-    out, store = o.folder(run), SliceStore(store_path)
+    store = SliceStore(store_path)
     check_holds_run(store, run)
+    with folder_lock(run.path, "gliograde explain"):
+        return explain_held_out(run, store, o)
+
+
+def explain_held_out(run: Run, store, o: ExplainOptions) -> dict:
+    """:func:`explain_store`'s work, the run's lock held."""
+    from gliograde.infer.grader import Grader
+
+    out = o.folder(run)
     answers = reported(run)
     layer = choose_layer(store.manifest.slice_size, o.layer)
     sources = StoreSources(run, o.viewer)
@@ -240,14 +253,24 @@ def explain_subjects(
 ) -> dict:
     """Explain new patients with the run's models, each graded as ``predict`` grades it (one
     out of distribution is refused, as there, unless ``force``); every subject is answered, a
-    bad one with its error (under ``errors`` in the summary)."""
-    from gliograde.infer.grader import Graded, Grader
-    from gliograde.io.layouts import discover_inputs
+    bad one with its error (under ``errors`` in the summary). Writing into the run folder (the
+    default ``RUN/explain``), it holds the run's lock; into another folder, it only reads."""
+    from gliograde.infer.grader import Grader
 
     o = options or ExplainOptions()
     grader = Grader.open(run_path, device=o.device)
     run = grader.run
-    out = o.folder(run)
+    inside = o.out is None or Path(o.out).resolve().is_relative_to(run.path.resolve())
+    with folder_lock(run.path, "gliograde explain") if inside else contextlib.nullcontext():
+        return explain_new(grader, inputs, o)
+
+
+def explain_new(grader, inputs: list[Path], o: ExplainOptions) -> dict:
+    """:func:`explain_subjects`'s work (the run's lock held when it writes into the run)."""
+    from gliograde.infer.grader import Graded
+    from gliograde.io.layouts import discover_inputs
+
+    out = o.folder(grader.run)
     subjects, errors = discover_inputs(inputs)
     rows, panels, answers, viewers, stage = [], {}, {}, {}, o.layer
     for subject in subjects:

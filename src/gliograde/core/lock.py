@@ -84,3 +84,25 @@ def holder(fd: int) -> str:
         f"being written by process {info.get('pid')} on {info.get('host')} "
         f"({info.get('what')}, since {info.get('since')})"
     )
+
+
+@contextlib.contextmanager
+def waiting_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold the lock file ``path`` while the block runs, waiting for another holder first.
+
+    For work that a second process should wait on and then reuse, not be refused (a cache
+    entry two ``predict`` processes both need). ``what`` names the work in the line said
+    while waiting. Released by the operating system if the holder dies.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting: another process is {what}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -117,20 +117,62 @@ def cache_folder(path: Path) -> Path:
 
 
 def preprocessed(path: Path, out: Path) -> tuple[dict, dict]:
-    """``preprocess_inputs`` of one raw folder into ``out``, or its earlier result there."""
-    from gliograde.core.files import write_json
+    """``preprocess_inputs`` of one raw folder into the cache entry ``out``, or its earlier
+    result there.
+
+    Processes share the cache safely: one preprocesses an entry at a time (a lock per entry,
+    the others wait and then reuse it); the entry is made in a temporary folder beside it and
+    published by one rename, ``done.json`` inside, so no process sees half an entry, and a crash
+    leaves only a temporary folder, removed by the next process that makes the entry. An entry
+    whose subjects partly failed is published for this call and made again the next time (the
+    failure may have been the disk)."""
+    from gliograde.core.lock import waiting_lock
+
+    earlier = finished(out)
+    if earlier is not None:
+        return earlier
+    with waiting_lock(out.parent / f".{out.name}.lock", f"preprocessing {path} into {out}"):
+        earlier = finished(out)  # made by the process this one waited for
+        if earlier is not None:
+            return earlier
+        return publish(path, out)
+
+
+def finished(out: Path) -> tuple[dict, dict] | None:
+    """A published entry's (records, errors) when it is complete and had no error, else None."""
+    done = out / "done.json"
+    if not done.is_file():
+        return None
+    earlier = json.loads(done.read_text())
+    if earlier["errors"] or not earlier["records"]:
+        return None
+    if not all((out / s / "preprocess.json").is_file() for s in earlier["records"]):
+        return None
+    return earlier["records"], earlier["errors"]
+
+
+def publish(path: Path, out: Path) -> tuple[dict, dict]:
+    """Preprocess ``path`` into a temporary folder beside ``out``, then rename it to ``out``
+    (the entry's lock held)."""
+    import os
+    import shutil
+
+    from gliograde.core.files import fsync_dir, write_json
     from gliograde.scans.inputs import preprocess_inputs
 
-    done = out / "done.json"
-    if done.is_file():
-        earlier = json.loads(done.read_text())
-        if earlier["records"] and all(
-            (out / s / "preprocess.json").is_file() for s in earlier["records"]
-        ):
-            return earlier["records"], earlier["errors"]
-    records, errors, _ = preprocess_inputs([path], out)
-    if not errors:  # a failure is tried again next time (it may have been the disk)
-        write_json(done, {"records": records, "errors": errors})
+    for stale in out.parent.glob(f".{out.name}.tmp-*"):  # left by a crash
+        shutil.rmtree(stale, ignore_errors=True)
+    work = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    try:
+        work.mkdir(parents=True)
+        records, errors, _ = preprocess_inputs([path], work)
+        write_json(work / "done.json", {"records": records, "errors": errors})
+        if out.exists():  # an earlier entry with errors, made again
+            shutil.rmtree(out)
+        work.rename(out)
+        fsync_dir(out.parent)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return records, errors
 
 

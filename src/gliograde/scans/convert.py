@@ -33,11 +33,17 @@ def series_to_nifti(series: Series, out: Path, name: str) -> Path:
         result = subprocess.run(cmd, capture_output=True, text=True)
         volumes = sorted(made.glob("*.nii.gz"))
         if result.returncode != 0 or len(volumes) != 1:
-            last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
             raise DataError(
                 f"{series.label()}: dcm2niix made {len(volumes)} volumes, not 1 "
-                f"(exit {result.returncode}: {last[0][:120]}); convert it by hand or leave it out"
+                f"(exit {result.returncode}: {said(result)}); convert it by hand or leave it out"
             )
         target = out / f"{name}.nii.gz"
         volumes[0].replace(target)
     return target
+
+
+def said(result: subprocess.CompletedProcess) -> str:
+    """dcm2niix's own reason: its last ``Error`` line, else its last line."""
+    lines = (result.stderr + "\n" + result.stdout).strip().splitlines() or ["no output"]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    return (errors or lines)[-1].strip()[:200]

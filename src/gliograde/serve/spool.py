@@ -48,6 +48,8 @@ class StudyRecord:
     sent: bool = False
     send_attempts: int = 0
     next_send: float = 0.0  # when to try sending again (back-off)
+    grade_attempts: int = 0  # tries that failed for want of disk space
+    next_grade: float = 0.0  # when to try grading again after such a try (back-off)
     late: int = 0  # images that came after the study was answered (kept, not graded)
 
     @classmethod
@@ -130,10 +132,14 @@ class Spool:
             self._used = sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
         return self._used
 
+    def disk_free(self) -> int:
+        """Bytes free on the spool's disk (to an unprivileged writer)."""
+        free = os.statvfs(self.root)
+        return free.f_bavail * free.f_frsize
+
     def has_room(self, incoming: int) -> bool:
         """Whether ``incoming`` more bytes fit under ``max_bytes`` and on the disk."""
-        free = os.statvfs(self.root)
-        if incoming * 2 > free.f_bavail * free.f_frsize:  # keep a margin for the records
+        if incoming * 2 > self.disk_free():  # keep a margin for the records
             return False
         return self.max_bytes is None or self.used_bytes() + incoming <= self.max_bytes
 

@@ -20,6 +20,9 @@ from gliograde.serve.node import Peer, Tls, send_files, start_node
 from gliograde.serve.spool import Spool, StudyRecord
 
 MAX_BACKOFF_S = 300.0
+ROOM_TO_GRADE = 200_000_000
+"""Bytes a study's grading may write (converted and preprocessed volumes, QC, SR): a study that
+fails with less free on the spool's disk waits for room instead of failing."""
 
 
 @dataclass
@@ -75,7 +78,8 @@ class Node:
         """Grade each settled study, and send each SR that is due."""
         now = time.time() if now is None else now
         for record in self.spool.records():
-            if record.state == "received" and now - record.last_instance >= self.config.settle:
+            settled = now - record.last_instance >= self.config.settle
+            if record.state == "received" and settled and now >= record.next_grade:
                 self.grade(record.key)
             elif record.state == "done" and not record.sent and now >= record.next_send:
                 self.send(record.key)
@@ -99,6 +103,8 @@ class Node:
             record = self.spool.read(key)
             if record.instances != seen:  # more images came while it was graded
                 record.state = "received"
+            elif outcome["state"] == "failed" and self.spool.disk_free() < ROOM_TO_GRADE:
+                self.wait_for_room(record, outcome["reason"])
             else:
                 for name, value in outcome.items():
                     setattr(record, name, value)
@@ -107,6 +113,15 @@ class Node:
             f"{record.answer or record.reason}")  # fmt: skip
         if record.state == "done":
             self.send(key)
+
+    @staticmethod
+    def wait_for_room(record: StudyRecord, reason: str) -> None:
+        """A study that failed while the spool's disk was full is not failed: it waits for
+        room and is graded again, waiting twice as long after each such try."""
+        record.grade_attempts += 1
+        wait = min(MAX_BACKOFF_S, 2.0**record.grade_attempts)
+        record.state, record.next_grade = "received", time.time() + wait
+        record.reason = f"no room on the spool's disk to grade it ({reason}); again in {wait:.0f} s"
 
     def send(self, key: str) -> None:
         """Send the study's SR; on failure, try again later, waiting twice as long each time."""
