@@ -164,3 +164,70 @@ def test_ddp_draws_new_slices_each_epoch(store):
     assert epochs[0] != epochs[1]
     loader.sampler.set_epoch(1)  # rank 0 takes every other draw of the epoch's sequence
     assert epochs[1] == list(loader.sampler)[0::2]
+
+
+STOP_TRAIN = [
+    *TRAIN[:2], "--epochs", "6", "--epoch-slices", "256", *TRAIN[6:], "--devices", "2",
+    "--fold", "0",
+]  # fmt: skip
+
+
+def ddp_command(*args) -> list[str]:
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "gliograde", *map(str, args),
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ddp_straight(store, tmp_path_factory):
+    """Fold 0 trained under DDP, never interrupted."""
+    out = tmp_path_factory.mktemp("ddp-straight") / "run"
+    gliograde("train", store, "--out", out, *STOP_TRAIN, ddp=True)
+    return out
+
+
+@pytest.mark.parametrize(
+    "stop", ["SIGTERM to the launcher", "Ctrl-C to the process group"], ids=["SIGTERM", "Ctrl-C"]
+)
+def test_a_stopped_ddp_train_says_how_to_resume_and_resumes_exactly(
+    store, ddp_straight, tmp_path, stop
+):
+    """A scheduler's SIGTERM to torchrun (which passes it on to its workers), or Ctrl-C in a
+    terminal (SIGINT to every process of the group): both ranks stop at a batch's end, and
+    ``--resume`` under DDP ends with exactly the uninterrupted DDP run's weights."""
+    import os
+    import signal
+    import time
+
+    import torch
+
+    from gliograde.model.weights import load_state_dict
+
+    stopped = tmp_path / "run"
+    proc = subprocess.Popen(
+        ddp_command("train", store, "--out", stopped, *STOP_TRAIN),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    last = stopped / "fold_0" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not last.is_file():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-3000:]
+        time.sleep(0.01)
+    if stop.startswith("SIGTERM"):
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    said = [line for line in err.splitlines() if "gliograde: error: fold_0: stopped" in line]
+    assert said and "run the same command with --resume to continue" in said[0], err[-3000:]
+    assert not (stopped / "fold_0" / "model.safetensors").exists()
+    assert load_checkpoint(last)["epoch"] < 5  # it stopped before the end
+
+    gliograde("train", store, "--out", stopped, *STOP_TRAIN, "--resume", ddp=True)
+    want = load_state_dict(ddp_straight / "fold_0" / "checkpoints" / "last.ckpt")
+    got = load_state_dict(last)
+    assert want.keys() == got.keys()
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, msg=k)

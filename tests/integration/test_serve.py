@@ -16,6 +16,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from helpers.exports import synthetic_export
 from helpers.orthanc import ORTHANC, echo, free_port, orthanc, start_node, wait_until
 
 GRADING_S = 400  # preprocessing a raw study (N4, registration, skull stripping) on 2 busy cores
@@ -23,15 +24,7 @@ GRADING_S = 400  # preprocessing a raw study (N4, registration, skull stripping)
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory):
-    """A SYNTHETIC head with its skull, turned and resampled per sequence, as a DICOM export
-    (a series per sequence, one file per slice)."""
-    from gliograde.io.synth import synth_cohort
-    from gliograde.scans.simulate import raw_like, write_raw_export
-
-    root = tmp_path_factory.mktemp("export")
-    synth_cohort(root / "heads", subjects=2, seed=5, skull=True, quiet=True)
-    head = min(p for p in (root / "heads").iterdir() if p.is_dir())
-    return write_raw_export(raw_like(head, root / "raw"), root / "dicom")
+    return synthetic_export(tmp_path_factory.mktemp("export"))
 
 
 def restudied(export: Path, out: Path, tag: str) -> Path:

@@ -194,6 +194,33 @@ def test_a_study_that_fails_on_a_full_disk_waits_for_room_then_is_graded(tmp_pat
     assert node.spool.read(record.key).state == "done"
 
 
+def test_a_record_the_full_disk_cannot_take_leaves_the_node_serving(tmp_path, monkeypatch):
+    """Writing a record fails (ENOSPC): the node goes on, and the study is graded later."""
+    import errno
+
+    from gliograde.serve import worker
+
+    node = node_on(tmp_path)
+    record = node.spool.keep("6.6", "6.6.1", b"x")
+    save, calls = node.spool.save, []
+
+    def full_once(r):
+        calls.append(r.state)
+        if len(calls) == 2:  # the outcome of the grading cannot be written
+            raise OSError(errno.ENOSPC, "No space left on device")
+        save(r)
+
+    monkeypatch.setattr(node.spool, "save", full_once)
+    monkeypatch.setattr(worker, "grade_study", lambda *a: {"state": "done", "answer": "HGG"})
+    monkeypatch.setattr(node, "send", lambda key: None)
+    node.step()  # no exception: the node's loop survives
+    assert node.spool.read(record.key).state == "processing"
+    node.step()
+    assert node.spool.read(record.key).state == "done" and calls == [
+        "processing", "done", "processing", "done"
+    ]  # fmt: skip
+
+
 def test_a_study_that_fails_with_room_on_the_disk_stays_failed(tmp_path, monkeypatch):
     from gliograde.serve import worker
 

@@ -8,6 +8,7 @@ One line per study goes to the log, with the study's key (a hash), never a patie
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 import warnings
@@ -75,21 +76,34 @@ class Node:
             server.shutdown()
 
     def step(self, now: float | None = None) -> None:
-        """Grade each settled study, and send each SR that is due."""
+        """Grade each settled study, and send each SR that is due. A study whose record could
+        not be written (the spool's disk full) is left as it was, and taken up again at a later
+        step: the node goes on."""
         now = time.time() if now is None else now
         for record in self.spool.records():
-            settled = now - record.last_instance >= self.config.settle
-            if record.state == "received" and settled and now >= record.next_grade:
-                self.grade(record.key)
-            elif record.state == "done" and not record.sent and now >= record.next_send:
-                self.send(record.key)
+            try:
+                self.step_study(record, now)
+            except OSError as err:
+                if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                say(f"serve: study {record.key}: no room on the spool's disk to record it; "
+                    "it is taken up again once there is")  # fmt: skip
+
+    def step_study(self, record: StudyRecord, now: float) -> None:
+        # "processing" between steps is a grading whose outcome could not be recorded
+        waiting = record.state in ("received", "processing")
+        settled = now - record.last_instance >= self.config.settle
+        if waiting and settled and now >= record.next_grade:
+            self.grade(record.key)
+        elif record.state == "done" and not record.sent and now >= record.next_send:
+            self.send(record.key)
 
     def grade(self, key: str) -> None:
         """Grade one study as ``predict`` grades a DICOM folder, and write its SR."""
         with self.spool.lock:
             record = self.spool.read(key)
             settled = time.time() - record.last_instance >= self.config.settle
-            if record.state != "received" or not settled:  # it changed since it was listed
+            if record.state not in ("received", "processing") or not settled:  # it changed
                 return
             record.state, seen = "processing", record.instances
             self.spool.save(record)
