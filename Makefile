@@ -29,9 +29,10 @@ test: $(STAMP)
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
-# 10,000 fuzzed inputs: NIfTI (.nii.gz and .nii), label CSVs and manifests, run folders.
+# Fuzzed inputs, each case in a child process with limits: 10,000 NIfTI (.nii.gz and .nii),
+# label CSV, manifest and run-folder cases; 10,000 DICOM exports; pydicom's own test files.
 fuzz: $(STAMP)
-	GLIOGRADE_FUZZ_CASES=10000 $(BIN)/python -m pytest -q -k fuzz tests/io/test_fuzz_readers.py tests/test_run.py
+	$(BIN)/python scripts/fuzz.py --cases 10000
 
 # The docs site, into site/: strict (broken links fail), the tutorials executed, then checked.
 docs: $(STAMP)

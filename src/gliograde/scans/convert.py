@@ -15,11 +15,19 @@ from gliograde.scans.series import Series
 def series_to_nifti(series: Series, out: Path, name: str) -> Path:
     """Convert one series into ``out/NAME.nii.gz`` and return its path.
 
+    The series' headers are checked first, and the volume against them after
+    (:mod:`gliograde.scans.geometry`).
+
     Raises:
-        DataError: dcm2niix fails, or makes no volume or more than one (echoes, phases).
+        DataError: the headers do not describe one regular stack; dcm2niix fails, or makes no
+            volume or more than one (echoes, phases); or its volume is not where the headers
+            put the images.
     """
     import dcm2niix
 
+    from gliograde.scans.geometry import check_converted, planes_of, stack_of
+
+    stack = stack_of(series.label(), planes_of(series.files))
     out.mkdir(parents=True, exist_ok=True)
     # The work folder lives inside `out`, so the last step is a rename on one filesystem:
     # a spool or cache on its own disk (tmpfs, a mount) would refuse a rename from /tmp.
@@ -30,13 +38,14 @@ def series_to_nifti(series: Series, out: Path, name: str) -> Path:
         for i, path in enumerate(series.files):  # this series only, whatever else is there
             (inputs / f"{i:05d}.dcm").symlink_to(Path(path).resolve())
         cmd = [dcm2niix.bin, "-z", "y", "-b", "n", "-f", "vol", "-o", str(made), str(inputs)]
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        result = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
         volumes = sorted(made.glob("*.nii.gz"))
         if result.returncode != 0 or len(volumes) != 1:
             raise DataError(
                 f"{series.label()}: dcm2niix made {len(volumes)} volumes, not 1 "
                 f"(exit {result.returncode}: {said(result)}); convert it by hand or leave it out"
             )
+        check_converted(series.label(), stack, volumes[0])
         target = out / f"{name}.nii.gz"
         volumes[0].replace(target)
     return target

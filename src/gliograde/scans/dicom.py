@@ -9,6 +9,9 @@ export) are read too: their timing lives in functional groups, which :func:`attr
 
 from __future__ import annotations
 
+import io
+import os
+import struct
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,32 +40,70 @@ def safe(text: str) -> str:
     return kept or "anonymous"
 
 
+class Bounded(io.FileIO):
+    """A file whose reads never ask for more than it holds: a corrupt length field (4 GB
+    claimed in a 2 kB file) then reads short, and the reader says the file is truncated,
+    instead of allocating the 4 GB first."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > 0:
+            size = min(size, max(0, self.size - self.tell()))
+        return super().read(size)
+
+    @property
+    def size(self) -> int:
+        return os.fstat(self.fileno()).st_size
+
+
+def read_dicom(path: Path, pixels: bool = False):
+    """``pydicom.dcmread`` through :class:`Bounded` (headers only unless ``pixels``).
+
+    Raises:
+        InvalidDicomError, BytesLengthException, OSError, EOFError, ValueError: not readable.
+    """
+    import pydicom
+
+    with Bounded(path) as f:
+        return pydicom.dcmread(f, stop_before_pixels=not pixels)
+
+
 def scan_folder(folder: Path) -> tuple[list[Study], list[str]]:
     """Every study under ``folder`` with its series, and a line for each file not used.
 
     Returns:
         (studies, problems), the studies sorted by patient and study.
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    from pydicom.errors import BytesLengthException, InvalidDicomError
 
     groups: dict[tuple, dict[str, Series]] = defaultdict(dict)
     problems = []
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, EOFError, ValueError, KeyError) as err:
+            ds = read_dicom(path)
+        except (
+            InvalidDicomError,
+            BytesLengthException,
+            OSError,
+            EOFError,
+            ValueError,
+            KeyError,
+            struct.error,  # a value cut short inside the header
+        ) as err:
             problems.append(f"{path}: not a readable DICOM file ({type(err).__name__}); skipped")
             continue
         if "SeriesInstanceUID" not in ds or not positioned(ds):
             problems.append(f"{path}: not a DICOM image with a position; skipped")
+            continue
+        frames = whole_number(ds.get("NumberOfFrames") or 1)
+        if frames is None or frames < 1:
+            problems.append(f"{path}: its number of frames is not a count; skipped")
             continue
         key = (str(ds.get("PatientID", "")), str(ds.get("StudyInstanceUID", "")))
         uid = str(ds.SeriesInstanceUID)
         if uid not in groups[key]:
             groups[key][uid] = series_of(ds)
         groups[key][uid].files.append(path)
-        groups[key][uid].images += int(ds.get("NumberOfFrames") or 1)
+        groups[key][uid].images += frames
     studies = [Study(p, s, list(found.values())) for (p, s), found in sorted(groups.items())]
     for study in studies:
         for series in study.series:
@@ -96,13 +137,20 @@ def series_of(ds) -> Series:
     return Series(
         key=str(ds.SeriesInstanceUID),
         description=str(ds.get("SeriesDescription", "") or ds.get("ProtocolName", "")),
-        number=int(ds.SeriesNumber) if ds.get("SeriesNumber") is not None else None,
+        number=whole_number(ds.get("SeriesNumber")),
         tr_ms=number(attribute(ds, "RepetitionTime")),
         te_ms=number(attribute(ds, "EchoTime") or attribute(ds, "EffectiveEchoTime")),
         ti_ms=number(attribute(ds, "InversionTime") or first(attribute(ds, "InversionTimes"))),
         contrast_agent=has_agent(attribute(ds, "ContrastBolusAgent")),
         localizer="LOCALIZER" in image_type or bool(derived),  # reformats and maps set aside
     )
+
+
+def whole_number(value) -> int | None:
+    """A series number or frame count, when it is a whole number (exports hold '1A', '' and
+    3.0 too); None otherwise."""
+    found = number(value)
+    return int(found) if found is not None and found.is_integer() else None
 
 
 def first(value):
