@@ -241,13 +241,19 @@ def stopped_cleanly(trainer: L.Trainer, fold_dir: Path, last: Path):
     ``--resume``, so the resumed run still ends with exactly the uninterrupted run's weights.
     Ctrl-C is passed on as SIGTERM, so both stop the same way, at a batch's end (a
     KeyboardInterrupt raised wherever the main thread happens to be can be lost in library
-    code); a second Ctrl-C interrupts at once.
+    code); a second Ctrl-C interrupts at once (under torchrun, the launcher's own handling).
     """
     from lightning.pytorch.trainer.states import TrainerStatus
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    # Under torchrun the launcher passes a Ctrl-C on to its workers, which got it from the
+    # terminal too: that echo must not count as a second Ctrl-C. There the launcher kills
+    # workers that do not stop within 30 s, so a second Ctrl-C is its to handle.
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+
     def on_ctrl_c(signum, frame):
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if not launched:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         os.kill(os.getpid(), signal.SIGTERM)
 
     main = threading.current_thread() is threading.main_thread()  # signals: main thread only
