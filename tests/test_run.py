@@ -118,7 +118,7 @@ def no_input_size(run):
     path = run / "fold_0/model.safetensors"
     save_state(path, load_file(path), size=None)
     rehash(run, "fold_0/model.safetensors")
-    return "records no slice size"
+    return "records no slice size in its metadata"
 
 
 def missing_fold(run):

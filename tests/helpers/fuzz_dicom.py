@@ -15,12 +15,12 @@ Run by :func:`helpers.isolated.run_cases` with ``helpers.fuzz_dicom:case``.
 from __future__ import annotations
 
 import contextlib
-import io
 import shutil
 from pathlib import Path
 
 import numpy as np
 
+from helpers.dicom_oracle import check_against_headers
 from helpers.fuzz import mutate
 
 SHAPE = (24, 20, 12)
@@ -32,12 +32,8 @@ AFFINE[:3, :3] = TURN @ np.diag([-0.9, -0.9, 3.0])
 AFFINE[:3, 3] = [40.0, 60.0, -20.0]
 
 
-class WrongVolume(AssertionError):
-    """A volume was made that is not what the files' headers describe."""
-
-
-class NoStack(Exception):
-    """The headers describe no regular stack: the only right answer is a refusal."""
+class WrongRefusal(AssertionError):
+    """A mutation that leaves the exam valid (file names, instance numbers) was refused."""
 
 
 def clean_exports(scratch: Path) -> dict[str, Path]:
@@ -79,13 +75,15 @@ def case(seed: int, scratch: Path) -> str:
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(clean["enhanced" if seed % 3 == 0 else "classic"], folder)
     try:
-        apply_mutation(folder, rng)
+        harmless = apply_mutation(folder, rng) in HARMLESS
         is_dicom_folder(folder)
         subjects, _, _ = raw_subjects([folder])
         for subject in subjects:
             files = converted(subject, scratch / "work")
             for role, path in files.items():
                 check_against_headers(path, subject.series[role].files)
+        if harmless and not subjects:
+            raise WrongRefusal("a valid exam (files renamed or renumbered) was refused")
         return "volumes" if subjects else "refused"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -94,19 +92,30 @@ def case(seed: int, scratch: Path) -> str:
 
 def corpus_case(index: int, scratch: Path) -> str:
     """pydicom's own test file number ``index`` (those its wheel ships), alone in a folder,
-    read as preprocess reads a DICOM folder."""
-    from gliograde.scans.inputs import converted, raw_subjects
+    read as preprocess reads a DICOM folder; then each series found converted on its own (a
+    single file never makes a four-sequence subject, but its headers and pixels are checked
+    and dcm2niix runs on it)."""
+    from gliograde.core.errors import DataError
+    from gliograde.scans.convert import series_to_nifti
+    from gliograde.scans.dicom import scan_folder
+    from gliograde.scans.inputs import raw_subjects
 
     files = corpus_files()
     folder = scratch / "corpus"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     shutil.copy(files[index], folder / files[index].name)
-    subjects, _, _ = raw_subjects([folder])
-    for subject in subjects:
-        converted(subject, scratch / "work")
+    raw_subjects([folder])
+    studies, _ = scan_folder(folder)
+    made = 0
+    for series in (s for study in studies for s in study.series):
+        try:
+            series_to_nifti(series, scratch / "work", "volume")
+            made += 1
+        except DataError:
+            continue  # refused with its line: an outcome this case accepts
     shutil.rmtree(scratch / "work", ignore_errors=True)
-    return "volumes" if subjects else "refused"
+    return "volumes" if made else "refused"
 
 
 def corpus_files() -> list[Path]:
@@ -119,7 +128,7 @@ def corpus_files() -> list[Path]:
     return sorted(p for p in found if p.suffix not in (".py", ".pyc"))
 
 
-def apply_mutation(folder: Path, rng: np.random.Generator) -> None:
+def apply_mutation(folder: Path, rng: np.random.Generator):
     """One mutation; one that pydicom cannot write (a value it refuses to encode) leaves the
     file as far as it was written, which is a mutation too."""
     files = sorted(folder.iterdir())
@@ -129,6 +138,7 @@ def apply_mutation(folder: Path, rng: np.random.Generator) -> None:
         ValueError, TypeError, OverflowError, OSError, AttributeError, KeyError
     ):
         kind(files, rng)
+    return kind
 
 
 # --- the mutations --------------------------------------------------------------------------
@@ -331,9 +341,30 @@ def swapped_positions(files, rng):
         db.save_as(b)
 
 
+def renamed(files, rng):
+    """Every file under a new random name (the order a folder lists them in changes)."""
+    for f in files:
+        f.rename(f.with_name(f"x{int(rng.integers(0, 2**40)):011x}"))
+
+
+def renumbered(files, rng):
+    """Instance numbers shuffled within each series: DICOM orders slices by position."""
+    import pydicom
+
+    for series in group_by_series(files).values():
+        numbers = rng.permutation(len(series)) + 1
+        for f, n in zip(series, numbers, strict=True):
+            ds = pydicom.dcmread(f)
+            ds.InstanceNumber = int(n)
+            ds.save_as(f)
+
+
+HARMLESS = (renamed, renumbered)
+
 MUTATIONS = [
     header_field, header_field, header_field, header_field, truncated, garbage, duplicated,
-    missing, mixed_orientation, gantry_tilt, localizer_inside, swapped_positions,
+    missing, mixed_orientation, gantry_tilt, localizer_inside, swapped_positions, renamed,
+    renumbered,
 ]  # fmt: skip
 
 
@@ -354,108 +385,3 @@ def group_by_series(files) -> dict[str, list[Path]]:
             (float(ds.ImagePositionPatient[2]) if "ImagePositionPatient" in ds else 0.0, f)
         )
     return {k: [f for _, f in sorted(v)] for k, v in groups.items()}
-
-
-# --- the independent reading of the headers ------------------------------------------------
-
-
-def frames(files: list[Path]) -> list[tuple]:
-    """(position, orientation, spacing, pixels) per image, straight from pydicom."""
-    import pydicom
-
-    out = []
-    for f in files:
-        ds = pydicom.dcmread(io.BytesIO(f.read_bytes()))  # reads never beyond the file
-        pixels = np.asarray(ds.pixel_array, dtype=float)
-        source = ds  # an enhanced image's rescale lives in its shared functional groups
-        shared = ds.get("SharedFunctionalGroupsSequence", [None])[0]
-        if shared is not None and "PixelValueTransformationSequence" in shared:
-            source = shared.PixelValueTransformationSequence[0]
-        slope = float(source.get("RescaleSlope", 1) or 1)
-        pixels = pixels * slope + float(source.get("RescaleIntercept", 0) or 0)
-        if "PerFrameFunctionalGroupsSequence" not in ds:
-            out.append(
-                (ds.ImagePositionPatient, ds.ImageOrientationPatient, ds.PixelSpacing, pixels)
-            )
-            continue
-        shared = ds.SharedFunctionalGroupsSequence[0]
-        for i, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
-            position = from_groups(item, shared, "PlanePositionSequence", "ImagePositionPatient")
-            turn = from_groups(item, shared, "PlaneOrientationSequence", "ImageOrientationPatient")
-            spacing = from_groups(item, shared, "PixelMeasuresSequence", "PixelSpacing")
-            out.append((position, turn, spacing, pixels[i]))
-    return out
-
-
-def from_groups(item, shared, sequence: str, keyword: str):
-    source = item if sequence in item else shared
-    return getattr(source[sequence].value[0], keyword)
-
-
-def expected_volume(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """The volume (columns, rows, slices) and its RAS affine the headers describe.
-
-    Raises:
-        NoStack: the headers describe no regular stack of one orientation and size.
-    """
-    try:
-        found = frames(files)
-        pos = np.array([[float(v) for v in f[0]] for f in found])
-        ori = np.array([[float(v) for v in f[1]] for f in found])
-        spacing = np.array([[float(v) for v in f[2]] for f in found])
-    except Exception as err:  # the oracle's own reading failed: no expected volume
-        raise NoStack(f"{type(err).__name__}: {err}") from None
-    if (
-        len({p.shape for *_, p in found}) != 1
-        or np.ptp(ori, axis=0).max() > 1e-3
-        or np.ptp(spacing, axis=0).max() > 0
-    ):
-        raise NoStack("mixed orientation, spacing or size")
-    row, col = ori[0, :3], ori[0, 3:]
-    if (
-        abs(np.linalg.norm(row) - 1) > 1e-3
-        or abs(np.linalg.norm(col) - 1) > 1e-3
-        or abs(row @ col) > 1e-3
-    ):
-        raise NoStack("orientation not orthonormal")
-    normal = np.cross(row, col)
-    order = np.argsort(pos @ normal)
-    heights = (pos @ normal)[order]
-    steps = np.diff(heights)
-    if len(found) < 2 or steps.min() < 0.1 or np.ptp(steps) > 0.05 * steps.mean():
-        raise NoStack("not a regular stack")
-    in_plane = pos[order] - np.outer(heights, normal)
-    if np.abs(np.diff(in_plane, axis=0)).max() > 0.1:
-        raise NoStack("tilted")
-    data = np.stack([found[k][3].T for k in order], axis=2)  # (columns, rows, slices)
-    lps = np.eye(4)
-    lps[:3, 0] = row * spacing[0, 1]
-    lps[:3, 1] = col * spacing[0, 0]
-    lps[:3, 2] = normal * steps.mean()
-    lps[:3, 3] = pos[order[0]]
-    return data, np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
-
-
-def check_against_headers(nifti: Path, files: list[Path]) -> None:
-    """Raise :class:`WrongVolume` unless ``nifti`` is the volume the headers describe."""
-    import nibabel as nib
-
-    try:
-        want, affine = expected_volume(files)
-    except NoStack as err:
-        raise WrongVolume(
-            f"{nifti.name}: a volume from headers that describe none ({err})"
-        ) from None
-    img = nib.load(nifti)
-    got = np.asanyarray(img.dataobj).astype(float)
-    turn = nib.orientations.ornt_transform(
-        nib.io_orientation(img.affine), nib.io_orientation(affine)
-    )
-    got = nib.orientations.apply_orientation(got, turn)
-    moved = img.affine @ nib.orientations.inv_ornt_aff(turn, img.shape)
-    if got.shape != want.shape or not np.allclose(got, want, rtol=1e-5, atol=0.5):
-        raise WrongVolume(f"{nifti.name}: voxels differ from the headers' images")
-    if not np.allclose(moved, affine, atol=0.05):
-        raise WrongVolume(
-            f"{nifti.name}: affine differs from the headers' ({np.abs(moved - affine).max():.3f})"
-        )

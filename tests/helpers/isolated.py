@@ -11,11 +11,13 @@ worker is killed, the case counted as a hang, and a new worker started. A worker
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import queue
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,7 +31,7 @@ TIMEOUT_S = float(os.environ.get("GLIOGRADE_FUZZ_TIMEOUT_S", "60"))
 HERE = Path(__file__).resolve().parent
 
 
-FAILURES = ("traceback", "hang", "died", "memory limit", "wrong volume")
+FAILURES = ("traceback", "hang", "died", "memory limit", "wrong volume", "wrong refusal")
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Worker:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "helpers.isolated", target, str(scratch)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, preexec_fn=limits, env=env, cwd=HERE.parent,
+            text=True, preexec_fn=limits, env=env, cwd=HERE.parent, start_new_session=True,
         )  # fmt: skip
         self.answers: queue.Queue = queue.Queue()
         threading.Thread(target=self.read, daemon=True).start()
@@ -88,12 +90,15 @@ class Worker:
             return "hang", f"no answer after {TIMEOUT_S:.0f} s"
         if line is None:
             code = self.process.wait()
+            self.stop()  # what it started, if still running
             return "died", f"the worker ended with {code} (a crash in C code, or the memory limit)"
         answer = json.loads(line)
         return answer["kind"], answer.get("text", "")
 
     def stop(self) -> None:
-        self.process.kill()
+        """Kill the worker and what it started (a hung dcm2niix with it)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
 
@@ -145,7 +150,8 @@ def serve(target: str, scratch: Path) -> None:
         except MemoryError:
             answer = {"kind": "memory limit", "text": f"over {MEMORY_MB} MB"}
         except Exception as err:  # what the case is there to find: counted, with its text
-            kind = "wrong volume" if type(err).__name__ == "WrongVolume" else "traceback"
+            named = {"WrongVolume": "wrong volume", "WrongRefusal": "wrong refusal"}
+            kind = named.get(type(err).__name__, "traceback")
             answer = {"kind": kind, "text": traceback.format_exc(limit=4)[-1500:]}
         print(json.dumps(answer), flush=True)
 

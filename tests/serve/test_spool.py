@@ -188,7 +188,14 @@ def test_a_study_that_fails_on_a_full_disk_waits_for_room_then_is_graded(tmp_pat
     assert saved.reason.startswith("no room on the spool's disk to grade it (dcm2niix made 0")
     node.step(now=saved.next_grade - 1)  # not due yet
     assert node.spool.read(record.key).grade_attempts == 1
+    saved.grade_attempts = worker.ROOM_TRIES  # the last try: then it fails with its reason
+    node.spool.save(saved)
+    monkeypatch.setattr(worker, "grade_study", lambda *a: {"state": "failed", "reason": "bad"})
+    node.step(now=saved.next_grade + 1)
+    assert node.spool.read(record.key).state == "failed"
+    record = node.spool.keep("4.5", "4.5.1", b"x")  # with room again, a study is graded
     free["bytes"] = 10**12
+    monkeypatch.setattr(worker, "grade_study", lambda *a: next(outcomes))
     monkeypatch.setattr(node, "send", lambda key: None)
     node.step(now=saved.next_grade + 1)
     assert node.spool.read(record.key).state == "done"

@@ -82,16 +82,27 @@ def evaluate_test(run_path: Path, cohort: TestCohort, out: Path, device: str = "
 
     Returns:
         The metrics (also ``out/metrics.json``), next to ``predictions_patients.csv`` and the
-        plots in ``out``.
+        plots in ``out``. With ``out`` inside the run's folder, the run's lock is held.
     """
+    import contextlib
+
+    from gliograde.core.lock import folder_lock
+
+    run = Run.open(run_path)
+    if (Path(out) / "config.json").is_file():
+        raise UsageError(f"--out {out}: that is a run folder; give a new folder for the results")
+    inside = Path(out).resolve().is_relative_to(run.path.resolve())
+    with folder_lock(run.path, "gliograde evaluate") if inside else contextlib.nullcontext():
+        return graded_test(run, cohort, Path(out), device)
+
+
+def graded_test(run: Run, cohort: TestCohort, out: Path, device: str) -> dict:
+    """:func:`evaluate_test`'s work (the run's lock held when ``out`` is inside the run)."""
     from gliograde.assess.testset import grade_cohort
     from gliograde.core.devices import torch_device
     from gliograde.infer.grader import Grader
     from gliograde.infer.models import inference_record
 
-    run = Run.open(run_path)
-    if (Path(out) / "config.json").is_file():
-        raise UsageError(f"--out {out}: that is a run folder; give a new folder for the results")
     grader = Grader.open(run, device=device)
     table, skipped = grade_cohort(grader, cohort)
     Path(out).mkdir(parents=True, exist_ok=True)

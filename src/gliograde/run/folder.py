@@ -169,8 +169,8 @@ class Run:
         size = str(self.manifest.slice_size)
         if trained is None:  # every `train` records it; without it, the input size is a guess
             raise GliogradeError(
-                f"{path}: records no slice size in its metadata, so it was not written by "
-                f"gliograde train and its input size is unknown; {RETRAIN}"
+                f"{path}: records no slice size in its metadata (written by a gliograde older "
+                f"than 2026-11-24 or by another tool), so its input size is unknown; {RETRAIN}"
             )
         if trained != size:
             raise GliogradeError(

@@ -120,31 +120,37 @@ def preprocessed(path: Path, out: Path) -> tuple[dict, dict]:
     """``preprocess_inputs`` of one raw folder into the cache entry ``out``, or its earlier
     result there.
 
-    Processes share the cache safely: one preprocesses an entry at a time (a lock per entry,
-    the others wait and then reuse it); the entry is made in a temporary folder beside it and
-    published by one rename, ``done.json`` inside, so no process sees half an entry, and a crash
-    leaves only a temporary folder, removed by the next process that makes the entry. An entry
-    whose subjects partly failed is published for this call and made again the next time (the
-    failure may have been the disk)."""
+    Processes share the cache safely: one preprocesses an entry at a time (a lock per entry;
+    the others wait, then use what it published, errors included); the entry is made in a
+    temporary folder beside it and published by one rename, ``done.json`` inside, so no process
+    sees half an entry, and a crash leaves only a temporary folder, removed by the next process
+    that makes the entry. An entry whose subjects partly failed is made again by a later call
+    (the failure may have been the disk); the new one replaces it by rename."""
+    import time
+
     from gliograde.core.lock import waiting_lock
 
     earlier = finished(out)
     if earlier is not None:
         return earlier
+    asked = time.time()
     with waiting_lock(out.parent / f".{out.name}.lock", f"preprocessing {path} into {out}"):
-        earlier = finished(out)  # made by the process this one waited for
+        earlier = finished(out, since=asked)  # published while this process waited
         if earlier is not None:
             return earlier
         return publish(path, out)
 
 
-def finished(out: Path) -> tuple[dict, dict] | None:
-    """A published entry's (records, errors) when it is complete and had no error, else None."""
+def finished(out: Path, since: float | None = None) -> tuple[dict, dict] | None:
+    """A published entry's (records, errors): when complete and without error, or, with
+    ``since``, any entry published after that time; else None."""
     done = out / "done.json"
-    if not done.is_file():
+    try:
+        earlier = json.loads(done.read_text())
+        fresh = since is not None and done.stat().st_mtime >= since
+    except (FileNotFoundError, json.JSONDecodeError):  # none yet, or replaced as we read
         return None
-    earlier = json.loads(done.read_text())
-    if earlier["errors"] or not earlier["records"]:
+    if (earlier["errors"] or not earlier["records"]) and not fresh:
         return None
     if not all((out / s / "preprocess.json").is_file() for s in earlier["records"]):
         return None
@@ -153,7 +159,7 @@ def finished(out: Path) -> tuple[dict, dict] | None:
 
 def publish(path: Path, out: Path) -> tuple[dict, dict]:
     """Preprocess ``path`` into a temporary folder beside ``out``, then rename it to ``out``
-    (the entry's lock held)."""
+    (the entry's lock held); an earlier entry is renamed away first and then removed."""
     import os
     import shutil
 
@@ -163,16 +169,18 @@ def publish(path: Path, out: Path) -> tuple[dict, dict]:
     for stale in out.parent.glob(f".{out.name}.tmp-*"):  # left by a crash
         shutil.rmtree(stale, ignore_errors=True)
     work = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    old = out.parent / f".{out.name}.tmp-{os.getpid()}-old"
     try:
         work.mkdir(parents=True)
         records, errors, _ = preprocess_inputs([path], work)
         write_json(work / "done.json", {"records": records, "errors": errors})
-        if out.exists():  # an earlier entry with errors, made again
-            shutil.rmtree(out)
+        if out.exists():
+            out.rename(old)
         work.rename(out)
         fsync_dir(out.parent)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return records, errors
 
 

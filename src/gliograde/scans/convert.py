@@ -11,6 +11,9 @@ from pathlib import Path
 from gliograde.core.errors import DataError
 from gliograde.scans.series import Series
 
+DCM2NIIX_S = 600
+"""A series dcm2niix has not converted in this time is given up (a hostile file can hang it)."""
+
 
 def series_to_nifti(series: Series, out: Path, name: str) -> Path:
     """Convert one series into ``out/NAME.nii.gz`` and return its path.
@@ -38,7 +41,15 @@ def series_to_nifti(series: Series, out: Path, name: str) -> Path:
         for i, path in enumerate(series.files):  # this series only, whatever else is there
             (inputs / f"{i:05d}.dcm").symlink_to(Path(path).resolve())
         cmd = [dcm2niix.bin, "-z", "y", "-b", "n", "-f", "vol", "-o", str(made), str(inputs)]
-        result = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+        try:
+            result = subprocess.run(
+                cmd, capture_output=True, text=True, errors="replace", timeout=DCM2NIIX_S
+            )
+        except subprocess.TimeoutExpired:
+            raise DataError(
+                f"{series.label()}: dcm2niix did not finish in {DCM2NIIX_S} s; convert it by "
+                "hand or leave it out"
+            ) from None
         volumes = sorted(made.glob("*.nii.gz"))
         if result.returncode != 0 or len(volumes) != 1:
             raise DataError(

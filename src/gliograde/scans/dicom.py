@@ -40,31 +40,52 @@ def safe(text: str) -> str:
     return kept or "anonymous"
 
 
-class Bounded(io.FileIO):
+class Bounded(io.BufferedReader):
     """A file whose reads never ask for more than it holds: a corrupt length field (4 GB
     claimed in a 2 kB file) then reads short, and the reader says the file is truncated,
     instead of allocating the 4 GB first."""
+
+    def __init__(self, path: Path):
+        super().__init__(io.FileIO(path))
+        self.size = os.fstat(self.fileno()).st_size
 
     def read(self, size: int | None = -1) -> bytes:
         if size is not None and size > 0:
             size = min(size, max(0, self.size - self.tell()))
         return super().read(size)
 
-    @property
-    def size(self) -> int:
-        return os.fstat(self.fileno()).st_size
+
+class UnreadableDicom(Exception):
+    """A file pydicom cannot read: the reader's error, by kind, in one place."""
 
 
 def read_dicom(path: Path, pixels: bool = False):
-    """``pydicom.dcmread`` through :class:`Bounded` (headers only unless ``pixels``).
+    """``pydicom.dcmread`` through :class:`Bounded` (headers only unless ``pixels``), every
+    element decoded at once, so that a corrupt one fails here and not later, where it is used.
 
     Raises:
-        InvalidDicomError, BytesLengthException, OSError, EOFError, ValueError: not readable.
+        UnreadableDicom: not a DICOM file, cut short, or an element that cannot be decoded.
     """
     import pydicom
+    from pydicom.errors import BytesLengthException, InvalidDicomError
 
-    with Bounded(path) as f:
-        return pydicom.dcmread(f, stop_before_pixels=not pixels)
+    try:
+        with Bounded(path) as f:
+            ds = pydicom.dcmread(f, stop_before_pixels=not pixels)
+            for _ in ds.iterall():  # decodes each element (sequences' items included)
+                pass
+    except (
+        InvalidDicomError,
+        BytesLengthException,
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        NotImplementedError,  # an unknown value representation
+        struct.error,  # a value cut short inside the header
+    ) as err:
+        raise UnreadableDicom(type(err).__name__) from err
+    return ds
 
 
 def scan_folder(folder: Path) -> tuple[list[Study], list[str]]:
@@ -73,22 +94,13 @@ def scan_folder(folder: Path) -> tuple[list[Study], list[str]]:
     Returns:
         (studies, problems), the studies sorted by patient and study.
     """
-    from pydicom.errors import BytesLengthException, InvalidDicomError
 
     groups: dict[tuple, dict[str, Series]] = defaultdict(dict)
     problems = []
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         try:
             ds = read_dicom(path)
-        except (
-            InvalidDicomError,
-            BytesLengthException,
-            OSError,
-            EOFError,
-            ValueError,
-            KeyError,
-            struct.error,  # a value cut short inside the header
-        ) as err:
+        except UnreadableDicom as err:
             problems.append(f"{path}: not a readable DICOM file ({type(err).__name__}); skipped")
             continue
         if "SeriesInstanceUID" not in ds or not positioned(ds):

@@ -24,6 +24,9 @@ MAX_BACKOFF_S = 300.0
 ROOM_TO_GRADE = 200_000_000
 """Bytes a study's grading may write (converted and preprocessed volumes, QC, SR): a study that
 fails with less free on the spool's disk waits for room instead of failing."""
+ROOM_TRIES = 10
+"""How often such a study is tried again (about 25 min in all) before it fails with its reason:
+a study that fails for a reason of its own on a nearly full disk must still be answered."""
 
 
 @dataclass
@@ -117,7 +120,11 @@ class Node:
             record = self.spool.read(key)
             if record.instances != seen:  # more images came while it was graded
                 record.state = "received"
-            elif outcome["state"] == "failed" and self.spool.disk_free() < ROOM_TO_GRADE:
+            elif (
+                outcome["state"] == "failed"
+                and self.spool.disk_free() < ROOM_TO_GRADE
+                and record.grade_attempts < ROOM_TRIES
+            ):
                 self.wait_for_room(record, outcome["reason"])
             else:
                 for name, value in outcome.items():
