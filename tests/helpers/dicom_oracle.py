@@ -85,10 +85,13 @@ def expected_volume(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(pos @ normal)
     heights = (pos @ normal)[order]
     steps = np.diff(heights)
-    if len(found) < 2 or steps.min() < 0.1 or np.ptp(steps) > 0.05 * steps.mean():
+    # A stack is one where no slice lies more than 1 mm from where an even stack puts it: a
+    # volume from headers within that is judged on its voxels; beyond it, no volume is right.
+    even = heights[0] + np.arange(len(heights)) * (steps.mean() if len(steps) else 0.0)
+    if len(found) < 2 or steps.min() < 0.1 or np.abs(heights - even).max() > 1.0:
         raise NoStack("not a regular stack")
     in_plane = pos[order] - np.outer(heights, normal)
-    if np.abs(np.diff(in_plane, axis=0)).max() > 0.1:
+    if np.abs(in_plane - in_plane[0]).max() > 1.0:
         raise NoStack("tilted")
     data = np.stack([found[k][3].T for k in order], axis=2)  # (columns, rows, slices)
     lps = np.eye(4)

@@ -27,7 +27,9 @@ def pixel_problem(ds) -> str | None:
     size is wrong), each value within the bits stored."""
     from pydicom.uid import UID
 
-    for keyword in ("Rows", "Columns", "BitsAllocated", "BitsStored", "PixelData"):
+    required = ("Rows", "Columns", "BitsAllocated", "BitsStored", "PixelRepresentation",
+                "SamplesPerPixel", "PhotometricInterpretation", "PixelData")  # fmt: skip
+    for keyword in required:  # type 1 in the image pixel module: no default is safe
         if ds.get(keyword) in (None, ""):
             return f"no {keyword}"
     allocated, stored = int(ds.BitsAllocated), int(ds.BitsStored)
