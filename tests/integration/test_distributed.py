@@ -194,8 +194,9 @@ def test_a_stopped_ddp_train_says_how_to_resume_and_resumes_exactly(
     store, ddp_straight, tmp_path, stop
 ):
     """A scheduler's SIGTERM to torchrun (which passes it on to its workers), or Ctrl-C in a
-    terminal (SIGINT to every process of the group): both ranks stop at a batch's end, and
-    ``--resume`` under DDP ends with exactly the uninterrupted DDP run's weights."""
+    terminal (SIGINT to every process of the group, and torchrun's echo of it): both ranks stop
+    together at a batch's end (gliograde.train.signals) and say how to resume; ``--resume``
+    under DDP ends with exactly the uninterrupted DDP run's weights."""
     import os
     import signal
     import time

@@ -31,12 +31,14 @@ def test_evaluate_waits_for_no_one_and_says_who_writes(run):
 
 
 def test_explain_into_the_run_takes_its_lock(run, tiny_run, synth_small):
+    before = sorted(p.relative_to(run) for p in run.rglob("*") if p.name != ".gliograde.lock")
     with lock_held_elsewhere(run, "gliograde train") as pid:
         with pytest.raises(FolderBusy, match=busy(pid)):
             explain_store(run, tiny_run[0], ExplainOptions(per_patient=1, viewer=False))
         with pytest.raises(FolderBusy, match=busy(pid)):
             explain_subjects(run, [synth_small / "Synth_0004"], ExplainOptions(per_patient=1))
-    assert not (run / "explain").exists()
+    after = sorted(p.relative_to(run) for p in run.rglob("*") if p.name != ".gliograde.lock")
+    assert after == before  # nothing written while another process held the run
 
 
 def test_readers_take_no_lock(run, synth_small, tmp_path):

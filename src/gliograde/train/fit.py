@@ -177,6 +177,10 @@ def make_callbacks(config: TrainConfig, ckpt_dir: Path, select: bool) -> list:
         callbacks.append(best)
     if select and config.patience > 0:
         callbacks.append(EarlyStopping("val_auc", mode="max", patience=config.patience))
+    if config.devices * config.nodes > 1:
+        from gliograde.train.signals import StopTogether
+
+        callbacks.append(StopTogether())
     return callbacks
 
 
@@ -247,11 +251,16 @@ def stopped_cleanly(trainer: L.Trainer, fold_dir: Path, last: Path):
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     # Under torchrun the launcher passes a Ctrl-C on to its workers, which got it from the
-    # terminal too: that echo must not count as a second Ctrl-C. There the launcher kills
-    # workers that do not stop within 30 s, so a second Ctrl-C is its to handle.
+    # terminal too: only the first becomes a SIGTERM (Lightning broadcasts between ranks from
+    # its SIGTERM handler, so each rank must see the same number). There the launcher kills
+    # workers that do not stop within 30 s: a second Ctrl-C is its to handle.
     launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    seen = []
 
     def on_ctrl_c(signum, frame):
+        if launched and seen:
+            return
+        seen.append(signum)
         if not launched:
             signal.signal(signal.SIGINT, signal.default_int_handler)
         os.kill(os.getpid(), signal.SIGTERM)
