@@ -188,7 +188,12 @@ def test_kill_9_mid_study_loses_no_image_and_sends_one_sr(pacs, node, export, tm
 
 
 def test_a_full_spool_answers_out_of_resources(pacs, node, export, tmp_path):
-    files = sorted(restudied(export, tmp_path / "full", "full").iterdir())[:40]
+    # images of one size (one series' grid): once one does not fit, none after it does
+    by_size: dict[int, list[Path]] = {}
+    for f in sorted(restudied(export, tmp_path / "full", "full").iterdir()):
+        by_size.setdefault(f.stat().st_size, []).append(f)
+    files = max(by_size.values(), key=len)[:40]
+    assert len(files) >= 20
     node("--max-spool", "1")
     statuses = send(files, pacs.node_port)
     kept = statuses.index(0xA700)
