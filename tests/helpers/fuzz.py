@@ -7,14 +7,9 @@ from __future__ import annotations
 
 import gzip
 import os
-import signal
 import struct
-import traceback
-from contextlib import contextmanager
 
 import numpy as np
-
-from gliograde.core.errors import GliogradeError
 
 CASES = int(os.environ.get("GLIOGRADE_FUZZ_CASES", "300"))
 """Cases per reader in total; ``make fuzz`` sets 10,000."""
@@ -87,37 +82,3 @@ def mutate_nifti_gz(raw: bytes, rng: np.random.Generator) -> bytes:
     if rng.random() < 0.7:
         return gzip.compress(mutate(gzip.decompress(raw), rng, header=True), mtime=0)
     return mutate(raw, rng)
-
-
-class Hang(Exception):
-    """A case ran past its time limit."""
-
-
-@contextmanager
-def time_limit(seconds: int):
-    """Raise :class:`Hang` in the block after ``seconds`` (SIGALRM; main thread only)."""
-
-    def on_alarm(signum, frame):
-        raise Hang(f"no answer after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def outcome(call) -> str | None:
-    """None when ``call`` answered or raised a GliogradeError; the failure otherwise."""
-    try:
-        with time_limit(20):
-            call()
-    except GliogradeError:
-        return None
-    except Hang as err:
-        return f"hang: {err}"
-    except Exception:
-        return traceback.format_exc(limit=3)
-    return None

@@ -84,15 +84,12 @@ def evaluate_test(run_path: Path, cohort: TestCohort, out: Path, device: str = "
         The metrics (also ``out/metrics.json``), next to ``predictions_patients.csv`` and the
         plots in ``out``. With ``out`` inside the run's folder, the run's lock is held.
     """
-    import contextlib
-
-    from gliograde.core.lock import folder_lock
+    from gliograde.core.lock import lock_if_writing_into
 
     run = Run.open(run_path)
     if (Path(out) / "config.json").is_file():
         raise UsageError(f"--out {out}: that is a run folder; give a new folder for the results")
-    inside = Path(out).resolve().is_relative_to(run.path.resolve())
-    with folder_lock(run.path, "gliograde evaluate") if inside else contextlib.nullcontext():
+    with lock_if_writing_into(run.path, out, "gliograde evaluate"):
         return graded_test(run, cohort, Path(out), device)
 
 

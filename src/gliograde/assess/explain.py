@@ -10,7 +10,6 @@ for the attention figures.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from gliograde.assess.viewer import synthetic_subject, viewer_case
 from gliograde.assess.volume import StoreSources, look_at
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import merge_json
-from gliograde.core.lock import folder_lock
+from gliograde.core.lock import folder_lock, lock_if_writing_into
 from gliograde.run import Run
 
 
@@ -260,8 +259,8 @@ def explain_subjects(
     o = options or ExplainOptions()
     grader = Grader.open(run_path, device=o.device)
     run = grader.run
-    inside = o.out is None or Path(o.out).resolve().is_relative_to(run.path.resolve())
-    with folder_lock(run.path, "gliograde explain") if inside else contextlib.nullcontext():
+    out = run.path / "explain" if o.out is None else Path(o.out)
+    with lock_if_writing_into(run.path, out, "gliograde explain"):
         return explain_new(grader, inputs, o)
 
 

@@ -106,3 +106,11 @@ def waiting_lock(path: Path, what: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def lock_if_writing_into(folder: Path, out: Path, what: str) -> contextlib.AbstractContextManager:
+    """``folder``'s lock (:func:`folder_lock`) when ``out`` lies inside it; nothing otherwise
+    (a command writing elsewhere only reads ``folder``)."""
+    if Path(out).resolve().is_relative_to(Path(folder).resolve()):
+        return folder_lock(folder, what)
+    return contextlib.nullcontext()
