@@ -76,7 +76,6 @@ def run_demo(config: DemoConfig, report: bool = True) -> dict:
     """
     from gliograde.assess.evaluate import format_table
     from gliograde.experiment import train_and_evaluate
-    from gliograde.run.config import TrainConfig
 
     store, run = config.folder("store"), config.folder("run")
     started = time.perf_counter()
@@ -89,19 +88,7 @@ def run_demo(config: DemoConfig, report: bool = True) -> dict:
     step(f"slice store in {store}")
     if run.exists():  # the demo's own folder: figures always come from models trained now
         shutil.rmtree(run)
-    train_config = TrainConfig(
-        store=str(store),
-        out=str(run),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        seed=config.seed,
-        device=config.device,
-        epoch_slices=config.epoch_slices,
-        select="last",
-        progress=False,
-    )
-    metrics = train_and_evaluate(train_config)
+    metrics = train_and_evaluate(demo_training(config, run))
     step("5-fold cross-validation done")
     if report:
         metrics["attention"], report_path = explain_and_report(run, store, config.device)
@@ -116,6 +103,25 @@ def run_demo(config: DemoConfig, report: bool = True) -> dict:
             f"(chance {a['mean_chance']:.1%}); report: {report_path}"
         )
     return metrics
+
+
+def demo_training(config: DemoConfig, run: Path, precision: str = "auto"):
+    """The demo's training options (``--select last``: see the module's docstring)."""
+    from gliograde.run.config import TrainConfig
+
+    return TrainConfig(
+        store=str(config.folder("store")),
+        out=str(run),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        seed=config.seed,
+        device=config.device,
+        epoch_slices=config.epoch_slices,
+        select="last",
+        progress=False,
+        precision=precision,
+    )
 
 
 def make_store(config: DemoConfig) -> None:

@@ -26,6 +26,12 @@ class Slices(str, Enum):
     all = "all"
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 class Balance(str, Enum):
     weights = "weights"
     sampler = "sampler"

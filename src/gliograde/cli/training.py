@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from gliograde.cli.common import Balance, Device, DeviceOption, RunArgument, Select, WorkersOption
+from gliograde.cli.common import (
+    Balance,
+    Device,
+    DeviceOption,
+    Precision,
+    RunArgument,
+    Select,
+    WorkersOption,
+)
 from gliograde.core.errors import UsageError
 
 
@@ -38,8 +46,13 @@ def train(
         bool, typer.Option("--compile/--no-compile", help="torch.compile the network.")
     ] = False,
     resident: Annotated[
-        bool, typer.Option(help="Training slices kept in GPU memory: no CPU worker in the loop.")
+        bool,
+        typer.Option(help="Training slices read once into one tensor on the device (RAM or GPU)."),
     ] = False,
+    precision: Annotated[
+        Precision,
+        typer.Option(help="auto: bf16 where the CPU or GPU computes it natively, else fp32."),
+    ] = Precision.auto,
     pretrained: Annotated[
         Path | None, typer.Option(help="torchvision resnet18 weights file.")
     ] = None,

@@ -59,12 +59,24 @@ class GradeNet(nn.Module):
         return torch.flatten(b.avgpool(x), 1)
 
     def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Class logits ``[B, K]`` and tumour logit ``[B]``."""
+        """Class logits ``[B, K]`` and tumour logit ``[B]``.
+
+        The two heads run in float32 even under bfloat16 autocast: trained with them in
+        bfloat16, the demo's out-of-fold patient AUC fell by 0.03 to 0.045 on two seeds; with
+        them in float32 (two 512-wide linear layers, a negligible share of the work) it did not
+        (``scripts/compare_training_precision.py``, docs/results/benchmarks.md).
+        """
         f = self.features(x)
+        if torch.is_autocast_enabled(f.device.type):
+            with torch.autocast(f.device.type, enabled=False):
+                return self.heads(f.float())
+        return self.heads(f)
+
+    def heads(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.backbone.fc(f), self.tumor_head(f)[:, 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone.fc(self.features(x))
+        return self.forward_heads(x)[0]
 
 
 def build_model(pretrained: Path | None = None, num_classes: int = NUM_CLASSES) -> GradeNet:

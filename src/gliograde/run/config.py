@@ -10,6 +10,9 @@ from gliograde.core.errors import GliogradeError, UsageError
 from gliograde.store.manifest import StoreManifest
 
 SELECT_MODES = ("inner", "last")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+"""``train --precision``: auto, fp32 or bf16. ``fp16`` is what auto resolves to on GPUs without
+native bfloat16 (float16 with a gradient scaler); a run records the resolved one."""
 
 
 @dataclass
@@ -43,7 +46,8 @@ class TrainConfig:
     tumor_loss_weight: float = 0.5
     workers: int = -1  # DataLoader workers; -1: 0 on CPU, up to 8 on GPU
     compile: bool = False
-    resident: bool = False  # keep the training slices on the device (GPU memory)
+    resident: bool = False  # the training slices read once into one tensor on the device
+    precision: str = "auto"  # auto, fp32 or bf16; config.json records what auto resolved to
     pretrained: str | None = None
     resume: bool = False
     progress: bool = True
@@ -55,6 +59,8 @@ class TrainConfig:
             raise UsageError("--device must be auto, cpu or gpu")
         if self.select not in SELECT_MODES:
             raise UsageError("--select must be 'inner' or 'last'")
+        if self.precision not in PRECISIONS:
+            raise UsageError("--precision must be auto, fp32 or bf16")
         if not 0.05 <= self.select_fraction <= 0.5:
             raise UsageError("--select-fraction must be between 0.05 and 0.5")
 

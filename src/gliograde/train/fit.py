@@ -125,14 +125,31 @@ def loader_workers(config: TrainConfig, accelerator: str) -> int:
     return 0 if accelerator == "cpu" else 8
 
 
-def precision(accelerator: str) -> str:
-    """bf16 autocast on GPUs that have it; float16 with a gradient scaler (Lightning's
-    ``16-mixed``) on those that do not (V100, T4); float32 on a CPU."""
-    if accelerator != "gpu":
-        return "32-true"
+LIGHTNING_PRECISION = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
+
+
+def resolve_precision(choice: str, accelerator: str) -> str:
+    """What ``--precision`` means on ``accelerator``: ``fp32``, ``bf16`` or ``fp16``.
+
+    ``auto`` is bf16 autocast where the device computes bfloat16 natively (CPUs with AVX-512
+    BF16 or AMX, GPUs from Ampere on), float16 with a gradient scaler on GPUs without it (V100,
+    T4), float32 on other CPUs: the same test ``predict`` uses for its precision.
+    """
+    if choice != "auto":
+        return choice
     from gliograde.core.devices import native_bf16
 
-    return "bf16-mixed" if native_bf16("cuda") else "16-mixed"
+    if native_bf16("cuda" if accelerator == "gpu" else "cpu"):
+        return "bf16"
+    return "fp16" if accelerator == "gpu" else "fp32"
+
+
+def with_resolved_precision(config: TrainConfig) -> TrainConfig:
+    """``config`` with ``precision`` resolved for its device, as ``config.json`` records it."""
+    from dataclasses import replace
+
+    chosen = resolve_precision(config.precision, resolve_device(config.device))
+    return replace(config, precision=chosen)
 
 
 def make_module(
@@ -198,7 +215,7 @@ def make_trainer(
         strategy="ddp" if distributed else "auto",
         # One BatchNorm over the global batch on GPUs; PyTorch has no SyncBatchNorm on CPU.
         sync_batchnorm=distributed and accelerator == "gpu",
-        precision=precision(accelerator),
+        precision=LIGHTNING_PRECISION[resolve_precision(config.precision, accelerator)],
         max_epochs=config.epochs,
         callbacks=callbacks,
         logger=[

@@ -21,6 +21,7 @@ RESUME_KEYS = (
     "full",
     "select",
     "select_fraction",
+    "precision",
 )
 
 
@@ -30,6 +31,8 @@ def check_resume(config: TrainConfig, out: Path) -> None:
         return
     old = Run.open(out).train_config
     changed = [k for k in RESUME_KEYS if getattr(old, k) != getattr(config, k)]
+    if old.precision == "auto":  # a run from before the precision was recorded
+        changed = [k for k in changed if k != "precision"]
     if changed:
         raise UsageError(
             f"{out}: --resume continues the run as it was started; these options differ: "
