@@ -43,8 +43,9 @@ class GradeModule(L.LightningModule):
             self.resident = self.resident.to(self.device)
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
-        # --resident: no "x" in the batch; it is gathered from the slices kept on this device.
-        x = batch["x"] if "x" in batch else self.resident[batch["item"]].float()
+        # --resident: no "x" in the batch; it is gathered from the slices kept on this device
+        # (index_select: about twice as fast as indexing with a tensor on a CPU).
+        x = batch["x"] if "x" in batch else self.resident.index_select(0, batch["item"]).float()
         if self.trainer.training and self.config.augment:
             from gliograde.train.augment import augment_batch
 

@@ -20,18 +20,44 @@ TUMOR_OVERSAMPLING = 3.0
 
 
 class IndexedSlices(SliceDataset):
-    """A :class:`SliceDataset` whose items also carry the subject as an integer (for gathering)."""
+    """A :class:`SliceDataset` whose items also carry the subject as an integer (for gathering).
+
+    With ``images=False`` (``--resident``: the images are read once into one tensor on the
+    device and gathered there by ``item``) a DataLoader fetches a whole batch of labels at once
+    (:meth:`__getitems__`), with no per-item dict to collate; give it ``collate_fn=as_batch``.
+    """
 
     def __init__(self, store, subjects, tumor_threshold, subject_ids, images: bool = True):
         super().__init__(store, subjects, 0, tumor_threshold)
         self.subject_idx = {s: i for i, s in enumerate(subject_ids)}
-        self.images = images  # False: the images are resident on the device (--resident)
+        self.images = images
+        self.subject_codes = np.array([self.subject_idx[s] for s in self.index.subject], np.int64)
 
     def __getitem__(self, i):
         item = super().__getitem__(i) if self.images else self.labels(i)
         item["subject_idx"] = self.subject_idx[item["subject"]]
         item["item"] = i
         return item
+
+    def __getitems__(self, indices: list[int]) -> list[dict] | dict[str, torch.Tensor]:
+        """The items of a batch: one by one when the images are read here, else the batch's
+        labels as tensors (``item``, ``y``, ``tumor``, ``subject_idx``)."""
+        if self.images:
+            return [self[i] for i in indices]
+        i = np.asarray(indices, dtype=np.int64)
+        return {
+            "item": torch.from_numpy(i),
+            "y": torch.from_numpy(self.index.label[i].astype(np.int64)),
+            "tumor": torch.from_numpy(
+                (self.index.tumor[i] >= self.tumor_threshold).astype(np.float32)
+            ),
+            "subject_idx": torch.from_numpy(self.subject_codes[i]),
+        }
+
+
+def as_batch(batch):
+    """A DataLoader's ``collate_fn`` for a dataset that fetches whole batches: as they are."""
+    return batch
 
 
 def class_weights(labels: np.ndarray, n_classes: int = 2) -> list[float]:
@@ -113,6 +139,7 @@ def make_train_loader(
         persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),
         drop_last=n > config.batch_size,
+        collate_fn=None if ds.images else as_batch,
     )
 
 
