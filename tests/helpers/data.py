@@ -31,7 +31,7 @@ def zscore_brain(volume: np.ndarray, brain: np.ndarray, clip=(0.5, 99.5)) -> np.
     """One modality z-scored over the brain as prepare does it (statistics, then apply)."""
     from gliograde.preprocess.normalise import apply_zscore, brain_stats
 
-    return apply_zscore(volume, brain, brain_stats(volume, brain, clip))
+    return apply_zscore(volume, ~brain, brain_stats(volume, brain, clip))
 
 
 def write_manifest(path, cohort, subjects, grade=None):

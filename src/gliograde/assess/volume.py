@@ -105,9 +105,8 @@ def model_brain(subject) -> np.ndarray:
     """The brain the model saw (LPS): voxels non-zero in any sequence once a sequence left
     unmasked is masked (:mod:`gliograde.io.consensus`)."""
     from gliograde.io.volumes import load_subject
-    from gliograde.preprocess.normalise import brain_mask
 
-    return brain_mask(load_subject(subject, use_seg=False).images)
+    return load_subject(subject, use_seg=False).brain
 
 
 def in_original_grid(cam: Path, subject_folder: Path, out: Path) -> Path | None:

@@ -14,6 +14,8 @@ changed: the out-of-distribution guard then names the sequences whose brain is i
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gliograde import MODALITIES, SEQUENCE_NAMES
@@ -39,22 +41,53 @@ def lone_sequences(nonzero: np.ndarray) -> list[int]:
     return lone
 
 
-def mask_lone_background(images: np.ndarray, voxel_ml: float) -> list[str]:
-    """Mask, in place, the one sequence of ``images`` ``(4, x, y, z)`` whose background is not
-    zero where the three others' is; returns the warning that says so (none when all agree, or
-    when more than one disagrees)."""
-    nonzero = images != 0
+def none_can_be_lone(channels: list[np.ndarray], union: np.ndarray) -> bool:
+    """Whether the voxel counts alone rule out a lone sequence (the usual case, decided in a
+    few passes over the voxels instead of :func:`lone_sequences`' many).
+
+    A channel's voxels that are zero in every other channel lie in the union of all channels
+    outside the largest other channel's: there are at most ``union - max(others)`` of them.
+    When that bound is within ``LONE_SHARE`` of the channel's own count, it is not lone.
+    ``union``: :func:`nonzero_anywhere` of the channels.
+    """
+    own = [int(np.count_nonzero(v)) for v in channels]
+    n_union = int(np.count_nonzero(union))
+    for c, n in enumerate(own):
+        most_alone = n_union - max(own[:c] + own[c + 1 :])
+        if most_alone > LONE_SHARE * max(n, 1):
+            return False
+    return True
+
+
+def nonzero_anywhere(channels: list[np.ndarray]) -> np.ndarray:
+    """Voxels non-zero in any channel (for integers, one OR of the values: no boolean pass)."""
+    if all(v.dtype.kind in "iu" for v in channels) and len({v.dtype for v in channels}) == 1:
+        return functools.reduce(np.bitwise_or, channels) != 0
+    return functools.reduce(np.logical_or, (v != 0 for v in channels))
+
+
+def mask_lone_background(
+    channels: list[np.ndarray], voxel_ml: float, union: np.ndarray | None = None
+) -> list[str]:
+    """Mask the one sequence of ``channels`` (four ``(x, y, z)`` volumes) whose background is
+    not zero where the three others' is, replacing it in the list by a masked copy; returns the
+    warning that says so (none when all agree, or when more than one disagrees). ``union``:
+    :func:`nonzero_anywhere` of the channels, when the caller has it."""
+    union = nonzero_anywhere(channels) if union is None else union
+    if none_can_be_lone(channels, union):
+        return []
+    nonzero = np.stack([v != 0 for v in channels])
     lone = lone_sequences(nonzero)
     if len(lone) != 1:
         return []
     c = lone[0]
     others = np.any(np.delete(nonzero, c, axis=0), axis=0)
-    outside = images[c][nonzero[c] & ~others]
+    outside = channels[c][nonzero[c] & ~others]
     values, counts = np.unique(outside[:200_000], return_counts=True)
     if counts.max() < CONSTANT_SHARE * counts.sum():
         return []  # not a background left at a value: a skull, a wider field of view; the guard
     background = float(values[np.argmax(counts)])
-    images[c][~others] = 0
+    channels[c] = np.where(others, channels[c], 0).astype(channels[c].dtype)
     name = SEQUENCE_NAMES[MODALITIES[c]]
     return [
         f"{name}'s background is {background:.4g}, not 0, where the other three sequences "

@@ -9,7 +9,7 @@ file and what is wrong, so that ``gliograde check`` can list them all.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -18,7 +18,7 @@ import numpy as np
 from gliograde import MODALITIES
 from gliograde.core.errors import DataError
 from gliograde.io.cohort import SEG, Subject
-from gliograde.io.consensus import mask_lone_background
+from gliograde.io.consensus import mask_lone_background, nonzero_anywhere
 from gliograde.io.nifti import open_image, read_array, read_channel, reorient, reoriented_affine
 
 MIN_BRAIN_VOXELS = 1000
@@ -38,17 +38,27 @@ class SubjectVolumes:
     """A subject's volumes, validated and in a common orientation.
 
     Attributes:
-        images: ``(4, x, y, z)``, channels FLAIR, T1ce, T1, T2, raw intensities: integer as stored
-            when all four share one integer type (BraTS: int16), else float32.
+        channels: the four ``(x, y, z)`` volumes, FLAIR, T1ce, T1, T2, raw intensities: integer
+            as stored when all four share one integer type (BraTS: int16), else float32. Each
+            is laid out as NIfTI stores it (x fastest), so an axial slice is contiguous; they
+            are read-only unless this subject's loading changed them.
         seg: uint8 ``(x, y, z)`` with labels in {0, 1, 2, 4}, or None when not used.
         affine: the voxel-to-world matrix after reorientation.
         warnings: things worth telling that did not stop the load.
+        brain: the voxels non-zero in any channel (BraTS volumes are skull-stripped, their
+            background 0).
     """
 
-    images: np.ndarray
+    channels: list[np.ndarray]
     seg: np.ndarray | None
     affine: np.ndarray
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str]
+    brain: np.ndarray
+
+    @property
+    def images(self) -> np.ndarray:
+        """The four volumes stacked ``(4, x, y, z)`` (a copy; :attr:`channels` are not)."""
+        return stack_channels(self.channels)
 
 
 def load_subject(subject: Subject, use_seg: bool = True) -> SubjectVolumes:
@@ -93,10 +103,13 @@ def load_subject(subject: Subject, use_seg: bool = True) -> SubjectVolumes:
             images.append(data)
     if problems:
         raise SubjectError(subject.subject_id, problems)
-    stacked = stack_channels(images)
+    channels = common_type(images)
     affine = reoriented_affine(opened[MODALITIES[0]][0])
-    warnings += mask_lone_background(stacked, voxel_ml(affine))
-    return SubjectVolumes(stacked, seg, affine, warnings)
+    brain = nonzero_anywhere(channels)
+    masked = mask_lone_background(channels, voxel_ml(affine), brain)
+    if masked:  # one sequence's background was not the others': the brain is theirs now
+        brain = nonzero_anywhere(channels)
+    return SubjectVolumes(channels, seg, affine, warnings + masked, brain)
 
 
 def role_data(
@@ -162,18 +175,21 @@ def voxel_ml(affine: np.ndarray) -> float:
     return float(np.prod(np.linalg.norm(np.asarray(affine)[:3, :3], axis=0))) / 1000.0
 
 
-def stack_channels(volumes: list[np.ndarray]) -> np.ndarray:
-    """``(C, x, y, z)`` from C volumes, each channel laid out in memory as NIfTI stores it.
-
-    NIfTI data is Fortran-ordered (x varies fastest): a plain ``np.stack`` would transpose
-    every voxel; here each channel is one contiguous copy, and an axial slice ``[..., z]`` is
-    contiguous too. Integer volumes (BraTS: int16) stay integer (half the memory; prepare's
-    statistics take a faster exact path on them); mixed or float volumes become float32.
-    """
+def common_type(volumes: list[np.ndarray]) -> list[np.ndarray]:
+    """The volumes as they are when all share one integer type (BraTS: int16; half the memory
+    of float32, and prepare's statistics take a faster exact path on them), else each made
+    float32 (a volume already float32 is not copied)."""
     dtypes = {v.dtype for v in volumes}
-    dtype = dtypes.pop() if len(dtypes) == 1 and next(iter(dtypes)).kind in "iu" else np.float32
+    if len(dtypes) == 1 and next(iter(dtypes)).kind in "iu":
+        return list(volumes)
+    return [v.astype(np.float32, copy=False) for v in volumes]
+
+
+def stack_channels(volumes: list[np.ndarray]) -> np.ndarray:
+    """``(C, x, y, z)`` from C volumes of one type, each channel laid out in memory as NIfTI
+    stores it (x fastest: a plain ``np.stack`` would transpose every voxel)."""
     shape = volumes[0].shape
-    out = np.empty((len(volumes), *shape[::-1]), dtype=dtype).transpose(0, 3, 2, 1)
+    out = np.empty((len(volumes), *shape[::-1]), dtype=volumes[0].dtype).transpose(0, 3, 2, 1)
     for c, v in enumerate(volumes):
         out[c] = v
     return out

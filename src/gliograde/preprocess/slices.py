@@ -17,10 +17,9 @@ from gliograde.io.consensus import brain_ml_each
 from gliograde.io.volumes import SubjectError, load_subject, voxel_ml
 from gliograde.preprocess.normalise import (
     CLIP_PERCENTILES,
-    apply_zscore,
     brain_box_zyx,
-    brain_mask,
     brain_stats,
+    zscore_slices,
 )
 from gliograde.preprocess.profile import subject_profile
 
@@ -119,7 +118,7 @@ def preprocess_subject(
             subject.problems + ["no segmentation: --slices tumor needs one (use --slices brain)"],
         )
     volumes = load_subject(subject, use_seg=has_seg)
-    brain = brain_mask(volumes.images)
+    brain = volumes.brain
     seg = volumes.seg if volumes.seg is not None else np.zeros(brain.shape, dtype=np.uint8)
     # NIfTI stores x fastest, so an axial plane is contiguous: work on (z, y, x) views (.T),
     # where taking slices is a copy of whole planes, not a gather of scattered voxels.
@@ -131,8 +130,8 @@ def preprocess_subject(
     if len(zs) == 0:
         what = "tumour" if config.slices == "tumor" else "brain"
         raise SubjectError(subject.subject_id, [f"no slice with enough {what} to keep"])
-    slices, stats = normalised_slices(volumes.images, brain_zyx, brain_per_z, zs, config)
-    each = brain_ml_each(volumes.images, voxel_ml(volumes.affine))
+    slices, stats = normalised_slices(volumes.channels, brain_zyx, brain_per_z, zs, config)
+    each = brain_ml_each(volumes.channels, voxel_ml(volumes.affine))
     profile = subject_profile(brain.shape, volumes.affine, int(brain_per_z.sum()), stats, each)
     seg_slices = np.ascontiguousarray(seg_zyx[zs].transpose(0, 2, 1))
     # Counts are taken at native resolution, so --min-tumor-pixels means the same at any --size.
@@ -147,7 +146,7 @@ def preprocess_subject(
 
 
 def normalised_slices(
-    images: np.ndarray,
+    channels: list[np.ndarray],
     brain_zyx: np.ndarray,
     brain_per_z: np.ndarray,
     zs: np.ndarray,
@@ -160,17 +159,21 @@ def normalised_slices(
     slices are normalised.
     """
     box = brain_box_zyx(brain_zyx, brain_per_z)
-    kept_brain = brain_zyx[zs]
-    # Without a resize, float16 (the store's type) is written straight away: the cast then
-    # happens in the same pass as the transposition below, not in a pass of its own.
+    brain_in_box = brain_zyx[box]
+    n_brain = int(np.count_nonzero(brain_in_box))
+    # (n, y, x) → (n, x, y): the store keeps the (x, y) plane of the reoriented volume. The
+    # transposition is done once on the mask and on each channel's stored integers (a quarter
+    # of float32's bytes), so that the arithmetic and the float16 cast run on contiguous memory.
+    outside = np.ascontiguousarray(~brain_zyx[zs].transpose(0, 2, 1))
+    # Without a resize, float16 (the store's type) is written straight away.
     dtype = np.float16 if config.size is None else np.float32
     n_x, n_y = brain_zyx.shape[2], brain_zyx.shape[1]
     slices = np.empty((len(zs), len(MODALITIES), n_x, n_y), dtype=dtype)
     all_stats = []
     for c in range(len(MODALITIES)):
-        volume_zyx = images[c].T
-        stats = brain_stats(volume_zyx[box], brain_zyx[box], config.clip_percentiles)
-        # (n, y, x) → (n, x, y): the store keeps the (x, y) plane of the reoriented volume.
-        slices[:, c] = apply_zscore(volume_zyx[zs], kept_brain, stats).transpose(0, 2, 1)
+        volume_zyx = channels[c].T
+        stats = brain_stats(volume_zyx[box], brain_in_box, config.clip_percentiles, n_brain)
+        kept = np.ascontiguousarray(volume_zyx[zs].transpose(0, 2, 1))
+        slices[:, c] = zscore_slices(kept, outside, stats, dtype)
         all_stats.append(stats)
     return slices, all_stats
