@@ -51,11 +51,23 @@ def fake_results():
             "monai_persistent": loader(800, 400),
             "monai_persistent_fp16": loader(1000, 300),  # faster MONAI on disk
             "store": loader(2000, 600),
+            "store_resident": loader(8000, 450),
         },
         "memory": {"200": {"peak_anon_mb": 105}, "20": {"peak_anon_mb": 100}},
-        "training": {"end_to_end_slices_per_s": 27, "model_alone_slices_per_s": 30},
+        "training": {
+            "slices_per_s": {
+                "alone_fp32": 30,
+                "alone_bf16": 60,
+                "end_to_end_fp32": 27,
+                "end_to_end_bf16": 54,
+                "end_to_end_bf16_resident": 57,
+            },
+            "auto_precision": "bf16",
+            "flops": {"train_flop_per_slice": 10e9},
+            "peak": {"peak": {"fp32": {"flop_per_s": 400e9}, "bf16": {"flop_per_s": 1200e9}}},
+        },
         "prepare": {"1": {"ratio": 2.0}, "2": {"ratio": 1.2}},
-        "predict": {"seg": {"wall_s": 7.0}, "noseg": {"wall_s": 9.0}},
+        "predict": {"seg": {"wall_s": 7.0, "ratio": 1.4}, "noseg": {"wall_s": 9.0, "ratio": 1.8}},
         "raw_scan": {"wall_s": 95.0},
     }
 
@@ -68,12 +80,27 @@ def test_verdicts_give_monai_its_best_setting_for_each_comparison():
     assert v["store_vs_monai_cache"]["value"] == 0.5  # against the faster cache (4000)
     assert v["store_mem_vs_monai_cache"]["value"] == 1.2  # against the leaner one (500 MB)
     assert v["store_vs_monai_persistent"]["value"] == 2.0  # against the faster one (1000)
+    assert v["store_resident_vs_monai_cache"] == {"value": 2.0, "target": 1.5, "met": True}
+    assert v["store_resident_mem_vs_monai_cache"]["value"] == 0.9  # 450 MB against 500 MB
+    # train's own precision (bf16 here) on both sides; FLOP/s against bf16's peak
     assert v["train_vs_model"]["value"] == 0.9 and v["train_vs_model"]["met"]
-    assert v["prepare_vs_floor"] == {"value": 2.0, "target": 1.5, "met": False}  # 1 worker
+    assert v["train_bf16_vs_fp32"]["value"] == 2.0
+    assert v["train_vs_peak"] == {"value": 54 * 10e9 / 1200e9, "target": 0.5, "met": False}
+    assert v["prepare_vs_floor"] == {"value": 2.0, "target": 2.5, "met": True}  # 1 worker
     assert v["anon_growth"]["value"] == 0.05
-    assert v["predict_ensemble_seg_s"]["met"] is False  # 7 s > 6 s
-    assert v["predict_ensemble_noseg_s"]["met"] is True
+    assert v["predict_vs_forward_seg"]["met"] and not v["predict_vs_forward_noseg"]["met"]
+    assert v["predict_ensemble_seg_s"] == {"value": 7.0, "target": None, "met": None}
     assert v["dicom_to_grade_s"] == {"value": 95.0, "target": 90.0, "met": False}
+
+
+def test_train_vs_peak_uses_fp32_where_auto_is_fp32():
+    from gliograde.bench.report import verdicts
+
+    results = fake_results()
+    results["training"]["auto_precision"] = "fp32"
+    v = verdicts(results)
+    assert v["train_vs_peak"]["value"] == 27 * 10e9 / 400e9
+    assert v["train_vs_model"]["value"] == 27 / 30
 
 
 def test_memory_that_could_not_be_counted_is_not_met():

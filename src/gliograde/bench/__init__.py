@@ -22,6 +22,7 @@ d. ``predict`` of one patient with a 5-fold ensemble (untrained weights: the tim
 e. Private memory (``RssAnon``) at its peak while training at 240×240 on 20 and 200 subjects.
 """
 
-from gliograde.bench.report import BenchConfig, format_results, run_bench
+from gliograde.bench.printing import format_results
+from gliograde.bench.report import BenchConfig, run_bench
 
 __all__ = ["BenchConfig", "format_results", "run_bench"]

@@ -3,7 +3,9 @@
 import json
 import sys
 
+from gliograde.bench.limits import measure_flops, measure_peak
 from gliograde.bench.loaders import measure_loader
+from gliograde.bench.pipeline import measure_forward
 from gliograde.bench.training import (
     measure_end_to_end,
     measure_epoch_with_validation,
@@ -17,6 +19,9 @@ MEASURES = {
     "measure_end_to_end": measure_end_to_end,
     "measure_train_memory": measure_train_memory,
     "measure_epoch_with_validation": measure_epoch_with_validation,
+    "measure_flops": measure_flops,
+    "measure_peak": measure_peak,
+    "measure_forward": measure_forward,
 }
 
 measure, kwargs = sys.argv[1], json.loads(sys.argv[2])

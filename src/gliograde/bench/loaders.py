@@ -17,6 +17,7 @@ LOADER_KINDS = (
     "monai_persistent",
     "monai_persistent_fp16",
     "store",
+    "store_resident",
 )
 """The readers compared, each on the same slices (see :func:`build_dataset`)."""
 
@@ -147,12 +148,35 @@ def store_dataset(store: Path):
     return SliceDataset(store)
 
 
+class ResidentSlices:
+    """``train --resident``'s data path: the store's slices read once into one contiguous
+    float16 tensor; a DataLoader yields each batch's labels at once (no per-item collate) and
+    the batch's images are gathered from the tensor by index, as the training step does."""
+
+    def __init__(self, store: Path):
+        from gliograde.store.read import SliceStore
+        from gliograde.train.sampling import IndexedSlices
+
+        slices = SliceStore(store)
+        threshold = slices.manifest.min_tumor
+        self.labels = IndexedSlices(slices, None, threshold, sorted(slices.subjects), images=False)
+        self.images = self.labels.resident_images()
+
+    def __len__(self):
+        return len(self.labels)
+
+    def gather(self, batch: dict):
+        return self.images.index_select(0, batch["item"]).float()
+
+
 def reader_files(kind: str, cohort: Path, store: Path, cache_dir: Path) -> list[Path]:
     """The files a reader reads while it is measured (after its set-up)."""
     from gliograde.bench.pagecache import files_under
 
     if kind == "store":
         return files_under(store / "subjects", "images.npy")
+    if kind == "store_resident":
+        return []  # read once at set-up, then held in this process
     if kind.startswith("monai_persistent"):
         return files_under(cache_dir, "*.pt")
     if kind == "article":
@@ -167,6 +191,8 @@ def build_dataset(kind: str, cohort: Path, store: Path, cache_dir: Path, items):
         return monai_cache_dataset(cohort, items, half=kind.endswith("fp16"))
     if kind.startswith("monai_persistent"):
         return monai_persistent_dataset(cohort, items, cache_dir, half=kind.endswith("fp16"))
+    if kind == "store_resident":
+        return ResidentSlices(store)
     return store_dataset(store)
 
 
@@ -200,7 +226,9 @@ def measure_loader(
         cold = loader_rate(ds, batch_size, n)
         warm = max(loader_rate(ds, batch_size, n) for _ in range(2))  # best of 2 warm epochs
     page_cache = mb(resident_bytes(files))
-    added, size = peak.peak_rss - baseline, sum(p.stat().st_size for p in files)
+    # RSS can end below the baseline when the set-up's temporaries go back to the system: the
+    # reader then adds nothing measurable, not a negative amount.
+    added, size = max(peak.peak_rss - baseline, 0.0), sum(p.stat().st_size for p in files)
     return {
         "slices_per_s": warm,
         "cold_slices_per_s": cold,
@@ -227,16 +255,23 @@ def loader_rate(ds, batch_size: int, max_slices: int) -> float:
     import torch
     from torch.utils.data import DataLoader
 
+    from gliograde.train.sampling import as_batch
+
+    resident = isinstance(ds, ResidentSlices)
     loader = DataLoader(
-        ds,
+        ds.labels if resident else ds,
         batch_size=batch_size,
         shuffle=True,
         num_workers=0,
         generator=torch.Generator().manual_seed(0),
+        collate_fn=as_batch if resident else None,
     )
     n, started = 0, time.perf_counter()
     for batch in loader:
-        first = batch[0] if isinstance(batch, list) else batch.get("x", batch.get("image"))
+        if resident:
+            first = ds.gather(batch)
+        else:
+            first = batch[0] if isinstance(batch, list) else batch.get("x", batch.get("image"))
         n += len(first)
         if n >= max_slices:
             break

@@ -100,9 +100,37 @@ def timing_run(store: Path, run: Path, folds: int = 5) -> Path:
     return run
 
 
+def measure_forward(run: str, n_slices: int, repeats: int = 3) -> dict:
+    """The forward passes alone of what ``predict`` runs on one patient: the run's models loaded
+    as ``predict`` loads them (not timed), then every scored slice as is and the top
+    ``TTA_SLICES`` flipped two ways, on slices already in memory, in ``predict``'s precision.
+    Best of ``repeats`` after one warm-up."""
+    import torch
+
+    from gliograde.infer.grader import Grader
+    from gliograde.infer.models import VARIANTS, precision_name, run_models, slice_outputs
+    from gliograde.infer.patient import TTA_SLICES
+
+    grader = Grader.open(Path(run))
+    size = grader.run.manifest.slice_size
+    x = torch.randn(n_slices, 4, size, size)
+
+    def forward():
+        slice_outputs(grader.models, x)
+        run_models(grader.models, x[:TTA_SLICES], variants=VARIANTS[1:])
+
+    forward()
+    times = [timed(forward) for _ in range(repeats)]
+    device = str(next(grader.models[0].parameters()).device)
+    return {"forward_s": min(times), "all_forward_s": times, "precision": precision_name(device)}
+
+
 def bench_predict(cohort: Path, store: Path, root: Path, repeats: int = 3) -> dict:
     """``gliograde predict`` of one patient with a 5-fold ensemble, with and without its
-    segmentation, process start included: best of ``repeats`` (``store``: a ``brain`` store)."""
+    segmentation, process start included, best of ``repeats`` (``store``: a ``brain`` store);
+    and the ensemble's forward passes alone on as many slices, in a fresh process."""
+    from gliograde.bench.process import in_fresh_process
+
     run = timing_run(store, root / "timing-run", folds=5)
     subject = sorted(p for p in cohort.iterdir() if p.is_dir())[0]
     cmd = [sys.executable, "-m", "gliograde", "predict", str(run), str(subject)]
@@ -115,6 +143,9 @@ def bench_predict(cohort: Path, store: Path, root: Path, repeats: int = 3) -> di
             times.append(time.perf_counter() - started)
             if result.returncode != 0:
                 raise RuntimeError(f"predict failed:\n{result.stderr[-2000:]}")
-        answer = json.loads(result.stdout)[0]
-        out[path] = {"wall_s": min(times), "all_wall_s": times, "n_slices": answer["n_slices"]}
+        n = json.loads(result.stdout)[0]["n_slices"]
+        forward = in_fresh_process("measure_forward", run=str(run), n_slices=n, repeats=repeats)
+        wall = min(times)
+        out[path] = {"wall_s": wall, "all_wall_s": times, "n_slices": n, **forward}
+        out[path]["ratio"] = wall / forward["forward_s"]
     return out

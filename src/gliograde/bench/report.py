@@ -18,16 +18,22 @@ from gliograde.core.console import say
 from gliograde.core.files import write_json
 
 BRATS_SHAPE = (240, 240, 155)
-TARGETS = {  # name: (target, "at least" or "at most")
+TARGETS = {  # name: (target, "min": at least, "max": at most, "info": no target)
     "store_vs_article": (100.0, "min"),  # the store at least 100× the article's style
-    "store_vs_monai_cache": (1.0, "min"),  # at least MONAI CacheDataset's best throughput
+    "store_vs_monai_cache": (1.0, "min"),  # the page-cache store against MONAI's RAM cache
     "store_vs_monai_persistent": (2.0, "min"),  # at least 2× MONAI's PersistentDataset
     "store_mem_vs_monai_cache": (0.5, "max"),  # RSS + warm page cache vs the leaner MONAI cache
-    "train_vs_model": (0.9, "min"),  # end-to-end training at least 0.9 of the model alone
-    "prepare_vs_floor": (1.5, "max"),  # prepare at most 1.5× the same-inflater floor, 1 worker
+    "store_resident_vs_monai_cache": (1.5, "min"),  # --resident against MONAI's best cache
+    "store_resident_mem_vs_monai_cache": (1.0, "max"),  # ... and its memory, the leaner MONAI
+    "train_bf16_vs_fp32": (1.0, "min"),  # end to end: auto's bf16 must pay where it is chosen
+    "train_vs_model": (0.9, "min"),  # end to end at least 0.9 of the model alone (auto)
+    "train_vs_peak": (0.5, "min"),  # end-to-end training FLOP/s against the chip's peak (auto)
+    "prepare_vs_floor": (2.5, "max"),  # prepare at most 2.5× the same-inflater floor, 1 worker
     "anon_growth": (0.10, "max"),  # private memory within 10 % from 20 to 200 subjects
-    "predict_ensemble_noseg_s": (10.0, "max"),  # 5-fold ensemble, no seg, process start incl.
-    "predict_ensemble_seg_s": (6.0, "max"),  # the same with the segmentation
+    "predict_vs_forward_seg": (1.5, "max"),  # the predict process against its forward passes
+    "predict_vs_forward_noseg": (1.5, "max"),
+    "predict_ensemble_seg_s": (None, "info"),  # seconds move between machines of one kind
+    "predict_ensemble_noseg_s": (None, "info"),
     "dicom_to_grade_s": (90.0, "max"),  # one raw head from DICOM to graded, skull stripping incl.
 }
 
@@ -145,29 +151,41 @@ def bench_loaders(config: BenchConfig, cohort: Path, store: Path, root: Path) ->
     return out
 
 
+TRAINING_RUNS = {  # name: (measure, its options); "auto" is the precision train resolves to
+    "alone_fp32": ("measure_model_alone", {"precision": "fp32"}),
+    "alone_bf16": ("measure_model_alone", {"precision": "bf16"}),
+    "end_to_end_fp32": ("measure_end_to_end", {"precision": "fp32"}),
+    "end_to_end_bf16": ("measure_end_to_end", {"precision": "bf16"}),
+    "end_to_end_bf16_resident": ("measure_end_to_end", {"precision": "bf16", "resident": True}),
+}
+
+
 def bench_training(config: BenchConfig, store: Path) -> dict:
-    """Model alone, end to end, and an epoch with validation, each in a fresh process, repeated
-    ``train_repeats`` times interleaved (the machine's state drifts): the best of each."""
+    """Each training measurement in a fresh process, repeated ``train_repeats`` times
+    interleaved (the machine's state drifts), the best kept; then an epoch with validation, the
+    FLOPs of a training slice and the chip's peak."""
+    from gliograde.core.devices import resolve_device, torch_device
     from gliograde.store.read import SliceStore
+    from gliograde.train.fit import resolve_precision
 
     size = SliceStore(store).manifest.slice_size
     steps = {"batch_size": config.batch_size, "steps": config.train_steps}
-    runs: dict[str, list[dict]] = {"alone": [], "end_to_end": [], "epoch": []}
+    where = {"size": size} | steps
+    runs: dict[str, list[float]] = {name: [] for name in TRAINING_RUNS}
+    epochs = []
     for _ in range(config.train_repeats):
-        runs["alone"].append(in_fresh_process("measure_model_alone", size=size, **steps))
-        runs["end_to_end"].append(in_fresh_process("measure_end_to_end", store=str(store), **steps))
-        runs["epoch"].append(
-            in_fresh_process("measure_epoch_with_validation", store=str(store), **steps)
-        )
-    best = {k: max(v, key=lambda r: r["slices_per_s"]) for k, v in runs.items() if k != "epoch"}
+        for name, (measure, options) in TRAINING_RUNS.items():
+            at = where if measure == "measure_model_alone" else {"store": str(store)} | steps
+            runs[name].append(in_fresh_process(measure, **at, **options)["slices_per_s"])
+        epochs.append(in_fresh_process("measure_epoch_with_validation", store=str(store), **steps))
     return {
-        "model_alone_slices_per_s": best["alone"]["slices_per_s"],
-        "end_to_end_slices_per_s": best["end_to_end"]["slices_per_s"],
-        "all_model_alone": [r["slices_per_s"] for r in runs["alone"]],
-        "all_end_to_end": [r["slices_per_s"] for r in runs["end_to_end"]],
-        "epoch_with_validation": min(runs["epoch"], key=lambda r: r["epoch_s"]),
-        "size": size,
-        **steps,
+        "slices_per_s": {name: max(v) for name, v in runs.items()},
+        "all_slices_per_s": runs,
+        "auto_precision": resolve_precision("auto", resolve_device("auto")),
+        "epoch_with_validation": min(epochs, key=lambda r: r["epoch_s"]),
+        "flops": in_fresh_process("measure_flops", size=size),
+        "peak": in_fresh_process("measure_peak", device=torch_device("auto")),
+        **where,
     }
 
 
@@ -199,29 +217,34 @@ def bench_memory(config: BenchConfig, root: Path, first_store: Path) -> dict:
 
 
 def verdicts(r: dict) -> dict:
-    """Each target: the measured value, the target, and whether it is met.
+    """Each target: the measured value, the target, and whether it is met (None: information).
 
     MONAI is given its best setting for each comparison: the faster of its float32 and float16
     variants for throughput, the leaner for memory. A value that could not be measured (no
     ``fincore`` to count the page cache) is None and not met.
     """
-    lo, mem, p, t = r["loaders"], r["memory"], r["predict"], r["training"]
+    lo, mem, p = r["loaders"], r["memory"], r["predict"]
     rate = {k: v["slices_per_s"] for k, v in lo.items()}
-    monai_cache = ("monai_cache", "monai_cache_fp16")
-    monai_mem = [lo[k]["memory_mb"] for k in monai_cache]
-    store_mem = lo["store"]["memory_mb"]
+    monai_cache = max(rate["monai_cache"], rate["monai_cache_fp16"])
+    monai_mem = min(lo[k]["memory_mb"] or float("inf") for k in ("monai_cache", "monai_cache_fp16"))
     a, b = (mem[k]["peak_anon_mb"] for k in sorted(mem, key=int))
     values = {
         "store_vs_article": rate["store"] / rate["article"],
-        "store_vs_monai_cache": rate["store"] / max(rate[k] for k in monai_cache),
+        "store_vs_monai_cache": rate["store"] / monai_cache,
         "store_vs_monai_persistent": rate["store"]
         / max(rate["monai_persistent"], rate["monai_persistent_fp16"]),
-        "store_mem_vs_monai_cache": None if store_mem is None else store_mem / min(monai_mem),
-        "train_vs_model": t["end_to_end_slices_per_s"] / t["model_alone_slices_per_s"],
+        "store_mem_vs_monai_cache": ratio_or_none(lo["store"]["memory_mb"], monai_mem),
+        "store_resident_vs_monai_cache": rate["store_resident"] / monai_cache,
+        "store_resident_mem_vs_monai_cache": ratio_or_none(
+            lo["store_resident"]["memory_mb"], monai_mem
+        ),
+        **training_values(r["training"]),
         "prepare_vs_floor": r["prepare"]["1"]["ratio"],
         "anon_growth": abs(b - a) / a,
-        "predict_ensemble_noseg_s": p["noseg"]["wall_s"],
+        "predict_vs_forward_seg": p["seg"]["ratio"],
+        "predict_vs_forward_noseg": p["noseg"]["ratio"],
         "predict_ensemble_seg_s": p["seg"]["wall_s"],
+        "predict_ensemble_noseg_s": p["noseg"]["wall_s"],
         "dicom_to_grade_s": r["raw_scan"]["wall_s"],
     }
     out = {}
@@ -231,120 +254,31 @@ def verdicts(r: dict) -> dict:
     return out
 
 
-def met(value: float | None, target: float, kind: str) -> bool:
+def ratio_or_none(a: float | None, b: float) -> float | None:
+    return None if a is None else a / b
+
+
+def training_values(t: dict) -> dict:
+    """The training verdicts: bf16 against fp32 end to end, end to end against the model alone
+    in ``train``'s own precision (auto), and that end-to-end rate in FLOP/s against the peak."""
+    rate, auto = t["slices_per_s"], measured_precision(t)
+    flop_per_s = rate[f"end_to_end_{auto}"] * t["flops"]["train_flop_per_slice"]
+    return {
+        "train_bf16_vs_fp32": rate["end_to_end_bf16"] / rate["end_to_end_fp32"],
+        "train_vs_model": rate[f"end_to_end_{auto}"] / rate[f"alone_{auto}"],
+        "train_vs_peak": flop_per_s / t["peak"]["peak"][auto]["flop_per_s"],
+    }
+
+
+def measured_precision(t: dict) -> str:
+    """``train``'s automatic precision, among those measured (fp16, on GPUs without bf16, is
+    not: there the comparisons are in fp32)."""
+    return t["auto_precision"] if t["auto_precision"] in ("fp32", "bf16") else "fp32"
+
+
+def met(value: float | None, target: float | None, kind: str) -> bool | None:
+    if kind == "info":
+        return None
     if value is None:
         return False
     return value >= target if kind == "min" else value <= target
-
-
-NAMES = {
-    "article": "NIfTI per item (article)",
-    "monai_cache": "MONAI CacheDataset, float32",
-    "monai_cache_fp16": "MONAI CacheDataset, float16",
-    "monai_persistent": "MONAI PersistentDataset, float32",
-    "monai_persistent_fp16": "MONAI PersistentDataset, float16",
-    "store": "gliograde slice store",
-}
-
-
-def format_results(r: dict) -> str:
-    m = r["machine"]
-    lines = [
-        f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, "
-        f"Python {m['python']}, torch {m['torch']}, GPU {m['gpu'] or 'none'}",
-    ]
-    lines += loader_lines(r["loaders"], r["config"]["batch_size"])
-    lines += training_lines(r["training"])
-    lines += prepare_lines(r["prepare"]) + predict_lines(r["predict"])
-    lines += memory_lines(r["memory"]) + raw_scan_lines(r["raw_scan"]) + verdict_lines(r)
-    return "\n".join(lines)
-
-
-def mb(value) -> str:
-    return "n/a" if value is None else f"{value:.0f}"
-
-
-def loader_lines(lo: dict, batch_size: int) -> list[str]:
-    head = "slices/s warm  cold  set-up s  added RSS MB  page cache MB  memory MB"
-    lines = ["", f"a. loaders, the store's tumour slices, batch {batch_size}, 0 workers   {head}"]
-    for kind, v in lo.items():
-        cold = f"{v['cold_slices_per_s']:.0f}" + ("" if v.get("evicted", True) else "*")
-        lines.append(
-            f"   {NAMES[kind]:<47}{v['slices_per_s']:>10.0f}{cold:>6}"
-            f"{v['setup_s']:>10.1f}{v['added_rss_mb']:>14.0f}{mb(v['page_cache_mb']):>15}"
-            f"{mb(v['memory_mb']):>11}"
-        )
-    if not all(v.get("evicted", True) for v in lo.values()):
-        lines.append("   * its files could not be evicted (tmpfs?): cold is warm there")
-    return lines
-
-
-def training_lines(t: dict) -> list[str]:
-    e = t["epoch_with_validation"]
-
-    def runs(key: str) -> str:
-        return ", ".join(f"{x:.1f}" for x in t[key])
-
-    return [
-        "",
-        f"b. training at {t['size']}×{t['size']}, batch {t['batch_size']}, {t['steps']} timed "
-        f"steps, best of ({runs('all_model_alone')}) and ({runs('all_end_to_end')}): model "
-        f"alone {t['model_alone_slices_per_s']:.1f} slices/s, end to end "
-        f"{t['end_to_end_slices_per_s']:.1f} slices/s",
-        f"   one epoch with its checkpoint selection: {e['epoch_s']:.1f} s ({e['train_slices']} "
-        f"training slices; {e['select_slices']} select slices scored in "
-        f"{e['validation_s']:.1f} s)",
-    ]
-
-
-def prepare_lines(prep: dict) -> list[str]:
-    lines = ["", "c. prepare vs the load floors          floor s  nibabel s  prepare s  ratio"]
-    for w, v in prep.items():
-        lines.append(
-            f"   {w} worker(s){'':<26}{v['floor_s']:>8.1f}{v['nibabel_floor_s']:>11.1f}"
-            f"{v['prepare_s']:>11.1f}{v['ratio']:>7.2f}"
-        )
-    return lines
-
-
-def predict_lines(p: dict) -> list[str]:
-    lines = ["", "d. predict one patient, 5-fold ensemble at 240×240, process start included"]
-    for path, label in (("seg", "with seg"), ("noseg", "without seg")):
-        v = p[path]
-        runs = ", ".join(f"{x:.1f}" for x in v["all_wall_s"])
-        lines.append(f"   {label:<12} {v['wall_s']:.1f} s best of ({runs}), {v['n_slices']} slices")
-    return lines
-
-
-def memory_lines(mem: dict) -> list[str]:
-    lines = ["", "e. peak private memory (RssAnon) while training at 240×240"]
-    for n, v in mem.items():
-        lines.append(
-            f"   {n:>4} subjects ({v['slices']} slices): {v['peak_anon_mb']:.0f} MB "
-            f"(peak RSS {v['peak_rss_mb']:.0f} MB)"
-        )
-    if len(mem) == 2:
-        (n1, a), (n2, b) = sorted(mem.items(), key=lambda kv: int(kv[0]))
-        per = (b["peak_anon_mb"] - a["peak_anon_mb"]) / (int(n2) - int(n1))
-        lines.append(f"   growth: {per:+.2f} MB per subject")
-    return lines
-
-
-def raw_scan_lines(raw: dict) -> list[str]:
-    steps = ", ".join(f"{k} {v:.1f}" for k, v in raw["steps_s"].items())
-    return [
-        "",
-        f"f. predict from a DICOM export ({raw['dicom_files']} files, one SYNTHETIC head with "
-        "skull), process start included",
-        f"   {raw['wall_s']:.1f} s in all; preprocessing {raw['preprocess_s']:.1f} s ({steps})",
-    ]
-
-
-def verdict_lines(r: dict) -> list[str]:
-    lines = ["", "targets"]
-    for k, v in r["verdicts"].items():
-        kind = "≥" if TARGETS[k][1] == "min" else "≤"
-        state = "met" if v["met"] else "MISSED"
-        shown = "n/a" if v["value"] is None else f"{v['value']:.3g}"
-        lines.append(f"   {k:<27}{shown:>10}   target {kind} {v['target']:<6g} {state}")
-    return lines + [f"\nbench wall time: {r['wall_s']:.0f} s"]

@@ -12,8 +12,12 @@ from gliograde.bench.process import PeakMemory
 WARMUP_STEPS = 2
 
 
-def measure_model_alone(size: int, batch_size: int, steps: int) -> dict:
-    """Training slices/s of the model alone on random tensors already in memory (the ceiling)."""
+def measure_model_alone(
+    size: int, batch_size: int, steps: int, precision: str = "fp32", compile: bool = False
+) -> dict:
+    """Training slices/s of the model alone on random tensors already in memory (the ceiling),
+    in ``precision`` (``bf16``: autocast, as Lightning's ``bf16-mixed``), ``forward_heads``
+    compiled as ``train --compile`` compiles it."""
     import torch
     import torch.nn.functional as F
 
@@ -21,13 +25,20 @@ def measure_model_alone(size: int, batch_size: int, steps: int) -> dict:
 
     torch.manual_seed(0)
     model = build_model().to(memory_format=torch.channels_last).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    if compile:
+        model.forward_heads = torch.compile(model.forward_heads)
     shape = (batch_size, len(MODALITIES), size, size)
     x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
     y, tumor = torch.randint(0, 2, (batch_size,)), torch.ones(batch_size)
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, x, y, tumor = (t.to(device) for t in (model, x, y, tumor))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
     def step():
-        logits, tumor_logit = model.forward_heads(x)
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits, tumor_logit = model.forward_heads(x)
+        logits, tumor_logit = logits.float(), tumor_logit.float()
         tumor_loss = F.binary_cross_entropy_with_logits(tumor_logit, tumor)
         loss = F.cross_entropy(logits, y) + 0.5 * tumor_loss
         opt.zero_grad(set_to_none=True)
@@ -36,16 +47,33 @@ def measure_model_alone(size: int, batch_size: int, steps: int) -> dict:
 
     for _ in range(WARMUP_STEPS):  # oneDNN picks its kernels, the allocator grows
         step()
+    synchronize(device)
     started = time.perf_counter()
     for _ in range(steps):
         step()
+    synchronize(device)
     rate = steps * batch_size / (time.perf_counter() - started)
     return {"slices_per_s": rate, "size": size, "batch_size": batch_size, "steps": steps}
 
 
-def measure_end_to_end(store: str, batch_size: int, steps: int) -> dict:
+def synchronize(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure_end_to_end(
+    store: str,
+    batch_size: int,
+    steps: int,
+    precision: str = "fp32",
+    resident: bool = False,
+    compile: bool = False,
+) -> dict:
     """Training slices/s through ``train``'s own path: store → augmentation → Lightning step
-    (no validation: :func:`measure_epoch_with_validation` times an epoch with it)."""
+    (no validation: :func:`measure_epoch_with_validation` times an epoch with it), with
+    ``train``'s options ``--precision``, ``--resident`` and ``--compile``."""
     import lightning as L
 
     from gliograde.store.read import SliceStore
@@ -62,7 +90,13 @@ def measure_end_to_end(store: str, batch_size: int, steps: int) -> dict:
 
     timer = StepTimer()
     n = (steps + WARMUP_STEPS) * batch_size
-    train_one_epoch(slices, batch_size, n, [timer])
+    train_one_epoch(
+        slices,
+        batch_size,
+        n,
+        [timer],
+        options={"precision": precision, "resident": resident, "compile": compile},
+    )
     rate = steps * batch_size / (timer.ended - timer.started)
     size = slices.manifest.slice_size
     return {"slices_per_s": rate, "size": size, "batch_size": batch_size, "steps": steps}
@@ -129,9 +163,11 @@ def train_one_epoch(
     callbacks: list | None = None,
     train: list[str] | None = None,
     select: list[str] | None = None,
+    options: dict | None = None,
 ) -> None:
-    """One epoch of ``n_slices`` through ``train``'s own path, on the CPU, into a temporary run
-    (on ``train``, default every subject; checkpoint selection on ``select``, default none)."""
+    """One epoch of ``n_slices`` through ``train``'s own path, into a temporary run (on
+    ``train``, default every subject; checkpoint selection on ``select``, default none), with
+    ``train``'s defaults (on the GPU where there is one) or the ``TrainConfig`` ``options``."""
     from gliograde.run.config import TrainConfig
     from gliograde.train.fit import train_one
 
@@ -143,9 +179,8 @@ def train_one_epoch(
             epochs=1,
             batch_size=batch_size,
             epoch_slices=n_slices,
-            device="cpu",
-            workers=0,
             progress=False,
+            **(options or {}),
         )
         train = slices.subjects if train is None else train
         train_one(config, slices, Path(out), train, select or [], extra_callbacks=callbacks)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from gliograde.cli.common import DemoTarget, Device, DeviceOption, JsonOption
+from gliograde.core.errors import UsageError
 
 
 def bench(
@@ -23,8 +24,27 @@ def bench(
     work: Annotated[
         Path | None, typer.Option(help="Keep the bench's data in this folder (reused next time).")
     ] = None,
+    gpu: Annotated[
+        bool,
+        typer.Option(
+            help="Training, predict and a 5-fold CV on 369 SYNTHETIC subjects (for a GPU)."
+        ),
+    ] = False,
+    smoke: Annotated[
+        bool, typer.Option(help="With --gpu: the same code at tiny sizes (CI, on a CPU).")
+    ] = False,
 ):
     """Measure loaders, training, prepare, predict and memory against the usual ways (minutes)."""
+    if smoke and not gpu:
+        raise UsageError("--smoke goes with --gpu (the GPU bench at tiny sizes)")
+    if gpu:
+        from gliograde.bench.gpu import GpuBenchConfig, format_gpu_results, run_gpu_bench
+
+        where = {"work": str(work) if work else None, "json_out": str(save) if save else None}
+        config = GpuBenchConfig.smoke_test(**where) if smoke else GpuBenchConfig(**where)
+        results = run_gpu_bench(config)
+        typer.echo(json.dumps(results, indent=2) if json_out else format_gpu_results(results))
+        return
     from gliograde.bench import BenchConfig, format_results, run_bench
 
     config = BenchConfig(
