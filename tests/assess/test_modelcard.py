@@ -44,6 +44,9 @@ def test_train_writes_a_card_that_quotes_metrics_json(tiny_run):
     inference = metrics["inference"]  # what the figures were computed with
     assert inference["precision"] in ("bf16", "fp32") and inference["device"] == "cpu"
     assert f"Computed with {inference['precision']} inference on cpu" in card
+    trained = Run.open(run).train_config.precision  # what train resolved auto to, recorded
+    assert trained in ("fp32", "bf16")
+    assert {"fp32": ", float32.", "bf16": ", bfloat16 autocast."}[trained] in card
     grades = list(Run.open(run).manifest.labels.values())
     counts = f"LGG: {grades.count('LGG')}, HGG: {grades.count('HGG')}"  # in class order
     assert f"{len(grades)} subjects ({counts})" in card

@@ -153,3 +153,12 @@ def nib_affine(root, role):
     import nibabel as nib
 
     return nib.load(root / "raw-nifti" / f"raw_{role}.nii.gz").affine
+
+
+def test_bench_gpu_without_a_gpu_points_to_smoke_mode(monkeypatch):
+    from gliograde.cli import tools
+    from helpers.cli import invoke
+
+    monkeypatch.setattr(tools, "gpu_present", lambda: False)
+    result = invoke("bench", "--gpu")
+    assert result.exit_code != 0 and "PyTorch sees no GPU here; add --smoke" in result.output

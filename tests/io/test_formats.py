@@ -69,7 +69,8 @@ def test_a_decathlon_case_is_read_by_its_declared_names_and_labels(original, wri
     assert subject.seg_labels == {0: 0, 1: 2, 2: 1, 3: 4}
     volumes = load_subject(subject)
     expected = load_subject(original[0])
-    assert np.array_equal(volumes.images, expected.images.astype(np.float32))
+    for got, original_channel in zip(volumes.channels, expected.channels, strict=True):
+        assert np.array_equal(got, original_channel.astype(np.float32))
     assert np.array_equal(volumes.seg, expected.seg)  # BraTS's codes, by the labels' names
     same_slices(original[1], preprocess_subject(subject, PrepareConfig("brain")))
 

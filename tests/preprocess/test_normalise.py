@@ -47,3 +47,28 @@ def test_a_constant_volume_without_background_has_exact_statistics():
     vol = np.full((6, 6, 4), 500, dtype=np.int16)  # no zero anywhere: no background bin
     low, high, mean, std = brain_stats(vol, np.ones(vol.shape, bool))
     assert (low, high, mean, std) == (500.0, 500.0, 500.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "dtype, low, high",
+    [
+        (np.int16, 0, 3000),
+        (np.int16, -400, 2000),  # a negative minimum
+        (np.uint8, 0, 255),
+        (np.uint16, 10, 60000),
+        (np.int32, 2**24 - 500, 2**24 + 500),  # above float32's exact integers
+        (np.float32, 0, 1000),
+    ],
+)
+@pytest.mark.parametrize("out_dtype", [np.float16, np.float32])
+def test_the_lookup_z_score_gives_the_bytes_of_computing_each_voxel(dtype, low, high, out_dtype):
+    from gliograde.preprocess.normalise import apply_zscore, zscore_slices
+
+    rng = np.random.default_rng(1)
+    volume = rng.integers(low, high, size=(5, 30, 40)).astype(dtype)
+    outside = rng.random(volume.shape) < 0.3
+    stats = (low + 0.1 * (high - low), low + 0.9 * (high - low), (low + high) / 2, (high - low) / 5)
+    expected = apply_zscore(volume, outside, stats).astype(out_dtype)
+    got = zscore_slices(volume, outside, stats, out_dtype)
+    assert got.dtype == out_dtype
+    assert got.tobytes() == expected.tobytes()

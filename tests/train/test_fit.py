@@ -6,7 +6,8 @@ import torch
 
 from gliograde.core.errors import UsageError
 from gliograde.run.config import TrainConfig
-from gliograde.train.fit import loader_workers, resolve_precision
+from gliograde.train.fit import loader_workers
+from gliograde.train.precision import resolve_precision
 from helpers.runs import train_config
 
 
@@ -45,48 +46,41 @@ def test_an_unknown_precision_is_refused():
 
 
 def test_the_run_records_its_precision_and_resume_refuses_another(tiny_run, tmp_path, monkeypatch):
-    """config.json records what auto resolved to; --resume with another precision is refused
-    before anything is trained."""
+    """config.json records what auto resolved to; --resume with auto keeps it, and with another
+    precision is refused before anything is trained."""
     import json
 
-    from gliograde.train import fit
+    from gliograde.train import precision
     from gliograde.train.folds import train_folds
 
     store, _, _ = tiny_run
-    monkeypatch.setattr(
-        fit, "resolve_precision", lambda choice, acc: choice.replace("auto", "fp32")
-    )
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)  # auto: fp32 on a CPU
     out = tmp_path / "run"
     train_folds(train_config(store, out, folds=[0], select="last"))
     assert json.loads((out / "config.json").read_text())["precision"] == "fp32"
     weights = (out / "fold_0" / "model.safetensors").read_bytes()
-    train_folds(train_config(store, out, folds=[0], select="last", resume=True))  # same: fine
-    with pytest.raises(UsageError, match="options differ: precision"):
-        train_folds(
-            train_config(store, out, folds=[0], select="last", resume=True, precision="bf16")
-        )
+    monkeypatch.setattr(precision, "native_bf16", lambda device: True)  # auto would be bf16 now
+    train_folds(train_config(store, out, folds=[0], select="last", resume=True))
+    assert json.loads((out / "config.json").read_text())["precision"] == "fp32"  # kept
+    bf16 = train_config(store, out, folds=[0], select="last", resume=True, precision="bf16")
+    with pytest.raises(UsageError, match=r"options differ: precision \(run fp32, now bf16\)"):
+        train_folds(bf16)
     assert (out / "fold_0" / "model.safetensors").read_bytes() == weights
 
 
-def test_compile_compiles_what_training_calls(tiny_run, tmp_path, monkeypatch):
-    """--compile must compile forward_heads (what every step calls), and steps must use it."""
-    from gliograde.train import fit
-    from gliograde.train.folds import train_folds
+def test_a_run_from_before_the_precision_was_recorded_resumes_in_float32(tiny_run, tmp_path):
+    """Training on a CPU was float32 before --precision existed: a resumed old run stays so."""
+    import json
 
-    store, _, _ = tiny_run
-    compiled, calls = [], []
+    from gliograde.run.config import TrainConfig
+    from gliograde.train.precision import recorded_precision, with_resolved_precision
 
-    def fake_compile(fn, *args, **kwargs):  # records what is compiled, counts its calls
-        compiled.append(getattr(fn, "__name__", type(fn).__name__))
-
-        def wrapper(*a, **k):
-            calls.append(1)
-            return fn(*a, **k)
-
-        return wrapper
-
-    monkeypatch.setattr(fit.torch, "compile", fake_compile)
-    config = train_config(store, tmp_path / "run", folds=[0], compile=True, select="last")
-    train_folds(config)
-    assert compiled == ["forward_heads"] and len(calls) == 32 // 16
-    assert (tmp_path / "run" / "fold_0" / "model.safetensors").is_file()
+    old = TrainConfig("s", "o")  # precision "auto": what an old config.json reads as
+    assert recorded_precision(old, "cpu") == "fp32"
+    run = tmp_path / "old-run"
+    run.mkdir()
+    record = json.loads((tiny_run[1] / "config.json").read_text())
+    record.pop("precision", None)
+    (run / "config.json").write_text(json.dumps(record))
+    resumed = with_resolved_precision(train_config(tiny_run[0], run, resume=True), run)
+    assert resumed.precision == "fp32"

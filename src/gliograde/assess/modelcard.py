@@ -86,7 +86,13 @@ def model_details(run: Run) -> str:
 - `predict` uses {kind}.
 {answer_rule(run.target, seg)}
 - Trained by gliograde {run.config.gliograde_version}: {c.epochs} epochs,
-  batch {c.batch_size}, learning rate {c.lr}, seed {c.seed}."""
+  batch {c.batch_size}, learning rate {c.lr}, seed {c.seed}{trained_in(c.precision)}."""
+
+
+def trained_in(precision: str) -> str:
+    """The training's precision as the card says it (runs before it was recorded: nothing)."""
+    names = {"fp32": "float32", "bf16": "bfloat16 autocast", "fp16": "float16 autocast"}
+    return f", {names[precision]}" if precision in names else ""
 
 
 def answer_rule(target, seg: str) -> str:

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gliograde.bench.process import in_fresh_process
-from gliograde.bench.report import BRATS_SHAPE, machine
+from gliograde.bench.report import BRATS_SHAPE, machine, met
 from gliograde.core.console import say
 from gliograde.core.files import write_json
 
@@ -111,7 +111,7 @@ def gpu_training(config: GpuBenchConfig, store: Path) -> dict:
     """Slices/s of the model alone and of ``train``'s path, each in a fresh process."""
     from gliograde.core.devices import resolve_device
     from gliograde.store.read import SliceStore
-    from gliograde.train.fit import resolve_precision
+    from gliograde.train.precision import resolve_precision
 
     size = SliceStore(store).manifest.slice_size
     precision = resolve_precision("auto", resolve_device("auto"))
@@ -177,8 +177,9 @@ def gpu_verdicts(r: dict) -> dict:
     out = {}
     for name, value in values.items():
         target, kind = TARGETS[name]
-        met = (value >= target if kind == "min" else value <= target) if judged else None
-        out[name] = {"value": value, "target": target, "met": met}
+        out[name] = {"value": value, "target": target, "met": met(value, target, kind)}
+        if not judged:
+            out[name]["met"] = None
     return out
 
 

@@ -94,8 +94,8 @@ def monai_cache_dataset(cohort: Path, items, half: bool = False):
     """MONAI's ``CacheDataset`` of the same slices as contiguous ``[4, H, W]`` items in RAM.
 
     ``copy_cache=False``: nothing changes a cached item, so MONAI hands it out without copying
-    (its fastest setting). ``half``: items cached in float16 (the store's bytes), made float32
-    per item as the store's are.
+    (its fastest setting). ``half``: items cached in float16 (the store's bytes); each batch is
+    made float32 once (:func:`loader_rate`), as ``--resident``'s are.
     """
     import torch
     from monai.data import CacheDataset
@@ -110,13 +110,13 @@ def monai_cache_dataset(cohort: Path, items, half: bool = False):
         copy_cache=False,
     )
     make_slice.forget()
-    return AsFloat(cache) if half else cache
+    return cache
 
 
 def monai_persistent_dataset(cohort: Path, items, cache_dir: Path, half: bool = False):
     """MONAI's ``PersistentDataset``: each slice item computed once and saved to ``cache_dir``
     (one ``.pt`` file per item), then read back per item. ``half``: items saved in float16 (the
-    store's bytes, half the reading), made float32 per item as the store's are."""
+    store's bytes, half the reading); each batch is made float32 once (:func:`loader_rate`)."""
     import torch
     from monai.data import PersistentDataset
 
@@ -125,21 +125,7 @@ def monai_persistent_dataset(cohort: Path, items, cache_dir: Path, half: bool = 
     for i in range(len(ds)):  # build the cache (set-up), in subject order
         ds[i]
     make_slice.forget()
-    return AsFloat(ds) if half else ds
-
-
-class AsFloat:
-    """Items of ``dataset`` with their image made float32."""
-
-    def __init__(self, dataset):
-        self.dataset = dataset
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, i):
-        item = self.dataset[i]
-        return {"image": item["image"].float(), "label": item["label"]}
+    return ds
 
 
 def store_dataset(store: Path):
@@ -272,6 +258,7 @@ def loader_rate(ds, batch_size: int, max_slices: int) -> float:
             first = ds.gather(batch)
         else:
             first = batch[0] if isinstance(batch, list) else batch.get("x", batch.get("image"))
+            first = first.float()  # float16 batches (MONAI's fp16 caches) made float32 once
         n += len(first)
         if n >= max_slices:
             break

@@ -46,14 +46,17 @@ def bench_prepare(cohort: Path, root: Path, repeats: int = 2) -> dict:
     """Best-of-``repeats`` wall times of the floors and of ``prepare``, per worker count.
 
     With 1 worker everything runs in this process (no pool); with one per core the floors run in
-    the same kind of pool as ``prepare``, so both pay its start-up.
+    the same kind of pool as ``prepare``, so both pay its start-up. Both run with the memory
+    settings of ``gliograde prepare`` (:mod:`gliograde.core.memory`).
     """
+    from gliograde.core.memory import reuse_freed_memory
     from gliograde.core.parallel import default_workers, map_with_progress
     from gliograde.io.layouts import discover
     from gliograde.preprocess.slices import PrepareConfig
     from gliograde.store.write import prepare
 
     subjects = discover(cohort).subjects
+    reuse_freed_memory()  # as the prepare command does, for the floors and prepare alike
     out = {}
     for workers in sorted({1, default_workers()}):
         runs: dict[str, list[float]] = {"floor_s": [], "nibabel_floor_s": [], "prepare_s": []}

@@ -166,7 +166,7 @@ def bench_training(config: BenchConfig, store: Path) -> dict:
     FLOPs of a training slice and the chip's peak."""
     from gliograde.core.devices import resolve_device, torch_device
     from gliograde.store.read import SliceStore
-    from gliograde.train.fit import resolve_precision
+    from gliograde.train.precision import resolve_precision
 
     size = SliceStore(store).manifest.slice_size
     steps = {"batch_size": config.batch_size, "steps": config.train_steps}
@@ -226,7 +226,8 @@ def verdicts(r: dict) -> dict:
     lo, mem, p = r["loaders"], r["memory"], r["predict"]
     rate = {k: v["slices_per_s"] for k, v in lo.items()}
     monai_cache = max(rate["monai_cache"], rate["monai_cache_fp16"])
-    monai_mem = min(lo[k]["memory_mb"] or float("inf") for k in ("monai_cache", "monai_cache_fp16"))
+    counted = [lo[k]["memory_mb"] for k in ("monai_cache", "monai_cache_fp16")]
+    monai_mem = min((m for m in counted if m is not None), default=None)
     a, b = (mem[k]["peak_anon_mb"] for k in sorted(mem, key=int))
     values = {
         "store_vs_article": rate["store"] / rate["article"],
@@ -250,12 +251,14 @@ def verdicts(r: dict) -> dict:
     out = {}
     for name, value in values.items():
         target, kind = TARGETS[name]
+        if name == "train_bf16_vs_fp32" and r["training"]["auto_precision"] != "bf16":
+            target, kind = None, "info"  # train does not choose bf16 here: nothing to judge
         out[name] = {"value": value, "target": target, "met": met(value, target, kind)}
     return out
 
 
-def ratio_or_none(a: float | None, b: float) -> float | None:
-    return None if a is None else a / b
+def ratio_or_none(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
 
 
 def training_values(t: dict) -> dict:

@@ -16,7 +16,8 @@ def measure_model_alone(
     size: int, batch_size: int, steps: int, precision: str = "fp32", compile: bool = False
 ) -> dict:
     """Training slices/s of the model alone on random tensors already in memory (the ceiling),
-    in ``precision`` (``bf16``: autocast, as Lightning's ``bf16-mixed``), ``forward_heads``
+    in ``precision`` (``bf16``, ``fp16``: autocast, as Lightning's ``bf16-mixed`` and ``16-mixed``
+    with its gradient scaler), ``forward_heads``
     compiled as ``train --compile`` compiles it."""
     import torch
     import torch.nn.functional as F
@@ -35,15 +36,19 @@ def measure_model_alone(
     model, x, y, tumor = (t.to(device) for t in (model, x, y, tumor))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
+    low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(device, enabled=precision == "fp16")  # as 16-mixed scales
+
     def step():
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with torch.autocast(device, dtype=low or torch.float32, enabled=low is not None):
             logits, tumor_logit = model.forward_heads(x)
         logits, tumor_logit = logits.float(), tumor_logit.float()
         tumor_loss = F.binary_cross_entropy_with_logits(tumor_logit, tumor)
         loss = F.cross_entropy(logits, y) + 0.5 * tumor_loss
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
     for _ in range(WARMUP_STEPS):  # oneDNN picks its kernels, the allocator grows
         step()
@@ -84,6 +89,7 @@ def measure_end_to_end(
         """From the end of the warm-up batches to the end of the last."""
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            synchronize(str(module.device.type))  # a GPU's queued work is part of the step
             if batch_idx == WARMUP_STEPS - 1:
                 self.started = time.perf_counter()
             self.ended = time.perf_counter()

@@ -95,6 +95,7 @@ def prepare(
     ] = False,
 ):
     """Build the slice store (one pread per slice) with patient-level splits."""
+    from gliograde.core.memory import reuse_freed_memory
     from gliograde.preprocess.slices import PrepareConfig
     from gliograde.store.write import prepare as run_prepare
 
@@ -102,6 +103,7 @@ def prepare(
     config = PrepareConfig(
         slices.value, min_tumor_pixels, size, folds, seed, target=target, classes=order
     )
+    reuse_freed_memory()  # this process ends with the command: see gliograde.core.memory
     manifest = run_prepare(data, out, config, labels, workers_or_cores(workers), skip_bad)
     for sid, reason in manifest.skipped.items():
         say(f"skipped {sid}: {reason}")

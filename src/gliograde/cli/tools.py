@@ -15,7 +15,7 @@ from gliograde.core.errors import UsageError
 
 def bench(
     subjects: Annotated[
-        int, typer.Option(help="SYNTHETIC subjects (240×240×155) to measure on.")
+        int, typer.Option(help="SYNTHETIC subjects (240×240×155) of the CPU bench.")
     ] = 20,
     json_out: JsonOption = False,
     save: Annotated[
@@ -37,6 +37,11 @@ def bench(
     """Measure loaders, training, prepare, predict and memory against the usual ways (minutes)."""
     if smoke and not gpu:
         raise UsageError("--smoke goes with --gpu (the GPU bench at tiny sizes)")
+    if gpu and not smoke and not gpu_present():
+        raise UsageError(
+            "bench --gpu: PyTorch sees no GPU here; add --smoke to run its code at tiny sizes "
+            "on this CPU, or run `gliograde bench` for the CPU bench"
+        )
     if gpu:
         from gliograde.bench.gpu import GpuBenchConfig, format_gpu_results, run_gpu_bench
 
@@ -54,6 +59,12 @@ def bench(
     )
     results = run_bench(config)
     typer.echo(json.dumps(results, indent=2) if json_out else format_results(results))
+
+
+def gpu_present() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def demo(

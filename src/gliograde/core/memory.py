@@ -21,8 +21,9 @@ _applied: list[bool] = []
 
 def reuse_freed_memory() -> bool:
     """Keep blocks up to 32 MB on the heap, and up to 512 MB of freed heap for reuse, in this
-    process (once). The process's memory then stays at its peak until it exits: meant for
-    ``prepare``'s workers and command, not for a long-lived process.
+    process (once). The process's memory then stays at its peak until it exits: meant for the
+    worker processes of :func:`~gliograde.core.parallel.map_with_progress` and for the
+    ``prepare`` command, not for a long-lived process such as a notebook's.
 
     Returns:
         Whether glibc took the settings (False on other C libraries).

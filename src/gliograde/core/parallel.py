@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
+from gliograde.core.memory import reuse_freed_memory
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -45,7 +47,9 @@ def map_with_progress(
         # forkserver, not fork: a process that has already run PyTorch (OpenMP threads) can
         # deadlock its forked children when they use it again (resize in prepare).
         context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=context) as pool:
+        n = min(workers, len(items))
+        # Workers live for this map alone: their big arrays may keep their pages (core.memory).
+        with ProcessPoolExecutor(n, mp_context=context, initializer=reuse_freed_memory) as pool:
             for result in pool.map(fn, items):
                 yield result
                 bar.update()

@@ -96,6 +96,6 @@ def mask_lone_background(
     ]
 
 
-def brain_ml_each(images: np.ndarray, voxel_ml: float) -> list[float]:
+def brain_ml_each(channels: list[np.ndarray], voxel_ml: float) -> list[float]:
     """Each sequence's own brain volume (its non-zero voxels), in mL."""
-    return [round(float(np.count_nonzero(v)) * voxel_ml, 1) for v in images]
+    return [round(float(np.count_nonzero(v)) * voxel_ml, 1) for v in channels]

@@ -1,9 +1,10 @@
 """Read a subject's NIfTI volumes and validate them.
 
-Like nnU-Net's image readers, :func:`load_subject` returns the images as one array
-``(channels, x, y, z)`` in the channel order FLAIR, T1ce, T1, T2, plus the segmentation and the
-geometry. Every problem found is collected (not only the first), each as one line naming the
-file and what is wrong, so that ``gliograde check`` can list them all.
+Like nnU-Net's image readers, :func:`load_subject` returns the images as channels in the order
+FLAIR, T1ce, T1, T2 (four ``(x, y, z)`` volumes as they were read, not copied into one array),
+plus the brain, the segmentation and the geometry. Every problem found is collected (not only
+the first), each as one line naming the file and what is wrong, so that ``gliograde check`` can
+list them all.
 """
 
 from __future__ import annotations
@@ -54,11 +55,6 @@ class SubjectVolumes:
     affine: np.ndarray
     warnings: list[str]
     brain: np.ndarray
-
-    @property
-    def images(self) -> np.ndarray:
-        """The four volumes stacked ``(4, x, y, z)`` (a copy; :attr:`channels` are not)."""
-        return stack_channels(self.channels)
 
 
 def load_subject(subject: Subject, use_seg: bool = True) -> SubjectVolumes:
@@ -183,16 +179,6 @@ def common_type(volumes: list[np.ndarray]) -> list[np.ndarray]:
     if len(dtypes) == 1 and next(iter(dtypes)).kind in "iu":
         return list(volumes)
     return [v.astype(np.float32, copy=False) for v in volumes]
-
-
-def stack_channels(volumes: list[np.ndarray]) -> np.ndarray:
-    """``(C, x, y, z)`` from C volumes of one type, each channel laid out in memory as NIfTI
-    stores it (x fastest: a plain ``np.stack`` would transpose every voxel)."""
-    shape = volumes[0].shape
-    out = np.empty((len(volumes), *shape[::-1]), dtype=volumes[0].dtype).transpose(0, 3, 2, 1)
-    for c, v in enumerate(volumes):
-        out[c] = v
-    return out
 
 
 def geometry_problems(opened: dict[str, tuple[nib.Nifti1Image, Path]]) -> list[str]:

@@ -87,7 +87,7 @@ def zscore_slices(volume: np.ndarray, outside: np.ndarray, stats: tuple, dtype) 
         return apply_zscore(volume, outside, stats).astype(dtype, copy=False)
     values = np.arange(low, high + 1).astype(np.float32)  # as volume.astype(np.float32) would
     table = apply_zscore(values, np.zeros(len(values), dtype=bool), stats).astype(dtype)
-    index = volume if low == 0 else np.subtract(volume, low, dtype=np.int32)
+    index = volume if low == 0 else np.subtract(volume, low, dtype=np.int64)
     out = np.take(table, index)
     out[outside] = 0
     return out

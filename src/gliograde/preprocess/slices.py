@@ -162,8 +162,8 @@ def normalised_slices(
     brain_in_box = brain_zyx[box]
     n_brain = int(np.count_nonzero(brain_in_box))
     # (n, y, x) → (n, x, y): the store keeps the (x, y) plane of the reoriented volume. The
-    # transposition is done once on the mask and on each channel's stored integers (a quarter
-    # of float32's bytes), so that the arithmetic and the float16 cast run on contiguous memory.
+    # mask and each channel's stored integers (int16: half float32's bytes) are transposed
+    # once, so that the z-scoring runs on contiguous memory.
     outside = np.ascontiguousarray(~brain_zyx[zs].transpose(0, 2, 1))
     # Without a resize, float16 (the store's type) is written straight away.
     dtype = np.float16 if config.size is None else np.float32

@@ -56,8 +56,8 @@ class SliceDataset(Dataset):
     def resident_images(self, device="cpu") -> torch.Tensor:
         """Every item's slice in one float16 tensor ``[N, 4, H, W]`` on ``device``.
 
-        For training with the store resident in GPU memory (BraTS 2020's tumour slices take
-        about 12 GB): batches are then gathered on the GPU and no CPU worker is in the loop.
+        For ``train --resident``: the slices held in RAM or GPU memory (BraTS 2020's tumour
+        slices take about 12 GB), each batch gathered there by index, no worker in the loop.
         """
         if len(self) == 0:
             raise GliogradeError(f"{self.store.path}: no slice to keep resident")

@@ -31,7 +31,6 @@ from gliograde import MODALITIES
 from gliograde.core.errors import DataError, GliogradeError
 from gliograde.core.files import fsync_dir, package_versions, read_json, save_npy, write_json
 from gliograde.core.lock import LOCK_NAME, folder_lock
-from gliograde.core.memory import reuse_freed_memory
 from gliograde.io.cohort import SEG, Cohort, Subject
 from gliograde.io.layouts import discover
 from gliograde.io.nifti import open_image
@@ -90,7 +89,6 @@ def write_subject(store: Path, subject: Subject, slices: SubjectSlices) -> None:
 
 def prepare_one(subject: Subject, store: Path, config: PrepareConfig) -> SubjectOutcome:
     """Worker: preprocess and write one subject unless it is already complete."""
-    reuse_freed_memory()  # once per process: its big arrays then do not fault their pages again
     if is_complete(store, subject.subject_id):
         return SubjectOutcome(subject.subject_id, "complete")
     try:

@@ -24,6 +24,7 @@ from gliograde.core.errors import GliogradeError
 from gliograde.run.config import TrainConfig
 from gliograde.store.read import SliceStore
 from gliograde.train.module import GradeModule
+from gliograde.train.precision import LIGHTNING_PRECISION, resolve_precision
 from gliograde.train.resume import checkpoint_epoch, read_log, write_log
 from gliograde.train.sampling import (
     IndexedSlices,
@@ -123,33 +124,6 @@ def loader_workers(config: TrainConfig, accelerator: str) -> int:
     if config.workers >= 0:
         return config.workers
     return 0 if accelerator == "cpu" else 8
-
-
-LIGHTNING_PRECISION = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
-
-
-def resolve_precision(choice: str, accelerator: str) -> str:
-    """What ``--precision`` means on ``accelerator``: ``fp32``, ``bf16`` or ``fp16``.
-
-    ``auto`` is bf16 autocast where the device computes bfloat16 natively (CPUs with AVX-512
-    BF16 or AMX, GPUs from Ampere on), float16 with a gradient scaler on GPUs without it (V100,
-    T4), float32 on other CPUs: the same test ``predict`` uses for its precision.
-    """
-    if choice != "auto":
-        return choice
-    from gliograde.core.devices import native_bf16
-
-    if native_bf16("cuda" if accelerator == "gpu" else "cpu"):
-        return "bf16"
-    return "fp16" if accelerator == "gpu" else "fp32"
-
-
-def with_resolved_precision(config: TrainConfig) -> TrainConfig:
-    """``config`` with ``precision`` resolved for its device, as ``config.json`` records it."""
-    from dataclasses import replace
-
-    chosen = resolve_precision(config.precision, resolve_device(config.device))
-    return replace(config, precision=chosen)
 
 
 def make_module(

@@ -23,7 +23,8 @@ from gliograde.run.config import RunConfig, TrainConfig
 from gliograde.run.folder import finished_dirs
 from gliograde.store.read import SliceStore
 from gliograde.store.splits import inner_split, load_splits
-from gliograde.train.fit import is_global_zero, train_one, with_resolved_precision
+from gliograde.train.fit import is_global_zero, train_one
+from gliograde.train.precision import with_resolved_precision
 from gliograde.train.resume import check_resume
 
 
@@ -77,7 +78,7 @@ def remove_added(out: Path, before: set[Path] | None) -> str:
 def fit_all(config: TrainConfig, out: Path) -> list[int]:
     """Write ``config.json``, then train the ``--full`` model or each fold asked for."""
     store = SliceStore(Path(config.store))
-    config = with_resolved_precision(config)
+    config = with_resolved_precision(config, out)
     check_resume(config, out)
     out.mkdir(parents=True, exist_ok=True)
     record = RunConfig(config, store.manifest, package_versions())

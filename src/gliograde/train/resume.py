@@ -4,11 +4,14 @@ change, and the CSV log that Lightning would otherwise start again."""
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
+from gliograde.core.devices import resolve_device
 from gliograde.core.errors import UsageError
 from gliograde.run import Run
 from gliograde.run.config import TrainConfig
+from gliograde.train.precision import recorded_precision
 
 RESUME_KEYS = (
     "store",
@@ -30,13 +33,13 @@ def check_resume(config: TrainConfig, out: Path) -> None:
     if not config.resume or not (out / "config.json").is_file():
         return
     old = Run.open(out).train_config
+    old = replace(old, precision=recorded_precision(old, resolve_device(config.device)))
     changed = [k for k in RESUME_KEYS if getattr(old, k) != getattr(config, k)]
-    if old.precision == "auto":  # a run from before the precision was recorded
-        changed = [k for k in changed if k != "precision"]
     if changed:
+        shown = ", ".join(f"{k} (run {getattr(old, k)}, now {getattr(config, k)})" for k in changed)
         raise UsageError(
             f"{out}: --resume continues the run as it was started; these options differ: "
-            f"{', '.join(changed)} (use the same options, or a new --out)"
+            f"{shown} (use the run's options, or a new --out)"
         )
 
 
