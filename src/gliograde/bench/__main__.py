@@ -5,7 +5,7 @@ import sys
 
 from gliograde.bench.limits import measure_flops, measure_peak
 from gliograde.bench.loaders import measure_loader
-from gliograde.bench.pipeline import measure_forward
+from gliograde.bench.pipeline import measure_forward, measure_prepare
 from gliograde.bench.training import (
     measure_end_to_end,
     measure_epoch_with_validation,
@@ -22,9 +22,11 @@ MEASURES = {
     "measure_flops": measure_flops,
     "measure_peak": measure_peak,
     "measure_forward": measure_forward,
+    "measure_prepare": measure_prepare,
 }
 
-measure, kwargs = sys.argv[1], json.loads(sys.argv[2])
-if measure not in MEASURES:
-    raise SystemExit(f"unknown measurement {measure}")
-print(json.dumps(MEASURES[measure](**kwargs)))
+if __name__ == "__main__":  # prepare's workers (forkserver) import this module again
+    measure, kwargs = sys.argv[1], json.loads(sys.argv[2])
+    if measure not in MEASURES:
+        raise SystemExit(f"unknown measurement {measure}")
+    print(json.dumps(MEASURES[measure](**kwargs)))

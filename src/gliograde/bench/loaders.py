@@ -197,6 +197,8 @@ def measure_loader(
 
     if kind.startswith("monai"):
         import monai  # noqa: F401
+    if kind == "store_resident":
+        import gliograde.train.sampling  # noqa: F401
     cohort_p, store_p, cache_p = Path(cohort), Path(store), Path(cache_dir)
     items = slice_items(store_p)
     baseline = proc_status()["VmRSS"]

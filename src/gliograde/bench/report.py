@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gliograde.bench.loaders import LOADER_KINDS
-from gliograde.bench.pipeline import bench_predict, bench_prepare
+from gliograde.bench.pipeline import bench_predict
 from gliograde.bench.process import in_fresh_process
 from gliograde.bench.scans import bench_raw_scan
 from gliograde.core.console import say
@@ -87,7 +87,7 @@ def run_bench(config: BenchConfig) -> dict:
     try:
         cohort = synthetic(root / "cohort", config.subjects, BRATS_SHAPE, seed=0)
         say("bench: prepare against the load floors")
-        results["prepare"] = bench_prepare(cohort, root)
+        results["prepare"] = in_fresh_process("measure_prepare", cohort=str(cohort), root=str(root))
         store = root / "store_w1_0"
         results["loaders"] = bench_loaders(config, cohort, store, root)
         say("bench: training, model alone and end to end, each in its own process")
