@@ -22,10 +22,11 @@ def train_and_evaluate(config: TrainConfig) -> dict | None:
     from gliograde.assess.modelcard import write_model_card
     from gliograde.core.devices import torch_device
     from gliograde.run import Run
-    from gliograde.train.fit import is_global_zero
+    from gliograde.train.fit import is_global_zero, leave_process_group
     from gliograde.train.folds import train_folds
 
     train_folds(config)
+    leave_process_group()  # no collective follows: grading runs on rank 0 alone
     if not is_global_zero():
         return None
     if config.full:  # no held-out patient: the card says so

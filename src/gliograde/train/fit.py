@@ -57,6 +57,16 @@ def is_global_zero() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
+def leave_process_group() -> None:
+    """Leave the DDP process group, if there is one, once every fold is trained. A rank that
+    exits with it still up can abort in the teardown of its communication threads ("terminate
+    called without an active exception", seen once in CI under torchrun)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def train_one(
     config: TrainConfig,
     store: SliceStore,
