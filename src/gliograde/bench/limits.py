@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from gliograde import MODALITIES
+from gliograde.bench.training import synchronize
 
 PEAK_REPEATS = 10
 MATMUL_SIZE = 2048
@@ -46,20 +47,15 @@ def measure_flops(size: int, batch_size: int = 2) -> dict:
 
 def best_rate(fn, flop: float, device: str) -> float:
     """FLOP/s of ``fn``'s best of ``PEAK_REPEATS`` calls, after two warm-up calls."""
-    import torch
-
-    def sync():
-        if device == "cuda":
-            torch.cuda.synchronize()
 
     for _ in range(2):
         fn()
-    sync()
+    synchronize(device)
     best = float("inf")
     for _ in range(PEAK_REPEATS):
         started = time.perf_counter()
         fn()
-        sync()
+        synchronize(device)
         best = min(best, time.perf_counter() - started)
     return flop / best
 
