@@ -55,9 +55,10 @@ def test_grad_cam_maps_have_the_input_size_and_are_non_negative():
 def test_most_informative_slices_follow_the_predicted_grade():
     from gliograde.assess.explain import Case
 
-    p = np.array([0.9, 0.2, 0.6, 0.99, 0.1])
+    p1 = np.array([0.9, 0.2, 0.6, 0.99, 0.1])
+    p = np.stack([1 - p1, p1], axis=1)
     tumor = np.array([True, True, True, False, True])
-    hgg, lgg = (Case("s", None, None, None, p, v, GRADES) for v in (0.8, 0.3))
+    hgg, lgg = (Case("s", None, None, None, p, [1 - v, v], GRADES) for v in (0.8, 0.3))
     assert (hgg.predicted, lgg.predicted) == (1, 0)
     assert choose_slices(hgg.strength(), tumor, 2).tolist() == [0, 2]
     assert choose_slices(lgg.strength(), tumor, 2).tolist() == [1, 4]

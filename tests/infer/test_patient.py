@@ -5,38 +5,13 @@ import pytest
 import torch
 
 from gliograde import GRADES
-from gliograde.infer.patient import (
-    Evidence,
-    binary_entropy,
-    patient_evidence,
-    patient_result,
-    top_slices,
-    weighted_std,
-)
-from gliograde.model.aggregate import noseg_weights, patient_mean, seg_weights
+from gliograde.infer.patient import Evidence, patient_evidence, patient_result, top_slices
+from gliograde.model.probability import normalised_entropy
 from gliograde.run.calibration import IDENTITY, CalibrationRule
 
 
-def test_patient_aggregation_by_hand():
-    p_hgg = np.array([0.9, 0.3, 0.1])
-    p_tumor = np.array([0.9, 0.8, 0.1])
-    pixels = np.array([500, 300, 0])  # the last slice has no tumour: not in the seg-based mean
-    assert patient_mean(p_hgg, seg_weights(pixels, 100)) == pytest.approx(0.6)
-    assert patient_mean(p_hgg, noseg_weights(p_tumor)) == pytest.approx((0.81 + 0.24 + 0.01) / 1.8)
-    # no slice with enough tumour: every slice speaks
-    assert seg_weights(np.array([5, 0]), 100).tolist() == [1.0, 1.0]
-    # per model: [models, slices] in, one P(HGG) per model out
-    per_model = patient_mean(np.array([[0.2, 0.4], [0.6, 1.0]]), np.array([1.0, 3.0]))
-    np.testing.assert_allclose(per_model, [0.35, 0.9])
-
-
-def test_weighted_std_by_hand():
-    assert weighted_std(np.array([0.0, 1.0]), np.array([1.0, 1.0])) == pytest.approx(0.5)
-    # weights 3:1 → mean 0.25, variance (3·0.0625 + 0.5625) / 4
-    assert weighted_std(np.array([0.0, 1.0]), np.array([3.0, 1.0])) == pytest.approx(
-        np.sqrt(0.1875)
-    )
-    assert weighted_std(np.array([0.7]), np.array([1.0])) == 0.0
+def two(p1: float) -> np.ndarray:
+    return np.array([1.0 - p1, p1])
 
 
 def test_top_slices_picks_the_most_tumor_in_slice_order():
@@ -61,20 +36,25 @@ def test_patient_evidence_by_hand():
     p_class = np.stack([1 - p_hgg, p_hgg], axis=-1)  # [models, slices, classes]
     pixels = np.array([300, 200, 0])
     e = patient_evidence([Constant()], x, p_class, np.zeros((1, 3)), pixels, min_tumor=100)
-    assert e.p == pytest.approx(0.6) and e.n_slices == 2 and e.used_seg
+    assert e.p == pytest.approx([0.4, 0.6]) and e.n_slices == 2 and e.used_seg
+    assert e.slice_p.shape == (3, 2)
     assert e.slice_spread == pytest.approx(0.2) and e.fold_spread == 0.0
     # variants of the two tumour slices: as is 0.6, left-right (0.2 + 0.4) / 2, front-back 0.6
     assert e.tta_spread == pytest.approx(np.std([0.6, 0.3, 0.6]), abs=1e-5)
 
 
 def test_patient_result_calibrates_then_flags():
-    e = Evidence(0.5, 0.1, 0.05, 0.0, 10, True, np.zeros(0), np.zeros(0))
+    e = Evidence(two(0.5), 0.1, 0.05, 0.0, 10, True, np.zeros((0, 2)), np.zeros(0))
     r = patient_result(e, CalibrationRule(1.0, float(np.log(3.0)), threshold=0.9), GRADES)
-    assert r.p == pytest.approx(0.75) and r.p_uncalibrated == 0.5 and r.answer == "HGG"
-    assert r.uncertainty == pytest.approx(binary_entropy(0.75) + 0.15)
+    # sigmoid(logit(0.5) + log 3) = 3 / 4
+    assert r.p == pytest.approx([0.25, 0.75]) and r.p_uncalibrated.tolist() == [0.5, 0.5]
+    assert r.answer == "HGG"
+    binary_entropy = -(0.75 * np.log2(0.75) + 0.25 * np.log2(0.25))  # 0.811
+    assert r.uncertainty == pytest.approx(binary_entropy + 0.15)
     assert r.flag == (r.uncertainty > 0.9) and r.flag  # 0.811 + 0.15 > 0.9
     plain = patient_result(e, IDENTITY, GRADES)
-    assert plain.p == pytest.approx(0.5) and not plain.flag
+    assert plain.p == pytest.approx([0.5, 0.5]) and not plain.flag
+    assert plain.answer == "HGG"  # a tie goes to the higher class: HGG at exactly 0.5
 
 
 class Three(torch.nn.Module):
@@ -120,9 +100,10 @@ def test_patient_evidence_of_three_classes_by_hand():
 
 
 def test_patient_result_of_three_classes_answers_the_most_probable():
-    e = Evidence(np.array([0.2, 0.5, 0.3]), 0.1, 0.0, 0.0, 4, True, np.zeros(0), np.zeros(0))
+    e = Evidence(np.array([0.2, 0.5, 0.3]), 0.1, 0.0, 0.0, 4, True, np.zeros((0, 3)), np.zeros(0))
     r = patient_result(e, CalibrationRule(2.0, threshold=0.5), ("2", "3", "4"))
     soft = np.sqrt([0.2, 0.5, 0.3]) / np.sqrt([0.2, 0.5, 0.3]).sum()  # softmax(log p / 2)
     assert r.p == pytest.approx(soft) and r.answer == "3"
     entropy = -(soft * np.log2(soft)).sum() / np.log2(3)
     assert r.uncertainty == pytest.approx(entropy + 0.1) and r.flag
+    assert normalised_entropy(soft) == pytest.approx(entropy)

@@ -137,14 +137,15 @@ def test_explain_and_report(tiny_run):
 
 
 def test_predict_reports_calibrated_probability_and_uncertainty(tiny_run, synth_small):
-    from gliograde.infer.patient import apply_calibration
+    from gliograde.model.probability import calibrate
 
     _, run, _ = tiny_run
     cal = json.loads((run / "calibration.json").read_text())
     (p,) = predict_subjects([synth_small / "Synth_0003"], run)
     d = p.to_dict()
     t, b = cal["seg"]["temperature"], cal["seg"]["bias"]
-    expected = apply_calibration(d["p_hgg_uncalibrated"], t, b)
+    p1 = d["p_hgg_uncalibrated"]
+    expected = calibrate([1 - p1, p1], t, b)[1]  # sigmoid(logit(p1) / t + b)
     assert d["p_hgg"] == pytest.approx(float(expected), abs=1e-5)
     assert d["flag"] in ("uncertain", "confident") and d["uncertainty"] >= 0
     assert d["uncertainty_parts"]["folds"] >= 0  # two fold models disagree a little or not

@@ -1,72 +1,67 @@
-"""Is P(HGG) a probability? Fitting and measuring the calibration that ``predict`` applies.
+"""Are the class probabilities probabilities? Fitting and measuring the calibration that
+``predict`` applies.
 
-Patients' probabilities are ``[n]`` P(class 1) for a two-class target and ``[n, K]`` for more
-(see :mod:`gliograde.infer.patient`); every function takes either. With K classes: one
-temperature, ``softmax(log p / T)``, no bias; ECE on the top-class probability; the Brier score
-summed over the classes.
+Patients' probabilities are ``[n, K]`` (:mod:`gliograde.model.probability`), for every K. The
+calibration is ``softmax(log p / T + β)`` (:func:`~gliograde.model.probability.calibrate`):
 
-With two classes: temperature scaling with a bias on the logit,
-``p_cal = sigmoid(logit(p) / T + b)`` (Platt's logistic calibration written as temperature and
-bias; applied by
-:func:`gliograde.infer.patient.apply_calibration`). The bias is there because training weights
-the classes as if HGG and LGG were equally common, which shifts every logit; a temperature
-alone cannot undo a shift. The temperature-only figures are still reported beside it.
+* two classes: a temperature and a bias, β = [0, b], which on P(class 1) is Platt's logistic
+  calibration ``sigmoid(logit(p) / T + b)``. The bias is there because training weights the
+  classes as if HGG and LGG were equally common, which shifts every logit; a temperature alone
+  cannot undo a shift. The temperature-only figures are still reported beside it;
+* more classes: one temperature (K − 1 biases are too many for a few dozen patients).
 
 Every figure is out of sample. In cross-validation each fold's patients are calibrated by a
 pair fitted on the other folds' patients (cross-fitting); the pair saved for ``predict`` is
-fitted on all of them, and applied only when the cross-fitted pairs lower the Brier score (on
-a few dozen patients a fitted pair can follow noise). ECE uses 10 equal-width bins of P(HGG).
+fitted on all of them, and applied only when the cross-fitted pairs lower the Brier score (on a
+few dozen patients a fitted pair can follow noise).
+
+The calibration figures: for two classes, of P(class 1) as binary studies report them (ECE over
+10 equal-width bins of P(class 1); the Brier score ``mean((p − y)²)``); for more, ECE of the
+top-class probability and the Brier score summed over the classes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from gliograde.infer.patient import EPS, apply_calibration, logit, sigmoid
+from gliograde.model.probability import EPS, answer_index, calibrate
+
+IDENTITY_PAIR = {"temperature": 1.0, "bias": 0.0}
 
 
-def nll(p: np.ndarray, y: np.ndarray) -> float:
-    p = np.clip(p, EPS, 1 - EPS)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+def nll(probs: np.ndarray, y: np.ndarray) -> float:
+    """The mean negative log-likelihood of labels ``y`` under ``probs`` ``[n, K]``."""
+    p = np.asarray(probs, dtype=np.float64)[np.arange(len(y)), np.asarray(y, dtype=int)]
+    return float(-np.mean(np.log(np.clip(p, EPS, 1.0))))
 
 
-def is_multiclass(p: np.ndarray) -> bool:
-    """Patients' probabilities ``[n, K]`` (a target of more than two classes), not ``[n]``."""
-    return np.asarray(p).ndim == 2
-
-
-def fit_temperature(p: np.ndarray, y: np.ndarray) -> float:
-    """The temperature that minimises the negative log-likelihood of ``y`` (1.0 if undefined)."""
+def fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
+    """The temperature (in [e^-4, e^4]) that minimises the NLL of ``y`` (1.0 if undefined)."""
     from scipy.optimize import minimize_scalar
 
-    if is_multiclass(p):
-        from gliograde.assess.multiclass import fit_multiclass_temperature
-
-        return fit_multiclass_temperature(p, y)
-    y = np.asarray(y, dtype=np.float64)
-    if len(y) == 0 or y.min() == y.max():
+    y = np.asarray(y).astype(int)
+    if len(y) == 0 or len(np.unique(y)) < 2:
         return 1.0
-    z = logit(p)
     result = minimize_scalar(
-        lambda log_t: nll(sigmoid(z / np.exp(log_t)), y), bounds=(-4.0, 4.0), method="bounded"
+        lambda log_t: nll(calibrate(probs, np.exp(log_t)), y), bounds=(-4.0, 4.0), method="bounded"
     )
     return float(np.exp(result.x))
 
 
-def fit_temperature_and_bias(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """The temperature and bias that minimise the NLL of ``y`` ((1.0, 0.0) if undefined).
+def fit_temperature_and_bias(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Two classes: the temperature and bias that minimise the NLL of ``y`` ((1.0, 0.0) if
+    undefined).
 
     Both are bounded (T in [e^-4, e^4], |b| ≤ 10) so that perfectly separated validation
     predictions, common in small folds, give a finite answer.
     """
     from scipy.optimize import minimize
 
-    y = np.asarray(y, dtype=np.float64)
+    y = np.asarray(y).astype(int)
     if len(y) == 0 or y.min() == y.max():
         return 1.0, 0.0
-    z = logit(p)
     result = minimize(
-        lambda v: nll(sigmoid(z / np.exp(v[0]) + v[1]), y),
+        lambda v: nll(calibrate(probs, np.exp(v[0]), v[1]), y),
         x0=np.zeros(2),
         method="L-BFGS-B",
         bounds=[(-4.0, 4.0), (-10.0, 10.0)],
@@ -74,44 +69,45 @@ def fit_temperature_and_bias(p: np.ndarray, y: np.ndarray) -> tuple[float, float
     return float(np.exp(result.x[0])), float(result.x[1])
 
 
-def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    """ECE over ``bins`` equal-width bins of P(HGG): Σ_b (n_b / n) · |mean(y_b) − mean(p_b)|
-    (with K classes, of the top-class probability)."""
-    if is_multiclass(p):
-        from gliograde.assess.multiclass import top_class_ece
-
-        return top_class_ece(p, y, bins)
-    p = np.asarray(p, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if len(p) == 0:
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """ECE over ``bins`` equal-width bins: Σ_b (n_b / n) · |observed_b − predicted_b|, of
+    P(class 1) for two classes (observed: the share of class 1), of the top-class probability
+    for more (observed: the share answered right)."""
+    probs, y = np.asarray(probs, dtype=np.float64), np.asarray(y).astype(int)
+    if len(y) == 0:
         return 0.0
-    which = np.minimum((p * bins).astype(int), bins - 1)
+    if probs.shape[-1] == 2:
+        confidence, observed = probs[:, 1], (y == 1).astype(float)
+    else:
+        confidence = probs.max(axis=1)
+        observed = (answer_index(probs) == y).astype(float)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
     total = 0.0
-    for b in range(bins):
+    for b in np.unique(which):
         m = which == b
-        if m.any():
-            total += m.sum() / len(p) * abs(y[m].mean() - p[m].mean())
+        total += m.sum() / len(y) * abs(observed[m].mean() - confidence[m].mean())
     return float(total)
 
 
-def brier(p: np.ndarray, y: np.ndarray) -> float:
-    """Mean squared error of the probabilities (with K classes, summed over the classes)."""
-    if not len(p):
+def brier(probs: np.ndarray, y: np.ndarray) -> float:
+    """The Brier score: ``mean((P(class 1) − y)²)`` for two classes, the squared error summed
+    over the classes for more."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if not len(probs):
         return 0.0
-    if is_multiclass(p):
-        p = np.asarray(p, float)
-        onehot = np.eye(p.shape[1])[np.asarray(y, int)]
-        return float(np.mean(((p - onehot) ** 2).sum(axis=1)))
-    return float(np.mean((np.asarray(p, float) - np.asarray(y, float)) ** 2))
+    onehot = np.eye(probs.shape[-1])[np.asarray(y, dtype=int)]
+    if probs.shape[-1] == 2:
+        return float(np.mean((probs[:, 1] - onehot[:, 1]) ** 2))
+    return float(np.mean(((probs - onehot) ** 2).sum(axis=1)))
 
 
-def fit_pair(p: np.ndarray, y: np.ndarray) -> dict:
-    """``{"temperature", "bias"}`` fitted on these predictions (K classes: a temperature, no
-    bias)."""
-    if is_multiclass(p):
-        return {"temperature": fit_temperature(p, y), "bias": 0.0}
-    t, b = fit_temperature_and_bias(p, y)
-    return {"temperature": t, "bias": b}
+def fit_pair(probs: np.ndarray, y: np.ndarray) -> dict:
+    """``{"temperature", "bias"}`` fitted on these predictions (more than two classes: a
+    temperature, no bias)."""
+    if np.shape(probs)[-1] == 2:
+        t, b = fit_temperature_and_bias(probs, y)
+        return {"temperature": t, "bias": b}
+    return {"temperature": fit_temperature(probs, y), "bias": 0.0}
 
 
 def cross_fitted_pairs(p: np.ndarray, y: np.ndarray, fold: np.ndarray) -> dict[int, dict]:
@@ -128,7 +124,7 @@ def apply_pairs(p: np.ndarray, fold: np.ndarray, pairs: dict[int, dict]) -> np.n
     out = np.empty(np.shape(p), dtype=np.float64)
     for k, pair in pairs.items():
         m = fold == k
-        out[m] = apply_calibration(p[m], pair["temperature"], pair["bias"])
+        out[m] = calibrate(p[m], pair["temperature"], pair["bias"])
     return out
 
 
@@ -153,7 +149,7 @@ def calibration_summary(
     t_only = np.empty(np.shape(p))
     for k in np.unique(fold).tolist():
         m, other = fold == k, fold != k
-        t_only[m] = apply_calibration(p[m], fit_temperature(p[other], y[other]))
+        t_only[m] = calibrate(p[m], fit_temperature(p[other], y[other]))
     return {
         "temperature": fitted["temperature"] if applied else 1.0,
         "bias": fitted["bias"] if applied else 0.0,
@@ -167,4 +163,4 @@ def calibration_summary(
         "brier_before": brier(p, y),
         "brier_after": brier(after, y),
         "brier_crossfit": brier(crossfit, y),
-    }, (pairs if applied else {k: {"temperature": 1.0, "bias": 0.0} for k in pairs})
+    }, (pairs if applied else {k: dict(IDENTITY_PAIR) for k in pairs})

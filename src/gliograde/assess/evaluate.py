@@ -21,7 +21,7 @@ from gliograde.assess.testset import TestCohort
 from gliograde.core.errors import UsageError
 from gliograde.core.files import read_json, write_json
 from gliograde.run import Run
-from gliograde.run.calibration import Calibration
+from gliograde.run.calibration import Calibration, Mode
 from gliograde.store.write import is_synthetic_source
 
 PROTOCOL = (
@@ -48,8 +48,8 @@ def evaluate_table(
     rules = {}
     for mode in table.evidence:
         figures, rules[mode] = score_crossfit(table, mode)
-        metrics[metrics_key(mode)] = figures
-    if "noseg" not in table.evidence:
+        metrics[mode.metrics_key] = figures
+    if Mode.NOSEG not in table.evidence:
         metrics["patient_noseg"] = {
             "note": "not measured: the run was trained on a --slices "
             "tumor store and cannot grade without a segmentation"
@@ -111,17 +111,12 @@ def graded_test(run: Run, cohort: TestCohort, out: Path, device: str) -> dict:
     metrics["target"] = run.target.to_dict()
     metrics["inference"] = inference_record(torch_device(device))
     for mode in table.evidence:
-        metrics[metrics_key(mode)] = score_fixed(table, mode, grader.calibration.rule(mode))
+        metrics[mode.metrics_key] = score_fixed(table, mode, grader.calibration.rule(mode))
     if cohort.recalibrate:
         metrics["recalibrated"] = recalibrated(table, run, Path(out))
     write_outputs(Path(out), table, metrics)
     write_model_card(run, Path(out))
     return metrics
-
-
-def metrics_key(mode: str) -> str:
-    """Where ``metrics.json`` keeps a grading mode's figures: ``patient`` or ``patient_noseg``."""
-    return "patient" if mode == "seg" else "patient_noseg"
 
 
 def recalibrated(table: PatientTable, run: Run, out: Path) -> dict:
@@ -151,11 +146,11 @@ def write_outputs(out: Path, table: PatientTable, metrics: dict, keep: tuple = (
     kept = {k: v for k, v in read_json(out / "metrics.json").items() if k in keep}
     write_json(out / "metrics.json", kept | metrics)
     table.write_csv(out / "predictions_patients.csv")
-    main = "seg" if "seg" in table.results else next(iter(table.results))
+    main = Mode.SEG if Mode.SEG in table.results else next(iter(table.results))
     p = table.p_calibrated(main)
     p_unc = table.p_uncalibrated(main)
     plot_roc(table.y, p, table.fold, out / "roc.png", table.classes)
-    confusion = metrics[metrics_key(main)]["confusion"]
+    confusion = metrics[main.metrics_key]["confusion"]
     plot_confusion(confusion, out / "confusion.png", table.classes)
     plot_reliability(table.y, p_unc, p, out / "reliability.png", classes=table.classes)
 

@@ -32,6 +32,7 @@ from gliograde.core.errors import GliogradeError
 from gliograde.core.files import merge_json
 from gliograde.core.lock import folder_lock, lock_if_writing_into
 from gliograde.run import Run
+from gliograde.run.calibration import Mode
 
 
 @dataclass
@@ -114,7 +115,7 @@ def held_out_case(store, subject: str, grader, p_reported, o: ExplainOptions):
     from gliograde.assess.crossval import stored_slices
 
     x, tumor_px, _ = stored_slices(store, subject)
-    ev = grader.evidence(x, tumor_px, modes=("seg",))["seg"]
+    ev = grader.evidence(x, tumor_px, modes=(Mode.SEG,))[Mode.SEG]
     order = np.argsort(-tumor_px, kind="stable")[: o.max_attention_slices]
     measure = np.sort(order[ev.weights[order] > 0])
     seg = store.read_subject(subject, "seg")
@@ -136,10 +137,9 @@ def check_holds_run(store, run: Run) -> None:
 
 
 def reported(run: Run) -> dict[str, dict]:
-    """Each out-of-fold patient's reported (calibrated, cross-fitted) probability ``p`` of the
-    target's class 1 (P(HGG) for the grade; for more classes, of each) and ``flag``, when
-    evaluated."""
-    from gliograde.assess.patients import read_rows
+    """Each out-of-fold patient's reported (calibrated, cross-fitted) probabilities ``p``
+    ``[K]`` and ``flag``, when evaluated."""
+    from gliograde.assess.patients import probability_of_text, read_rows
 
     path = run.path / "predictions_patients.csv"
     if not path.is_file():
@@ -150,14 +150,13 @@ def reported(run: Run) -> dict[str, dict]:
         p = r.get(f"p{mode}")
         if not given(p):
             continue
-        p = np.array(p, dtype=float) if isinstance(p, list) else float(p)
-        out[r["subject"]] = {"p": p, "flag": bool(r.get(f"flag{mode}"))}
+        out[r["subject"]] = {"p": probability_of_text(p), "flag": bool(r.get(f"flag{mode}"))}
     return out
 
 
-def given(value) -> bool:
-    """A probability the file holds: a value, or a list of K with values (not empty cells)."""
-    return all(value) if isinstance(value, list) else bool(value)
+def given(value: list[str] | None) -> bool:
+    """A probability the file holds: its texts, none of them empty."""
+    return bool(value) and all(value)
 
 
 def store_z(store, subject: str) -> np.ndarray:
@@ -168,8 +167,8 @@ def store_z(store, subject: str) -> np.ndarray:
 @dataclass
 class Case:
     """One patient to explain: slices ``[n, 4, H, W]``, segmentation (or None), each slice's
-    z, slice and patient probability (of the target's class 1 for two classes: HGG for the
-    grade; of each class for more), and the class the maps are drawn for: the answer."""
+    z, the slices' and the patient's class probabilities (``[n, K]`` and ``[K]``), and the
+    class the maps are drawn for: the answer."""
 
     subject: str
     images: np.ndarray
@@ -180,11 +179,11 @@ class Case:
     classes: tuple[str, ...]
 
     def __post_init__(self):
-        from gliograde.infer.patient import predicted_index
+        from gliograde.model.probability import answer_index
 
         self.p_patient = np.asarray(self.p_patient, dtype=np.float64)
         self.classes = tuple(self.classes)
-        self.predicted = int(predicted_index(self.p_patient[None])[0])
+        self.predicted = int(answer_index(self.p_patient))
 
     @property
     def shown(self) -> str:
@@ -193,7 +192,7 @@ class Case:
 
     def p_shown(self, p: np.ndarray) -> float:
         """``p``'s probability of :attr:`shown` (a slice's or the patient's)."""
-        from gliograde.infer.patient import shown_probability
+        from gliograde.model.probability import shown_probability
 
         return shown_probability(p, self.predicted)
 
@@ -203,11 +202,8 @@ class Case:
         return {"answer": self.classes[self.predicted], "p": p, "of": self.shown}
 
     def strength(self) -> np.ndarray:
-        """How much each slice speaks for the answer."""
-        p = np.asarray(self.slice_p)
-        if p.ndim == 2:
-            return p[:, self.predicted]
-        return p if self.predicted == 1 else 1 - p
+        """How much each slice speaks for the answer: its probability of the answer."""
+        return np.asarray(self.slice_p)[:, self.predicted]
 
 
 @dataclass

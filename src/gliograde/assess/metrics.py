@@ -1,76 +1,121 @@
-"""Discrimination metrics at a threshold and by rank, with bootstrap intervals over patients."""
+"""Discrimination figures of patients' (or slices') class probabilities ``[n, K]``, for every K,
+with percentile bootstrap intervals over patients resampled within each class.
+
+For every K: one-vs-rest AUC per class and their macro mean over the classes present, accuracy,
+balanced accuracy (the mean recall over the classes present) and the K×K confusion matrix (rows
+true, columns the answer of :func:`~gliograde.model.probability.answer_index`). For two classes
+the figures a binary study reports are a named view of the positive class, class 1 (HGG for the
+grade): sensitivity (its recall), specificity (class 0's recall) and F1; the AUC is that of
+P(class 1), and the files keep their two-class keys (:meth:`Discrimination.to_dict`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 
+from gliograde.model.probability import answer_index, class_auc, macro_auc
 
-def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict:
-    """AUC, balanced accuracy, sensitivity (HGG recall), specificity (LGG recall), F1, confusion.
+POSITIVE_VIEW = ("sensitivity", "specificity", "f1")
+"""The two-class figures of the positive class (class 1)."""
 
-    The confusion matrix is ``[[TN, FP], [FN, TP]]`` with HGG as the positive class. AUC is None
-    when only one class is present.
+
+@dataclass(frozen=True)
+class Discrimination:
+    """The figures of one set of patients at their answers."""
+
+    auc: float | None  # macro one-vs-rest AUC over the classes present; two classes: P(class 1)'s
+    auc_per_class: list[float | None]
+    balanced_accuracy: float | None
+    accuracy: float | None
+    confusion: list[list[int]]  # [true][answer]
+    n: int
+
+    @property
+    def k(self) -> int:
+        return len(self.confusion)
+
+    def recall(self, c: int) -> float | None:
+        row = self.confusion[c]
+        return row[c] / sum(row) if sum(row) else None
+
+    @property
+    def sensitivity(self) -> float | None:
+        """Two classes: the recall of class 1."""
+        return self.recall(1)
+
+    @property
+    def specificity(self) -> float | None:
+        """Two classes: the recall of class 0."""
+        return self.recall(0)
+
+    @property
+    def f1(self) -> float | None:
+        """Two classes: the F1 score of class 1."""
+        (_, fp), (fn, tp) = self.confusion
+        return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+
+    def figure(self, name: str) -> float | None:
+        """A figure by its name in ``metrics.json`` (``auc``, ``sensitivity``, ...)."""
+        return getattr(self, name)
+
+    def to_dict(self) -> dict:
+        """As ``metrics.json`` keeps it: for two classes the positive view and no per-class AUC;
+        for more the per-class AUCs and how many the macro AUC averages."""
+        out = asdict(self)
+        if self.k == 2:
+            del out["auc_per_class"]
+            return out | {name: self.figure(name) for name in POSITIVE_VIEW}
+        return out | {"auc_classes": sum(a is not None for a in self.auc_per_class)}
+
+
+def discrimination(y: np.ndarray, probs: np.ndarray) -> Discrimination:
+    """The figures of ``probs`` ``[n, K]`` against labels ``y`` (class indices).
+
+    Raises:
+        ValueError: a label that indexes no class.
     """
-    y = np.asarray(y).astype(int)
-    pred = (np.asarray(p) >= threshold).astype(int)
-    tp = int(np.sum((pred == 1) & (y == 1)))
-    tn = int(np.sum((pred == 0) & (y == 0)))
-    fp = int(np.sum((pred == 1) & (y == 0)))
-    fn = int(np.sum((pred == 0) & (y == 1)))
-    sens = tp / (tp + fn) if tp + fn else None
-    spec = tn / (tn + fp) if tn + fp else None
-    bal = (sens + spec) / 2 if sens is not None and spec is not None else None
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
-    return {
-        "auc": roc_auc(y, p),
-        "balanced_accuracy": bal,
-        "sensitivity": sens,
-        "specificity": spec,
-        "f1": f1,
-        "accuracy": (tp + tn) / len(y) if len(y) else None,
-        "confusion": [[tn, fp], [fn, tp]],
-        "n": len(y),
-    }
+    y, probs = np.asarray(y).astype(int), np.asarray(probs, dtype=np.float64)
+    k = probs.shape[-1]
+    if len(y) and not 0 <= y.min() <= y.max() < k:
+        raise ValueError(f"labels must index the {k} classes (0..{k - 1}); got {sorted(set(y))}")
+    confusion = np.zeros((k, k), dtype=int)
+    np.add.at(confusion, (y, answer_index(probs)), 1)
+    recalls = [confusion[c, c] / confusion[c].sum() for c in range(k) if confusion[c].sum()]
+    return Discrimination(
+        auc=macro_auc(y, probs),
+        auc_per_class=class_auc(y, probs),
+        balanced_accuracy=float(np.mean(recalls)) if recalls else None,
+        accuracy=float(np.trace(confusion) / len(y)) if len(y) else None,
+        confusion=confusion.tolist(),
+        n=len(y),
+    )
 
 
-def roc_auc(y: np.ndarray, p: np.ndarray) -> float | None:
-    """ROC AUC (ties count half), or None with a single class.
-
-    Computed by ranks (the Mann-Whitney U over positives and negatives), which is the area
-    under the ROC curve exactly, ties included; without scikit-learn's input checks, which
-    cost more than the sum itself in the bootstrap's thousands of calls.
-    """
-    from scipy.stats import rankdata
-
-    y = np.asarray(y).astype(int)
-    positive = y == 1
-    n_pos = int(positive.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = rankdata(np.asarray(p, dtype=np.float64))  # ties: their mean rank
-    u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2
-    return float(u / (n_pos * n_neg))
+def interval_names(k: int) -> tuple[str, ...]:
+    """The figures given a bootstrap interval: the positive view's too, for two classes."""
+    return ("auc", "balanced_accuracy", *(POSITIVE_VIEW if k == 2 else ()))
 
 
 def bootstrap_intervals(
-    y: np.ndarray, p: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+    y: np.ndarray, probs: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
 ) -> dict[str, list[float] | None]:
-    """Percentile bootstrap intervals over patients, resampled within each grade."""
-    y = np.asarray(y).astype(int)
-    p = np.asarray(p, dtype=float)
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(y == c) for c in (0, 1)]
-    if min(len(g) for g in groups) == 0:
+    """Percentile bootstrap intervals over patients resampled within each class present
+    (``{}`` with fewer than two classes present)."""
+    y, probs = np.asarray(y).astype(int), np.asarray(probs, dtype=np.float64)
+    groups = [np.flatnonzero(y == c) for c in np.unique(y)]
+    if len(groups) < 2:
         return {}
-    names = ("auc", "balanced_accuracy", "sensitivity", "specificity", "f1")
-    samples = {k: [] for k in names}
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {name: [] for name in interval_names(probs.shape[-1])}
     for _ in range(n_boot):
         idx = np.concatenate([rng.choice(g, len(g)) for g in groups])
-        m = binary_metrics(y[idx], p[idx])
-        for k in names:
-            if m[k] is not None:
-                samples[k].append(m[k])
+        figures = discrimination(y[idx], probs[idx])
+        for name, values in samples.items():
+            value = figures.figure(name)
+            if value is not None:
+                values.append(value)
     alpha = (1 - level) / 2
     return {
         k: [float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))] if v else None

@@ -4,9 +4,10 @@ The evidence columns (the uncalibrated probability and the three spreads, per gr
 with a segmentation and without) are what the patient rule's first step produced, so
 calibration, flags and metrics can be recomputed from this file alone (``gliograde evaluate RUN``).
 
-Inside the code a probability column is ``p`` (``p``, ``p_uncalibrated``, ``p_noseg``, ...); in
-the file it is named for the target: ``p_hgg…`` for the grade, ``p_CLASS…`` of class 1 for
-another two-class target, and one ``p_CLASS…`` per class for more.
+Inside the code a probability column is ``p`` (``p``, ``p_uncalibrated``, ``p_noseg``, ...), a
+vector of the K class probabilities; in the file it is named for the target: ``p_hgg…`` for the
+grade and ``p_CLASS…`` of class 1 for another two-class target (one column, P(class 1): the
+other is its complement), and one ``p_CLASS…`` per class for more.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from gliograde import GRADES
 from gliograde.core.errors import GliogradeError
 from gliograde.infer.patient import Evidence, PatientResult
-from gliograde.run.calibration import MODES
+from gliograde.run.calibration import MODES, Mode
 
 EVIDENCE = ("p_uncalibrated", "slice_spread", "tta_spread", "fold_spread", "n_slices")
 ANSWER = ("p", "uncertainty", "flag", "pred")
@@ -34,14 +35,12 @@ def is_probability(name: str) -> bool:
     return name in PROBABILITIES
 
 
-def column(name: str, mode: str) -> str:
+def column(name: str, mode: Mode) -> str:
     """A column's inner name in a grading mode: ``p_uncalibrated`` → ``p_noseg_uncalibrated``,
     ``uncertainty`` → ``uncertainty_noseg`` without a segmentation; as is with one."""
-    if mode == "seg":
-        return name
     if is_probability(name):
-        return "p_noseg" + name[1:]
-    return f"{name}_noseg"
+        return "p" + mode.suffix + name[1:]
+    return name + mode.suffix
 
 
 def csv_names(name: str, classes: tuple[str, ...]) -> list[str]:
@@ -59,8 +58,9 @@ def csv_names(name: str, classes: tuple[str, ...]) -> list[str]:
 
 
 def read_rows(path: Path, classes: tuple[str, ...]) -> list[dict]:
-    """The rows of a ``predictions_patients.csv``, its columns under their inner names (with
-    more than two classes a probability is a list, one per class)."""
+    """The rows of a ``predictions_patients.csv``, its columns under their inner names (a
+    probability is a list of texts: one, P(class 1), for two classes; one per class for
+    more)."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     names = [column(c, m) for m in MODES for c in ANSWER + EVIDENCE]
@@ -75,7 +75,7 @@ def inner_names(row: dict, names: list[str], classes: tuple[str, ...]) -> dict:
         found = csv_names(name, classes)
         if all(k in row for k in found):
             values = [out.pop(k) for k in found]
-            out[name] = values if len(found) > 1 else values[0]
+            out[name] = values if is_probability(name) else values[0]
     return out
 
 
@@ -86,16 +86,16 @@ class PatientTable:
     subject: list[str]
     fold: np.ndarray
     y: np.ndarray
-    evidence: dict[str, list[Evidence]]  # mode → one per patient ("noseg" absent: not graded)
+    evidence: dict[Mode, list[Evidence]]  # one per patient (NOSEG absent: not graded)
     classes: tuple[str, ...]  # the target's classes: y indexes them
-    results: dict[str, list[PatientResult]] = field(default_factory=dict)
+    results: dict[Mode, list[PatientResult]] = field(default_factory=dict)
 
-    def p_uncalibrated(self, mode: str) -> np.ndarray:
-        """Patients' uncalibrated probabilities: ``[n]`` or ``[n, K]``."""
+    def p_uncalibrated(self, mode: Mode) -> np.ndarray:
+        """Patients' uncalibrated probabilities ``[n, K]``."""
         return np.array([e.p for e in self.evidence[mode]], dtype=np.float64)
 
-    def p_calibrated(self, mode: str) -> np.ndarray:
-        """Patients' calibrated probabilities: ``[n]`` or ``[n, K]``."""
+    def p_calibrated(self, mode: Mode) -> np.ndarray:
+        """Patients' calibrated probabilities ``[n, K]``."""
         return np.array([r.p for r in self.results[mode]], dtype=np.float64)
 
     def columns(self) -> list[str]:
@@ -122,17 +122,24 @@ def file_row(row: dict, classes: tuple[str, ...]) -> dict:
     out = {}
     for k, v in row.items():
         names = csv_names(k, classes)
-        values = v if isinstance(v, list) else [v]
-        out |= dict(zip(names, values, strict=True))
+        out |= dict(zip(names, v if isinstance(v, list) else [v], strict=True))
     return out
 
 
-def probability_text(p) -> str | list[str]:
-    """``0.123456``, or one such text per class for a probability vector."""
-    return [f"{x:.6f}" for x in p] if np.ndim(p) else f"{p:.6f}"
+def probability_text(p: np.ndarray) -> list[str]:
+    """A probability vector ``[K]`` as the file's texts: ``["0.123456"]`` of P(class 1) for two
+    classes, one per class for more."""
+    values = p[1:] if len(p) == 2 else p
+    return [f"{x:.6f}" for x in values]
 
 
-def row_of(mode: str, e: Evidence, r: PatientResult | None) -> dict:
+def probability_of_text(values: list[str]) -> np.ndarray:
+    """:func:`probability_text` reversed: the vector ``[K]``."""
+    p = np.array(values, dtype=np.float64)
+    return np.array([1.0 - p[0], p[0]]) if len(p) == 1 else p
+
+
+def row_of(mode: Mode, e: Evidence, r: PatientResult | None) -> dict:
     row = {
         column("p_uncalibrated", mode): probability_text(e.p),
         column("slice_spread", mode): f"{e.slice_spread:.6f}",
@@ -155,7 +162,7 @@ def read_patient_table(path: Path, classes: tuple[str, ...]) -> PatientTable:
     rows = read_rows(path, classes)
     if not rows:
         raise GliogradeError(f"{path}: holds no patient")
-    evidence = {}
+    evidence: dict[Mode, list[Evidence]] = {}
     for mode in MODES:
         if column("p_uncalibrated", mode) in rows[0]:
             evidence[mode] = [evidence_of(r, mode) for r in rows]
@@ -164,18 +171,18 @@ def read_patient_table(path: Path, classes: tuple[str, ...]) -> PatientTable:
     return PatientTable([r["subject"] for r in rows], fold, y, evidence, classes)
 
 
-def evidence_of(row: dict, mode: str) -> Evidence:
+def evidence_of(row: dict, mode: Mode) -> Evidence:
     def value(name):
         return float(row[column(name, mode)])
 
-    p = row[column("p_uncalibrated", mode)]
+    p = probability_of_text(row[column("p_uncalibrated", mode)])
     return Evidence(
-        p=np.array(p, dtype=np.float64) if isinstance(p, list) else float(p),
+        p=p,
         slice_spread=value("slice_spread"),
         tta_spread=value("tta_spread"),
         fold_spread=value("fold_spread"),
         n_slices=int(value("n_slices")),
-        used_seg=mode == "seg",
-        slice_p=np.zeros(0),
+        used_seg=mode is Mode.SEG,
+        slice_p=np.zeros((0, len(p))),
         weights=np.zeros(0),
     )

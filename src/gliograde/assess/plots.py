@@ -26,15 +26,16 @@ def save(fig, path: Path) -> None:
 def plot_roc(
     y: np.ndarray, p: np.ndarray, fold: np.ndarray, path: Path, classes: tuple[str, ...]
 ) -> None:
-    """Patient-level ROC: pooled, and one thin line per fold (when there are several);
-    ``classes[1]`` (HGG for the grade) is the positive class. With more than two classes
-    (``p`` ``[n, K]``), one pooled one-vs-rest curve per class."""
-    if np.ndim(p) == 2:
+    """Patient-level ROC of probabilities ``p`` ``[n, K]``. Two classes: of P(class 1) (HGG
+    for the grade, the positive class), pooled, and one thin line per fold (when there are
+    several). More: one pooled one-vs-rest curve per class."""
+    if p.shape[-1] > 2:
         return plot_roc_one_vs_rest(y, p, path, classes)
     neg, pos = classes
+    p = p[:, 1]
     from sklearn.metrics import roc_curve
 
-    from gliograde.assess.metrics import roc_auc
+    from gliograde.model.probability import roc_auc
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
@@ -46,7 +47,7 @@ def plot_roc(
             ax.plot(fpr, tpr, lw=0.8, alpha=0.5, label=f"fold {k}")
     if len(set(y.tolist())) == 2:
         fpr, tpr, _ = roc_curve(y, p)
-        ax.plot(fpr, tpr, lw=2, color="black", label=f"pooled, AUC {roc_auc(y, p):.3f}")
+        ax.plot(fpr, tpr, lw=2, color="black", label=f"pooled, AUC {roc_auc(y == 1, p):.3f}")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
     ax.set(
         xlabel=f"1 − specificity ({neg} called {pos})",
@@ -66,7 +67,7 @@ def plot_roc_one_vs_rest(y: np.ndarray, p: np.ndarray, path: Path, classes: tupl
     """One-vs-rest ROC of each class that has patients and others, pooled over folds."""
     from sklearn.metrics import roc_curve
 
-    from gliograde.assess.metrics import roc_auc
+    from gliograde.model.probability import roc_auc
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
@@ -118,15 +119,19 @@ def plot_reliability(
     classes: tuple[str, ...],
     bins: int = 10,
 ) -> None:
-    """Reliability diagram at patient level: observed share of ``classes[1]`` (HGG) against
-    its mean probability per bin, before calibration and after (the out-of-sample calibrated
-    probability that is reported). With more than two classes (``[n, K]``): the accuracy of the
-    top class against its probability."""
+    """Reliability diagram at patient level of probabilities ``[n, K]``, before calibration and
+    after (the out-of-sample calibrated probability that is reported). Two classes: observed
+    share of ``classes[1]`` (HGG) against its mean probability per bin. More: the accuracy of
+    the top class against its probability."""
+    from gliograde.model.probability import answer_index
+
     what, observed = f"P({classes[1]})", f"observed share of {classes[1]}"
-    if np.ndim(p_before) == 2:
-        y = np.argmax(p_before, axis=1) == np.asarray(y)  # a temperature keeps the top class
+    if p_before.shape[-1] > 2:
+        y = answer_index(p_before) == np.asarray(y)  # a temperature keeps the top class
         p_before, p_after = np.max(p_before, axis=1), np.max(p_after, axis=1)
         what, observed = "P(top class)", "accuracy of the top class"
+    else:
+        p_before, p_after = p_before[:, 1], p_after[:, 1]
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")

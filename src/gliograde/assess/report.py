@@ -8,6 +8,9 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
+from gliograde.assess.patients import probability_of_text, read_rows
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import write_text
 from gliograde.io.target import Target
@@ -107,7 +110,6 @@ def calibration_table(metrics: dict) -> str:
 
 
 def read_patients(folder: Path, classes: tuple[str, ...]) -> list[dict]:
-    from gliograde.assess.patients import read_rows
 
     return read_rows(folder / "predictions_patients.csv", tuple(classes))
 
@@ -124,8 +126,8 @@ def patient_card(
     )
     flag_value = row.get("flag", row.get("flag_noseg", ""))
     flag = '<span class="bad">uncertain</span>' if flag_value else "confident"
-    p = row.get("p") or row.get("p_noseg")
-    p_unc = row.get("p_uncalibrated") or row.get("p_noseg_uncalibrated")
+    p = probability_of_text(row.get("p") or row["p_noseg"])
+    p_unc = probability_of_text(row.get("p_uncalibrated") or row["p_noseg_uncalibrated"])
     unc = row.get("uncertainty") or row.get("uncertainty_noseg")
     images = "".join(embed_png(explain_dir / name) for name in panels[:2])
     link = viewer_link(viewer)
@@ -155,12 +157,12 @@ def viewer_href(explain_dir: Path, relative: str | None, page: Path) -> str:
     return Path(os.path.relpath(explain_dir / relative, Path(page).parent)).as_posix()
 
 
-def probabilities_html(p, p_unc, classes: tuple) -> str:
-    """``P(class 1) 0.912 (uncalibrated 0.870)``, or each class's for more than two."""
-    if not isinstance(p, list):
-        return f"P({html.escape(classes[1])}) {float(p):.3f} (uncalibrated {float(p_unc):.3f})"
-    shown = ", ".join(f"P({html.escape(c)}) {float(v):.3f}" for c, v in zip(classes, p))
-    return f"{shown} (uncalibrated {', '.join(f'{float(v):.3f}' for v in p_unc)})"
+def probabilities_html(p: np.ndarray, p_unc: np.ndarray, classes: tuple) -> str:
+    """``P(class 1) 0.912 (uncalibrated 0.870)`` for two classes, each class's for more."""
+    if len(classes) == 2:
+        return f"P({html.escape(classes[1])}) {p[1]:.3f} (uncalibrated {p_unc[1]:.3f})"
+    shown = ", ".join(f"P({html.escape(c)}) {v:.3f}" for c, v in zip(classes, p))
+    return f"{shown} (uncalibrated {', '.join(f'{v:.3f}' for v in p_unc)})"
 
 
 def cohort_section(run, metrics: dict) -> list[str]:

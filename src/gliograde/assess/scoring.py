@@ -5,9 +5,8 @@ Cross-validation (``crossfit``): each fold's patients are calibrated and flagged
 a threshold fitted on the other folds' patients; what is saved for ``predict`` is fitted on all.
 An independent cohort (``fixed``): the run's saved calibration and threshold, as ``predict``.
 
-Patients' probabilities are ``[n]`` P(class 1) or, for K classes, ``[n, K]``
-(:mod:`gliograde.infer.patient`): discrimination is then one-vs-rest AUC per class, their macro
-mean (``auc``), balanced accuracy and the K×K confusion matrix (:mod:`gliograde.assess.multiclass`).
+Patients' probabilities are ``[n, K]`` (:mod:`gliograde.infer.patient`); their discrimination
+figures are :mod:`gliograde.assess.metrics`'s.
 """
 
 from __future__ import annotations
@@ -20,15 +19,15 @@ from gliograde.assess.calibration import (
     calibration_summary,
     expected_calibration_error,
 )
-from gliograde.assess.metrics import binary_metrics, bootstrap_intervals
-from gliograde.assess.multiclass import multiclass_intervals, multiclass_metrics
+from gliograde.assess.metrics import bootstrap_intervals, discrimination
 from gliograde.assess.patients import PatientTable
 from gliograde.assess.uncertainty import choose_threshold
-from gliograde.infer.patient import patient_result, predicted_index, uncertainty_score
-from gliograde.run.calibration import IDENTITY, CalibrationRule
+from gliograde.infer.patient import patient_result, uncertainty_score
+from gliograde.model.probability import answer_index
+from gliograde.run.calibration import IDENTITY, CalibrationRule, Mode
 
 
-def score_crossfit(table: PatientTable, mode: str) -> tuple[dict, CalibrationRule]:
+def score_crossfit(table: PatientTable, mode: Mode) -> tuple[dict, CalibrationRule]:
     """Answers with calibrations and thresholds each fitted without the fold they are used on.
 
     For each fold, the rule that calibrates and flags its patients comes from the other folds
@@ -75,13 +74,13 @@ def held_out_rule(p, y, fold, spreads, use: np.ndarray) -> CalibrationRule:
     summary, pairs = calibration_summary(p[use], y[use], fold[use])
     p_use = apply_pairs(p[use], fold[use], pairs)
     u = uncertainty_score(p_use, spreads[use], 0.0)
-    correct = predicted_index(p_use) == y[use]
+    correct = answer_index(p_use) == y[use]
     return CalibrationRule(
         summary["temperature"], summary["bias"], summary["applied"], choose_threshold(u, correct)
     )
 
 
-def score_fixed(table: PatientTable, mode: str, rule: CalibrationRule) -> dict:
+def score_fixed(table: PatientTable, mode: Mode, rule: CalibrationRule) -> dict:
     """Answers with the run's saved calibration and threshold, exactly as ``predict`` gives them."""
     table.results[mode] = [patient_result(e, rule, table.classes) for e in table.evidence[mode]]
     p, y = table.p_uncalibrated(mode), table.y
@@ -98,32 +97,22 @@ def score_fixed(table: PatientTable, mode: str, rule: CalibrationRule) -> dict:
     return mode_figures(table, mode) | {"calibration": summary}
 
 
-def discrimination(y: np.ndarray, p: np.ndarray) -> dict:
-    """Patients' figures at their answers: :func:`binary_metrics` of ``[n]`` P(class 1) at 0.5,
-    :func:`multiclass_metrics` of ``[n, K]`` probabilities."""
-    return multiclass_metrics(y, p) if np.ndim(p) == 2 else binary_metrics(y, p)
-
-
-def intervals(y: np.ndarray, p: np.ndarray) -> dict:
-    """Bootstrap intervals over patients resampled within each class."""
-    return multiclass_intervals(y, p) if np.ndim(p) == 2 else bootstrap_intervals(y, p)
-
-
-def mode_figures(table: PatientTable, mode: str) -> dict:
+def mode_figures(table: PatientTable, mode: Mode) -> dict:
     """Discrimination at the calibrated answers, intervals, per fold, flags."""
     results, y, fold = table.results[mode], table.y, table.fold
     p = table.p_calibrated(mode)
-    out = discrimination(y, p)
-    out["auc_uncalibrated"] = discrimination(y, table.p_uncalibrated(mode))["auc"]
-    out["ci95"] = intervals(y, p)
+    out = discrimination(y, p).to_dict()
+    out["auc_uncalibrated"] = discrimination(y, table.p_uncalibrated(mode)).auc
+    out["ci95"] = bootstrap_intervals(y, p)
     out["auc_ci"] = out["ci95"].get("auc")
     if out["auc"] is None:
         out["note"] = "AUC needs patients of at least two classes; this cohort has one"
     out["per_fold"] = [
-        {"fold": k, **discrimination(y[fold == k], p[fold == k])} for k in np.unique(fold).tolist()
+        {"fold": k, **discrimination(y[fold == k], p[fold == k]).to_dict()}
+        for k in np.unique(fold).tolist()
     ]
     flags = np.array([r.flag for r in results], dtype=bool)
-    out["uncertainty"] = flag_figures(flags, predicted_index(p) == y)
+    out["uncertainty"] = flag_figures(flags, answer_index(p) == y)
     return out
 
 

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gliograde.infer.patient import Evidence
+from gliograde.run.calibration import Mode
+
 COLUMNS = (
     "fold",
     "subject",
@@ -37,12 +40,10 @@ class SliceTable:
             "z": index.z[rows],
             "y": np.full(n, label),
             "p": e.slice_p,
-            "p_tumor": evidence["noseg"].weights if "noseg" in evidence else np.full(n, np.nan),
+            "p_tumor": weights(evidence, Mode.NOSEG, n),
             "tumor_pixels": index.tumor[rows],
-            "weight": evidence["seg"].weights if "seg" in evidence else np.full(n, np.nan),
-            "weight_noseg": evidence["noseg"].weights
-            if "noseg" in evidence
-            else np.full(n, np.nan),
+            "weight": weights(evidence, Mode.SEG, n),
+            "weight_noseg": weights(evidence, Mode.NOSEG, n),
         }
         return cls(cols)
 
@@ -53,8 +54,9 @@ class SliceTable:
         return cls({k: np.concatenate([p.columns[k] for p in parts]) for k in COLUMNS})
 
     def write_csv(self, path: Path, classes: tuple[str, ...]) -> None:
-        """The table, its probability column ``p`` named ``p_hgg`` for the grade, ``p_CLASS``
-        (class 1's) for another two-class target, one ``p_CLASS`` per class for more."""
+        """The table, its probability column ``p`` (``[n, K]``) named ``p_hgg`` for the grade,
+        ``p_CLASS`` (class 1's) for another two-class target, one ``p_CLASS`` per class for
+        more."""
         from gliograde.assess.patients import csv_names
 
         c = self.columns
@@ -62,11 +64,11 @@ class SliceTable:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow([n for k in COLUMNS for n in csv_names(k, tuple(classes))])
             for i in range(len(c["subject"])):
-                writer.writerow([fmt(v) for k in COLUMNS for v in np.atleast_1d(c[k][i])])
+                writer.writerow([v for k in COLUMNS for v in cell_texts(k, c[k][i])])
 
     @classmethod
     def read_csv(cls, path: Path, classes: tuple[str, ...]) -> SliceTable:
-        from gliograde.assess.patients import csv_names
+        from gliograde.assess.patients import csv_names, probability_of_text
 
         probability = csv_names("p", tuple(classes))
         with open(path, newline="") as f:
@@ -76,10 +78,23 @@ class SliceTable:
             cols[k] = np.array([int(r[k]) for r in rows])
         for k in ("p_tumor", "weight", "weight_noseg"):
             cols[k] = np.array([float(r[k]) for r in rows])
-        p = np.array([[float(r[k]) for k in probability] for r in rows], dtype=np.float64)
-        p = p.reshape(len(rows), len(probability))
-        cols["p"] = p[:, 0] if len(probability) == 1 else p
+        cols["p"] = np.array(
+            [probability_of_text([r[k] for k in probability]) for r in rows], dtype=np.float64
+        ).reshape(len(rows), max(2, len(probability)))
         return cls(cols)
+
+
+def cell_texts(name: str, value) -> list[str]:
+    """A cell's texts in the file: a probability vector's as
+    :func:`~gliograde.assess.patients.probability_text` writes them."""
+    from gliograde.assess.patients import probability_text
+
+    return probability_text(value) if name == "p" else [fmt(value)]
+
+
+def weights(evidence: dict[Mode, Evidence], mode: Mode, n: int) -> np.ndarray:
+    """The slices' weights in ``mode`` (NaN where the patient was not graded in it)."""
+    return evidence[mode].weights if mode in evidence else np.full(n, np.nan)
 
 
 def fmt(v) -> str:
@@ -91,10 +106,10 @@ def fmt(v) -> str:
 def slice_figures(table: SliceTable, min_tumor: int) -> dict:
     """Slice-level discrimination on tumour slices (P(class 1) ≥ 0.5 or the top class,
     uncalibrated)."""
-    from gliograde.assess.scoring import discrimination
+    from gliograde.assess.metrics import discrimination
 
     c = table.columns
     tumor = c["tumor_pixels"] >= min_tumor
-    out = discrimination(c["y"][tumor], c["p"][tumor])
+    out = discrimination(c["y"][tumor], c["p"][tumor]).to_dict()
     out["note"] = "each tumour slice on its own, uncalibrated: P(class 1) at 0.5, or the top class"
     return out

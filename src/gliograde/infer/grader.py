@@ -40,9 +40,9 @@ from gliograde.infer.models import load_models, precision_name, slice_outputs
 from gliograde.infer.patient import Evidence, PatientResult, patient_evidence, patient_result
 from gliograde.io.cohort import SEG, Subject
 from gliograde.io.volumes import SubjectError
-from gliograde.model.aggregate import seg_weights
+from gliograde.model.probability import seg_weights
 from gliograde.preprocess.slices import SubjectSlices, preprocess_subject
-from gliograde.run.calibration import Calibration, read_calibration
+from gliograde.run.calibration import MODES, Calibration, Mode, read_calibration
 from gliograde.run.folder import Run
 
 NOSEG_UNTRAINED = (
@@ -74,9 +74,9 @@ class Examined:
     reasons: list[str] = field(default_factory=list)
 
     @property
-    def mode(self) -> str:
-        """The grading mode: ``seg`` (the segmentation's tumour slices) or ``noseg``."""
-        return "seg" if self.with_seg else "noseg"
+    def mode(self) -> Mode:
+        """The grading mode: with the segmentation's tumour slices, or without."""
+        return Mode.SEG if self.with_seg else Mode.NOSEG
 
     @property
     def x(self) -> torch.Tensor:
@@ -207,7 +207,7 @@ class Grader:
         evidence = on_all_slices(evidence, rows, n)
         return self.answer(evidence, examined.mode)
 
-    def answer(self, evidence: Evidence, mode: str) -> PatientResult:
+    def answer(self, evidence: Evidence, mode: Mode) -> PatientResult:
         """Step 2 of the rule with this grader's calibration of ``mode``."""
         return patient_result(evidence, self.calibration.rule(mode), self.run.target.classes)
 
@@ -215,8 +215,8 @@ class Grader:
         self,
         x: torch.Tensor,
         tumor_px: np.ndarray | None,
-        modes: tuple[str, ...] = ("seg", "noseg"),
-    ) -> dict[str, Evidence]:
+        modes: tuple[Mode, ...] = MODES,
+    ) -> dict[Mode, Evidence]:
         """Uncalibrated evidence on each grading mode the run can take for one patient, from
         one forward pass: ``seg`` (when ``tumor_px`` is given) and ``noseg`` (when the run can
         grade without a segmentation).
@@ -225,11 +225,12 @@ class Grader:
         by tumour, so ``predict`` with and without the segmentation preprocesses the same ones.
         """
         p_class, p_tumor = slice_outputs(self.models, x)
-        min_tumor, out = self.run.min_tumor, {}
-        if tumor_px is not None and "seg" in modes:
-            out["seg"] = patient_evidence(self.models, x, p_class, p_tumor, tumor_px, min_tumor)
-        if self.run.can_grade_without_seg and "noseg" in modes:
-            out["noseg"] = patient_evidence(self.models, x, p_class, p_tumor, None, min_tumor)
+        min_tumor = self.run.min_tumor
+        out: dict[Mode, Evidence] = {}
+        if tumor_px is not None and Mode.SEG in modes:
+            out[Mode.SEG] = patient_evidence(self.models, x, p_class, p_tumor, tumor_px, min_tumor)
+        if self.run.can_grade_without_seg and Mode.NOSEG in modes:
+            out[Mode.NOSEG] = patient_evidence(self.models, x, p_class, p_tumor, None, min_tumor)
         return out
 
     def _slices(self, subject: Subject, ignore_seg: bool) -> tuple[SubjectSlices, bool]:

@@ -12,8 +12,11 @@ import csv
 import io
 import json
 
-from gliograde.infer.patient import PatientResult, shown_probability
+import numpy as np
+
+from gliograde.infer.patient import PatientResult
 from gliograde.io.target import Target
+from gliograde.model.probability import shown_probability
 
 GRADE_COLUMNS = (
     "subject",
@@ -54,8 +57,8 @@ def answer_keys(r: PatientResult, target: Target) -> dict:
     if target.is_grade:
         return {
             "grade": r.answer,
-            "p_hgg": round(float(r.p), 6),
-            "p_hgg_uncalibrated": round(float(r.p_uncalibrated), 6),
+            "p_hgg": round(float(r.p[1]), 6),
+            "p_hgg_uncalibrated": round(float(r.p_uncalibrated[1]), 6),
         }
     return {
         "target": target.name,
@@ -65,10 +68,9 @@ def answer_keys(r: PatientResult, target: Target) -> dict:
     }
 
 
-def class_probabilities(p, classes: tuple[str, ...]) -> dict[str, float]:
-    """``{class: p}`` of a patient's ``p`` (P(class 1) for two classes, a vector for more)."""
-    values = [1.0 - p, p] if len(classes) == 2 else list(p)
-    return {c: round(float(v), 6) for c, v in zip(classes, values, strict=True)}
+def class_probabilities(p: np.ndarray, classes: tuple[str, ...]) -> dict[str, float]:
+    """``{class: p}`` of a patient's probabilities ``[K]``."""
+    return {c: round(float(v), 6) for c, v in zip(classes, p, strict=True)}
 
 
 def format_predictions(predictions: list, target: Target | None = None) -> str:

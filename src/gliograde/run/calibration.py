@@ -11,14 +11,34 @@ above which a patient is flagged. The rule is applied by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import write_json
 from gliograde.io.target import Target
 
-MODES = ("seg", "noseg")
-"""Grading modes: with the segmentation's tumour slices, or every slice weighed by P(tumour)."""
+
+class Mode(str, Enum):
+    """A grading mode: with the segmentation's tumour slices (``seg``), or every slice weighed
+    by the model's P(tumour) (``noseg``). A ``str``: its value is how files spell it."""
+
+    SEG = "seg"
+    NOSEG = "noseg"
+
+    @property
+    def metrics_key(self) -> str:
+        """Where ``metrics.json`` keeps the mode's figures: ``patient`` or ``patient_noseg``."""
+        return "patient" if self is Mode.SEG else "patient_noseg"
+
+    @property
+    def suffix(self) -> str:
+        """What a column's name gains in this mode: nothing, or ``_noseg``."""
+        return "" if self is Mode.SEG else "_noseg"
+
+
+MODES = tuple(Mode)
+"""The grading modes, in the order files list them."""
 
 
 @dataclass(frozen=True)
@@ -76,14 +96,14 @@ IDENTITY = CalibrationRule()
 class Calibration:
     """A run's (or a cohort's ``--recalibrate``) rules, for the target they were fitted for."""
 
-    rules: dict[str, CalibrationRule]
+    rules: dict[Mode, CalibrationRule]
     target: Target
     note: str | None = None
     fitted_on: str | None = None  # --recalibrate: the cohort
     run: str | None = None  # --recalibrate: the run it recalibrates
     extra: dict = field(default_factory=dict)  # keys a later version may add, kept as they are
 
-    def rule(self, mode: str) -> CalibrationRule:
+    def rule(self, mode: Mode) -> CalibrationRule:
         """The rule of ``mode`` (``seg`` or ``noseg``); the identity when none was fitted."""
         return self.rules.get(mode, IDENTITY)
 
@@ -99,20 +119,20 @@ class Calibration:
         Raises:
             GliogradeError: not a calibration (no valid ``seg`` or ``noseg`` rule).
         """
-        if not isinstance(data, dict) or not any(m in data for m in MODES):
+        if not isinstance(data, dict) or not any(m.value in data for m in MODES):
             raise GliogradeError(f"{where}: not a gliograde calibration.json (no 'seg' or 'noseg')")
         rules = {}
         for mode in MODES:
-            if mode in data:
+            if mode.value in data:
                 try:
-                    rules[mode] = CalibrationRule.from_dict(data[mode])
+                    rules[mode] = CalibrationRule.from_dict(data[mode.value])
                 except ValueError:
                     raise GliogradeError(
-                        f"{where}: damaged ({mode!r} is not a calibration); write it again: "
+                        f"{where}: damaged ({mode.value!r} is not a calibration); write it again: "
                         "`gliograde evaluate RUN` (a run's), `evaluate --test --recalibrate` "
                         "(a cohort's)"
                     ) from None
-        known = (*MODES, "target", "note", "fitted_on", "run")
+        known = (*(m.value for m in MODES), "target", "note", "fitted_on", "run")
         return cls(
             rules,
             Target.of_dict(data.get("target")),
@@ -123,7 +143,8 @@ class Calibration:
         )
 
     def to_dict(self) -> dict:
-        out = {m: r.to_dict() for m, r in self.rules.items()} | {"target": self.target.to_dict()}
+        out = {m.value: r.to_dict() for m, r in self.rules.items()}
+        out |= {"target": self.target.to_dict()}
         optional = {"note": self.note, "fitted_on": self.fitted_on, "run": self.run}
         return out | {k: v for k, v in optional.items() if v is not None} | self.extra
 

@@ -9,7 +9,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gliograde.model.aggregate import class_scores, noseg_weights, seg_weights, slice_mean
+from gliograde.model.probability import (
+    class_probabilities,
+    macro_auc,
+    noseg_weights,
+    patient_mean,
+    seg_weights,
+)
 from gliograde.run.config import TrainConfig
 
 
@@ -128,32 +134,21 @@ class GradeModule(L.LightningModule):
 def selection_aucs(v: dict[str, np.ndarray]) -> tuple[float, float, int]:
     """Patient AUC with a segmentation and without, and the number of patients.
 
-    Patients are aggregated as evaluation and ``predict`` aggregate them
-    (:mod:`gliograde.model.aggregate`); 0.5 when the split has a single class.
+    Patients are aggregated, and the AUC computed, as evaluation and ``predict`` do
+    (:mod:`gliograde.model.probability`); 0.5 when the split has a single class.
     """
     patients = np.unique(v["subject_idx"])
-    scores, multi = class_scores(v["p"]), v["p"].shape[-1] > 2
+    scores = class_probabilities(v["p"])
     y, p_seg, p_noseg = [], [], []
     for s in patients:
         m = v["subject_idx"] == s
         y.append(int(v["y"][m][0]))
-        p_seg.append(slice_mean(scores[m], seg_weights(v["tumor"][m], 0.5), multi))
-        p_noseg.append(slice_mean(scores[m], noseg_weights(v["p_tumor"][m]), multi))
-    if len(set(y)) < 2:
+        p_seg.append(patient_mean(scores[m], seg_weights(v["tumor"][m], 0.5)))
+        p_noseg.append(patient_mean(scores[m], noseg_weights(v["p_tumor"][m])))
+    auc_seg, auc_noseg = macro_auc(y, np.array(p_seg)), macro_auc(y, np.array(p_noseg))
+    if len(set(y)) < 2 or auc_seg is None or auc_noseg is None:
         return 0.5, 0.5, len(patients)
-    return patient_auc(y, np.array(p_seg)), patient_auc(y, np.array(p_noseg)), len(patients)
-
-
-def patient_auc(y: list[int], p: np.ndarray) -> float:
-    """ROC AUC of ``[n]`` P(class 1); of ``[n, K]``, the mean one-vs-rest AUC over the classes
-    that have patients and others."""
-    from sklearn.metrics import roc_auc_score
-
-    if p.ndim == 1:
-        return float(roc_auc_score(y, p))
-    y = np.asarray(y)
-    present = [c for c in range(p.shape[1]) if 0 < np.sum(y == c) < len(y)]
-    return float(np.mean([roc_auc_score(y == c, p[:, c]) for c in present]))
+    return auc_seg, auc_noseg, len(patients)
 
 
 def gather_each_slice_once(module: L.LightningModule, v: dict[str, torch.Tensor]) -> dict:
