@@ -251,12 +251,3 @@ def test_a_restart_gives_studies_still_receiving_a_whole_settle(tmp_path):
     spool.recover()
     assert spool.read(record.key).last_instance > time.time() - 5
     assert not list(tmp_path.rglob("*.tmp"))
-
-
-def test_the_same_study_and_run_give_the_same_sr_uids(tmp_path):
-    from gliograde.scans.sr import new_uid
-
-    assert new_uid("1.2.3|run-a", "instance") == new_uid("1.2.3|run-a", "instance")
-    assert new_uid("1.2.3|run-a", "instance") != new_uid("1.2.3|run-b", "instance")
-    assert new_uid("1.2.3|run-a", "instance") != new_uid("1.2.3|run-a", "series")
-    assert new_uid(None, "instance") != new_uid(None, "instance")

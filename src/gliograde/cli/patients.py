@@ -98,16 +98,14 @@ def write_extras(predictions, run: Path, report: Path | None, dicom_sr: Path | N
     """``--report`` and ``--dicom-sr``, each said on stderr (stdout may be the JSON); returns
     the subjects whose SR could not be written, with why."""
     from gliograde import __version__
-    from gliograde.assess.report import write_predictions_report
-    from gliograde.scans.sr import Answered, write_dicom_srs
+    from gliograde.predict.page import write_predictions_report
+    from gliograde.predict.sr import write_dicom_srs
 
     if report is not None:
-        answers = [p.to_dict() for p in predictions]
-        say(f"report: {write_predictions_report(answers, run, report)}")
+        say(f"report: {write_predictions_report(predictions, run, report)}")
     if dicom_sr is None:
         return {}
-    answered = [Answered(p.subject, p.to_dict(), p.dicom) for p in predictions]
-    written, notes, failed = write_dicom_srs(answered, dicom_sr, __version__)
+    written, notes, failed = write_dicom_srs(predictions, dicom_sr, __version__)
     for note in notes:
         say(f"note: {note}")
     for subject, path in written.items():

@@ -14,11 +14,15 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gliograde.core.console import say
 from gliograde.core.errors import GliogradeError
 from gliograde.serve.node import Peer, Tls, send_files, start_node
 from gliograde.serve.spool import Spool, StudyRecord
+
+if TYPE_CHECKING:
+    from gliograde.predict import Prediction
 
 MAX_BACKOFF_S = 300.0
 ROOM_TO_GRADE = 200_000_000
@@ -180,7 +184,7 @@ def grade_study(config: ServeConfig, spool: Spool, record: StudyRecord) -> dict:
     record's new fields (done with its answer and SR, or failed with the reason)."""
     from gliograde import __version__
     from gliograde.predict import PredictOptions, predict_subjects
-    from gliograde.scans.sr import source_headers, sr_finding, write_sr
+    from gliograde.predict.sr import source_headers, sr_finding, write_sr
 
     options = PredictOptions(force=config.force, device=config.device)
     predictions = predict_subjects([spool.folder(record.key)], config.run, options)
@@ -189,7 +193,6 @@ def grade_study(config: ServeConfig, spool: Spool, record: StudyRecord) -> dict:
         reasons = "; ".join(p.error for p in predictions if p.error) or "no patient found"
         return {"state": "failed", "reason": reasons}
     (p,) = graded
-    answer = p.to_dict()
     folder, series = p.dicom
     headers = source_headers(folder, series)
     seed = f"{record.study_uid}|{run_identity(config.run)}"
@@ -198,17 +201,21 @@ def grade_study(config: ServeConfig, spool: Spool, record: StudyRecord) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = spool.root / "sr" / record.key
-        sr = write_sr(headers, sr_finding(answer), out, __version__, seed)
+        sr = write_sr(headers, sr_finding(p), out, __version__, seed)
     for kind in sorted({w.category.__name__ for w in caught}):
         say(f"serve: study {record.key}: {kind} writing the SR (not shown: may name the patient)")
-    return {"state": "done", "reason": "", "answer": answer_line(answer), "sr_files": [sr.name]}
+    return {"state": "done", "reason": "", "answer": answer_line(p), "sr_files": [sr.name]}
 
 
-def answer_line(answer: dict) -> str:
+def answer_line(prediction: Prediction) -> str:
     """``HGG, P(HGG) 0.812, confident``, or the same for another target."""
-    if "grade" in answer:
-        return f"{answer['grade']}, P(HGG) {answer['p_hgg']:.3f}, {answer['flag']}"
-    return f"{answer['prediction']}, {answer['flag']}"
+    from gliograde.predict.formats import rounded
+
+    r = prediction.result
+    flag = "uncertain" if r.flag else "confident"
+    if prediction.target.is_grade:
+        return f"{r.answer}, P(HGG) {rounded(r.p):.3f}, {flag}"
+    return f"{r.answer}, {flag}"
 
 
 def run_identity(run: Path) -> str:
