@@ -141,7 +141,7 @@ def run_bundle(
     ``output_dir/predictions.csv`` (``gliograde predict --csv``'s columns).
 
     Args:
-        device: ``auto``, ``cpu``, ``gpu``, or MONAI's ``cuda``/``cuda:N``.
+        device: ``auto``, ``cpu`` or ``cuda`` (``gpu``, and MONAI's ``cuda:N``, are ``cuda``).
         ignore_seg: True/False (MONAI's runner hands command-line values over as strings).
         force: grade subjects out of the run's distribution too, flagged uncertain with their
             reasons, as ``predict --force``; without it each gets a row whose error says why.
@@ -156,7 +156,7 @@ def run_bundle(
 
     if not dataset_dir:
         raise UsageError("the bundle needs --dataset_dir: a subject folder or a cohort")
-    device = "gpu" if str(device).startswith("cuda") else str(device)
+    device = "cuda" if str(device).startswith("cuda") else str(device)
     options = PredictOptions(
         ignore_seg=flag(ignore_seg, "ignore_seg"), force=flag(force, "force"), device=device
     )
@@ -219,7 +219,7 @@ python -m monai.bundle run --config_file configs/inference.json --bundle_root . 
 `DATA` is a subject folder or a cohort in any layout `gliograde check` reads. `OUT/predictions.csv`
 has one row per subject: `{columns}`, the figures `gliograde predict --csv`
 gives; the run fails (exit 1) when a subject could not be graded, its error in the CSV.
-`--ignore_seg true` grades without the segmentations; `--device cpu|gpu|auto` (default auto).
+`--ignore_seg true` grades without the segmentations; `--device auto|cpu|cuda` (default auto).
 A subject out of the run's distribution (another grid, spacing or intensity profile than the
 training data's) gets a row whose error says why, as `gliograde predict` does; `--force true`
 grades it anyway, flagged uncertain, its reasons in `out_of_distribution`.

@@ -44,14 +44,12 @@ class DemoConfig:
 
     @classmethod
     def for_device(cls, out: Path, device: str = "auto", target: str = "grade") -> DemoConfig:
-        import torch
-
+        from gliograde.core.devices import resolve_device
         from gliograde.core.errors import UsageError
 
         if target not in DEMO_TARGETS:
             raise UsageError(f"--target {target}: choose one of {', '.join(DEMO_TARGETS)}")
-        gpu = device == "gpu" or (device == "auto" and torch.cuda.is_available())
-        if gpu:
+        if resolve_device(device) == "cuda":
             return cls(
                 out=out,
                 size=None,
@@ -59,7 +57,7 @@ class DemoConfig:
                 epoch_slices=None,
                 batch_size=64,
                 lr=1e-3,
-                device="gpu",
+                device="cuda",
                 target=target,
             )
         return cls(out=out, device="cpu", target=target)

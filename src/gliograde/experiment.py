@@ -20,7 +20,7 @@ def train_and_evaluate(config: TrainConfig) -> dict | None:
     """
     from gliograde.assess.crossval import evaluate_cross_validation
     from gliograde.assess.modelcard import write_model_card
-    from gliograde.core.devices import torch_device
+    from gliograde.core.devices import resolve_device
     from gliograde.run import Run
     from gliograde.train.fit import is_global_zero, leave_process_group
     from gliograde.train.folds import train_folds
@@ -32,4 +32,4 @@ def train_and_evaluate(config: TrainConfig) -> dict | None:
     if config.full:  # no held-out patient: the card says so
         write_model_card(Run.open(Path(config.out)))
         return None
-    return evaluate_cross_validation(Path(config.out), torch_device(config.device))
+    return evaluate_cross_validation(Path(config.out), resolve_device(config.device))

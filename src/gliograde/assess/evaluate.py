@@ -96,7 +96,7 @@ def evaluate_test(run_path: Path, cohort: TestCohort, out: Path, device: str = "
 def graded_test(run: Run, cohort: TestCohort, out: Path, device: str) -> dict:
     """:func:`evaluate_test`'s work (the run's lock held when ``out`` is inside the run)."""
     from gliograde.assess.testset import grade_cohort
-    from gliograde.core.devices import torch_device
+    from gliograde.core.devices import resolve_device
     from gliograde.infer.grader import Grader
     from gliograde.infer.models import inference_record
 
@@ -109,7 +109,7 @@ def graded_test(run: Run, cohort: TestCohort, out: Path, device: str) -> dict:
     )
     metrics["n_patients"] = len(table.subject)
     metrics["target"] = run.target.to_dict()
-    metrics["inference"] = inference_record(torch_device(device))
+    metrics["inference"] = inference_record(resolve_device(device))
     for mode in table.evidence:
         metrics[metrics_key(mode)] = score_fixed(table, mode, grader.calibration.rule(mode))
     if cohort.recalibrate:

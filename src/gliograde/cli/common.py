@@ -17,7 +17,8 @@ __all__ = ["Device", "DeviceOption", "RunArgument", "WorkersOption", "say"]
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
-    gpu = "gpu"
+    cuda = "cuda"
+    gpu = "gpu"  # the older name of cuda, still accepted
 
 
 class Slices(str, Enum):
@@ -69,7 +70,12 @@ class DemoTarget(str, Enum):
 
 
 RunArgument = Annotated[Path, typer.Argument(help="Run folder made by `gliograde train`.")]
-DeviceOption = Annotated[Device, typer.Option(help="Where the models run.")]
+DeviceOption = Annotated[
+    Device,
+    typer.Option(
+        help="Where the models run: auto (cuda when PyTorch sees a GPU), cpu or cuda (gpu: cuda)."
+    ),
+]
 WorkersOption = Annotated[
     int | None,
     typer.Option(help="Worker processes (default: automatic; 0: none, all in this process)."),

@@ -118,8 +118,8 @@ class Grader:
         """The run's models: fold ``fold``'s alone, else its ``--full`` model or every fold's.
 
         Args:
-            device: ``auto``, ``cpu`` or ``gpu`` (as ``--device``), or a PyTorch device name
-                (``cuda:1``).
+            device: ``auto``, ``cpu`` or ``cuda`` (as ``--device``; ``gpu`` is ``cuda``), or a
+                PyTorch device name (``cuda:1``).
             calibration: a ``calibration.json`` to answer with instead of the run's own (such as
                 one ``evaluate --test --recalibrate`` fitted on a hospital's cohort).
 
@@ -241,10 +241,11 @@ class Grader:
 
 
 def torch_name(device: str) -> str:
-    """A PyTorch device name for ``auto``, ``cpu`` or ``gpu``; any other name as it is."""
-    from gliograde.core.devices import DEVICE_CHOICES, torch_device
+    """A PyTorch device name for ``auto``, ``cpu`` or ``cuda`` (``gpu``); any other name (such
+    as ``cuda:1``) as it is."""
+    from gliograde.core.devices import ALIASES, DEVICE_CHOICES, resolve_device
 
-    return torch_device(device) if device in DEVICE_CHOICES else device
+    return resolve_device(device) if device in DEVICE_CHOICES or device in ALIASES else device
 
 
 def checked_calibration(path: Path, run: Run) -> Calibration:
