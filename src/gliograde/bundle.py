@@ -138,7 +138,8 @@ def run_bundle(
     force=False,
 ) -> Path:
     """Grade every subject under ``dataset_dir`` with the bundle's run; write
-    ``output_dir/predictions.csv`` (``gliograde predict --csv``'s columns).
+    ``output_dir/predictions.csv`` (``gliograde predict --csv``'s columns). Like the command
+    line, it reads ``GLIOGRADE_PRECISION`` once, here (:mod:`gliograde.core.environment`).
 
     Args:
         device: ``auto``, ``cpu`` or ``cuda`` (``gpu``, and MONAI's ``cuda:N``, are ``cuda``).
@@ -150,6 +151,7 @@ def run_bundle(
         GliogradeError: a subject could not be graded (after the CSV is written, with its
             error), so that a pipeline sees the failure as ``predict`` shows it: exit 1.
     """
+    from gliograde.core.environment import precision_setting
     from gliograde.predict import PredictOptions, predict_subjects
     from gliograde.predict.formats import predictions_csv
     from gliograde.run import Run
@@ -158,7 +160,10 @@ def run_bundle(
         raise UsageError("the bundle needs --dataset_dir: a subject folder or a cohort")
     device = "cuda" if str(device).startswith("cuda") else str(device)
     options = PredictOptions(
-        ignore_seg=flag(ignore_seg, "ignore_seg"), force=flag(force, "force"), device=device
+        ignore_seg=flag(ignore_seg, "ignore_seg"),
+        force=flag(force, "force"),
+        device=device,
+        precision=precision_setting(),
     )
     predictions = predict_subjects([Path(dataset_dir)], Path(model_dir), options)
     out = Path(output_dir) / "predictions.csv"

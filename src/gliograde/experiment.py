@@ -12,8 +12,9 @@ from pathlib import Path
 from gliograde.run.config import TrainConfig
 
 
-def train_and_evaluate(config: TrainConfig) -> dict | None:
-    """Train the folds, then grade each fold's held-out patients once.
+def train_and_evaluate(config: TrainConfig, precision: str = "auto") -> dict | None:
+    """Train the folds, then grade each fold's held-out patients once, in ``precision`` (the
+    grading's, as ``predict --precision``; the training's is ``config.precision``).
 
     Returns:
         The out-of-fold metrics; None for ``--full`` and on DDP ranks other than 0.
@@ -32,4 +33,4 @@ def train_and_evaluate(config: TrainConfig) -> dict | None:
     if config.full:  # no held-out patient: the card says so
         write_model_card(Run.open(Path(config.out)))
         return None
-    return evaluate_cross_validation(Path(config.out), resolve_device(config.device))
+    return evaluate_cross_validation(Path(config.out), resolve_device(config.device), precision)

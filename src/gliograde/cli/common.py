@@ -11,7 +11,7 @@ import typer
 
 from gliograde.core.console import say
 
-__all__ = ["Device", "DeviceOption", "RunArgument", "WorkersOption", "say"]
+__all__ = ["Device", "DeviceOption", "PrecisionOption", "RunArgument", "WorkersOption", "say"]
 
 
 class Device(str, Enum):
@@ -81,3 +81,22 @@ WorkersOption = Annotated[
     typer.Option(help="Worker processes (default: automatic; 0: none, all in this process)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]
+PrecisionOption = Annotated[
+    Precision | None,
+    typer.Option(
+        help="Grading precision: auto (bf16 where the CPU or GPU computes it natively), fp32 or bf16 (default: $GLIOGRADE_PRECISION, else auto).",
+        show_default=False,
+    ),
+]
+
+
+def grading_precision(option: Precision | None = None) -> str:
+    """The precision a command grades in: ``--precision``, else ``GLIOGRADE_PRECISION`` (read
+    here, once per command: below the command line it is an argument), else ``auto``.
+
+    Raises:
+        UsageError: ``GLIOGRADE_PRECISION`` is not auto, fp32 or bf16.
+    """
+    from gliograde.core.environment import precision_setting
+
+    return option.value if option is not None else precision_setting()

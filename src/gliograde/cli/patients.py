@@ -14,7 +14,9 @@ from gliograde.cli.common import (
     DeviceOption,
     JsonOption,
     Layer,
+    PrecisionOption,
     RunArgument,
+    grading_precision,
     say,
 )
 from gliograde.core.errors import UsageError
@@ -57,6 +59,7 @@ def predict(
         ),
     ] = False,
     device: DeviceOption = Device.auto,
+    precision: PrecisionOption = None,
 ):
     """Grade new patients (no segmentation needed; DICOM folders are preprocessed first).
     Exit 1 if any subject could not be graded."""
@@ -74,7 +77,10 @@ def predict(
     if explain and report is None:
         raise UsageError("--explain goes with --report PAGE.html (the viewers are linked from it)")
     views = report.with_name(f"{report.stem}_explain") if explain else None
-    options = PredictOptions(fold, ignore_seg, force, device.value, calibration, views)
+    options = PredictOptions(
+        fold, ignore_seg, force, device.value, calibration, views,
+        precision=grading_precision(precision),
+    )  # fmt: skip
     predictions = predict_subjects(inputs, model, options)
     target = Run.open(model).target
     typer.echo(
@@ -140,6 +146,7 @@ def explain(
         ),
     ] = True,
     device: DeviceOption = Device.auto,
+    precision: PrecisionOption = None,
 ):
     """Grad-CAM panels and attention on the tumour, and each patient's map as a volume in their own grid with a 3D viewer page."""
     from gliograde.assess.explain import ExplainOptions, explain_store, explain_subjects
@@ -148,8 +155,9 @@ def explain(
     if (store is None) == (not subjects):
         raise UsageError("give either --store STORE or one or more subject folders")
     options = ExplainOptions(
-        out, per_patient, method.value, layer.value, device.value, force, viewer=viewer
-    )
+        out, per_patient, method.value, layer.value, device.value, force, viewer=viewer,
+        precision=grading_precision(precision),
+    )  # fmt: skip
     if store is not None:
         summary = explain_store(run, store, options)
     else:

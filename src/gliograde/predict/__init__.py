@@ -31,9 +31,11 @@ class PredictOptions:
     fold: int | None = None
     ignore_seg: bool = False
     force: bool = False  # grade patients out of distribution too (flagged uncertain)
-    device: str = "auto"
+    device: str = "auto"  # auto, cpu or cuda
     calibration: Path | None = None  # instead of the run's own calibration.json
     explain: Path | None = None  # a folder for each patient's Grad-CAM volume and viewer
+    precision: str = "auto"  # auto, fp32 or bf16, fixed when the Grader opens
+    cache: Path | None = None  # where raw scans are preprocessed (None: ~/.cache/gliograde)
 
 
 @dataclass
@@ -70,7 +72,7 @@ def predict_subjects(
     from gliograde.scans.cached import preprocess_raw_inputs, recorded_dicom_source
 
     o = options or PredictOptions()
-    grader = Grader.open(run_path, o.fold, o.device, o.calibration)
+    grader = Grader.open(run_path, o.fold, o.device, o.calibration, o.precision)
     target = grader.run.target
     inputs, raw = preprocess_raw_inputs(inputs)
     subjects, errors = discover_inputs(inputs)

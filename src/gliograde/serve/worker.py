@@ -49,6 +49,7 @@ class ServeConfig:
     max_spool_mb: float | None = None
     tls: Tls | None = None
     device: str = "auto"
+    precision: str = "auto"  # the grading's: auto, fp32 or bf16
 
 
 class Node:
@@ -186,7 +187,7 @@ def grade_study(config: ServeConfig, spool: Spool, record: StudyRecord) -> dict:
     from gliograde.predict import PredictOptions, predict_subjects
     from gliograde.predict.sr import source_headers, sr_finding, write_sr
 
-    options = PredictOptions(force=config.force, device=config.device)
+    options = PredictOptions(force=config.force, device=config.device, precision=config.precision)
     predictions = predict_subjects([spool.folder(record.key)], config.run, options)
     graded = [p for p in predictions if p.error is None and p.dicom is not None]
     if len(predictions) != 1 or len(graded) != 1:
