@@ -139,7 +139,8 @@ def run_bundle(
 ) -> Path:
     """Grade every subject under ``dataset_dir`` with the bundle's run; write
     ``output_dir/predictions.csv`` (``gliograde predict --csv``'s columns). Like the command
-    line, it reads ``GLIOGRADE_PRECISION`` once, here (:mod:`gliograde.core.environment`).
+    line, it reads ``GLIOGRADE_PRECISION`` and ``GLIOGRADE_CACHE`` once, here
+    (:mod:`gliograde.core.environment`).
 
     Args:
         device: ``auto``, ``cpu`` or ``cuda`` (``gpu``, and MONAI's ``cuda:N``, are ``cuda``).
@@ -151,7 +152,7 @@ def run_bundle(
         GliogradeError: a subject could not be graded (after the CSV is written, with its
             error), so that a pipeline sees the failure as ``predict`` shows it: exit 1.
     """
-    from gliograde.core.environment import precision_setting
+    from gliograde.core.environment import cache_setting, precision_setting
     from gliograde.predict import PredictOptions, predict_subjects
     from gliograde.predict.formats import predictions_csv
     from gliograde.run import Run
@@ -164,6 +165,7 @@ def run_bundle(
         force=flag(force, "force"),
         device=device,
         precision=precision_setting(),
+        cache=cache_setting(),
     )
     predictions = predict_subjects([Path(dataset_dir)], Path(model_dir), options)
     out = Path(output_dir) / "predictions.csv"

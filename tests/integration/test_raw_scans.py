@@ -150,13 +150,13 @@ def test_an_implausible_brain_volume_is_refused():
             check_figures("S", ml, good)
 
 
-def test_predict_takes_a_dicom_folder(processed, tiny_run, tmp_path, monkeypatch):
+def test_predict_takes_a_dicom_folder(processed, tiny_run, tmp_path):
     """predict DICOM_DIR preprocesses into its cache, grades, and says so."""
     from gliograde.predict import PredictOptions, predict_subjects
 
     out, records = processed
-    monkeypatch.setenv("GLIOGRADE_CACHE", str(tmp_path / "cache"))
-    answers = predict_subjects([out.parent / "raw_dicom"], tiny_run[1], PredictOptions(force=True))
+    options = PredictOptions(force=True, cache=tmp_path / "cache")
+    answers = predict_subjects([out.parent / "raw_dicom"], tiny_run[1], options)
     (answer,) = [a.to_dict() for a in answers]
     assert answer["preprocessed"] is True
     assert answer["qc"].startswith(str(tmp_path / "cache")) and answer["qc"].endswith("qc.png")
@@ -180,8 +180,8 @@ def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, cache, tmp_
 
     out, _ = processed
     export = out.parent / "raw_dicom"
-    monkeypatch.setenv("GLIOGRADE_CACHE", str(cache))
-    first = predict_subjects([export, out / SUBJECT], tiny_run[1], PredictOptions(force=True))
+    options = PredictOptions(force=True, cache=cache)
+    first = predict_subjects([export, out / SUBJECT], tiny_run[1], options)
     written, notes, failed = write_dicom_srs(first, tmp_path / "sr", "test")
     assert failed == {} and notes == [f"{SUBJECT}: no DICOM export to refer to (not a DICOM "
                                       "input, or the export its preprocess.json names is gone), "
@@ -215,7 +215,7 @@ def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, cache, tmp_
         raise AssertionError("preprocessed again")
 
     monkeypatch.setattr(inputs_module, "preprocess_inputs", no_second_preprocessing)
-    (again,) = predict_subjects([export], tiny_run[1], PredictOptions(force=True))
+    (again,) = predict_subjects([export], tiny_run[1], options)
     assert again.to_dict() == answer
 
 

@@ -18,13 +18,15 @@ def export(folder, seed=0):
 
 
 def test_the_cache_is_reused_until_the_export_changes(tmp_path, monkeypatch):
-    """predict's cache: the same export is preprocessed once; a changed file, or a failure,
-    means preprocessing again."""
+    """predict's cache, the folder given: the same export is preprocessed once; a changed file,
+    or a failure, means preprocessing again. The environment steers nothing below the command
+    line."""
     import gliograde.scans.inputs as inputs_module
     from gliograde.scans.cached import preprocess_raw_inputs
 
     folder = export(tmp_path / "exam")
-    monkeypatch.setenv("GLIOGRADE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GLIOGRADE_CACHE", str(tmp_path / "elsewhere"))  # the CLI's, not this
+    cache = tmp_path / "cache"
     calls = []
 
     def fake_preprocess(inputs, out, series_map=None):
@@ -37,14 +39,16 @@ def test_the_cache_is_reused_until_the_export_changes(tmp_path, monkeypatch):
         return {"P001": record}, {}, []
 
     monkeypatch.setattr(inputs_module, "preprocess_inputs", fake_preprocess)
-    first, raw = preprocess_raw_inputs([folder])
-    again, _ = preprocess_raw_inputs([folder])
+    first, raw = preprocess_raw_inputs([folder], cache)
+    again, _ = preprocess_raw_inputs([folder], cache)
     assert len(calls) == 1 and first == again and raw.sources["P001"] == (folder, {"1.2"})
+    assert first[0].parent.parent == cache / "preprocessed"
+    assert not (tmp_path / "elsewhere").exists()
     victim = sorted(folder.iterdir())[0]
     victim.write_bytes(victim.read_bytes() + b"\0\0")  # one file changed
-    preprocess_raw_inputs([folder])
+    preprocess_raw_inputs([folder], cache)
     assert len(calls) == 2 and calls[1] != calls[0]
     victim.write_bytes(victim.read_bytes() + b"\0\0")
-    _, failed = preprocess_raw_inputs([folder])  # fails once ...
-    _, raw = preprocess_raw_inputs([folder])  # ... and is tried again
+    _, failed = preprocess_raw_inputs([folder], cache)  # fails once ...
+    _, raw = preprocess_raw_inputs([folder], cache)  # ... and is tried again
     assert failed.errors == {"P001": "disk full"} and len(calls) == 4 and raw.errors == {}

@@ -63,6 +63,7 @@ def predict(
 ):
     """Grade new patients (no segmentation needed; DICOM folders are preprocessed first).
     Exit 1 if any subject could not be graded."""
+    from gliograde.core.environment import cache_setting
     from gliograde.core.files import write_text
     from gliograde.predict import PredictOptions, predict_subjects
     from gliograde.predict.formats import format_predictions, predictions_csv, predictions_json
@@ -79,7 +80,7 @@ def predict(
     views = report.with_name(f"{report.stem}_explain") if explain else None
     options = PredictOptions(
         fold, ignore_seg, force, device.value, calibration, views,
-        precision=grading_precision(precision),
+        precision=grading_precision(precision), cache=cache_setting(),
     )  # fmt: skip
     predictions = predict_subjects(inputs, model, options)
     target = Run.open(model).target

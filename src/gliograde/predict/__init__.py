@@ -74,7 +74,7 @@ def predict_subjects(
     o = options or PredictOptions()
     grader = Grader.open(run_path, o.fold, o.device, o.calibration, o.precision)
     target = grader.run.target
-    inputs, raw = preprocess_raw_inputs(inputs)
+    inputs, raw = preprocess_raw_inputs(inputs, o.cache)
     subjects, errors = discover_inputs(inputs)
     out = [Prediction(name, target, error=why) for name, why in (raw.errors | errors).items()]
     for subject in subjects:

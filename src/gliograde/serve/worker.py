@@ -56,16 +56,12 @@ class Node:
     """The SCP and the loop that grades and answers, over one spool."""
 
     def __init__(self, config: ServeConfig):
-        import os
-
         from gliograde.run import Run
 
         Run.open(config.run)  # a run that cannot grade stops the node now, not every study
         self.config = config
         max_bytes = int(config.max_spool_mb * 1e6) if config.max_spool_mb else None
         self.spool = Spool(config.spool, max_bytes)
-        # Preprocessed studies hold patient data: kept in the spool, with its permissions
-        os.environ["GLIOGRADE_CACHE"] = str(self.spool.cache)
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -187,7 +183,9 @@ def grade_study(config: ServeConfig, spool: Spool, record: StudyRecord) -> dict:
     from gliograde.predict import PredictOptions, predict_subjects
     from gliograde.predict.sr import source_headers, sr_finding, write_sr
 
+    # Preprocessed studies hold patient data: cached in the spool, with its permissions
     options = PredictOptions(force=config.force, device=config.device, precision=config.precision)
+    options.cache = spool.cache
     predictions = predict_subjects([spool.folder(record.key)], config.run, options)
     graded = [p for p in predictions if p.error is None and p.dicom is not None]
     if len(predictions) != 1 or len(graded) != 1:
