@@ -1,7 +1,8 @@
-"""``gliograde serve``: the node's loop. The SCP spools what arrives; every second, a study with
-no new instance for ``settle`` seconds is graded through ``predict``'s own path (preprocessing,
-the out-of-distribution guard, the Grader), its SR is written with UIDs derived from the study
-and the run, and sent to the PACS, again with back-off until the PACS takes it.
+"""``gliograde serve``: the node's loop. The node opens the run's models once, when it starts
+(:class:`Opened`), and keeps them for its life. The SCP spools what arrives; every second, a
+study with no new instance for ``settle`` seconds is graded through ``predict``'s own path
+(preprocessing, the out-of-distribution guard, the Grader), its SR is written with UIDs derived
+from the study and the run, and sent to the PACS, again with back-off until the PACS takes it.
 
 One line per study goes to the log, with the study's key (a hash), never a patient identifier.
 """
@@ -22,7 +23,8 @@ from gliograde.serve.node import Peer, Tls, send_files, start_node
 from gliograde.serve.spool import Spool, StudyRecord
 
 if TYPE_CHECKING:
-    from gliograde.predict import Prediction
+    from gliograde.infer.grader import Grader
+    from gliograde.predict import Prediction, PredictOptions
 
 MAX_BACKOFF_S = 300.0
 ROOM_TO_GRADE = 200_000_000
@@ -52,16 +54,36 @@ class ServeConfig:
     precision: str = "auto"  # the grading's: auto, fp32 or bf16
 
 
+@dataclass
+class Opened:
+    """What the node opens once, when it starts, and grades every study with."""
+
+    grader: Grader  # the run's models, read, checked and loaded once
+    options: PredictOptions  # how a study is graded (force; the preprocessing cache)
+    identity: str  # the weights' checksums: with the study's UID, the seed of its SR's UIDs
+
+    @classmethod
+    def open(cls, config: ServeConfig) -> Opened:
+        """The run's Grader for ``config`` (a run that cannot grade stops the node now, not
+        every study), and the options every study is graded with."""
+        from gliograde.predict import PredictOptions, open_grader
+
+        options = PredictOptions(
+            force=config.force, device=config.device, precision=config.precision
+        )
+        return cls(open_grader(config.run, options), options, run_identity(config.run))
+
+
 class Node:
-    """The SCP and the loop that grades and answers, over one spool."""
+    """The SCP and the loop that grades and answers, over one spool, with one Grader."""
 
     def __init__(self, config: ServeConfig):
-        from gliograde.run import Run
-
-        Run.open(config.run)  # a run that cannot grade stops the node now, not every study
         self.config = config
+        self.opened = Opened.open(config)  # before the spool: a bad run makes no folder
         max_bytes = int(config.max_spool_mb * 1e6) if config.max_spool_mb else None
         self.spool = Spool(config.spool, max_bytes)
+        # Preprocessed studies hold patient data: cached in the spool, with its permissions
+        self.opened.options.cache = self.spool.cache
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -112,7 +134,7 @@ class Node:
             record.state, seen = "processing", record.instances
             self.spool.save(record)
         try:
-            outcome = grade_study(self.config, self.spool, record)
+            outcome = grade_study(self.opened, self.spool, record)
         except Exception as err:
             # The node must go on serving the other studies: whatever stopped this one (our
             # one-line errors, or a library's) is its reason, kept in its record and the log.
@@ -176,17 +198,15 @@ def failure_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
 
 
-def grade_study(config: ServeConfig, spool: Spool, record: StudyRecord) -> dict:
-    """The study graded through ``predict`` on its spool folder, and its SR written: the
-    record's new fields (done with its answer and SR, or failed with the reason)."""
+def grade_study(opened: Opened, spool: Spool, record: StudyRecord) -> dict:
+    """The study graded through ``predict`` on its spool folder with the node's open Grader,
+    and its SR written: the record's new fields (done with its answer and SR, or failed with
+    the reason)."""
     from gliograde import __version__
-    from gliograde.predict import PredictOptions, predict_subjects
+    from gliograde.predict import grade_inputs
     from gliograde.predict.sr import source_headers, sr_finding, write_sr
 
-    # Preprocessed studies hold patient data: cached in the spool, with its permissions
-    options = PredictOptions(force=config.force, device=config.device, precision=config.precision)
-    options.cache = spool.cache
-    predictions = predict_subjects([spool.folder(record.key)], config.run, options)
+    predictions = grade_inputs(opened.grader, [spool.folder(record.key)], opened.options)
     graded = [p for p in predictions if p.error is None and p.dicom is not None]
     if len(predictions) != 1 or len(graded) != 1:
         reasons = "; ".join(p.error for p in predictions if p.error) or "no patient found"
@@ -194,7 +214,7 @@ def grade_study(config: ServeConfig, spool: Spool, record: StudyRecord) -> dict:
     (p,) = graded
     folder, series = p.dicom
     headers = source_headers(folder, series)
-    seed = f"{record.study_uid}|{run_identity(config.run)}"
+    seed = f"{record.study_uid}|{opened.identity}"
     # highdicom's warnings quote the headers' values (a patient's name among them): said here
     # by kind only, so that no patient identifier reaches the log
     with warnings.catch_warnings(record=True) as caught:
