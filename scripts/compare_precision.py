@@ -2,13 +2,12 @@
 
 Usage: python scripts/compare_precision.py RUN WORK
 
-Copies RUN twice into WORK, re-grades every fold's held-out patients with
-GLIOGRADE_PRECISION=fp32 and =bf16, and prints each patient AUC (with and without
+Copies RUN twice into WORK, re-grades every fold's held-out patients in fp32 and in bf16
+(``--precision``), and prints each patient AUC (with and without
 segmentation) and the largest change of a patient's P(HGG). The training is not repeated.
 """
 
 import csv
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -20,8 +19,7 @@ def regrade(run: Path, work: Path, precision: str) -> Path:
     copy = work / f"run-{precision}"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(run, copy)
-    os.environ["GLIOGRADE_PRECISION"] = precision
-    m = evaluate_cross_validation(copy)
+    m = evaluate_cross_validation(copy, precision=precision)
     seg, noseg = m["patient"]["auc"], m["patient_noseg"]["auc"]
     print(f"{precision}: patient AUC {seg:.4f}, without seg {noseg:.4f}")
     return copy / "predictions_patients.csv"

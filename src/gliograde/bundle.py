@@ -138,10 +138,12 @@ def run_bundle(
     force=False,
 ) -> Path:
     """Grade every subject under ``dataset_dir`` with the bundle's run; write
-    ``output_dir/predictions.csv`` (``gliograde predict --csv``'s columns).
+    ``output_dir/predictions.csv`` (``gliograde predict --csv``'s columns). Like the command
+    line, it reads ``GLIOGRADE_PRECISION`` and ``GLIOGRADE_CACHE`` once, here
+    (:mod:`gliograde.core.environment`).
 
     Args:
-        device: ``auto``, ``cpu``, ``gpu``, or MONAI's ``cuda``/``cuda:N``.
+        device: ``auto``, ``cpu`` or ``cuda`` (``gpu``, and MONAI's ``cuda:N``, are ``cuda``).
         ignore_seg: True/False (MONAI's runner hands command-line values over as strings).
         force: grade subjects out of the run's distribution too, flagged uncertain with their
             reasons, as ``predict --force``; without it each gets a row whose error says why.
@@ -150,15 +152,20 @@ def run_bundle(
         GliogradeError: a subject could not be graded (after the CSV is written, with its
             error), so that a pipeline sees the failure as ``predict`` shows it: exit 1.
     """
+    from gliograde.core.environment import cache_setting, precision_setting
     from gliograde.predict import PredictOptions, predict_subjects
     from gliograde.predict.formats import predictions_csv
     from gliograde.run import Run
 
     if not dataset_dir:
         raise UsageError("the bundle needs --dataset_dir: a subject folder or a cohort")
-    device = "gpu" if str(device).startswith("cuda") else str(device)
+    device = "cuda" if str(device).startswith("cuda") else str(device)
     options = PredictOptions(
-        ignore_seg=flag(ignore_seg, "ignore_seg"), force=flag(force, "force"), device=device
+        ignore_seg=flag(ignore_seg, "ignore_seg"),
+        force=flag(force, "force"),
+        device=device,
+        precision=precision_setting(),
+        cache=cache_setting(),
     )
     predictions = predict_subjects([Path(dataset_dir)], Path(model_dir), options)
     out = Path(output_dir) / "predictions.csv"
@@ -219,7 +226,7 @@ python -m monai.bundle run --config_file configs/inference.json --bundle_root . 
 `DATA` is a subject folder or a cohort in any layout `gliograde check` reads. `OUT/predictions.csv`
 has one row per subject: `{columns}`, the figures `gliograde predict --csv`
 gives; the run fails (exit 1) when a subject could not be graded, its error in the CSV.
-`--ignore_seg true` grades without the segmentations; `--device cpu|gpu|auto` (default auto).
+`--ignore_seg true` grades without the segmentations; `--device auto|cpu|cuda` (default auto).
 A subject out of the run's distribution (another grid, spacing or intensity profile than the
 training data's) gets a row whose error says why, as `gliograde predict` does; `--force true`
 grades it anyway, flagged uncertain, its reasons in `out_of_distribution`.

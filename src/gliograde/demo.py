@@ -37,21 +37,24 @@ class DemoConfig:
     lr: float = 3e-3
     device: str = "auto"
     target: str = "grade"  # or "idh", "who": a label synth writes beside the grade
+    grading_precision: str = "auto"  # the held-out grading's and Grad-CAM's (predict's rule)
 
     def folder(self, name: str) -> Path:
         """``OUT/NAME``, or ``OUT/NAME-TARGET`` for a target other than the grade."""
         return Path(self.out) / (name if self.target == "grade" else f"{name}-{self.target}")
 
     @classmethod
-    def for_device(cls, out: Path, device: str = "auto", target: str = "grade") -> DemoConfig:
-        import torch
-
+    def for_device(
+        cls, out: Path, device: str = "auto", target: str = "grade", grading: str = "auto"
+    ) -> DemoConfig:
+        """The demo's sizes for ``device`` (native 240×240 on a GPU); ``grading``: the
+        precision the held-out patients are graded in (``auto``, ``fp32`` or ``bf16``)."""
+        from gliograde.core.devices import resolve_device
         from gliograde.core.errors import UsageError
 
         if target not in DEMO_TARGETS:
             raise UsageError(f"--target {target}: choose one of {', '.join(DEMO_TARGETS)}")
-        gpu = device == "gpu" or (device == "auto" and torch.cuda.is_available())
-        if gpu:
+        if resolve_device(device) == "cuda":
             return cls(
                 out=out,
                 size=None,
@@ -59,10 +62,11 @@ class DemoConfig:
                 epoch_slices=None,
                 batch_size=64,
                 lr=1e-3,
-                device="gpu",
+                device="cuda",
                 target=target,
+                grading_precision=grading,
             )
-        return cls(out=out, device="cpu", target=target)
+        return cls(out=out, device="cpu", target=target, grading_precision=grading)
 
 
 DEMO_TARGETS = {"grade": None, "idh": "IDH", "who": "WHO_grade"}
@@ -88,10 +92,10 @@ def run_demo(config: DemoConfig, report: bool = True) -> dict:
     step(f"slice store in {store}")
     if run.exists():  # the demo's own folder: figures always come from models trained now
         shutil.rmtree(run)
-    metrics = train_and_evaluate(demo_training(config, run))
+    metrics = train_and_evaluate(demo_training(config, run), config.grading_precision)
     step("5-fold cross-validation done")
     if report:
-        metrics["attention"], report_path = explain_and_report(run, store, config.device)
+        metrics["attention"], report_path = explain_and_report(run, store, config)
     print("\nSYNTHETIC data: out-of-fold results of 5-fold cross-validation, by patient\n")
     print(format_table(metrics))
     print(f"\nfinished in {time.perf_counter() - started:.0f} s")
@@ -142,9 +146,12 @@ def make_store(config: DemoConfig) -> None:
     prepare(data, store, options, workers=workers)
 
 
-def explain_and_report(run: Path, store: Path, device: str) -> tuple[dict, Path]:
+def explain_and_report(run: Path, store: Path, config: DemoConfig) -> tuple[dict, Path]:
     from gliograde.assess.explain import ExplainOptions, explain_store
     from gliograde.assess.report import write_report
 
-    attention = explain_store(run, store, ExplainOptions(per_patient=2, device=device))
+    options = ExplainOptions(
+        per_patient=2, device=config.device, precision=config.grading_precision
+    )
+    attention = explain_store(run, store, options)
     return attention, write_report(run)

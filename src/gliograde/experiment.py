@@ -12,15 +12,16 @@ from pathlib import Path
 from gliograde.run.config import TrainConfig
 
 
-def train_and_evaluate(config: TrainConfig) -> dict | None:
-    """Train the folds, then grade each fold's held-out patients once.
+def train_and_evaluate(config: TrainConfig, precision: str = "auto") -> dict | None:
+    """Train the folds, then grade each fold's held-out patients once, in ``precision`` (the
+    grading's, as ``predict --precision``; the training's is ``config.precision``).
 
     Returns:
         The out-of-fold metrics; None for ``--full`` and on DDP ranks other than 0.
     """
     from gliograde.assess.crossval import evaluate_cross_validation
     from gliograde.assess.modelcard import write_model_card
-    from gliograde.core.devices import torch_device
+    from gliograde.core.devices import resolve_device
     from gliograde.run import Run
     from gliograde.train.fit import is_global_zero, leave_process_group
     from gliograde.train.folds import train_folds
@@ -32,4 +33,4 @@ def train_and_evaluate(config: TrainConfig) -> dict | None:
     if config.full:  # no held-out patient: the card says so
         write_model_card(Run.open(Path(config.out)))
         return None
-    return evaluate_cross_validation(Path(config.out), torch_device(config.device))
+    return evaluate_cross_validation(Path(config.out), resolve_device(config.device), precision)

@@ -139,7 +139,7 @@ def export_run(
             nothing is converted, so there is no parity to check and the list is empty).
         out: where to write (default ``RUN/export``).
         seed: seed of the random slices the parity check uses.
-        device: where the PyTorch reference runs (``auto``, ``cpu`` or ``gpu``).
+        device: where the PyTorch reference runs (``auto``, ``cpu`` or ``cuda``).
 
     Returns:
         One :class:`Exported` per model.
@@ -149,7 +149,7 @@ def export_run(
         GliogradeError: no model in the run, a missing optional package, or an export that
             differs from PyTorch by more than :data:`PARITY_TOLERANCE`.
     """
-    from gliograde.core.devices import torch_device
+    from gliograde.core.devices import resolve_device
     from gliograde.run import Run
 
     if fmt == BUNDLE:
@@ -169,7 +169,7 @@ def export_run(
     example = torch.randn(2, len(MODALITIES), size, size, generator=generator)
     # Another batch size than the example's: the check also shows that the batch axis is free.
     check_batch = torch.randn(3, len(MODALITIES), size, size, generator=generator)
-    dev = torch_device(device)
+    dev = resolve_device(device)
     done = [export_one(path, fmt, out, example, check_batch, dev) for path in weights]
     write_record(
         out / "export.json", fmt, done, size, opened.manifest.options, opened.target.classes

@@ -33,26 +33,45 @@ def test_folding_batch_norms_keeps_the_outputs_and_removes_every_batch_norm():
         assert not torch.allclose(a, torch.zeros_like(a))
 
 
-def test_precision_follows_the_environment_and_the_hardware(monkeypatch):
-    monkeypatch.setenv("GLIOGRADE_PRECISION", "fp32")
-    assert inference_dtype("cpu") == torch.float32
-    monkeypatch.setenv("GLIOGRADE_PRECISION", "bf16")
-    assert inference_dtype("cpu") == torch.bfloat16
-    monkeypatch.setenv("GLIOGRADE_PRECISION", "auto")
+def test_precision_follows_its_argument_and_the_hardware_never_the_environment(monkeypatch):
+    monkeypatch.setenv("GLIOGRADE_PRECISION", "bf16")  # read by the command line only
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-    assert inference_dtype("cpu") == torch.float32  # e.g. a laptop without AVX-512 BF16
+    assert inference_dtype("cpu", "fp32") == inference_dtype("cpu") == torch.float32
+    assert inference_dtype("cpu", "bf16") == torch.bfloat16
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
-    assert inference_dtype("cpu") == torch.bfloat16
+    assert inference_dtype("cpu") == torch.bfloat16  # auto: native bfloat16 here
+    assert inference_dtype("cpu", "fp32") == torch.float32
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # emulation too
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (7, 5))  # a T4
     assert inference_dtype("cuda") == torch.float32
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))  # an H100
     assert inference_dtype("cuda") == torch.bfloat16
-    monkeypatch.setenv("GLIOGRADE_PRECISION", "half")
-    with pytest.raises(UsageError, match="GLIOGRADE_PRECISION=half"):
-        inference_dtype("cpu")
+    with pytest.raises(UsageError, match="--precision half: choose auto, fp32 or bf16"):
+        inference_dtype("cpu", "half")
+
+
+def test_an_open_grader_keeps_its_precision_whatever_the_environment_says(tmp_path, monkeypatch):
+    """The precision is fixed when the Grader opens: changing GLIOGRADE_PRECISION afterwards
+    changes nothing (and a bad precision stops before any weights are read)."""
+    from gliograde.infer.grader import Grader
+    from gliograde.infer.models import run_models
+    from helpers.runs import fake_run
+
+    run = fake_run(tmp_path / "run")
+    x = torch.randn(6, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    exact = Grader.open(run, device="cpu", precision="fp32")
+    fast = Grader.open(run, device="cpu", precision="bf16")
+    before = run_models(exact.models, x)[0]
+    for value in ("bf16", "fp16"):
+        monkeypatch.setenv("GLIOGRADE_PRECISION", value)
+        assert np.array_equal(run_models(exact.models, x)[0], before)
+    assert (exact.precision, fast.precision) == ("fp32", "bf16")
+    assert not np.array_equal(run_models(fast.models, x)[0], before)  # bf16 would show
+    (run / "fold_0" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(UsageError, match="--precision fp16"):
+        Grader.open(run, device="cpu", precision="fp16")
 
 
 def test_load_models_folds_every_batch_norm_and_refuses_training_mode(tiny_run):
@@ -74,11 +93,8 @@ def test_bf16_changes_slice_probabilities_by_little(tiny_run, monkeypatch):
 
     run = Run.open(tiny_run[1])
     x = torch.randn(8, 4, 32, 32, generator=torch.Generator().manual_seed(0))
-    models = load_models(run.weights())
-    monkeypatch.setenv("GLIOGRADE_PRECISION", "fp32")
-    exact, _ = run_models(models, x)
-    monkeypatch.setenv("GLIOGRADE_PRECISION", "bf16")
-    fast, _ = run_models(models, x)
+    exact, _ = run_models(load_models(run.weights(), precision="fp32"), x)
+    fast, _ = run_models(load_models(run.weights(), precision="bf16"), x)
     assert not np.array_equal(exact, fast)  # bf16 was used
     assert np.abs(exact - fast).max() < 0.02
 
@@ -90,8 +106,7 @@ def test_with_a_segmentation_only_tumor_slices_go_through_the_models(
     from gliograde.infer.grader import Grader, tumor_pixels
     from gliograde.io.layouts import discover
 
-    monkeypatch.setenv("GLIOGRADE_PRECISION", "fp32")
-    grader = Grader.open(tiny_run[1])
+    grader = Grader.open(tiny_run[1], precision="fp32")
     run = grader.run
     subject = discover(synth_small).subjects[0]
     examined = grader.examine(subject)

@@ -65,9 +65,24 @@ def test_predict_with_and_without_seg(tiny_run, synth_small):
 
 
 def test_a_bad_precision_setting_stops_predict_before_any_work(tiny_run, synth_small, monkeypatch):
-    monkeypatch.setenv("GLIOGRADE_PRECISION", "fp16")
-    with pytest.raises(UsageError, match="GLIOGRADE_PRECISION=fp16: choose auto, fp32 or bf16"):
-        predict_subjects([synth_small / "Synth_0001"], tiny_run[1])
+    with pytest.raises(UsageError, match="--precision fp16: choose auto, fp32 or bf16"):
+        predict_subjects(
+            [synth_small / "Synth_0001"], tiny_run[1], PredictOptions(precision="fp16")
+        )
+    monkeypatch.setenv("GLIOGRADE_PRECISION", "fp16")  # read by the command line, once
+    result = invoke("predict", tiny_run[1], synth_small / "Synth_0001", "--device", "cpu")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert (
+        result.stderr.strip()
+        == "gliograde: error: GLIOGRADE_PRECISION=fp16: choose auto, fp32 or bf16"
+    )
+    monkeypatch.setenv("GLIOGRADE_PRECISION", "fp32")
+    result = invoke("predict", tiny_run[1], synth_small / "Synth_0001", "--json", "--device", "cpu")
+    assert result.exit_code == 0 and json.loads(result.stdout)[0]["precision"] == "fp32"
+    result = invoke(
+        "predict", tiny_run[1], synth_small / "Synth_0001", "--json", "--precision", "bf16"
+    )
+    assert json.loads(result.stdout)[0]["precision"] == "bf16"  # the option before the variable
 
 
 def test_predict_json_on_the_real_sample(tiny_run, sample_dir):

@@ -150,13 +150,13 @@ def test_an_implausible_brain_volume_is_refused():
             check_figures("S", ml, good)
 
 
-def test_predict_takes_a_dicom_folder(processed, tiny_run, tmp_path, monkeypatch):
+def test_predict_takes_a_dicom_folder(processed, tiny_run, tmp_path):
     """predict DICOM_DIR preprocesses into its cache, grades, and says so."""
     from gliograde.predict import PredictOptions, predict_subjects
 
     out, records = processed
-    monkeypatch.setenv("GLIOGRADE_CACHE", str(tmp_path / "cache"))
-    answers = predict_subjects([out.parent / "raw_dicom"], tiny_run[1], PredictOptions(force=True))
+    options = PredictOptions(force=True, cache=tmp_path / "cache")
+    answers = predict_subjects([out.parent / "raw_dicom"], tiny_run[1], options)
     (answer,) = [a.to_dict() for a in answers]
     assert answer["preprocessed"] is True
     assert answer["qc"].startswith(str(tmp_path / "cache")) and answer["qc"].endswith("qc.png")
@@ -176,14 +176,13 @@ def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, cache, tmp_
 
     import gliograde.scans.inputs as inputs_module
     from gliograde.predict import PredictOptions, predict_subjects
-    from gliograde.scans.sr import CODING, Answered, write_dicom_srs
+    from gliograde.predict.sr import CODING, write_dicom_srs
 
     out, _ = processed
     export = out.parent / "raw_dicom"
-    monkeypatch.setenv("GLIOGRADE_CACHE", str(cache))
-    first = predict_subjects([export, out / SUBJECT], tiny_run[1], PredictOptions(force=True))
-    answered = [Answered(p.subject, p.to_dict(), p.dicom) for p in first]
-    written, notes, failed = write_dicom_srs(answered, tmp_path / "sr", "test")
+    options = PredictOptions(force=True, cache=cache)
+    first = predict_subjects([export, out / SUBJECT], tiny_run[1], options)
+    written, notes, failed = write_dicom_srs(first, tmp_path / "sr", "test")
     assert failed == {} and notes == [f"{SUBJECT}: no DICOM export to refer to (not a DICOM "
                                       "input, or the export its preprocess.json names is gone), "
                                       "so no DICOM SR"]  # fmt: skip
@@ -216,7 +215,7 @@ def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, cache, tmp_
         raise AssertionError("preprocessed again")
 
     monkeypatch.setattr(inputs_module, "preprocess_inputs", no_second_preprocessing)
-    (again,) = predict_subjects([export], tiny_run[1], PredictOptions(force=True))
+    (again,) = predict_subjects([export], tiny_run[1], options)
     assert again.to_dict() == answer
 
 
@@ -228,7 +227,7 @@ def test_a_preprocessed_export_still_gets_its_dicom_sr(processed, tiny_run, tmp_
     import pydicom
 
     from gliograde.predict import PredictOptions, predict_subjects
-    from gliograde.scans.sr import Answered, write_dicom_srs
+    from gliograde.predict.sr import write_dicom_srs
 
     out, records = processed
     export = out.parent / "raw_dicom"
@@ -236,8 +235,7 @@ def test_a_preprocessed_export_still_gets_its_dicom_sr(processed, tiny_run, tmp_
     assert records[subject]["dicom_folder"] == str(export.resolve())
     assert "dicom_folder" not in records["raw_nifti"]
     (graded,) = predict_subjects([out / subject], tiny_run[1], PredictOptions(force=True))
-    answered = [Answered(graded.subject, graded.to_dict(), graded.dicom)]
-    written, notes, failed = write_dicom_srs(answered, tmp_path / "sr", "test")
+    written, notes, failed = write_dicom_srs([graded], tmp_path / "sr", "test")
     assert failed == {} and notes == []
     sr = pydicom.dcmread(written[subject])
     referenced = {
@@ -255,28 +253,9 @@ def test_a_preprocessed_export_still_gets_its_dicom_sr(processed, tiny_run, tmp_
     finally:
         shutil.move(tmp_path / "export-elsewhere", export)
     assert again.dicom is None
-    _, notes, _ = write_dicom_srs([Answered(again.subject, again.to_dict(), None)], tmp_path, "t")
+    _, notes, _ = write_dicom_srs([again], tmp_path, "t")
     assert notes == [f"{subject}: no DICOM export to refer to (not a DICOM input, or the export "
                      "its preprocess.json names is gone), so no DICOM SR"]  # fmt: skip
-
-
-def test_the_predictions_page_shows_the_qc_picture(tmp_path):
-    """predict --report embeds each preprocessed subject's qc.png, and an error as its line."""
-    import base64
-
-    from gliograde.assess.report import write_predictions_report
-
-    qc = tmp_path / "qc.png"
-    qc.write_bytes(b"\x89PNG\r\n\x1a\nnot-really-an-image")
-    answers = [
-        {"subject": "P1", "grade": "HGG", "p_hgg": 0.8, "p_hgg_uncalibrated": 0.9,
-         "uncertainty": 0.1, "flag": "confident", "n_slices": 40, "used_seg": False,
-         "preprocessed": True, "qc": str(qc)},
-        {"subject": "P2", "error": "no T2 found"},
-    ]  # fmt: skip
-    page = write_predictions_report(answers, tmp_path, tmp_path / "p.html").read_text()
-    assert base64.b64encode(qc.read_bytes()).decode() in page
-    assert "P(HGG) 0.800" in page and "no T2 found" in page
 
 
 def test_predict_tells_raw_nifti_folders_from_brats_like_subjects(

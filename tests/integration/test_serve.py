@@ -110,7 +110,7 @@ def spooled_study(spool: Path) -> Path:
 
 
 def test_a_study_orthanc_sends_comes_back_graded_in_its_study(
-    pacs, node, export, tiny_run, tmp_path, monkeypatch
+    pacs, node, export, tiny_run, tmp_path
 ):
     """Orthanc's /modalities/{id}/store sends the study; the SR that comes back into the same
     study holds the answer predict gives on it."""
@@ -124,8 +124,8 @@ def test_a_study_orthanc_sends_comes_back_graded_in_its_study(
     assert study_uid == pacs.get(f"/studies/{study}")["MainDicomTags"]["StudyInstanceUID"]
     folder = spooled_study(tmp_path / "spool")
     assert len(list(folder.glob("*.dcm"))) == len(list(export.iterdir()))
-    monkeypatch.setenv("GLIOGRADE_CACHE", str(tmp_path / "spool" / "cache"))  # the node's
-    (expected,) = predict_subjects([folder], tiny_run[1], PredictOptions(force=True, device="cpu"))
+    options = PredictOptions(force=True, device="cpu", cache=tmp_path / "spool" / "cache")
+    (expected,) = predict_subjects([folder], tiny_run[1], options)  # from the node's cache
     assert grade == expected.to_dict()["grade"] and p == pytest.approx(expected.to_dict()["p_hgg"])
     assert (tmp_path / "spool").stat().st_mode & 0o777 == 0o700
 

@@ -13,10 +13,10 @@ from helpers.runs import train_config
 
 def test_resident_slices_use_no_cpu_worker():
     gpu = TrainConfig("s", "o")
-    assert loader_workers(gpu, "gpu") == 8 and loader_workers(gpu, "cpu") == 0
-    assert loader_workers(TrainConfig("s", "o", resident=True), "gpu") == 0
-    assert loader_workers(TrainConfig("s", "o", resident=True, workers=4), "gpu") == 0
-    assert loader_workers(TrainConfig("s", "o", workers=3), "gpu") == 3
+    assert loader_workers(gpu, "cuda") == 8 and loader_workers(gpu, "cpu") == 0
+    assert loader_workers(TrainConfig("s", "o", resident=True), "cuda") == 0
+    assert loader_workers(TrainConfig("s", "o", resident=True, workers=4), "cuda") == 0
+    assert loader_workers(TrainConfig("s", "o", workers=3), "cuda") == 3
 
 
 @pytest.mark.parametrize(
@@ -28,8 +28,8 @@ def test_fp16_with_a_scaler_where_bf16_is_missing(monkeypatch, capability, expec
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert resolve_precision("auto", "gpu") == expected
-    assert resolve_precision("fp32", "gpu") == "fp32"
+    assert resolve_precision("auto", "cuda") == expected
+    assert resolve_precision("fp32", "cuda") == "fp32"
 
 
 @pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])

@@ -21,13 +21,16 @@ from gliograde.run import Run
 from gliograde.store.read import SliceStore
 
 
-def predict_out_of_fold(run: Run, store: SliceStore, device: str = "cpu") -> PatientTable:
-    """Every validation patient of every trained fold, graded by that fold's model.
+def predict_out_of_fold(
+    run: Run, store: SliceStore, device: str = "cpu", precision: str = "auto"
+) -> PatientTable:
+    """Every validation patient of every trained fold, graded by that fold's model (in
+    ``precision``: ``auto``, ``fp32`` or ``bf16``).
 
     Also writes ``RUN/predictions_slices.csv`` (each slice's class probability and P(tumour)).
     """
     subjects, folds, labels, evidence, slices = [], [], [], {}, []
-    for k, grader, held_out in Grader.per_fold(run, device):
+    for k, grader, held_out in Grader.per_fold(run, device, precision):
         for subject in held_out:
             x, tumor_px, rows = stored_slices(store, subject)
             found = grader.evidence(x, tumor_px)
@@ -53,13 +56,14 @@ def stored_slices(store: SliceStore, subject: str) -> tuple[torch.Tensor, np.nda
     return x, store.index.tumor[rows], rows
 
 
-def evaluate_cross_validation(run_path: Path, device: str = "cpu") -> dict:
-    """Grade the out-of-fold patients and write metrics, predictions, calibration and plots."""
+def evaluate_cross_validation(run_path: Path, device: str = "cpu", precision: str = "auto") -> dict:
+    """Grade the out-of-fold patients (in ``precision``) and write metrics, predictions,
+    calibration and plots."""
     from gliograde.assess.evaluate import evaluate_table
     from gliograde.infer.models import inference_record
 
     run = Run.open(run_path)
     store = SliceStore(run.store_path)
-    inference = inference_record(device)
-    table = predict_out_of_fold(run, store, device)
+    inference = inference_record(device, precision)
+    table = predict_out_of_fold(run, store, device, precision)
     return evaluate_table(run.path, table, run, inference=inference)

@@ -77,8 +77,11 @@ def evaluate_run(run_path: Path) -> dict:
         return evaluate_table(run.path, table, run, keep=("attention", "inference"))
 
 
-def evaluate_test(run_path: Path, cohort: TestCohort, out: Path, device: str = "auto") -> dict:
-    """Grade an independent labelled cohort with the run's models, as ``predict`` would.
+def evaluate_test(
+    run_path: Path, cohort: TestCohort, out: Path, device: str = "auto", precision: str = "auto"
+) -> dict:
+    """Grade an independent labelled cohort with the run's models, as ``predict`` would (on
+    ``device``, in ``precision``: ``auto``, ``fp32`` or ``bf16``).
 
     Returns:
         The metrics (also ``out/metrics.json``), next to ``predictions_patients.csv`` and the
@@ -90,17 +93,17 @@ def evaluate_test(run_path: Path, cohort: TestCohort, out: Path, device: str = "
     if (Path(out) / "config.json").is_file():
         raise UsageError(f"--out {out}: that is a run folder; give a new folder for the results")
     with lock_if_writing_into(run.path, out, "gliograde evaluate"):
-        return graded_test(run, cohort, Path(out), device)
+        return graded_test(run, cohort, Path(out), device, precision)
 
 
-def graded_test(run: Run, cohort: TestCohort, out: Path, device: str) -> dict:
+def graded_test(run: Run, cohort: TestCohort, out: Path, device: str, precision: str) -> dict:
     """:func:`evaluate_test`'s work (the run's lock held when ``out`` is inside the run)."""
     from gliograde.assess.testset import grade_cohort
-    from gliograde.core.devices import torch_device
+    from gliograde.core.devices import resolve_device
     from gliograde.infer.grader import Grader
     from gliograde.infer.models import inference_record
 
-    grader = Grader.open(run, device=device)
+    grader = Grader.open(run, device=device, precision=precision)
     table, skipped = grade_cohort(grader, cohort)
     Path(out).mkdir(parents=True, exist_ok=True)
     metrics = {"protocol": "independent cohort, graded as predict grades it", "skipped": skipped}
@@ -109,7 +112,7 @@ def graded_test(run: Run, cohort: TestCohort, out: Path, device: str) -> dict:
     )
     metrics["n_patients"] = len(table.subject)
     metrics["target"] = run.target.to_dict()
-    metrics["inference"] = inference_record(torch_device(device))
+    metrics["inference"] = inference_record(resolve_device(device), precision)
     for mode in table.evidence:
         metrics[mode.metrics_key] = score_fixed(table, mode, grader.calibration.rule(mode))
     if cohort.recalibrate:

@@ -47,6 +47,7 @@ class ExplainOptions:
     force: bool = False  # new patients out of distribution explained too, as predict --force
     max_attention_slices: int = 8  # tumour slices per patient attention is measured on
     viewer: bool = True  # per patient gradcam.nii.gz, slices.csv and an interactive viewer page
+    precision: str = "auto"  # the grading's: auto, fp32 or bf16 (as predict --precision)
 
     def folder(self, run: Run) -> Path:
         out = Path(self.out) if self.out else run.path / "explain"
@@ -86,7 +87,7 @@ def explain_held_out(run: Run, store, o: ExplainOptions) -> dict:
     layer = choose_layer(store.manifest.slice_size, o.layer)
     sources = StoreSources(run, o.viewer)
     rows, panels, viewers = [], {}, {}
-    for k, grader, held_out in Grader.per_fold(run, o.device):
+    for k, grader, held_out in Grader.per_fold(run, o.device, o.precision):
         for subject in held_out:
             answer = answers.get(subject)
             p = answer["p"] if answer else None
@@ -253,7 +254,7 @@ def explain_subjects(
     from gliograde.infer.grader import Grader
 
     o = options or ExplainOptions()
-    grader = Grader.open(run_path, device=o.device)
+    grader = Grader.open(run_path, device=o.device, precision=o.precision)
     run = grader.run
     out = run.path / "explain" if o.out is None else Path(o.out)
     with lock_if_writing_into(run.path, out, "gliograde explain"):

@@ -118,7 +118,7 @@ def measure_forward(run: str, n_slices: int, repeats: int = 3) -> dict:
     import torch
 
     from gliograde.infer.grader import Grader
-    from gliograde.infer.models import VARIANTS, precision_name, run_models, slice_outputs
+    from gliograde.infer.models import VARIANTS, run_models, slice_outputs
     from gliograde.infer.patient import TTA_SLICES
 
     grader = Grader.open(Path(run))
@@ -131,8 +131,7 @@ def measure_forward(run: str, n_slices: int, repeats: int = 3) -> dict:
 
     forward()
     times = [timed(forward) for _ in range(repeats)]
-    device = str(next(grader.models[0].parameters()).device)
-    return {"forward_s": min(times), "all_forward_s": times, "precision": precision_name(device)}
+    return {"forward_s": min(times), "all_forward_s": times, "precision": grader.precision}
 
 
 def bench_predict(cohort: Path, store: Path, root: Path, repeats: int = 3) -> dict:

@@ -164,7 +164,7 @@ def bench_training(config: BenchConfig, store: Path) -> dict:
     """Each training measurement in a fresh process, repeated ``train_repeats`` times
     interleaved (the machine's state drifts), the best kept; then an epoch with validation, the
     FLOPs of a training slice and the chip's peak."""
-    from gliograde.core.devices import resolve_device, torch_device
+    from gliograde.core.devices import resolve_device
     from gliograde.store.read import SliceStore
     from gliograde.train.precision import resolve_precision
 
@@ -184,7 +184,7 @@ def bench_training(config: BenchConfig, store: Path) -> dict:
         "auto_precision": resolve_precision("auto", resolve_device("auto")),
         "epoch_with_validation": min(epochs, key=lambda r: r["epoch_s"]),
         "flops": in_fresh_process("measure_flops", size=size),
-        "peak": in_fresh_process("measure_peak", device=torch_device("auto")),
+        "peak": in_fresh_process("measure_peak", device=resolve_device("auto")),
         **where,
     }
 

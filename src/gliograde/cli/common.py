@@ -11,13 +11,14 @@ import typer
 
 from gliograde.core.console import say
 
-__all__ = ["Device", "DeviceOption", "RunArgument", "WorkersOption", "say"]
+__all__ = ["Device", "DeviceOption", "PrecisionOption", "RunArgument", "WorkersOption", "say"]
 
 
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
-    gpu = "gpu"
+    cuda = "cuda"
+    gpu = "gpu"  # the older name of cuda, still accepted
 
 
 class Slices(str, Enum):
@@ -69,9 +70,33 @@ class DemoTarget(str, Enum):
 
 
 RunArgument = Annotated[Path, typer.Argument(help="Run folder made by `gliograde train`.")]
-DeviceOption = Annotated[Device, typer.Option(help="Where the models run.")]
+DeviceOption = Annotated[
+    Device,
+    typer.Option(
+        help="Where the models run: auto (cuda when PyTorch sees a GPU), cpu or cuda (gpu: cuda)."
+    ),
+]
 WorkersOption = Annotated[
     int | None,
     typer.Option(help="Worker processes (default: automatic; 0: none, all in this process)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]
+PrecisionOption = Annotated[
+    Precision | None,
+    typer.Option(
+        help="Grading precision: auto (bf16 where the CPU or GPU computes it natively), fp32 or bf16 (default: $GLIOGRADE_PRECISION, else auto).",
+        show_default=False,
+    ),
+]
+
+
+def grading_precision(option: Precision | None = None) -> str:
+    """The precision a command grades in: ``--precision``, else ``GLIOGRADE_PRECISION`` (read
+    here, once per command: below the command line it is an argument), else ``auto``.
+
+    Raises:
+        UsageError: ``GLIOGRADE_PRECISION`` is not auto, fp32 or bf16.
+    """
+    from gliograde.core.environment import precision_setting
+
+    return option.value if option is not None else precision_setting()

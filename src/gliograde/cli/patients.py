@@ -14,7 +14,9 @@ from gliograde.cli.common import (
     DeviceOption,
     JsonOption,
     Layer,
+    PrecisionOption,
     RunArgument,
+    grading_precision,
     say,
 )
 from gliograde.core.errors import UsageError
@@ -57,9 +59,11 @@ def predict(
         ),
     ] = False,
     device: DeviceOption = Device.auto,
+    precision: PrecisionOption = None,
 ):
     """Grade new patients (no segmentation needed; DICOM folders are preprocessed first).
     Exit 1 if any subject could not be graded."""
+    from gliograde.core.environment import cache_setting
     from gliograde.core.files import write_text
     from gliograde.predict import PredictOptions, predict_subjects
     from gliograde.predict.formats import format_predictions, predictions_csv, predictions_json
@@ -74,7 +78,10 @@ def predict(
     if explain and report is None:
         raise UsageError("--explain goes with --report PAGE.html (the viewers are linked from it)")
     views = report.with_name(f"{report.stem}_explain") if explain else None
-    options = PredictOptions(fold, ignore_seg, force, device.value, calibration, views)
+    options = PredictOptions(
+        fold, ignore_seg, force, device.value, calibration, views,
+        precision=grading_precision(precision), cache=cache_setting(),
+    )  # fmt: skip
     predictions = predict_subjects(inputs, model, options)
     target = Run.open(model).target
     typer.echo(
@@ -98,16 +105,14 @@ def write_extras(predictions, run: Path, report: Path | None, dicom_sr: Path | N
     """``--report`` and ``--dicom-sr``, each said on stderr (stdout may be the JSON); returns
     the subjects whose SR could not be written, with why."""
     from gliograde import __version__
-    from gliograde.assess.report import write_predictions_report
-    from gliograde.scans.sr import Answered, write_dicom_srs
+    from gliograde.predict.page import write_predictions_report
+    from gliograde.predict.sr import write_dicom_srs
 
     if report is not None:
-        answers = [p.to_dict() for p in predictions]
-        say(f"report: {write_predictions_report(answers, run, report)}")
+        say(f"report: {write_predictions_report(predictions, run, report)}")
     if dicom_sr is None:
         return {}
-    answered = [Answered(p.subject, p.to_dict(), p.dicom) for p in predictions]
-    written, notes, failed = write_dicom_srs(answered, dicom_sr, __version__)
+    written, notes, failed = write_dicom_srs(predictions, dicom_sr, __version__)
     for note in notes:
         say(f"note: {note}")
     for subject, path in written.items():
@@ -142,6 +147,7 @@ def explain(
         ),
     ] = True,
     device: DeviceOption = Device.auto,
+    precision: PrecisionOption = None,
 ):
     """Grad-CAM panels and attention on the tumour, and each patient's map as a volume in their own grid with a 3D viewer page."""
     from gliograde.assess.explain import ExplainOptions, explain_store, explain_subjects
@@ -150,8 +156,9 @@ def explain(
     if (store is None) == (not subjects):
         raise UsageError("give either --store STORE or one or more subject folders")
     options = ExplainOptions(
-        out, per_patient, method.value, layer.value, device.value, force, viewer=viewer
-    )
+        out, per_patient, method.value, layer.value, device.value, force, viewer=viewer,
+        precision=grading_precision(precision),
+    )  # fmt: skip
     if store is not None:
         summary = explain_store(run, store, options)
     else:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from gliograde.cli.common import Device, DeviceOption, say
+from gliograde.cli.common import Device, DeviceOption, PrecisionOption, grading_precision, say
 from gliograde.core.errors import UsageError
 
 
@@ -50,6 +50,7 @@ def serve(
         Path | None, typer.Option(help="List the studies of this spool and exit.")
     ] = None,
     device: DeviceOption = Device.auto,
+    precision: PrecisionOption = None,
 ):
     """A DICOM node: receive MR studies, grade each, send the DICOM SR into the patient's study."""
     from gliograde.serve.node import Peer, Tls
@@ -68,7 +69,7 @@ def serve(
     allowed = tuple(a.strip() for a in allow.split(",") if a.strip()) if allow else ()
     config = ServeConfig(
         run, spool, Peer.parse(send_to), ae_title, host, port, allowed, settle, force,
-        max_spool, tls, device.value,
+        max_spool, tls, device.value, grading_precision(precision),
     )  # fmt: skip
     node = Node(config)
     signal.signal(signal.SIGTERM, lambda *_: node.stop.set())

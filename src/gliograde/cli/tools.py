@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from gliograde.cli.common import DemoTarget, Device, DeviceOption, JsonOption
+from gliograde.cli.common import DemoTarget, Device, DeviceOption, JsonOption, grading_precision
 from gliograde.core.errors import UsageError
 
 
@@ -79,7 +79,7 @@ def demo(
     """Synthetic cohort → slice store → 5-fold training → patient-level results."""
     from gliograde.demo import DemoConfig, run_demo
 
-    run_demo(DemoConfig.for_device(out, device.value, target.value))
+    run_demo(DemoConfig.for_device(out, device.value, target.value, grading_precision()))
 
 
 COMMANDS = (bench, demo)

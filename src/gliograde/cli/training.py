@@ -12,9 +12,11 @@ from gliograde.cli.common import (
     Device,
     DeviceOption,
     Precision,
+    PrecisionOption,
     RunArgument,
     Select,
     WorkersOption,
+    grading_precision,
 )
 from gliograde.core.errors import UsageError
 
@@ -71,7 +73,8 @@ def train(
     options["folds"] = options.pop("fold") or None
     options["compile"] = options.pop("use_compile")
     options["workers"] = loader_workers(workers)
-    metrics = train_and_evaluate(TrainConfig.from_options(**options))
+    # --precision is the training's; the held-out patients are graded as predict grades them
+    metrics = train_and_evaluate(TrainConfig.from_options(**options), grading_precision())
     if metrics is not None:
         typer.echo(format_table(metrics))
     if is_global_zero():
@@ -98,6 +101,7 @@ def evaluate(
         bool, typer.Option(help="--test: grade patients unlike the training data too.")
     ] = False,
     device: DeviceOption = Device.auto,
+    precision: PrecisionOption = None,
 ):
     """Recompute a run's held-out figures, or grade an independent cohort with --test."""
     from gliograde.assess.evaluate import TestCohort, evaluate_run, evaluate_test, format_table
@@ -111,7 +115,7 @@ def evaluate(
     if out is None:
         raise UsageError("--test needs --out DIR for its results")
     cohort = TestCohort(test, labels, recalibrate, force)
-    metrics = evaluate_test(run, cohort, out, device.value)
+    metrics = evaluate_test(run, cohort, out, device.value, grading_precision(precision))
     typer.echo(format_table(metrics))
     typer.echo(f"results in {out} (report: {write_report(out)})")
 

@@ -4,7 +4,7 @@
 all grade through it, so every figure gliograde reports is a figure about exactly what
 ``predict`` answers::
 
-    grader = Grader.open(run)                    # the run's models, on their device
+    grader = Grader.open(run)                    # the run's models, on their device, once
     outcome = grader.grade(subject)              # Graded, or Refused with its reason
     for fold, grader, held_out in Grader.per_fold(run):   # cross-validation
         ...
@@ -36,7 +36,13 @@ import torch
 
 from gliograde.core.errors import DataError, GliogradeError
 from gliograde.infer.guard import ADVICE, out_of_distribution
-from gliograde.infer.models import load_models, precision_name, slice_outputs
+from gliograde.infer.models import (
+    dtype_name,
+    inference_dtype,
+    load_models,
+    models_dtype,
+    slice_outputs,
+)
 from gliograde.infer.patient import Evidence, PatientResult, patient_evidence, patient_result
 from gliograde.io.cohort import SEG, Subject
 from gliograde.io.volumes import SubjectError
@@ -114,38 +120,43 @@ class Grader:
         fold: int | None = None,
         device: str = "auto",
         calibration: Path | None = None,
+        precision: str = "auto",
     ) -> Grader:
-        """The run's models: fold ``fold``'s alone, else its ``--full`` model or every fold's.
+        """The run's models: fold ``fold``'s alone, else its ``--full`` model or every fold's,
+        read, checked against their checksums and loaded once for the grader's life.
 
         Args:
-            device: ``auto``, ``cpu`` or ``gpu`` (as ``--device``), or a PyTorch device name
-                (``cuda:1``).
+            device: ``auto``, ``cpu`` or ``cuda`` (as ``--device``; ``gpu`` is ``cuda``), or a
+                PyTorch device name (``cuda:1``).
             calibration: a ``calibration.json`` to answer with instead of the run's own (such as
                 one ``evaluate --test --recalibrate`` fitted on a hospital's cohort).
+            precision: ``auto``, ``fp32`` or ``bf16`` (as ``--precision``), resolved here for
+                the device, once.
 
         Raises:
-            GliogradeError: the run cannot be used, or ``calibration`` is not for its target.
+            GliogradeError: the run cannot be used, or ``calibration`` is not for its target;
+                UsageError: an unknown ``precision`` (before any weights are read).
         """
         run = run if isinstance(run, Run) else Run.open(run)
         device = torch_name(device)
-        precision_name(device)  # a bad GLIOGRADE_PRECISION stops here, before any work
+        inference_dtype(device, precision)  # a bad precision stops here, before any work
         own = checked_calibration(calibration, run) if calibration is not None else None
-        return cls(run, load_models(run.weights(fold), device), own)
+        return cls(run, load_models(run.weights(fold), device, precision=precision), own)
 
     @classmethod
-    def per_fold(cls, run: Run, device: str = "auto") -> Iterator[tuple[int, Grader, list[str]]]:
+    def per_fold(
+        cls, run: Run, device: str = "auto", precision: str = "auto"
+    ) -> Iterator[tuple[int, Grader, list[str]]]:
         """Cross-validation's loop: each trained fold, in fold order, with its model alone and
         its held-out patients (their evidence is uncalibrated: evaluation fits the rule)."""
         for k in run.folds():
-            grader = cls(run, load_models(run.weights(k), torch_name(device)), None)
-            yield k, grader, run.fold_split(k)["val"]
+            models = load_models(run.weights(k), torch_name(device), precision=precision)
+            yield k, cls(run, models, None), run.fold_split(k)["val"]
 
     @property
     def precision(self) -> str:
-        """``bf16`` or ``fp32``: the precision the models run in on this device."""
-        from gliograde.infer.models import models_device
-
-        return precision_name(str(models_device(self.models)))
+        """``bf16`` or ``fp32``: the precision the models run in, chosen when they were opened."""
+        return dtype_name(models_dtype(self.models))
 
     @property
     def calibration(self) -> Calibration:
@@ -242,10 +253,11 @@ class Grader:
 
 
 def torch_name(device: str) -> str:
-    """A PyTorch device name for ``auto``, ``cpu`` or ``gpu``; any other name as it is."""
-    from gliograde.core.devices import DEVICE_CHOICES, torch_device
+    """A PyTorch device name for ``auto``, ``cpu`` or ``cuda`` (``gpu``); any other name (such
+    as ``cuda:1``) as it is."""
+    from gliograde.core.devices import ALIASES, DEVICE_CHOICES, resolve_device
 
-    return torch_device(device) if device in DEVICE_CHOICES else device
+    return resolve_device(device) if device in DEVICE_CHOICES or device in ALIASES else device
 
 
 def checked_calibration(path: Path, run: Run) -> Calibration:

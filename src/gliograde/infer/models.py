@@ -5,15 +5,17 @@ Inference is fast on a CPU for two reasons, both measured by ``gliograde bench``
 * each batch-norm is folded into the convolution before it (exact up to float rounding);
 * where the hardware computes bfloat16 natively (CPUs with AVX-512 BF16 or AMX, GPUs with
   bf16), the convolutions run in bfloat16 under autocast and the outputs are taken in float32:
-  about 2× faster on such a CPU. ``GLIOGRADE_PRECISION=fp32`` turns it off. Cross-validation,
+  about 2× faster on such a CPU. ``--precision fp32`` turns it off. Cross-validation,
   ``evaluate`` and ``predict`` share this function, so reported figures are figures of the
   precision ``predict`` uses on the same machine.
+
+The precision is chosen once, when the models are loaded (:func:`load_models`): they carry it
+(:class:`Models`), so models opened once compute in one precision for their whole life.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,18 +24,32 @@ import torch
 
 VARIANTS = ("identity", "flip_lr", "flip_ap")
 """Test-time variants: the slice as is, mirrored left-right, mirrored front-back."""
+PRECISIONS = ("auto", "fp32", "bf16")
+"""``--precision`` of the commands that grade (``auto``: see :func:`inference_dtype`)."""
+
+
+class Models(list):
+    """Models on one device, and the precision they compute in (``dtype``), chosen once."""
+
+    def __init__(self, models: Iterable[torch.nn.Module] = (), dtype=torch.float32):
+        super().__init__(models)
+        self.dtype = dtype
 
 
 def load_models(
-    weights: list[Path], device: str = "cpu", fold_bn: bool = True
-) -> list[torch.nn.Module]:
+    weights: list[Path], device: str = "cpu", fold_bn: bool = True, precision: str = "auto"
+) -> Models:
     """:class:`~gliograde.model.network.GradeNet` models from safetensors files, in eval mode,
     their batch-norms folded into the convolutions unless ``fold_bn`` is False (exports keep the
-    network's own layers)."""
+    network's own layers), computing in ``precision`` on ``device`` (:func:`inference_dtype`).
+
+    Raises:
+        UsageError: ``precision`` is not one of :data:`PRECISIONS` (before any file is read).
+    """
     from gliograde.model.network import GradeNet
     from gliograde.model.weights import check_architecture, load_state_dict
 
-    models = []
+    models = Models(dtype=inference_dtype(device, precision))
     for path in weights:
         state = load_state_dict(Path(path))
         # the MONAI network's twin, without MONAI's import time; as many classes as it was trained
@@ -80,32 +96,37 @@ def fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def inference_dtype(device: str) -> torch.dtype:
-    """bfloat16 where ``device`` computes it natively, else float32 (see the module's docstring).
+def inference_dtype(device: str, precision: str = "auto") -> torch.dtype:
+    """The dtype of ``precision`` on ``device``: ``auto`` is bfloat16 where ``device`` computes
+    it natively, else float32 (see the module's docstring).
 
     Raises:
-        UsageError: ``GLIOGRADE_PRECISION`` is neither ``auto``, ``fp32`` nor ``bf16``.
+        UsageError: ``precision`` is neither ``auto``, ``fp32`` nor ``bf16``.
     """
     from gliograde.core.devices import native_bf16
     from gliograde.core.errors import UsageError
 
-    choice = os.environ.get("GLIOGRADE_PRECISION", "auto")
-    if choice not in ("auto", "fp32", "bf16"):
-        raise UsageError(f"GLIOGRADE_PRECISION={choice}: choose auto, fp32 or bf16")
-    if choice != "auto":
-        return torch.bfloat16 if choice == "bf16" else torch.float32
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision {precision}: choose auto, fp32 or bf16")
+    if precision != "auto":
+        return torch.bfloat16 if precision == "bf16" else torch.float32
     return torch.bfloat16 if native_bf16(device) else torch.float32
 
 
-def precision_name(device: str) -> str:
-    """``bf16`` or ``fp32``: the precision :func:`run_models` uses on ``device`` (recorded with
-    every figure it makes, since another machine may use the other)."""
-    return "bf16" if inference_dtype(device) == torch.bfloat16 else "fp32"
+def dtype_name(dtype: torch.dtype) -> str:
+    """``bf16`` or ``fp32``: how a precision is recorded with every figure it makes (another
+    machine may use the other)."""
+    return "bf16" if dtype == torch.bfloat16 else "fp32"
 
 
-def inference_record(device: str) -> dict[str, str]:
+def precision_name(device: str, precision: str = "auto") -> str:
+    """``bf16`` or ``fp32``: what ``precision`` resolves to on ``device``."""
+    return dtype_name(inference_dtype(device, precision))
+
+
+def inference_record(device: str, precision: str = "auto") -> dict[str, str]:
     """What ``metrics.json`` records of how the models ran: precision and device."""
-    return {"precision": precision_name(device), "device": str(device)}
+    return {"precision": precision_name(device, precision), "device": str(device)}
 
 
 def autocast_for(device: str, dtype: torch.dtype):
@@ -130,6 +151,13 @@ def models_device(models: list[torch.nn.Module]) -> torch.device:
     return torch.device("cpu")
 
 
+def models_dtype(models: list[torch.nn.Module]) -> torch.dtype:
+    """The precision the models compute in: the one :func:`load_models` chose for them, else
+    ``auto``'s on their device."""
+    dtype = getattr(models, "dtype", None)
+    return dtype if dtype is not None else inference_dtype(str(models_device(models)))
+
+
 @torch.inference_mode()
 def run_models(
     models: list[torch.nn.Module],
@@ -149,7 +177,7 @@ def run_models(
     p_class, p_tumor = [], []
     batch: list[torch.Tensor] = []
     device = models_device(models)
-    dtype = inference_dtype(str(device))  # once per call, not per batch and model
+    dtype = models_dtype(models)
 
     def flush():
         x = torch.stack(batch).to(device, torch.float32)

@@ -11,6 +11,9 @@ there is one, fold K's alone with ``--fold K``), and each patient goes through t
   probability that it shows tumour. A run trained on a ``--slices tumor`` store cannot do this
   and says so.
 
+The models are opened once (:func:`open_grader`) and grade any number of inputs
+(:func:`grade_inputs`); :func:`predict_subjects` is the two in a row, for the command line.
+
 :mod:`gliograde.predict.formats` writes the answers as text, JSON and CSV.
 """
 
@@ -31,9 +34,11 @@ class PredictOptions:
     fold: int | None = None
     ignore_seg: bool = False
     force: bool = False  # grade patients out of distribution too (flagged uncertain)
-    device: str = "auto"
+    device: str = "auto"  # auto, cpu or cuda
     calibration: Path | None = None  # instead of the run's own calibration.json
     explain: Path | None = None  # a folder for each patient's Grad-CAM volume and viewer
+    precision: str = "auto"  # auto, fp32 or bf16, fixed when the Grader opens
+    cache: Path | None = None  # where raw scans are preprocessed (None: ~/.cache/gliograde)
 
 
 @dataclass
@@ -54,25 +59,35 @@ class Prediction:
         return answer_dict(self)
 
 
-def predict_subjects(
-    inputs: list[Path], run_path: Path, options: PredictOptions | None = None
+def open_grader(run_path: Path, options: PredictOptions | None = None) -> Grader:
+    """The run's models opened once for ``options`` (its ``fold``, ``device``, ``precision``
+    and ``calibration``), to grade any number of inputs with :func:`grade_inputs`: the weights
+    are read, checked against their checksums and loaded here only.
+
+    Raises:
+        GliogradeError: the run cannot be used (no config, no weights, no such fold).
+    """
+    o = options or PredictOptions()
+    return Grader.open(run_path, o.fold, o.device, o.calibration, o.precision)
+
+
+def grade_inputs(
+    grader: Grader, inputs: list[Path], options: PredictOptions | None = None
 ) -> list[Prediction]:
-    """Grade every subject of ``inputs``; a bad subject gets an error, not an exception.
+    """Grade every subject of ``inputs`` with an open ``grader``; a bad subject gets an error,
+    not an exception. Of ``options`` it reads how to grade (``ignore_seg``, ``force``,
+    ``explain``, ``cache``); the grader was opened with the rest.
 
     A subject unlike the run's training data (:mod:`gliograde.infer.guard`) is refused, or with
     ``options.force`` graded, flagged uncertain and given its reasons under
     ``out_of_distribution``.
-
-    Raises:
-        GliogradeError: the run cannot be used (no config, no weights, no such fold).
     """
     from gliograde.io.layouts import discover_inputs
     from gliograde.scans.cached import preprocess_raw_inputs, recorded_dicom_source
 
     o = options or PredictOptions()
-    grader = Grader.open(run_path, o.fold, o.device, o.calibration)
     target = grader.run.target
-    inputs, raw = preprocess_raw_inputs(inputs)
+    inputs, raw = preprocess_raw_inputs(inputs, o.cache)
     subjects, errors = discover_inputs(inputs)
     out = [Prediction(name, target, error=why) for name, why in (raw.errors | errors).items()]
     for subject in subjects:
@@ -88,6 +103,20 @@ def predict_subjects(
             extra |= explained(grader, outcome, o)
         out.append(Prediction(sid, target, outcome.result, extra=extra, dicom=dicom))
     return out
+
+
+def predict_subjects(
+    inputs: list[Path], run_path: Path, options: PredictOptions | None = None
+) -> list[Prediction]:
+    """``gliograde predict``: open the run's models (:func:`open_grader`), then grade every
+    subject of ``inputs`` with them (:func:`grade_inputs`). A caller that grades again and
+    again (a server) opens once and calls :func:`grade_inputs` each time instead.
+
+    Raises:
+        GliogradeError: the run cannot be used (no config, no weights, no such fold).
+    """
+    o = options or PredictOptions()
+    return grade_inputs(open_grader(run_path, o), inputs, o)
 
 
 def explained(grader: Grader, graded: Graded, o: PredictOptions) -> dict:

@@ -33,6 +33,12 @@ GRADE_COLUMNS = (
 """``predict --csv``'s columns for the grade."""
 
 
+def rounded(value) -> float:
+    """A probability or uncertainty as the answers give it, to 6 decimals: the JSON, the CSV,
+    the predictions page and the DICOM SR show the same number."""
+    return round(float(value), 6)
+
+
 def answer_dict(prediction) -> dict:
     """A :class:`~gliograde.predict.Prediction` as ``predict --json`` writes it."""
     if prediction.result is None:
@@ -44,8 +50,8 @@ def answer_dict(prediction) -> dict:
         | {
             "n_slices": e.n_slices,
             "used_seg": e.used_seg,
-            "uncertainty": round(r.uncertainty, 6),
-            "uncertainty_parts": {k: round(v, 6) for k, v in r.parts().items()},
+            "uncertainty": rounded(r.uncertainty),
+            "uncertainty_parts": {k: rounded(v) for k, v in r.parts().items()},
             "flag": "uncertain" if r.flag else "confident",
         }
         | prediction.extra
@@ -57,8 +63,8 @@ def answer_keys(r: PatientResult, target: Target) -> dict:
     if target.is_grade:
         return {
             "grade": r.answer,
-            "p_hgg": round(float(r.p[1]), 6),
-            "p_hgg_uncalibrated": round(float(r.p_uncalibrated[1]), 6),
+            "p_hgg": rounded(r.p[1]),
+            "p_hgg_uncalibrated": rounded(r.p_uncalibrated[1]),
         }
     return {
         "target": target.name,
@@ -70,7 +76,7 @@ def answer_keys(r: PatientResult, target: Target) -> dict:
 
 def class_probabilities(p: np.ndarray, classes: tuple[str, ...]) -> dict[str, float]:
     """``{class: p}`` of a patient's probabilities ``[K]``."""
-    return {c: round(float(v), 6) for c, v in zip(classes, p, strict=True)}
+    return {c: rounded(v) for c, v in zip(classes, p, strict=True)}
 
 
 def format_predictions(predictions: list, target: Target | None = None) -> str:

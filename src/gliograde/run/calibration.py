@@ -143,7 +143,7 @@ class Calibration:
         )
 
     def to_dict(self) -> dict:
-        out = {m.value: r.to_dict() for m, r in self.rules.items()}
+        out = {Mode(m).value: r.to_dict() for m, r in self.rules.items()}
         out |= {"target": self.target.to_dict()}
         optional = {"note": self.note, "fitted_on": self.fitted_on, "run": self.run}
         return out | {k: v for k, v in optional.items() if v is not None} | self.extra

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from gliograde.core.devices import device_choice
 from gliograde.core.errors import GliogradeError, UsageError
 from gliograde.store.manifest import StoreManifest
 
@@ -55,8 +56,7 @@ class TrainConfig:
     def __post_init__(self):
         if self.balance not in ("weights", "sampler"):
             raise UsageError("--balance must be 'weights' or 'sampler'")
-        if self.device not in ("auto", "cpu", "gpu"):
-            raise UsageError("--device must be auto, cpu or gpu")
+        self.device = device_choice(self.device)  # gpu, the older name, is recorded as cuda
         if self.select not in SELECT_MODES:
             raise UsageError("--select must be 'inner' or 'last'")
         if self.precision not in PRECISIONS:

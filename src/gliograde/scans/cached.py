@@ -1,6 +1,7 @@
 """Raw scans given to ``predict``: DICOM folders, and NIfTI folders not on a BraTS-like grid,
-preprocessed once into a cache (``GLIOGRADE_CACHE``, default ``~/.cache/gliograde``) and graded
-from there; a changed export is preprocessed again."""
+preprocessed once into a cache and graded from there; a changed export is preprocessed again.
+The cache folder is an argument (``predict``'s command line takes it from ``GLIOGRADE_CACHE``,
+the node uses its spool's), by default ``~/.cache/gliograde``."""
 
 from __future__ import annotations
 
@@ -24,12 +25,15 @@ class RawInputs:
         return {"preprocessed": True, "qc": self.qc[subject_id]}
 
 
-def cache_root() -> Path:
-    """Where DICOM inputs are preprocessed to: ``GLIOGRADE_CACHE`` or ~/.cache/gliograde."""
-    import os
+def default_cache() -> Path:
+    """The cache folder when none is given: ``~/.cache/gliograde``."""
+    return Path.home() / ".cache" / "gliograde"
 
-    default = Path.home() / ".cache" / "gliograde"
-    return Path(os.environ.get("GLIOGRADE_CACHE", default)) / "preprocessed"
+
+def cache_root(cache: Path | None = None) -> Path:
+    """Where raw inputs are preprocessed to: ``CACHE/preprocessed`` (``cache`` None: the
+    :func:`default_cache`)."""
+    return Path(cache if cache is not None else default_cache()) / "preprocessed"
 
 
 def is_dicom_folder(path: Path, look_at: int = 500) -> bool:
@@ -51,17 +55,27 @@ def is_dicom_folder(path: Path, look_at: int = 500) -> bool:
     return False
 
 
-def preprocess_raw_inputs(inputs: list[Path]) -> tuple[list[Path], RawInputs]:
+def preprocess_raw_inputs(
+    inputs: list[Path], cache: Path | None = None
+) -> tuple[list[Path], RawInputs]:
     """Raw inputs (DICOM folders, :func:`is_raw_nifti_folder`) preprocessed as ``gliograde
-    preprocess`` does, into :func:`cache_folder` (reused while the files are unchanged), and
-    replaced by their BraTS-like subject folders; other inputs as they are."""
+    preprocess`` does, into their :func:`cache_folder` under ``cache`` (reused while the files
+    are unchanged), and replaced by their BraTS-like subject folders; other inputs as they are.
+
+    Args:
+        inputs: ``predict``'s inputs, in order.
+        cache: the cache folder (None: :func:`default_cache`).
+
+    Returns:
+        (the inputs, raw ones replaced by their subjects' folders; what became of the raw ones).
+    """
     kept, raw = [], RawInputs()
     for path in map(Path, inputs):
         dicom = is_dicom_folder(path)
         if not (dicom or is_raw_nifti_folder(path)):
             kept.append(path)
             continue
-        out = cache_folder(path)
+        out = cache_folder(path, cache)
         records, errors = preprocessed(path, out)
         hint = "`gliograde preprocess FOLDER --out DIR --series-map`, then predict DIR:"
         raw.errors |= {k: v.replace("--series-map", hint, 1) for k, v in errors.items()}
@@ -99,7 +113,7 @@ def is_raw_nifti_folder(path: Path) -> bool:
     return len(grids) > 1
 
 
-def cache_folder(path: Path) -> Path:
+def cache_folder(path: Path, cache: Path | None = None) -> Path:
     """Where a raw folder is preprocessed to: named by its path, its files' names, sizes and
     modification times, and the versions of gliograde and the scan libraries, so that a changed
     export, or an upgrade, preprocesses again."""
@@ -113,7 +127,7 @@ def cache_folder(path: Path) -> Path:
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         stat = f.stat()
         digest.update(f"{f.relative_to(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    return cache_root() / digest.hexdigest()[:16]
+    return cache_root(cache) / digest.hexdigest()[:16]
 
 
 def preprocessed(path: Path, out: Path) -> tuple[dict, dict]:

@@ -6,7 +6,7 @@ Layout (the folder and all below it readable by its owner only)::
     SPOOL/studies/KEY/SOP_UID.dcm   the instances received, grouped by study
     SPOOL/studies/KEY.json          the study's record (:class:`StudyRecord`)
     SPOOL/sr/KEY/SR_UID.dcm         the SR made for it (kept, so a resend sends the same one)
-    SPOOL/cache/                    the studies preprocessed (``GLIOGRADE_CACHE`` of the node)
+    SPOOL/cache/                    the studies preprocessed (the node's preprocessing cache)
 
 ``KEY`` is a hash of the StudyInstanceUID, and a file's name its SOPInstanceUID when that is a
 valid UID (else a hash): no attribute of a DICOM file becomes a path as it is, and no patient

@@ -1,7 +1,8 @@
-"""``gliograde serve``: the node's loop. The SCP spools what arrives; every second, a study with
-no new instance for ``settle`` seconds is graded through ``predict``'s own path (preprocessing,
-the out-of-distribution guard, the Grader), its SR is written with UIDs derived from the study
-and the run, and sent to the PACS, again with back-off until the PACS takes it.
+"""``gliograde serve``: the node's loop. The node opens the run's models once, when it starts
+(:class:`Opened`), and keeps them for its life. The SCP spools what arrives; every second, a
+study with no new instance for ``settle`` seconds is graded through ``predict``'s own path
+(preprocessing, the out-of-distribution guard, the Grader), its SR is written with UIDs derived
+from the study and the run, and sent to the PACS, again with back-off until the PACS takes it.
 
 One line per study goes to the log, with the study's key (a hash), never a patient identifier.
 """
@@ -14,11 +15,16 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gliograde.core.console import say
 from gliograde.core.errors import GliogradeError
 from gliograde.serve.node import Peer, Tls, send_files, start_node
 from gliograde.serve.spool import Spool, StudyRecord
+
+if TYPE_CHECKING:
+    from gliograde.infer.grader import Grader
+    from gliograde.predict import Prediction, PredictOptions
 
 MAX_BACKOFF_S = 300.0
 ROOM_TO_GRADE = 200_000_000
@@ -45,22 +51,39 @@ class ServeConfig:
     max_spool_mb: float | None = None
     tls: Tls | None = None
     device: str = "auto"
+    precision: str = "auto"  # the grading's: auto, fp32 or bf16
+
+
+@dataclass
+class Opened:
+    """What the node opens once, when it starts, and grades every study with."""
+
+    grader: Grader  # the run's models, read, checked and loaded once
+    options: PredictOptions  # how a study is graded (force; the preprocessing cache)
+    identity: str  # the weights' checksums: with the study's UID, the seed of its SR's UIDs
+
+    @classmethod
+    def open(cls, config: ServeConfig) -> Opened:
+        """The run's Grader for ``config`` (a run that cannot grade stops the node now, not
+        every study), and the options every study is graded with."""
+        from gliograde.predict import PredictOptions, open_grader
+
+        options = PredictOptions(
+            force=config.force, device=config.device, precision=config.precision
+        )
+        return cls(open_grader(config.run, options), options, run_identity(config.run))
 
 
 class Node:
-    """The SCP and the loop that grades and answers, over one spool."""
+    """The SCP and the loop that grades and answers, over one spool, with one Grader."""
 
     def __init__(self, config: ServeConfig):
-        import os
-
-        from gliograde.run import Run
-
-        Run.open(config.run)  # a run that cannot grade stops the node now, not every study
         self.config = config
+        self.opened = Opened.open(config)  # before the spool: a bad run makes no folder
         max_bytes = int(config.max_spool_mb * 1e6) if config.max_spool_mb else None
         self.spool = Spool(config.spool, max_bytes)
-        # Preprocessed studies hold patient data: kept in the spool, with its permissions
-        os.environ["GLIOGRADE_CACHE"] = str(self.spool.cache)
+        # Preprocessed studies hold patient data: cached in the spool, with its permissions
+        self.opened.options.cache = self.spool.cache
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -111,7 +134,7 @@ class Node:
             record.state, seen = "processing", record.instances
             self.spool.save(record)
         try:
-            outcome = grade_study(self.config, self.spool, record)
+            outcome = grade_study(self.opened, self.spool, record)
         except Exception as err:
             # The node must go on serving the other studies: whatever stopped this one (our
             # one-line errors, or a library's) is its reason, kept in its record and the log.
@@ -175,40 +198,43 @@ def failure_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
 
 
-def grade_study(config: ServeConfig, spool: Spool, record: StudyRecord) -> dict:
-    """The study graded through ``predict`` on its spool folder, and its SR written: the
-    record's new fields (done with its answer and SR, or failed with the reason)."""
+def grade_study(opened: Opened, spool: Spool, record: StudyRecord) -> dict:
+    """The study graded through ``predict`` on its spool folder with the node's open Grader,
+    and its SR written: the record's new fields (done with its answer and SR, or failed with
+    the reason)."""
     from gliograde import __version__
-    from gliograde.predict import PredictOptions, predict_subjects
-    from gliograde.scans.sr import source_headers, sr_finding, write_sr
+    from gliograde.predict import grade_inputs
+    from gliograde.predict.sr import source_headers, sr_finding, write_sr
 
-    options = PredictOptions(force=config.force, device=config.device)
-    predictions = predict_subjects([spool.folder(record.key)], config.run, options)
+    predictions = grade_inputs(opened.grader, [spool.folder(record.key)], opened.options)
     graded = [p for p in predictions if p.error is None and p.dicom is not None]
     if len(predictions) != 1 or len(graded) != 1:
         reasons = "; ".join(p.error for p in predictions if p.error) or "no patient found"
         return {"state": "failed", "reason": reasons}
     (p,) = graded
-    answer = p.to_dict()
     folder, series = p.dicom
     headers = source_headers(folder, series)
-    seed = f"{record.study_uid}|{run_identity(config.run)}"
+    seed = f"{record.study_uid}|{opened.identity}"
     # highdicom's warnings quote the headers' values (a patient's name among them): said here
     # by kind only, so that no patient identifier reaches the log
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = spool.root / "sr" / record.key
-        sr = write_sr(headers, sr_finding(answer), out, __version__, seed)
+        sr = write_sr(headers, sr_finding(p), out, __version__, seed)
     for kind in sorted({w.category.__name__ for w in caught}):
         say(f"serve: study {record.key}: {kind} writing the SR (not shown: may name the patient)")
-    return {"state": "done", "reason": "", "answer": answer_line(answer), "sr_files": [sr.name]}
+    return {"state": "done", "reason": "", "answer": answer_line(p), "sr_files": [sr.name]}
 
 
-def answer_line(answer: dict) -> str:
+def answer_line(prediction: Prediction) -> str:
     """``HGG, P(HGG) 0.812, confident``, or the same for another target."""
-    if "grade" in answer:
-        return f"{answer['grade']}, P(HGG) {answer['p_hgg']:.3f}, {answer['flag']}"
-    return f"{answer['prediction']}, {answer['flag']}"
+    from gliograde.predict.formats import rounded
+
+    r = prediction.result
+    flag = "uncertain" if r.flag else "confident"
+    if prediction.target.is_grade:
+        return f"{r.answer}, P(HGG) {rounded(r.p[1]):.3f}, {flag}"
+    return f"{r.answer}, {flag}"
 
 
 def run_identity(run: Path) -> str:

@@ -198,7 +198,7 @@ def make_trainer(
         num_nodes=config.nodes,
         strategy="ddp" if distributed else "auto",
         # One BatchNorm over the global batch on GPUs; PyTorch has no SyncBatchNorm on CPU.
-        sync_batchnorm=distributed and accelerator == "gpu",
+        sync_batchnorm=distributed and accelerator == "cuda",
         precision=LIGHTNING_PRECISION[resolve_precision(config.precision, accelerator)],
         max_epochs=config.epochs,
         callbacks=callbacks,

@@ -20,9 +20,9 @@ def resolve_precision(choice: str, accelerator: str) -> str:
     """
     if choice != "auto":
         return choice
-    if native_bf16("cuda" if accelerator == "gpu" else "cpu"):
+    if native_bf16(accelerator):
         return "bf16"
-    return "fp16" if accelerator == "gpu" else "fp32"
+    return "fp16" if accelerator == "cuda" else "fp32"
 
 
 def recorded_precision(old: TrainConfig, accelerator: str) -> str:

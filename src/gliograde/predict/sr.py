@@ -10,12 +10,21 @@ evidence, so that a PACS files it next to the images and a viewer can say what i
 DICOM has no standard codes for a model's glioma grade, so the answer's concepts use the
 private coding scheme ``99GLIOGRADE``; the containers, the finding (neoplasm of the brain),
 the unit and the observer are standard codes.
+
+It sits in ``predict`` (above ``scans``, whose DICOM reading it uses) so that it reads a
+:class:`~gliograde.predict.Prediction`'s attributes, not ``predict --json``'s object.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gliograde.predict.formats import class_probabilities, rounded
+
+if TYPE_CHECKING:
+    from gliograde.predict import Prediction
 
 CODING = "99GLIOGRADE"
 SERIES_NUMBER = 9901
@@ -158,57 +167,45 @@ def coding_scheme():
     return item
 
 
-def sr_finding(answer: dict) -> Finding:
-    """A graded subject's answer (``predict --json``'s object) as an SR finding: the grade and
-    P(HGG), or another target's class and each class's probability; the uncertainty and flag."""
-    flag = (
-        ("UNCERTAIN", "Uncertain: review")
-        if answer["flag"] == "uncertain"
-        else ("CONFIDENT", "Confident")
-    )
-    common = [(("UNCERTAINTY", "Model uncertainty"), answer["uncertainty"])]
-    if "grade" in answer:
+def sr_finding(prediction: Prediction) -> Finding:
+    """A graded subject's answer as an SR finding: the grade and P(HGG), or another target's
+    class and each class's probability; the uncertainty and flag. The numbers are those
+    ``predict --json`` gives (:func:`~gliograde.predict.formats.rounded`)."""
+    r, target = prediction.result, prediction.target
+    flag = ("UNCERTAIN", "Uncertain: review") if r.flag else ("CONFIDENT", "Confident")
+    common = [(("UNCERTAINTY", "Model uncertainty"), rounded(r.uncertainty))]
+    if target.is_grade:
         grades = {"HGG": ("HGG", "High-grade glioma"), "LGG": ("LGG", "Low-grade glioma")}
         return Finding(
             evaluations=[
-                (("GRADE", "Predicted glioma grade"), grades[answer["grade"]]),
+                (("GRADE", "Predicted glioma grade"), grades[r.answer]),
                 (("FLAG", "Model confidence flag"), flag),
             ],
             measurements=[
-                (("P_HGG", "Probability of high-grade glioma"), answer["p_hgg"]),
+                (("P_HGG", "Probability of high-grade glioma"), rounded(r.p[1])),
                 *common,
             ],
         )
-    name, classes = answer["target"], list(answer["probabilities"])
-    index = classes.index(answer["prediction"])
+    name, probabilities = target.name, class_probabilities(r.p, target.classes)
+    index = target.classes.index(r.answer)
     return Finding(
         evaluations=[  # fixed concept codes: a target named "flag" cannot collide with FLAG
-            (("TARGET", f"Predicted {name}"), (f"CLASS{index}", answer["prediction"])),
+            (("TARGET", f"Predicted {name}"), (f"CLASS{index}", r.answer)),
             (("FLAG", "Model confidence flag"), flag),
         ],
         measurements=[
-            ((f"P_CLASS{i}", f"Probability of {name} {c}"), answer["probabilities"][c])
-            for i, c in enumerate(classes)
+            ((f"P_CLASS{i}", f"Probability of {name} {c}"), probabilities[c])
+            for i, c in enumerate(target.classes)
         ]
         + common,
     )
 
 
-@dataclass
-class Answered:
-    """One subject's answer for an SR: ``predict --json``'s object, and the DICOM folder and
-    series it was made from (None: not a DICOM input)."""
-
-    subject: str
-    answer: dict
-    dicom: tuple[Path, set[str]] | None
-
-
 def write_dicom_srs(
-    answered: list[Answered], out: Path, version: str
+    predictions: list[Prediction], out: Path, version: str
 ) -> tuple[dict[str, Path], list[str], dict[str, str]]:
     """One DICOM Structured Report per graded DICOM input (``predict --dicom-sr``), in the
-    patient's study and referencing the images it was made from.
+    patient's study and referencing the images it was made from (``Prediction.dicom``).
 
     Returns:
         (written, notes, failed): subject → its SR file; a line for each subject that needs
@@ -217,21 +214,21 @@ def write_dicom_srs(
     from gliograde.scans.dicom import scan_folder
 
     written, notes, failed, scanned = {}, [], {}, {}
-    for a in answered:
-        if "error" in a.answer:
-            notes.append(f"{a.subject}: not graded, so no DICOM SR")
-        elif a.dicom is None:
+    for p in predictions:
+        if p.result is None:
+            notes.append(f"{p.subject}: not graded, so no DICOM SR")
+        elif p.dicom is None:
             notes.append(
-                f"{a.subject}: no DICOM export to refer to (not a DICOM input, or the export "
+                f"{p.subject}: no DICOM export to refer to (not a DICOM input, or the export "
                 "its preprocess.json names is gone), so no DICOM SR"
             )
         else:
-            folder, uids = a.dicom
+            folder, uids = p.dicom
             if folder not in scanned:  # one export, several patients: read its headers once
                 scanned[folder] = scan_folder(folder)[0]
             headers = source_headers(folder, uids, scanned[folder])
             try:
-                written[a.subject] = write_sr(headers, sr_finding(a.answer), out, version)
+                written[p.subject] = write_sr(headers, sr_finding(p), out, version)
             except ValueError as err:  # highdicom's refusal of these headers
-                failed[a.subject] = f"no DICOM SR: {err}"
+                failed[p.subject] = f"no DICOM SR: {err}"
     return written, notes, failed
