@@ -17,8 +17,12 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gliograde.core.console import say
+
+if TYPE_CHECKING:
+    from gliograde.assess.record import Metrics
 
 
 @dataclass
@@ -73,7 +77,7 @@ DEMO_TARGETS = {"grade": None, "idh": "IDH", "who": "WHO_grade"}
 """The demo's targets and the label CSV column each learns (None: the grade)."""
 
 
-def run_demo(config: DemoConfig, report: bool = True) -> dict:
+def run_demo(config: DemoConfig, report: bool = True) -> Metrics:
     """Run the demo end to end; returns the metrics of the out-of-fold patients.
 
     With ``report``, it ends with Grad-CAM explanations and the HTML report.
@@ -95,13 +99,13 @@ def run_demo(config: DemoConfig, report: bool = True) -> dict:
     metrics = train_and_evaluate(demo_training(config, run), config.grading_precision)
     step("5-fold cross-validation done")
     if report:
-        metrics["attention"], report_path = explain_and_report(run, store, config)
+        metrics.attention, report_path = explain_and_report(run, store, config)
     print("\nSYNTHETIC data: out-of-fold results of 5-fold cross-validation, by patient\n")
     print(format_table(metrics))
     print(f"\nfinished in {time.perf_counter() - started:.0f} s")
     print(f"run folder: {run} (metrics.json, predictions_*.csv, roc.png, confusion.png)")
     if report:
-        a = metrics["attention"]
+        a = metrics.attention
         print(
             f"Grad-CAM: {a['mean_share_tumor']:.1%} of attention inside the tumour "
             f"(chance {a['mean_chance']:.1%}); report: {report_path}"

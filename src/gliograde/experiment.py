@@ -8,11 +8,15 @@ training layer cannot import evaluation, which grades with what training wrote).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gliograde.run.config import TrainConfig
 
+if TYPE_CHECKING:
+    from gliograde.assess.record import Metrics
 
-def train_and_evaluate(config: TrainConfig, precision: str = "auto") -> dict | None:
+
+def train_and_evaluate(config: TrainConfig, precision: str = "auto") -> Metrics | None:
     """Train the folds, then grade each fold's held-out patients once, in ``precision`` (the
     grading's, as ``predict --precision``; the training's is ``config.precision``).
 

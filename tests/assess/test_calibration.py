@@ -78,8 +78,8 @@ def test_threshold_flags_as_few_as_possible_for_95_percent_confident_accuracy():
     t = choose_threshold(u, correct)
     assert t == pytest.approx(0.4)  # u ≤ 0.4: 4/4 right; adding 0.9 drops to 4/5
     s = flag_figures(u > t, correct)
-    assert s["n_flagged"] == 2 and s["accuracy_confident"] == 1.0
-    assert s["accuracy_flagged"] == 0.5 and s["share_flagged"] == pytest.approx(1 / 3)
+    assert s.n_flagged == 2 and s.accuracy_confident == 1.0
+    assert s.accuracy_flagged == 0.5 and s.share_flagged == pytest.approx(1 / 3)
 
 
 def test_calibration_summary_after_is_not_worse_than_before():

@@ -2,7 +2,9 @@
 
 import json
 
+from gliograde import GRADES
 from gliograde.assess.modelcard import write_model_card
+from gliograde.assess.record import figure_label, figure_names
 from gliograde.run import Run
 from helpers.runs import copy_run
 
@@ -37,8 +39,8 @@ def test_train_writes_a_card_that_quotes_metrics_json(tiny_run):
     ece = metrics["patient"]["calibration"]["ece_after"]
     count = "no fold" if folds == 0 else f"{folds} fold"
     assert f"applied in {count}" in card and f"ECE {ece:.3f}" in card
-    for key in ("auc", "balanced_accuracy", "sensitivity", "specificity"):
-        line = f"- {key.replace('_', ' ')}: {interval(metrics['patient'], key)}"
+    for key in figure_names(GRADES):  # the figures the report and evaluate show, F1 included
+        line = f"- {figure_label(key, GRADES)}: {interval(metrics['patient'], key)}"
         assert line in card
     assert f"Patients: {metrics['n_patients']}." in card
     inference = metrics["inference"]  # what the figures were computed with
@@ -59,7 +61,7 @@ def test_the_card_follows_metrics_json(tiny_run, tmp_path):
     metrics["patient"]["auc"], metrics["patient"]["ci95"]["auc"] = 0.123, [0.1, 0.2]
     (run / "metrics.json").write_text(json.dumps(metrics))
     card = write_model_card(Run.open(run)).read_text()
-    assert "- auc: 0.123 (95 % CI 0.100–0.200)" in card
+    assert "- ROC AUC: 0.123 (95 % CI 0.100–0.200)" in card
 
 
 def test_a_run_without_held_out_patients_says_so(tiny_run, tmp_path):

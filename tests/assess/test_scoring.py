@@ -46,7 +46,7 @@ def test_crossfit_calibrates_each_fold_with_a_rule_fitted_on_the_others(k):
     p, y, fold = overconfident_cohort(k)
     t = table(p, y, fold, CLASSES[k])
     figures, saved = score_crossfit(t, Mode.SEG)
-    assert saved.applied and figures["calibration"]["folds_calibrated"] == 4
+    assert saved.applied and figures.calibration.folds_calibrated == 4
     assert saved.temperature > 1.0  # softens the overconfidence
     others = fold != 0  # fold 0 is calibrated by a rule fitted on the others
     if k == 2:
@@ -55,9 +55,9 @@ def test_crossfit_calibrates_each_fold_with_a_rule_fitted_on_the_others(k):
         rule = (fit_temperature(p[others], y[others]), 0.0)
         assert saved.bias == 0.0
     np.testing.assert_allclose(t.p_calibrated(Mode.SEG)[~others], calibrate(p[~others], *rule))
-    assert figures["calibration"]["ece_after"] < figures["calibration"]["ece_before"]
-    assert figures["auc"] is not None and figures["auc_ci"] is not None
-    assert [f["fold"] for f in figures["per_fold"]] == [0, 1, 2, 3]
+    assert figures.calibration.ece_after < figures.calibration.ece_before
+    assert figures.figure("auc") is not None and figures.interval("auc") is not None
+    assert [k for k, _ in figures.per_fold] == [0, 1, 2, 3]
     answers = [CLASSES[k][i] for i in answer_index(t.p_calibrated(Mode.SEG))]
     assert [r.answer for r in t.results[Mode.SEG]] == answers
 
@@ -80,10 +80,10 @@ def test_one_grade_cohort_gets_accuracy_and_a_note_not_a_crash(tmp_path):
     p1 = np.array([0.9, 0.8, 0.3])
     t = table(np.stack([1 - p1, p1], axis=1), [1, 1, 1], [0, 0, 0])
     figures = score_fixed(t, Mode.SEG, IDENTITY)
-    assert figures["auc"] is None and "at least two classes" in figures["note"]
-    assert figures["accuracy"] == pytest.approx(2 / 3)
-    assert figures["sensitivity"] == pytest.approx(2 / 3)
-    assert figures["uncertainty"]["n_flagged"] == 0
+    assert figures.figure("auc") is None and "at least two classes" in figures.note
+    assert figures.figure("accuracy") == pytest.approx(2 / 3)
+    assert figures.figure("sensitivity") == pytest.approx(2 / 3)
+    assert figures.uncertainty.n_flagged == 0
     t.write_csv(tmp_path / "p.csv")
     back = read_patient_table(tmp_path / "p.csv", GRADES)
     assert back.subject == t.subject

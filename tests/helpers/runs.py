@@ -28,7 +28,7 @@ def trained_run(cohort: Path, root: Path, target: str | None = None) -> tuple:
     of the grade) and a run trained on it for 2 epochs of 64 slices, then evaluated.
 
     Returns:
-        (store manifest, run folder, out-of-fold metrics).
+        (store manifest, run folder, out-of-fold metrics as ``metrics.json`` holds them).
     """
     from gliograde.experiment import train_and_evaluate
     from gliograde.preprocess.slices import PrepareConfig
@@ -39,7 +39,7 @@ def trained_run(cohort: Path, root: Path, target: str | None = None) -> tuple:
     metrics = train_and_evaluate(
         train_config(root / "store", root / "run", epochs=2, epoch_slices=64)
     )
-    return manifest, root / "run", metrics
+    return manifest, root / "run", metrics.to_dict()
 
 
 def copy_run(run: Path, dst: Path) -> Path:

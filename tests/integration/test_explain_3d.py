@@ -33,7 +33,7 @@ def learned(tmp_path_factory):
         root / "store", root / "run", epochs=4, epoch_slices=256, lr=3e-3, batch_size=32,
         select="last",
     )  # fmt: skip
-    metrics = train_and_evaluate(config)
+    metrics = train_and_evaluate(config).to_dict()
     summary = explain_store(root / "run", root / "store", ExplainOptions(per_patient=1))
     return root, metrics, summary
 

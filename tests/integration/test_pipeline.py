@@ -45,7 +45,7 @@ def test_training_writes_every_file(tiny_run):
 
 def test_evaluate_recomputes_the_same_metrics(tiny_run):
     _, run, metrics = tiny_run
-    again = evaluate_run(run)
+    again = evaluate_run(run).to_dict()
     assert again["patient"]["auc"] == metrics["patient"]["auc"]
     assert again["slice"] == metrics["slice"]
 

@@ -27,7 +27,7 @@ def test_evaluate_waits_for_no_one_and_says_who_writes(run):
         with pytest.raises(FolderBusy, match=busy(pid)):
             evaluate_run(run)
         assert (run / "metrics.json").read_bytes() == before  # nothing written meanwhile
-    assert evaluate_run(run)["n_patients"] == 10  # free again: it runs
+    assert evaluate_run(run).n_patients == 10  # free again: it runs
 
 
 def test_explain_into_the_run_takes_its_lock(run, tiny_run, synth_small):

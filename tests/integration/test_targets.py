@@ -19,6 +19,7 @@ from gliograde.assess.explain import ExplainOptions
 from gliograde.assess.testset import TestCohort
 from gliograde.core.errors import DataError, UsageError
 from gliograde.io.synth import MISMATCH, synth_cohort
+from gliograde.run.calibration import Mode
 from helpers.data import SMALL_SHAPE, label_column, volume
 from helpers.runs import trained_run
 
@@ -204,8 +205,8 @@ def test_the_model_card_and_the_table_speak_of_the_target(case):
     card = (run / "MODEL_CARD.md").read_text()
     assert "HGG" not in card.split("## Training data")[1]
     again = evaluate_run(run)  # from the saved evidence alone
-    assert again["patient"]["auc"] == pytest.approx(metrics["patient"]["auc"], abs=1e-6)
-    assert again["patient"]["confusion"] == metrics["patient"]["confusion"]
+    assert again.modes[Mode.SEG].figure("auc") == pytest.approx(metrics["patient"]["auc"], abs=1e-6)
+    assert again.modes[Mode.SEG].discrimination.confusion == metrics["patient"]["confusion"]
     text = format_table(again)
     if len(label.classes) == 2:
         assert f"the column `{label.column}` of the label CSV (mutant, wildtype)" in card
@@ -378,6 +379,7 @@ def test_a_test_cohort_is_graded_for_the_runs_target(case, tmp_path, capsys):
     rows[1][rows[0].index(label.column)] = ""
     write_rows(tmp_path / "labels.csv", rows)
     metrics = evaluate_test(run, TestCohort(cohort, tmp_path / "labels.csv"), tmp_path / "test")
+    metrics = metrics.to_dict()
     assert metrics["target"] == {"name": label.column, "classes": list(label.classes)}
     assert metrics["n_patients"] == 9
     assert f"1 subjects have no {label.column} value" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """evaluate --test: an independent labelled cohort graded exactly as predict grades it."""
 
 import csv
+import json
 
 import pytest
 
@@ -18,7 +19,9 @@ def test_evaluate_test_on_a_csv_manifest_cohort(tiny_run, synth_small, tmp_path)
     subjects = sorted(p.name for p in synth_small.iterdir() if p.is_dir())
     manifest = write_manifest(synth_small.parent / "test.csv", synth_small, subjects)
     before = (run / "calibration.json").read_bytes()
-    metrics = evaluate_test(run, TestCohort(manifest, recalibrate=True), tmp_path / "test", "cpu")
+    record = evaluate_test(run, TestCohort(manifest, recalibrate=True), tmp_path / "test", "cpu")
+    metrics = record.to_dict()
+    assert metrics == json.loads((tmp_path / "test" / "metrics.json").read_text())
     for name in ("metrics.json", "predictions_patients.csv", "roc.png", "calibration.json"):
         assert (tmp_path / "test" / name).is_file()
     assert metrics["n_patients"] == 10 and metrics["skipped"] == {}
@@ -33,7 +36,7 @@ def test_evaluate_test_on_a_csv_manifest_cohort(tiny_run, synth_small, tmp_path)
     card = (tmp_path / "test" / "MODEL_CARD.md").read_text()
     independent = card.split("## Metrics: Independent cohort", 1)[1]
     low, high = p["ci95"]["auc"]
-    assert f"- auc: {p['auc']:.3f} (95 % CI {low:.3f}–{high:.3f})" in independent
+    assert f"- ROC AUC: {p['auc']:.3f} (95 % CI {low:.3f}–{high:.3f})" in independent
     assert f"Computed with {metrics['inference']['precision']} inference on cpu" in independent
     # each test patient's answer is predict's answer
     answers = {a.subject: a.to_dict() for a in predict_subjects([synth_small], run)}
@@ -49,7 +52,7 @@ def test_evaluate_test_on_a_one_grade_cohort(tiny_run, synth_small, tmp_path):
     _, run, _ = tiny_run
     hgg = sorted(hgg_of(synth_small))
     manifest = write_manifest(synth_small.parent / "hgg.csv", synth_small, hgg, grade="HGG")
-    metrics = evaluate_test(run, TestCohort(manifest), tmp_path / "hgg", "cpu")
+    metrics = evaluate_test(run, TestCohort(manifest), tmp_path / "hgg", "cpu").to_dict()
     p = metrics["patient"]
     assert p["auc"] is None and "at least two classes" in p["note"]
     assert p["accuracy"] is not None and p["sensitivity"] == p["accuracy"]

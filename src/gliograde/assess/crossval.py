@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from gliograde.assess.patients import PatientTable
+from gliograde.assess.record import Metrics
 from gliograde.assess.slices import SliceTable
 from gliograde.core.console import say
 from gliograde.infer.grader import Grader
@@ -56,7 +57,9 @@ def stored_slices(store: SliceStore, subject: str) -> tuple[torch.Tensor, np.nda
     return x, store.index.tumor[rows], rows
 
 
-def evaluate_cross_validation(run_path: Path, device: str = "cpu", precision: str = "auto") -> dict:
+def evaluate_cross_validation(
+    run_path: Path, device: str = "cpu", precision: str = "auto"
+) -> Metrics:
     """Grade the out-of-fold patients (in ``precision``) and write metrics, predictions,
     calibration and plots."""
     from gliograde.assess.evaluate import evaluate_table

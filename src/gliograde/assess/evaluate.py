@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from gliograde.assess.metrics import Discrimination
 from gliograde.assess.modelcard import write_model_card
 from gliograde.assess.patients import PatientTable, read_patient_table
+from gliograde.assess.record import Inference, Metrics, ModeFigures, figure_names, read_metrics
 from gliograde.assess.scoring import score_crossfit, score_fixed
 from gliograde.assess.testset import TestCohort
 from gliograde.core.errors import UsageError
-from gliograde.core.files import read_json, write_json
+from gliograde.io.target import Target
 from gliograde.run import Run
 from gliograde.run.calibration import Calibration, Mode
 from gliograde.store.write import is_synthetic_source
@@ -33,40 +35,44 @@ PROTOCOL = (
 
 
 def evaluate_table(
-    out: Path, table: PatientTable, run: Run, keep: tuple = (), inference: dict | None = None
-) -> dict:
+    out: Path, table: PatientTable, run: Run, keep: bool = False, inference: dict | None = None
+) -> Metrics:
     """Score a cross-validated run's out-of-fold patients; write every output into ``out``.
 
-    ``keep``: sections of the old ``metrics.json`` still true of these models (``attention``
-    and ``inference`` when only the figures are recomputed). ``inference``: the precision and
-    device the models ran with.
+    ``keep``: the old ``metrics.json``'s ``attention`` and ``inference`` are still true of
+    these models (only the figures are recomputed). ``inference``: the precision and device the
+    models ran with.
     """
-    metrics = {"protocol": PROTOCOL, "n_patients": len(table.subject)}
-    metrics["target"] = run.target.to_dict()  # sensitivity etc. are about classes[1]
+    metrics = Metrics(PROTOCOL, len(table.subject), run.target, modes={})
     if inference is not None:
-        metrics["inference"] = inference
+        metrics.inference = Inference(**inference)
+    if keep and (Path(out) / "metrics.json").is_file():
+        old = read_metrics(Path(out) / "metrics.json")
+        metrics.attention, metrics.inference = old.attention, old.inference
     rules = {}
     for mode in table.evidence:
-        figures, rules[mode] = score_crossfit(table, mode)
-        metrics[mode.metrics_key] = figures
+        metrics.modes[mode], rules[mode] = score_crossfit(table, mode)
     if Mode.NOSEG not in table.evidence:
-        metrics["patient_noseg"] = {
-            "note": "not measured: the run was trained on a --slices "
-            "tumor store and cannot grade without a segmentation"
-        }
+        metrics.not_measured[Mode.NOSEG] = NOSEG_UNTRAINED
     slices = Path(out) / "predictions_slices.csv"
     if slices.is_file():
         from gliograde.assess.slices import SliceTable, slice_figures
 
         table_of_slices = SliceTable.read_csv(slices, run.target.classes)
-        metrics["slice"] = slice_figures(table_of_slices, run.min_tumor)
-    write_outputs(Path(out), table, metrics, keep)
+        metrics.slice = slice_figures(table_of_slices, run.min_tumor)
+    write_outputs(Path(out), table, metrics)
     Calibration(rules, run.target).write(Path(out) / "calibration.json")
     write_model_card(run, Path(out))
     return metrics
 
 
-def evaluate_run(run_path: Path) -> dict:
+NOSEG_UNTRAINED = (
+    "not measured: the run was trained on a --slices tumor store and cannot grade without a "
+    "segmentation"
+)
+
+
+def evaluate_run(run_path: Path) -> Metrics:
     """Recompute a run's cross-validation figures from its saved patient evidence, holding the
     run's lock while it rewrites them (as ``train`` does)."""
     from gliograde.core.lock import folder_lock
@@ -74,7 +80,7 @@ def evaluate_run(run_path: Path) -> dict:
     run = Run.open(run_path)
     with folder_lock(run.path, "gliograde evaluate"):
         table = read_patient_table(run.path / "predictions_patients.csv", run.target.classes)
-        return evaluate_table(run.path, table, run, keep=("attention", "inference"))
+        return evaluate_table(run.path, table, run, keep=True)
 
 
 def evaluate_test(
@@ -96,7 +102,7 @@ def evaluate_test(
         return graded_test(run, cohort, Path(out), device, precision)
 
 
-def graded_test(run: Run, cohort: TestCohort, out: Path, device: str, precision: str) -> dict:
+def graded_test(run: Run, cohort: TestCohort, out: Path, device: str, precision: str) -> Metrics:
     """:func:`evaluate_test`'s work (the run's lock held when ``out`` is inside the run)."""
     from gliograde.assess.testset import grade_cohort
     from gliograde.core.devices import resolve_device
@@ -106,23 +112,24 @@ def graded_test(run: Run, cohort: TestCohort, out: Path, device: str, precision:
     grader = Grader.open(run, device=device, precision=precision)
     table, skipped = grade_cohort(grader, cohort)
     Path(out).mkdir(parents=True, exist_ok=True)
-    metrics = {"protocol": "independent cohort, graded as predict grades it", "skipped": skipped}
-    metrics["synthetic"] = is_synthetic_source(Path(cohort.data)) or any(
-        s.startswith("Synth_") for s in table.subject
+    metrics = Metrics(
+        "independent cohort, graded as predict grades it",
+        len(table.subject),
+        run.target,
+        modes={m: score_fixed(table, m, grader.calibration.rule(m)) for m in table.evidence},
+        inference=Inference(**inference_record(resolve_device(device), precision)),
+        skipped=skipped,
+        synthetic=is_synthetic_source(Path(cohort.data))
+        or any(s.startswith("Synth_") for s in table.subject),
     )
-    metrics["n_patients"] = len(table.subject)
-    metrics["target"] = run.target.to_dict()
-    metrics["inference"] = inference_record(resolve_device(device), precision)
-    for mode in table.evidence:
-        metrics[mode.metrics_key] = score_fixed(table, mode, grader.calibration.rule(mode))
     if cohort.recalibrate:
-        metrics["recalibrated"] = recalibrated(table, run, Path(out))
+        metrics.recalibrated = recalibrated(table, run, Path(out))
     write_outputs(Path(out), table, metrics)
     write_model_card(run, Path(out))
     return metrics
 
 
-def recalibrated(table: PatientTable, run: Run, out: Path) -> dict:
+def recalibrated(table: PatientTable, run: Run, out: Path) -> dict[Mode, ModeFigures]:
     """Calibration fitted on this cohort: saved as ``out/calibration.json`` (the run's stays),
     with figures cross-fitted over 5 stratified folds of this cohort."""
     from gliograde.store.splits import make_splits
@@ -132,7 +139,8 @@ def recalibrated(table: PatientTable, run: Run, out: Path) -> dict:
     fold_of = {s: k for k, split in enumerate(splits) for s in split["val"]}
     folds = np.array([fold_of.get(s, 0) for s in ids])
     refit = PatientTable(ids, folds, table.y, table.evidence, table.classes)
-    figures, rules = {}, {}
+    figures: dict[Mode, ModeFigures] = {}
+    rules = {}
     for mode in refit.evidence:
         figures[mode], rules[mode] = score_crossfit(refit, mode)
     fitted = Calibration(rules, run.target, fitted_on=str(out), run=str(run.path))
@@ -140,68 +148,61 @@ def recalibrated(table: PatientTable, run: Run, out: Path) -> dict:
     return figures
 
 
-def write_outputs(out: Path, table: PatientTable, metrics: dict, keep: tuple = ()) -> None:
-    """``metrics.json`` (with the sections named in ``keep`` carried over from the old one),
-    ``predictions_patients.csv``, ROC, confusion and reliability plots."""
+def write_outputs(out: Path, table: PatientTable, metrics: Metrics) -> None:
+    """``metrics.json``, ``predictions_patients.csv``, ROC, confusion and reliability plots."""
     from gliograde.assess.plots import plot_confusion, plot_reliability, plot_roc
 
     out.mkdir(parents=True, exist_ok=True)
-    kept = {k: v for k, v in read_json(out / "metrics.json").items() if k in keep}
-    write_json(out / "metrics.json", kept | metrics)
+    metrics.write(out / "metrics.json")
     table.write_csv(out / "predictions_patients.csv")
     main = Mode.SEG if Mode.SEG in table.results else next(iter(table.results))
     p = table.p_calibrated(main)
     p_unc = table.p_uncalibrated(main)
     plot_roc(table.y, p, table.fold, out / "roc.png", table.classes)
-    confusion = metrics[main.metrics_key]["confusion"]
-    plot_confusion(confusion, out / "confusion.png", table.classes)
+    plot_confusion(
+        metrics.modes[main].discrimination.confusion, out / "confusion.png", table.classes
+    )
     plot_reliability(table.y, p_unc, p, out / "reliability.png", classes=table.classes)
 
 
-def format_table(metrics: dict) -> str:
+def format_table(metrics: Metrics) -> str:
     """A plain-text summary of the patient-level figures (and slice-level, when there)."""
-    from gliograde.io.target import Target
 
     def fmt(v):
         return "  n/a" if v is None else f"{v:.3f}"
 
-    target = Target.of_dict(metrics.get("target"))
-    multi = len(target.classes) > 2
-    seg, noseg = metrics.get("patient", {}), metrics.get("patient_noseg", {})
-    ci = seg.get("ci95", {})
-    names = ("auc", "balanced_accuracy", "accuracy") if multi else METRIC_NAMES
+    def figure(figures, name):
+        return None if figures is None else figures.figure(name)
+
+    target = metrics.target
+    seg, noseg = metrics.mode(Mode.SEG), metrics.mode(Mode.NOSEG)
     lines = [f"{'metric':<20}{'patient':>9}  {'95% CI':<15}{'no seg':>8}{'slice':>8}"]
-    for k in names:
-        interval = ci.get(k)
+    for k in figure_names(target.classes):
+        interval = seg.interval(k) if seg else None
         ci_text = f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
-        slice_value = metrics.get("slice", {}).get(k)
+        values = (figure(seg, k), figure(noseg, k), figure(metrics.slice, k))
         lines.append(
-            f"{k:<20}{fmt(seg.get(k)):>9}  {ci_text:<15}{fmt(noseg.get(k)):>8}{fmt(slice_value):>8}"
+            f"{k:<20}{fmt(values[0]):>9}  {ci_text:<15}{fmt(values[1]):>8}{fmt(values[2]):>8}"
         )
-    if "confusion" in seg:
-        lines += confusion_lines(seg, target, metrics["n_patients"])
-    for note in (seg.get("note"), noseg.get("note")):
-        if note:
-            lines.append(f"note: {note}")
-    return "\n".join(lines)
+    if seg is not None:
+        lines += confusion_lines(seg.discrimination, target, metrics.n_patients)
+    notes = [f.note for f in (seg, noseg) if f is not None] + list(metrics.not_measured.values())
+    return "\n".join(lines + [f"note: {note}" for note in notes if note])
 
 
-METRIC_NAMES = ("auc", "balanced_accuracy", "sensitivity", "specificity", "f1")
-
-
-def confusion_lines(seg: dict, target, n_patients: int) -> list[str]:
+def confusion_lines(figures: Discrimination, target: Target, n_patients: int) -> list[str]:
     """The confusion counts and what the target is, as text."""
     if len(target.classes) == 2:
-        (tn, fp), (fn, tp) = seg["confusion"]
+        (tn, fp), (fn, tp) = figures.confusion
         negative, positive = target.classes
         return [
             f"patients: {n_patients}  (TN {tn}, FP {fp}, FN {fn}, TP {tp})",
             f"target: {target.name}; positive class {positive}, negative {negative}",
         ]
     aucs = ", ".join(f"{c} {'n/a' if a is None else f'{a:.3f}'}"
-                     for c, a in zip(target.classes, seg["auc_per_class"]))  # fmt: skip
+                     for c, a in zip(target.classes, figures.auc_per_class))  # fmt: skip
     rows = [f"  true {c}: " + " ".join(f"{v:>4}" for v in row)
-            for c, row in zip(target.classes, seg["confusion"])]  # fmt: skip
+            for c, row in zip(target.classes, figures.confusion)]  # fmt: skip
     return [
         f"patients: {n_patients}; one-vs-rest AUC: {aucs}",
         f"confusion (rows true, columns predicted {', '.join(target.classes)}):",

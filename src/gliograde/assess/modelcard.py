@@ -10,14 +10,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gliograde.core.files import read_json, write_text
-from gliograde.io.target import Target
+from gliograde.assess.record import (
+    CalibrationFigures,
+    Flags,
+    Metrics,
+    ModeFigures,
+    figure_label,
+    figure_names,
+    read_metrics,
+)
+from gliograde.core.files import write_text
 from gliograde.run import Run
+from gliograde.run.calibration import Mode
 
 CARD_NAME = "MODEL_CARD.md"
-PATHS = (("patient", "with a segmentation"), ("patient_noseg", "without a segmentation"))
-DISCRIMINATION = ("auc", "balanced_accuracy", "sensitivity", "specificity")
-MULTICLASS_DISCRIMINATION = ("auc", "balanced_accuracy", "accuracy")
+PATHS = {Mode.SEG: "with a segmentation", Mode.NOSEG: "without a segmentation"}
 
 
 def write_model_card(run: Run, metrics_dir: Path | None = None) -> Path:
@@ -27,8 +34,8 @@ def write_model_card(run: Run, metrics_dir: Path | None = None) -> Path:
     independent cohort; the run's own cross-validation figures are then quoted beside it.
     """
     out = Path(metrics_dir) if metrics_dir is not None else run.path
-    metrics = read_json(out / "metrics.json")
-    own = read_json(run.path / "metrics.json") if out != run.path else metrics
+    metrics = metrics_if_any(out / "metrics.json")
+    own = metrics_if_any(run.path / "metrics.json") if out != run.path else metrics
     sections = [
         header(run),
         model_details(run),
@@ -37,7 +44,7 @@ def write_model_card(run: Run, metrics_dir: Path | None = None) -> Path:
         training_data(run),
         preprocessing(run),
         protocol(run, own),
-        figures("Cross-validation (out of fold)", own if not is_full(run) else {}),
+        figures("Cross-validation (out of fold)", own if not is_full(run) else None),
     ]
     if out != run.path:
         sections.append(figures("Independent cohort", metrics))
@@ -45,6 +52,11 @@ def write_model_card(run: Run, metrics_dir: Path | None = None) -> Path:
     path = out / CARD_NAME
     write_text(path, "\n\n".join(s.strip() for s in sections) + "\n")
     return path
+
+
+def metrics_if_any(path: Path) -> Metrics | None:
+    """The ``metrics.json`` at ``path``; None before any evaluation."""
+    return read_metrics(path) if Path(path).is_file() else None
 
 
 def is_full(run: Run) -> bool:
@@ -156,7 +168,7 @@ def preprocessing(run: Run) -> str:
   pixels of tumour); slice size {size}. `predict` repeats exactly these options."""
 
 
-def protocol(run: Run, metrics: dict) -> str:
+def protocol(run: Run, metrics: Metrics | None) -> str:
     if is_full(run):
         return "## Evaluation protocol\n\n- None: every subject trained the model (`--full`)."
     lines = [
@@ -164,21 +176,21 @@ def protocol(run: Run, metrics: dict) -> str:
         "",
         f"- {len(run.folds())}-fold cross-validation split by patient, stratified by "
         f"{run.target.name}.",
-        f"- {metrics.get('protocol', 'no evaluation recorded')}.",
+        f"- {metrics.protocol if metrics else 'no evaluation recorded'}.",
         "- The figures are those of each fold model on its own held-out patients; the ensemble "
         "`predict` uses is not measured by them (use `evaluate --test`).",
     ]
     return "\n".join(lines + inference_lines(metrics))
 
 
-def inference_lines(metrics: dict) -> list[str]:
-    inference = metrics.get("inference")
-    if not inference:
+def inference_lines(metrics: Metrics | None) -> list[str]:
+    if metrics is None or metrics.inference is None:
         return []
+    inference = metrics.inference
     return [
-        f"- Computed with {inference['precision']} inference on {inference['device']} (`predict` "
-        "uses bfloat16 where the hardware computes it natively; `GLIOGRADE_PRECISION=fp32` turns "
-        "it off)."
+        f"- Computed with {inference.precision} inference on {inference.device} (`predict` "
+        "uses bfloat16 where the hardware computes it natively; `--precision fp32` turns it "
+        "off)."
     ]
 
 
@@ -186,69 +198,62 @@ def value(v) -> str:
     return "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-def figure_line(m: dict, name: str) -> str:
-    interval = m.get("ci95", {}).get(name)
+def figure_line(m: ModeFigures, name: str, classes: tuple[str, ...]) -> str:
+    interval = m.interval(name)
     ci = f" (95 % CI {interval[0]:.3f}–{interval[1]:.3f})" if interval else ""
-    return f"- {name.replace('_', ' ')}: {value(m.get(name))}{ci}"
+    return f"- {figure_label(name, classes)}: {value(m.figure(name))}{ci}"
 
 
-def figures(title: str, metrics: dict) -> str:
+def figures(title: str, metrics: Metrics | None) -> str:
     """Discrimination with intervals, calibration, uncertainty and attention, per path."""
-    if "n_patients" not in metrics:
+    if metrics is None:
         return f"## Metrics: {title}\n\nNone: no patient was held out of training."
-    lines = [f"## Metrics: {title}", "", f"Patients: {metrics['n_patients']}."]
-    if metrics.get("protocol", "").startswith("independent"):
-        lines += [f"{metrics['protocol'].capitalize()}; skipped: {len(metrics['skipped'])}."]
+    lines = [f"## Metrics: {title}", "", f"Patients: {metrics.n_patients}."]
+    if metrics.independent:
+        lines += [f"{metrics.protocol.capitalize()}; skipped: {len(metrics.skipped or {})}."]
         lines += inference_lines(metrics)
-    for key, label in PATHS:
-        m = metrics.get(key)
-        if not m:
+    classes = metrics.target.classes
+    for mode, label in PATHS.items():
+        if mode in metrics.not_measured:
+            lines += ["", f"**{label.capitalize()}**", "", f"- {metrics.not_measured[mode]}"]
+        m = metrics.mode(mode)
+        if m is None:
             continue
         lines += ["", f"**{label.capitalize()}**", ""]
-        if "n" not in m:  # not measured, and why
-            lines.append(f"- not measured: {m.get('note', 'no figure')}")
-            continue
-        names = DISCRIMINATION if "sensitivity" in m else MULTICLASS_DISCRIMINATION
-        lines += [figure_line(m, name) for name in names]
-        if "auc_per_class" in m:
-            lines.append(per_class_line(m, Target.of_dict(metrics.get("target")).classes))
-        lines += [f"- note: {m['note']}"] if m.get("note") else []
-        lines += calibration_lines(m.get("calibration")) + uncertainty_lines(m.get("uncertainty"))
-    if metrics.get("recalibrated"):
+        lines += [figure_line(m, name, classes) for name in figure_names(classes)]
+        if len(classes) > 2:
+            lines.append(per_class_line(m, classes))
+        lines += [f"- note: {m.note}"] if m.note else []
+        lines += calibration_lines(m.calibration) + uncertainty_lines(m.uncertainty)
+    if metrics.recalibrated:
         lines += ["", "A calibration was also fitted on this cohort (`calibration.json` here)."]
-    return "\n".join(lines + attention_lines(metrics.get("attention")))
+    return "\n".join(lines + attention_lines(metrics.attention))
 
 
-def per_class_line(m: dict, classes: tuple[str, ...]) -> str:
+def per_class_line(m: ModeFigures, classes: tuple[str, ...]) -> str:
     """The one-vs-rest AUC of each class, in one line."""
-    pairs = ", ".join(f"{c} {value(a)}" for c, a in zip(classes, m["auc_per_class"]))
+    aucs = m.discrimination.auc_per_class
+    pairs = ", ".join(f"{c} {value(a)}" for c, a in zip(classes, aucs))
     return f"- one-vs-rest AUC per class: {pairs} (`auc` above is their macro mean)"
 
 
-def calibration_lines(c: dict | None) -> list[str]:
-    if not c:
-        return []
-    folds = c.get("folds_calibrated")
+def calibration_lines(c: CalibrationFigures) -> list[str]:
+    folds = c.folds_calibrated
     if folds is not None:  # cross-validation: decided per fold on the other folds
         count = "no fold" if folds == 0 else f"{folds} fold{'s' if folds != 1 else ''}"
         where = f"applied in {count} (decided on the other folds)"
-        saved = "applied" if c.get("applied") else "not applied"
+        saved = "applied" if c.applied else "not applied"
         where += f"; the pair `predict` uses is {saved}"
     else:
-        where = "applied" if c.get("applied") else "not applied"
-    return [
-        f"- calibration {where}: ECE {value(c.get('ece_after'))}, "
-        f"Brier {value(c.get('brier_after'))}"
-    ]
+        where = "applied" if c.applied else "not applied"
+    return [f"- calibration {where}: ECE {value(c.ece_after)}, Brier {value(c.brier_after)}"]
 
 
-def uncertainty_lines(u: dict | None) -> list[str]:
-    if not u:
-        return []
+def uncertainty_lines(u: Flags) -> list[str]:
     return [
-        f"- uncertainty flag: {u.get('n_flagged')} patients flagged, coverage "
-        f"{value(u.get('coverage'))}; accuracy {value(u.get('accuracy_confident'))} when "
-        f"confident, {value(u.get('accuracy_flagged'))} when flagged"
+        f"- uncertainty flag: {u.n_flagged} patients flagged, coverage "
+        f"{value(u.coverage)}; accuracy {value(u.accuracy_confident)} when "
+        f"confident, {value(u.accuracy_flagged)} when flagged"
     ]
 
 

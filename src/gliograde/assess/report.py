@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from gliograde.assess.patients import probability_of_text, read_rows
+from gliograde.assess.record import Metrics, figure_label, figure_names, read_metrics
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import write_text
-from gliograde.io.target import Target
 from gliograde.run import Run
+from gliograde.run.calibration import Mode
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
@@ -48,19 +48,18 @@ def fmt(v, digits: int = 3) -> str:
     return html.escape(str(v))
 
 
-def metrics_table(metrics: dict) -> str:
+def metrics_table(metrics: Metrics) -> str:
     """Patient-level figures with intervals: with a segmentation and without."""
-    seg, noseg = metrics.get("patient", {}), metrics.get("patient_noseg", {})
-    ci = seg.get("ci95", {})
+    seg, noseg = metrics.mode(Mode.SEG), metrics.mode(Mode.NOSEG)
+    classes = metrics.target.classes
     rows = []
-    names = metric_names(Target.of_dict(metrics.get("target")).classes)
-    for key, label in names:
-        interval = ci.get(key)
+    for key in figure_names(classes):
+        interval = seg.interval(key) if seg else None
         ci_text = f"{interval[0]:.3f} – {interval[1]:.3f}" if interval else ""
-        slice_value = metrics.get("slice", {}).get(key)
+        values = [None if f is None else f.figure(key) for f in (seg, noseg, metrics.slice)]
         rows.append(
-            f"<tr><td>{label}</td><td>{fmt(seg.get(key))}</td><td>{ci_text}</td>"
-            f"<td>{fmt(noseg.get(key))}</td><td>{fmt(slice_value)}</td></tr>"
+            f"<tr><td>{html.escape(figure_label(key, classes))}</td><td>{fmt(values[0])}</td>"
+            f"<td>{ci_text}</td><td>{fmt(values[1])}</td><td>{fmt(values[2])}</td></tr>"
         )
     head = (
         "<tr><th>metric</th><th>patient, with seg</th><th>95% CI (bootstrap)</th>"
@@ -69,38 +68,19 @@ def metrics_table(metrics: dict) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def metric_names(classes: tuple) -> tuple[tuple[str, str], ...]:
-    """The figures a target has, and their labels: for more than two classes, the macro
-    one-vs-rest AUC, balanced accuracy and accuracy."""
-    if len(classes) > 2:
-        return (
-            ("auc", "ROC AUC (macro, one vs rest)"),
-            ("balanced_accuracy", "balanced accuracy"),
-            ("accuracy", "accuracy"),
-        )
-    neg, pos = classes
-    return (
-        ("auc", "ROC AUC"),
-        ("balanced_accuracy", "balanced accuracy"),
-        ("sensitivity", f"sensitivity ({pos} recall)"),
-        ("specificity", f"specificity ({neg} recall)"),
-        ("f1", "F1"),
-    )
+PATH_LABELS = {Mode.SEG: "patients, with seg", Mode.NOSEG: "patients, no seg"}
 
 
-def calibration_table(metrics: dict) -> str:
+def calibration_table(metrics: Metrics) -> str:
     """Per path: applied or not, the fitted pair, ECE and Brier before and after."""
     rows = []
-    for key, label in (("patient", "patients, with seg"), ("patient_noseg", "patients, no seg")):
-        c = metrics.get(key, {}).get("calibration")
-        if not c:
-            continue
+    for mode, figures in metrics.modes.items():
+        c = figures.calibration
         rows.append(
-            f"<tr><td>{label}</td><td>{'yes' if c.get('applied') else 'no'}</td>"
-            f"<td>{fmt(c.get('fitted_temperature', c.get('temperature')))}</td>"
-            f"<td>{fmt(c.get('fitted_bias', c.get('bias')))}</td>"
-            f"<td>{fmt(c['ece_before'])}</td><td>{fmt(c['ece_after'])}</td>"
-            f"<td>{fmt(c['brier_before'])}</td><td>{fmt(c['brier_after'])}</td></tr>"
+            f"<tr><td>{PATH_LABELS[mode]}</td><td>{'yes' if c.applied else 'no'}</td>"
+            f"<td>{fmt(c.fitted_temperature)}</td><td>{fmt(c.fitted_bias)}</td>"
+            f"<td>{fmt(c.ece_before)}</td><td>{fmt(c.ece_after)}</td>"
+            f"<td>{fmt(c.brier_before)}</td><td>{fmt(c.brier_after)}</td></tr>"
         )
     head = (
         "<tr><th>path</th><th>applied</th><th>temperature (fitted)</th><th>bias (fitted)</th>"
@@ -165,14 +145,14 @@ def probabilities_html(p: np.ndarray, p_unc: np.ndarray, classes: tuple) -> str:
     return f"{shown} (uncalibrated {', '.join(f'{v:.3f}' for v in p_unc)})"
 
 
-def cohort_section(run, metrics: dict) -> list[str]:
+def cohort_section(run, metrics: Metrics) -> list[str]:
     """Where the patients come from and how they were split (or that they are a test set)."""
     if run is None:
         return [
             "<h2>Cohort</h2>",
-            f"<p>{metrics['n_patients']} patients of an independent "
-            f"cohort ({html.escape(metrics.get('protocol', ''))}); "
-            f"{len(metrics.get('skipped', {}))} could not be graded.</p>",
+            f"<p>{metrics.n_patients} patients of an independent "
+            f"cohort ({html.escape(metrics.protocol)}); "
+            f"{len(metrics.skipped or {})} could not be graded.</p>",
         ]
     m = run.manifest
     labels = list(m.labels.values())
@@ -186,19 +166,19 @@ def cohort_section(run, metrics: dict) -> list[str]:
         f"({m.prepare_config().slices} slices), {m.folds} patient-level folds "
         f"(stratified by {html.escape(name)}; no patient in both training and validation). "
         f"{len(m.skipped)} subjects skipped.</p>",
-        f"<p class='muted'>Protocol: {html.escape(metrics.get('protocol', ''))}.</p>",
+        f"<p class='muted'>Protocol: {html.escape(metrics.protocol)}.</p>",
     ]
 
 
-def uncertainty_section(metrics: dict) -> list[str]:
-    unc = metrics.get("patient", metrics.get("patient_noseg", {})).get("uncertainty")
-    if not unc:
+def uncertainty_section(metrics: Metrics) -> list[str]:
+    if metrics.main is None:
         return []
+    unc = metrics.main.uncertainty
     return [
         "<h2>Uncertainty</h2>",
-        f"<p>{unc['n_flagged']} of {unc['n_flagged'] + unc['n_confident']} patients flagged "
-        f"uncertain. Accuracy on confident patients {fmt(unc['accuracy_confident'])}, on flagged "
-        f"patients {fmt(unc['accuracy_flagged'])}, on all {fmt(unc['accuracy_all'])}. Each "
+        f"<p>{unc.n_flagged} of {unc.n_flagged + unc.n_confident} patients flagged "
+        f"uncertain. Accuracy on confident patients {fmt(unc.accuracy_confident)}, on flagged "
+        f"patients {fmt(unc.accuracy_flagged)}, on all {fmt(unc.accuracy_all)}. Each "
         "patient flagged by a threshold not chosen on it.</p>",
     ]
 
@@ -222,19 +202,16 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
     """Write ``FOLDER/report.html`` for a run (or an ``evaluate --test`` folder); every image is
     embedded, nothing is fetched when it is opened."""
     folder = Path(folder)
-    metrics_path = folder / "metrics.json"
-    if not metrics_path.is_file():
-        raise GliogradeError(f"{folder}: no metrics.json; train (and evaluate) the run first")
-    metrics = json.loads(metrics_path.read_text())
+    metrics = read_metrics(folder / "metrics.json")
     config_path = folder / "config.json"
-    if not config_path.is_file() and "skipped" not in metrics:
+    if not config_path.is_file() and not metrics.independent:
         raise GliogradeError(
             f"{folder}: no config.json; give the run folder `gliograde train` wrote"
         )
     run = Run.open(folder) if config_path.is_file() else None
-    synthetic = run.manifest.synthetic if run else metrics.get("synthetic", False)
-    attention = metrics.get("attention", {})
-    classes = Target.of_dict(metrics.get("target")).classes
+    synthetic = run.manifest.synthetic if run else bool(metrics.synthetic)
+    attention = metrics.attention or {}
+    classes = metrics.target.classes
     parts = page_head(folder, run, synthetic) + cohort_section(run, metrics)
     parts += ["<h2>Results, by patient</h2>", metrics_table(metrics), "<div class='figs'>"]
     parts += [embed_png(folder / f"{n}.png") for n in ("roc", "confusion", "reliability")]

@@ -11,6 +11,8 @@ figures are :mod:`gliograde.assess.metrics`'s.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from gliograde.assess.calibration import (
@@ -21,13 +23,14 @@ from gliograde.assess.calibration import (
 )
 from gliograde.assess.metrics import bootstrap_intervals, discrimination
 from gliograde.assess.patients import PatientTable
+from gliograde.assess.record import CalibrationFigures, Flags, ModeFigures
 from gliograde.assess.uncertainty import choose_threshold
 from gliograde.infer.patient import patient_result, uncertainty_score
 from gliograde.model.probability import answer_index
 from gliograde.run.calibration import IDENTITY, CalibrationRule, Mode
 
 
-def score_crossfit(table: PatientTable, mode: Mode) -> tuple[dict, CalibrationRule]:
+def score_crossfit(table: PatientTable, mode: Mode) -> tuple[ModeFigures, CalibrationRule]:
     """Answers with calibrations and thresholds each fitted without the fold they are used on.
 
     For each fold, the rule that calibrates and flags its patients comes from the other folds
@@ -47,7 +50,6 @@ def score_crossfit(table: PatientTable, mode: Mode) -> tuple[dict, CalibrationRu
         patient_result(e, rules[k], table.classes) for e, k in zip(evidence, fold.tolist())
     ]
     saved = held_out_rule(p, y, fold, spreads, np.ones(len(p), dtype=bool))
-    figures = mode_figures(table, mode)
     p_after = table.p_calibrated(mode)
     summary, _ = calibration_summary(p, y, fold)
     summary |= {
@@ -58,9 +60,8 @@ def score_crossfit(table: PatientTable, mode: Mode) -> tuple[dict, CalibrationRu
         "brier_after": brier(p_after, y),
         "folds_calibrated": sum(r.applied for r in rules.values()),
     }
-    figures["calibration"] = summary
-    figures["uncertainty"]["threshold_saved"] = saved.threshold
-    return figures, saved
+    calibration = CalibrationFigures.from_dict(summary)
+    return mode_figures(table, mode, calibration, Saved(saved.threshold)), saved
 
 
 def held_out_rule(p, y, fold, spreads, use: np.ndarray) -> CalibrationRule:
@@ -80,54 +81,68 @@ def held_out_rule(p, y, fold, spreads, use: np.ndarray) -> CalibrationRule:
     )
 
 
-def score_fixed(table: PatientTable, mode: Mode, rule: CalibrationRule) -> dict:
+def score_fixed(table: PatientTable, mode: Mode, rule: CalibrationRule) -> ModeFigures:
     """Answers with the run's saved calibration and threshold, exactly as ``predict`` gives them."""
     table.results[mode] = [patient_result(e, rule, table.classes) for e in table.evidence[mode]]
     p, y = table.p_uncalibrated(mode), table.y
     p_cal = table.p_calibrated(mode)
-    summary = {
-        "temperature": rule.temperature,
-        "bias": rule.bias,
-        "applied": rule.applied,
-        "ece_before": expected_calibration_error(p, y),
-        "ece_after": expected_calibration_error(p_cal, y),
-        "brier_before": brier(p, y),
-        "brier_after": brier(p_cal, y),
-    }
-    return mode_figures(table, mode) | {"calibration": summary}
+    calibration = CalibrationFigures(
+        temperature=rule.temperature,
+        bias=rule.bias,
+        applied=rule.applied,
+        ece_before=expected_calibration_error(p, y),
+        ece_after=expected_calibration_error(p_cal, y),
+        brier_before=brier(p, y),
+        brier_after=brier(p_cal, y),
+    )
+    return mode_figures(table, mode, calibration)
 
 
-def mode_figures(table: PatientTable, mode: Mode) -> dict:
+@dataclass(frozen=True)
+class Saved:
+    """Cross-validation: the flag threshold saved for ``predict``."""
+
+    threshold: float | None
+
+
+def mode_figures(
+    table: PatientTable, mode: Mode, calibration: CalibrationFigures, saved: Saved | None = None
+) -> ModeFigures:
     """Discrimination at the calibrated answers, intervals, per fold, flags."""
     results, y, fold = table.results[mode], table.y, table.fold
     p = table.p_calibrated(mode)
-    out = discrimination(y, p).to_dict()
-    out["auc_uncalibrated"] = discrimination(y, table.p_uncalibrated(mode)).auc
-    out["ci95"] = bootstrap_intervals(y, p)
-    out["auc_ci"] = out["ci95"].get("auc")
-    if out["auc"] is None:
-        out["note"] = "AUC needs patients of at least two classes; this cohort has one"
-    out["per_fold"] = [
-        {"fold": k, **discrimination(y[fold == k], p[fold == k]).to_dict()}
-        for k in np.unique(fold).tolist()
-    ]
+    figures = discrimination(y, p)
     flags = np.array([r.flag for r in results], dtype=bool)
-    out["uncertainty"] = flag_figures(flags, answer_index(p) == y)
-    return out
+    return ModeFigures(
+        discrimination=figures,
+        auc_uncalibrated=discrimination(y, table.p_uncalibrated(mode)).auc,
+        ci95=bootstrap_intervals(y, p),
+        per_fold=[
+            (k, discrimination(y[fold == k], p[fold == k])) for k in np.unique(fold).tolist()
+        ],
+        uncertainty=flag_figures(flags, answer_index(p) == y, saved),
+        calibration=calibration,
+        note=None if figures.auc is not None else NO_AUC,
+    )
 
 
-def flag_figures(flags: np.ndarray, correct: np.ndarray) -> dict:
+NO_AUC = "AUC needs patients of at least two classes; this cohort has one"
+
+
+def flag_figures(flags: np.ndarray, correct: np.ndarray, saved: Saved | None = None) -> Flags:
     """How many patients are flagged, and the accuracy on the confident and the flagged ones."""
 
     def accuracy(m):
         return float(correct[m].mean()) if m.any() else None
 
-    return {
-        "share_flagged": float(flags.mean()) if len(flags) else 0.0,
-        "coverage": float((~flags).mean()) if len(flags) else 0.0,
-        "n_flagged": int(flags.sum()),
-        "n_confident": int((~flags).sum()),
-        "accuracy_confident": accuracy(~flags),
-        "accuracy_flagged": accuracy(flags),
-        "accuracy_all": accuracy(np.ones_like(flags)),
-    }
+    return Flags(
+        share_flagged=float(flags.mean()) if len(flags) else 0.0,
+        coverage=float((~flags).mean()) if len(flags) else 0.0,
+        n_flagged=int(flags.sum()),
+        n_confident=int((~flags).sum()),
+        accuracy_confident=accuracy(~flags),
+        accuracy_flagged=accuracy(flags),
+        accuracy_all=accuracy(np.ones_like(flags)),
+        threshold_saved=None if saved is None else saved.threshold,
+        cross_validated=saved is not None,
+    )

@@ -5,11 +5,15 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gliograde.infer.patient import Evidence
 from gliograde.run.calibration import Mode
+
+if TYPE_CHECKING:
+    from gliograde.assess.record import SliceFigures
 
 COLUMNS = (
     "fold",
@@ -103,13 +107,13 @@ def fmt(v) -> str:
     return str(v)
 
 
-def slice_figures(table: SliceTable, min_tumor: int) -> dict:
+def slice_figures(table: SliceTable, min_tumor: int) -> SliceFigures:
     """Slice-level discrimination on tumour slices (P(class 1) ≥ 0.5 or the top class,
     uncalibrated)."""
     from gliograde.assess.metrics import discrimination
+    from gliograde.assess.record import SliceFigures
 
     c = table.columns
     tumor = c["tumor_pixels"] >= min_tumor
-    out = discrimination(c["y"][tumor], c["p"][tumor]).to_dict()
-    out["note"] = "each tumour slice on its own, uncalibrated: P(class 1) at 0.5, or the top class"
-    return out
+    note = "each tumour slice on its own, uncalibrated: P(class 1) at 0.5, or the top class"
+    return SliceFigures(discrimination(c["y"][tumor], c["p"][tumor]), note)
