@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gliograde.core.console import say
+from gliograde.core.errors import GliogradeError
 
 
 @dataclass
@@ -89,6 +90,8 @@ def run_demo(config: DemoConfig, report: bool = True) -> dict:
     if run.exists():  # the demo's own folder: figures always come from models trained now
         shutil.rmtree(run)
     metrics = train_and_evaluate(demo_training(config, run))
+    if metrics is None:  # only --full runs and DDP ranks other than 0 have none: not the demo's
+        raise GliogradeError(f"{run}: the cross-validation gave no metrics")
     step("5-fold cross-validation done")
     if report:
         metrics["attention"], report_path = explain_and_report(run, store, config.device)

@@ -17,6 +17,7 @@ from gliograde.assess.patients import PatientTable
 from gliograde.assess.slices import SliceTable
 from gliograde.core.console import say
 from gliograde.infer.grader import Grader
+from gliograde.infer.patient import Evidence
 from gliograde.run import Run
 from gliograde.store.read import SliceStore
 
@@ -26,7 +27,8 @@ def predict_out_of_fold(run: Run, store: SliceStore, device: str = "cpu") -> Pat
 
     Also writes ``RUN/predictions_slices.csv`` (each slice's class probability and P(tumour)).
     """
-    subjects, folds, labels, evidence, slices = [], [], [], {}, []
+    subjects, folds, labels, slices = [], [], [], []
+    evidence: dict[str, list[Evidence]] = {}
     for k, grader, held_out in Grader.per_fold(run, device):
         for subject in held_out:
             x, tumor_px, rows = stored_slices(store, subject)

@@ -103,7 +103,10 @@ def graded_test(run: Run, cohort: TestCohort, out: Path, device: str) -> dict:
     grader = Grader.open(run, device=device)
     table, skipped = grade_cohort(grader, cohort)
     Path(out).mkdir(parents=True, exist_ok=True)
-    metrics = {"protocol": "independent cohort, graded as predict grades it", "skipped": skipped}
+    metrics: dict = {
+        "protocol": "independent cohort, graded as predict grades it",
+        "skipped": skipped,
+    }
     metrics["synthetic"] = is_synthetic_source(Path(cohort.data)) or any(
         s.startswith("Synth_") for s in table.subject
     )
