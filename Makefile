@@ -46,6 +46,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts docs/tutorials
 	$(BIN)/ruff format --check src tests scripts docs/tutorials
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) demo-output site

@@ -98,11 +98,11 @@ def network_data_format(run) -> dict:
     """The slices the models take (4 channels: FLAIR, T1ce, T1, T2) and the classes out."""
     size = run.manifest.slice_size
     classes = run.target.classes
-    image = {"type": "image", "format": "magnitude", "modality": "MR"}
+    image: dict = {"type": "image", "format": "magnitude", "modality": "MR"}
     image |= {"num_channels": len(MODALITIES), "spatial_shape": [size, size]}
     image |= {"dtype": "float32", "value_range": [], "is_patch_data": False}
     image["channel_def"] = {str(i): CHANNELS.get(m, m) for i, m in enumerate(MODALITIES)}
-    pred = {"type": "probabilities", "format": "classes", "num_channels": len(classes)}
+    pred: dict = {"type": "probabilities", "format": "classes", "num_channels": len(classes)}
     pred |= {"spatial_shape": [1], "dtype": "float32", "value_range": [0, 1]}
     pred |= {"is_patch_data": False, "channel_def": {str(i): c for i, c in enumerate(classes)}}
     return {"inputs": {"image": image}, "outputs": {"pred": pred}}
@@ -170,7 +170,7 @@ def run_bundle(
     predictions = predict_subjects([Path(dataset_dir)], Path(model_dir), options)
     out = Path(output_dir) / "predictions.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_text(out, predictions_csv(predictions, Run.open(model_dir).target))
+    write_text(out, predictions_csv(predictions, Run.open(Path(model_dir)).target))
     failed = [p.subject for p in predictions if p.error]
     if failed:
         raise GliogradeError(f"{out}: {len(failed)} subject(s) not graded: {', '.join(failed)}")

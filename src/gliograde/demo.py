@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gliograde.core.console import say
+from gliograde.core.errors import GliogradeError
 
 if TYPE_CHECKING:
     from gliograde.assess.record import Metrics
@@ -97,6 +98,8 @@ def run_demo(config: DemoConfig, report: bool = True) -> Metrics:
     if run.exists():  # the demo's own folder: figures always come from models trained now
         shutil.rmtree(run)
     metrics = train_and_evaluate(demo_training(config, run), config.grading_precision)
+    if metrics is None:  # only --full runs and DDP ranks other than 0 have none: not the demo's
+        raise GliogradeError(f"{run}: the cross-validation gave no metrics")
     step("5-fold cross-validation done")
     if report:
         metrics.attention, report_path = explain_and_report(run, store, config)

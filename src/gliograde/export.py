@@ -38,6 +38,10 @@ class BothHeads(nn.Module):
     """A :class:`gliograde.model.GradeNet` whose ``forward`` returns both heads."""
 
     def __init__(self, net: nn.Module):
+        from gliograde.model.network import GradeNet
+
+        if not isinstance(net, GradeNet):
+            raise TypeError(f"BothHeads wraps a GradeNet, not a {type(net).__name__}")
         super().__init__()
         self.net = net
 

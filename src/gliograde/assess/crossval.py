@@ -18,7 +18,9 @@ from gliograde.assess.record import Metrics
 from gliograde.assess.slices import SliceTable
 from gliograde.core.console import say
 from gliograde.infer.grader import Grader
+from gliograde.infer.patient import Evidence
 from gliograde.run import Run
+from gliograde.run.calibration import Mode
 from gliograde.store.read import SliceStore
 
 
@@ -30,7 +32,8 @@ def predict_out_of_fold(
 
     Also writes ``RUN/predictions_slices.csv`` (each slice's class probability and P(tumour)).
     """
-    subjects, folds, labels, evidence, slices = [], [], [], {}, []
+    subjects, folds, labels, slices = [], [], [], []
+    evidence: dict[Mode, list[Evidence]] = {}
     for k, grader, held_out in Grader.per_fold(run, device, precision):
         for subject in held_out:
             x, tumor_px, rows = stored_slices(store, subject)

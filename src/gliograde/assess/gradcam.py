@@ -73,7 +73,7 @@ def grad_cam_maps(
     from monai.visualize import GradCAM, GradCAMpp
 
     cam_type = {"gradcam": GradCAM, "gradcampp": GradCAMpp}[method]
-    total = None
+    total: np.ndarray | None = None
     for model in models:
         cam = cam_type(nn_module=model, target_layers=f"backbone.{layer}", postprocessing=_identity)
         maps = []
@@ -83,6 +83,8 @@ def grad_cam_maps(
                 maps.append(cam(x=batch, class_idx=class_idx).detach()[:, 0])
         out = torch.cat(maps).numpy()
         total = out if total is None else total + out
+    if total is None:
+        raise ValueError("Grad-CAM needs at least one model")
     return total / len(models)
 
 

@@ -13,6 +13,7 @@ from gliograde.assess.patients import PatientTable
 from gliograde.core.console import say
 from gliograde.core.errors import GliogradeError
 from gliograde.infer.grader import Examined, Grader
+from gliograde.infer.patient import Evidence
 from gliograde.io.layouts import discover
 
 
@@ -47,7 +48,8 @@ def grade_cohort(grader: Grader, cohort: TestCohort) -> tuple[PatientTable, dict
         found = discover(data, cohort.labels, target=target.name, classes=classes, of_run=True)
     for note in found.notes:
         say(f"note: {note}")
-    subjects, labels, evidence, skipped = [], [], {}, {}
+    subjects, labels, skipped = [], [], {}
+    evidence: dict[str, list[Evidence]] = {}
     for subject in found.subjects:
         if subject.problems:  # its label, found without reading images
             skipped[subject.subject_id] = "; ".join(subject.problems)

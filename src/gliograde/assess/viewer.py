@@ -29,6 +29,7 @@ from gliograde import MODALITIES, SEQUENCE_NAMES
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import write_text
 from gliograde.io.cohort import SEG, Subject
+from gliograde.io.nifti import load_nifti
 from gliograde.io.volumes import file_volume
 
 SCRIPT = "niivue.umd.js"
@@ -88,7 +89,7 @@ def write_script(folder: Path) -> Path:
 
 def brain_box(sequences: list[np.ndarray], margin: int = MARGIN) -> tuple[slice, ...]:
     """The box of the voxels non-zero in any sequence, ``margin`` voxels wider each side."""
-    brain = np.zeros(sequences[0].shape, dtype=bool)
+    brain: np.ndarray = np.zeros(sequences[0].shape, dtype=bool)
     for volume in sequences:
         brain |= volume != 0
     if not brain.any():
@@ -189,7 +190,7 @@ def viewer_volumes(files: ViewerFiles) -> tuple[list[dict], tuple, list[float]]:
         layer(NAMES[r], "sequence", quantised(v[box]), cut, SEQUENCE_LEVELS)
         for r, v in sequences.items()
     ]
-    image = nib.load(files.cam)
+    image = load_nifti(files.cam)
     cam = on_grid(np.asarray(image.dataobj, dtype=np.float32), image.affine, grid, files.cam)
     cam = cam[box]
     cam_u8 = np.clip(np.rint(cam * MAP_LEVELS), 0, MAP_LEVELS).astype(np.uint8)

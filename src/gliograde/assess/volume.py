@@ -18,7 +18,7 @@ import numpy as np
 
 from gliograde.core.console import say
 from gliograde.core.errors import GliogradeError
-from gliograde.io.nifti import TARGET_ORIENTATION
+from gliograde.io.nifti import TARGET_ORIENTATION, load_nifti
 
 STEPS = 1024
 """The map's values are multiples of 1/STEPS."""
@@ -58,7 +58,7 @@ def in_file_grid(volume_lps: np.ndarray, image: nib.Nifti1Image) -> np.ndarray:
 
 def write_cam_volume(path: Path, volume_lps: np.ndarray, reference: Path) -> Path:
     """Save an LPS volume as a float32 NIfTI with the shape and affine of ``reference``."""
-    image = nib.load(reference)
+    image = load_nifti(reference)
     data = in_file_grid(volume_lps, image).astype(np.float32)
     if data.shape != image.shape[:3]:
         raise GliogradeError(f"{reference}: Grad-CAM of shape {data.shape}, volume {image.shape}")
@@ -120,7 +120,7 @@ def in_original_grid(cam: Path, subject_folder: Path, out: Path) -> Path | None:
     if why is not None:
         say(f"note: no {out.name}: {why}")
         return None
-    return to_original_t1ce(np.asanyarray(nib.load(cam).dataobj), subject_folder, out)
+    return to_original_t1ce(np.asanyarray(load_nifti(cam).dataobj), subject_folder, out)
 
 
 def look_at(models, case_cams, subject, about, out: Path) -> str | None:

@@ -2,6 +2,7 @@
 
 import json
 import sys
+from collections.abc import Callable
 
 from gliograde.bench.limits import measure_flops, measure_peak
 from gliograde.bench.loaders import measure_loader
@@ -13,7 +14,7 @@ from gliograde.bench.training import (
     measure_train_memory,
 )
 
-MEASURES = {
+MEASURES: dict[str, Callable[..., dict]] = {
     "measure_loader": measure_loader,
     "measure_model_alone": measure_model_alone,
     "measure_end_to_end": measure_end_to_end,

@@ -73,7 +73,11 @@ def run_gpu_bench(config: GpuBenchConfig) -> dict:
     """Run the three measurements; return (and optionally write as JSON) results and verdicts."""
     results: dict = {"machine": machine(), "config": asdict(config)}
     keep = config.work is not None
-    root = Path(config.work) if keep else Path(tempfile.mkdtemp(prefix="gliograde-gpu-bench-"))
+    root = (
+        Path(config.work)
+        if config.work is not None
+        else Path(tempfile.mkdtemp(prefix="gliograde-gpu-bench-"))
+    )
     root.mkdir(parents=True, exist_ok=True)
     try:
         store = brain_store(config, root)

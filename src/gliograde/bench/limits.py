@@ -96,7 +96,7 @@ def chip_arithmetic() -> dict | None:
     lower bound of the boost clock). None on other CPUs."""
     import os
 
-    info = {}
+    info: dict[str, str] = {}
     with open("/proc/cpuinfo") as f:
         for line in f:
             key, _, value = line.partition(":")
@@ -132,6 +132,6 @@ def measure_peak(device: str = "cpu") -> dict:
         candidates = {k: v for k, v in kernels.items() if k.endswith(p)}
         if chip is not None:
             candidates["chip"] = chip[p]
-        limit = max(candidates, key=candidates.get)
+        limit = max(candidates, key=candidates.__getitem__)
         peak[p] = {"flop_per_s": candidates[limit], "from": limit}
     return {"kernels": kernels, "chip": chip, "peak": peak, "threads": torch.get_num_threads()}

@@ -36,9 +36,10 @@ def nifti_paths(cohort: Path, subject: str) -> list[str]:
 
 def article_dataset(cohort: Path, items):
     """The reference article's style: each item opens the four NIfTI files, reads one slice."""
-    import nibabel as nib
     import torch
     from torch.utils.data import Dataset
+
+    from gliograde.io.nifti import load_nifti
 
     class NiftiSlices(Dataset):
         def __len__(self):
@@ -47,7 +48,7 @@ def article_dataset(cohort: Path, items):
         def __getitem__(self, i):
             subject, z, label = items[i]
             planes = [
-                np.asarray(nib.load(p).dataobj[..., z], dtype=np.float32)
+                np.asarray(load_nifti(Path(p)).dataobj[..., z], dtype=np.float32)
                 for p in nifti_paths(cohort, subject)
             ]
             return torch.from_numpy(np.stack(planes)), label
@@ -64,6 +65,7 @@ def volume_slices(cohort: Path, dtype):
     caching datasets cache its output.
     """
     import torch
+    from monai.data import MetaTensor
     from monai.transforms import LoadImage, NormalizeIntensity, Transform
 
     read = LoadImage(image_only=True, ensure_channel_first=True)  # 4 files → [4, X, Y, Z]
@@ -75,6 +77,8 @@ def volume_slices(cohort: Path, dtype):
         def __call__(self, item: dict) -> dict:
             if self.last[0] != item["subject"]:
                 volume = zscore(read(nifti_paths(cohort, item["subject"])))
+                if not isinstance(volume, MetaTensor):  # LoadImage's, z-scored
+                    raise TypeError(f"expected a MetaTensor, read a {type(volume).__name__}")
                 self.last = (item["subject"], volume.as_tensor())
             image = self.last[1][..., item["z"]].to(dtype).contiguous()
             return {"image": image, "label": torch.tensor(item["label"])}

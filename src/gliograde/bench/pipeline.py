@@ -15,21 +15,21 @@ import numpy as np
 def inflate_floor(subject) -> str:
     """Inflate a subject's ``.nii.gz`` files with the inflater ``prepare`` uses (ISA-L's when
     installed) and view them as arrays: what ``prepare`` cannot go below."""
-    from gliograde.io.nifti import gunzip_image, open_image
+    from gliograde.io.nifti import file_proxy, gunzip_image, open_image
 
     for path in subject.files.values():
         img = open_image(path)
         raw = gunzip_image(path, img)
-        np.frombuffer(raw, dtype=img.get_data_dtype(), offset=int(img.dataobj.offset))
+        np.frombuffer(raw, dtype=img.get_data_dtype(), offset=int(file_proxy(img).offset))
     return subject.subject_id
 
 
 def nibabel_floor(subject) -> str:
     """Load a subject's files with nibabel's own (streaming) reader: the usual way."""
-    import nibabel as nib
+    from gliograde.io.nifti import load_nifti
 
     for path in subject.files.values():
-        np.asanyarray(nib.load(path).dataobj)
+        np.asanyarray(load_nifti(path).dataobj)
     return subject.subject_id
 
 
@@ -143,7 +143,7 @@ def bench_predict(cohort: Path, store: Path, root: Path, repeats: int = 3) -> di
     run = timing_run(store, root / "timing-run", folds=5)
     subject = sorted(p for p in cohort.iterdir() if p.is_dir())[0]
     cmd = [sys.executable, "-m", "gliograde", "predict", str(run), str(subject)]
-    out = {"subject": subject.name, "folds": 5}
+    out: dict = {"subject": subject.name, "folds": 5}
     for path, extra in (("seg", []), ("noseg", ["--ignore-seg"])):
         times = []
         for _ in range(repeats):

@@ -81,7 +81,11 @@ def run_bench(config: BenchConfig) -> dict:
     """Run every measurement; return (and optionally write as JSON) the results and verdicts."""
     results: dict = {"machine": machine(), "config": asdict(config)}
     keep = config.work is not None
-    root = Path(config.work) if keep else Path(tempfile.mkdtemp(prefix="gliograde-bench-"))
+    root = (
+        Path(config.work)
+        if config.work is not None
+        else Path(tempfile.mkdtemp(prefix="gliograde-bench-"))
+    )
     root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:
@@ -151,7 +155,8 @@ def bench_loaders(config: BenchConfig, cohort: Path, store: Path, root: Path) ->
     return out
 
 
-TRAINING_RUNS = {  # name: (measure, its options); "auto" is the precision train resolves to
+# name: (measure, its options); "auto" is the precision train resolves to
+TRAINING_RUNS: dict[str, tuple[str, dict[str, object]]] = {
     "alone_fp32": ("measure_model_alone", {"precision": "fp32"}),
     "alone_bf16": ("measure_model_alone", {"precision": "bf16"}),
     "end_to_end_fp32": ("measure_end_to_end", {"precision": "fp32"}),
@@ -284,4 +289,6 @@ def met(value: float | None, target: float | None, kind: str) -> bool | None:
         return None
     if value is None:
         return False
+    if target is None:
+        raise ValueError(f"a {kind!r} verdict needs a target")
     return value >= target if kind == "min" else value <= target

@@ -25,7 +25,8 @@ def measure_model_alone(
     from gliograde.model.network import build_model
 
     torch.manual_seed(0)
-    model = build_model().to(memory_format=torch.channels_last).train()
+    # Module.to takes memory_format (torch's own annotations leave it out)
+    model = build_model().to(memory_format=torch.channels_last).train()  # type: ignore[call-overload]
     if compile:
         model.forward_heads = torch.compile(model.forward_heads)
     shape = (batch_size, len(MODALITIES), size, size)
@@ -33,7 +34,8 @@ def measure_model_alone(
     y, tumor = torch.randint(0, 2, (batch_size,)), torch.ones(batch_size)
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, x, y, tumor = (t.to(device) for t in (model, x, y, tumor))
+    model = model.to(device)
+    x, y, tumor = (t.to(device) for t in (x, y, tumor))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
     low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)

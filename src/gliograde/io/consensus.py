@@ -36,7 +36,7 @@ def lone_sequences(nonzero: np.ndarray) -> list[int]:
     lone = []
     for c in range(len(nonzero)):
         alone = np.count_nonzero(nonzero[c] & (count == 1))
-        if alone > LONE_SHARE * max(np.count_nonzero(nonzero[c]), 1):
+        if alone > LONE_SHARE * max(int(np.count_nonzero(nonzero[c])), 1):
             lone.append(c)
     return lone
 

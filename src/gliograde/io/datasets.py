@@ -169,6 +169,8 @@ def discover_dataset(data: Path, labels: Path | None = None, need_labels: bool =
         DataError: ``dataset.json`` does not name the four sequences or the labels, or no case.
     """
     root = dataset_root(data)
+    if root is None:
+        raise DataError(f"{data}: no {DESCRIPTION} beside {' or '.join(SPLITS)}; not a dataset")
     description = read_description(root)
     roles = channel_roles(description, root / DESCRIPTION)
     codes = brats_codes(description, root / DESCRIPTION) if (root / "labelsTr").is_dir() else {}

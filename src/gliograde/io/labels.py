@@ -88,6 +88,8 @@ def values_by_id(
         default=None,
     )
     seen: dict[str, set[str]] = {}
+    if id_col is None:  # no column but the values': no id to find them by
+        return seen
     for row in rows:
         sid = (row.get(id_col) or "").strip()
         if sid:

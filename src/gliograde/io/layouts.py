@@ -16,6 +16,7 @@ are attached to the subject so that ``check`` can report every one of them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from gliograde import MODALITIES
@@ -93,7 +94,7 @@ def discover(
     labels: Path | None = None,
     need_labels: bool = True,
     target: str | None = None,
-    classes: list[str] | None = None,
+    classes: Sequence[str] | None = None,
     of_run: bool = False,
 ) -> Cohort:
     """Find the subjects under ``data`` in whichever layout it uses.

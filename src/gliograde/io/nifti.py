@@ -9,11 +9,13 @@ from __future__ import annotations
 import gzip
 import math
 import struct
+import types
 import zlib
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.arrayproxy import ArrayProxy
 from nibabel.filebasedimages import ImageFileError
 from nibabel.spatialimages import HeaderDataError
 
@@ -26,6 +28,7 @@ MAX_VOXELS = 512**3
 TARGET_ORIENTATION = ("L", "P", "S")
 """Every volume is brought to BraTS's own orientation, so the last axis is axial."""
 
+_inflate: types.ModuleType  # either module: the same API
 try:  # ISA-L's inflate: about twice as fast as zlib's, same API
     from isal import isal_zlib as _inflate
 except ImportError:
@@ -71,7 +74,7 @@ def open_image(path: Path, channels: bool = False) -> nib.Nifti1Image:
         if path.stat().st_size == 0:
             raise DataError(f"{path.name}: empty file (0 bytes); copy it again")
         check_raw_header(path)
-        img = nib.load(path)
+        img = load_nifti(path)
     except DataError:
         raise
     except _READ_ERRORS as err:
@@ -88,6 +91,18 @@ def open_image(path: Path, channels: bool = False) -> nib.Nifti1Image:
         raise DataError(
             f"{path.name}: header's affine is singular (no voxel geometry); file is corrupt"
         )
+    return img
+
+
+def load_nifti(path: Path) -> nib.Nifti1Image:
+    """``nib.load`` of a NIfTI file (NIfTI-1 or NIfTI-2: both are a ``Nifti1Image``).
+
+    Raises:
+        ImageFileError: nibabel read the file as another kind of image (CIFTI, say).
+    """
+    img = nib.load(path)
+    if not isinstance(img, nib.Nifti1Image):
+        raise ImageFileError(f"not a NIfTI image: nibabel reads it as a {type(img).__name__}")
     return img
 
 
@@ -153,7 +168,7 @@ def read_gz_unscaled(img: nib.Nifti1Image, path: Path) -> np.ndarray | None:
 
     Returns None when the header scales intensities: nibabel then reads it (its rules).
     """
-    proxy = img.dataobj
+    proxy = file_proxy(img)
     slope, inter = float(proxy.slope), float(proxy.inter)
     if (slope, inter) != (1.0, 0.0):
         return None
@@ -174,11 +189,23 @@ def gunzip_image(path: Path, img: nib.Nifti1Image) -> bytes:
         EOFError: the stream ends before the header's data does (truncated file).
     """
     n_voxels = int(np.prod(img.shape, dtype=np.int64))
-    expected = int(img.dataobj.offset) + n_voxels * img.get_data_dtype().itemsize
+    expected = int(file_proxy(img).offset) + n_voxels * img.get_data_dtype().itemsize
     raw = _inflate.decompressobj(wbits=31).decompress(path.read_bytes(), expected)
     if len(raw) < expected:
         raise EOFError(f"the data ends after {len(raw)} of {expected} bytes")
     return raw
+
+
+def file_proxy(img: nib.Nifti1Image) -> ArrayProxy:
+    """The image's voxels as nibabel left them on disk (scaling, data offset): a loaded image's.
+
+    Raises:
+        TypeError: the image's voxels are in memory (an image made, not loaded).
+    """
+    proxy = img.dataobj
+    if not isinstance(proxy, ArrayProxy):
+        raise TypeError(f"the image's voxels are in memory ({type(proxy).__name__}), not a file's")
+    return proxy
 
 
 def to_lps(affine: np.ndarray) -> np.ndarray:

@@ -60,7 +60,7 @@ _TISSUE = {
 # Around the brain (``skull=True``), as shells of the brain's ellipsoid: extra-axial CSF, bone
 # (dark on every sequence), scalp with fat (bright on T1 and T1ce). Fixed values, so that the
 # random draws, and with them the brain, are those of the same subject without a skull.
-_HEAD = {
+_HEAD: dict[int, tuple[str | tuple[float, float, float, float], float]] = {
     4: ("csf", 1.06),
     5: ((0.10, 0.12, 0.12, 0.08), 1.16),
     6: ((1.00, 1.25, 1.30, 0.90), 1.25),
@@ -120,8 +120,9 @@ def synth_cohort(
     np.random.default_rng(seed).shuffle(grades)
     statuses = idh_statuses(grades.tolist(), seed) if idh else [None] * subjects
     who_grades = who_grades_of(grades.tolist(), seed) if who else [None] * subjects
+    x, y, z = shape  # a tuple, also where given as a list
     specs = [
-        SynthSpec(i + 1, str(g), seed, out, tuple(shape), skull, status, w)
+        SynthSpec(i + 1, str(g), seed, out, (x, y, z), skull, status, w)
         for i, (g, status, w) in enumerate(zip(grades.tolist(), statuses, who_grades))
     ]
     ids = list(map_with_progress(write_subject, specs, workers, "synth", quiet=quiet))
@@ -222,7 +223,7 @@ def make_subject(
         for code, name in ((1, "wm"), (2, "gm"), (3, "csf")):
             table[code] = _TISSUE[name][c] * rng.uniform(0.95, 1.05)
         for code, (look, _) in _HEAD.items():
-            table[code] = table[3] if look == "csf" else look[c]
+            table[code] = table[3] if isinstance(look, str) else look[c]  # "csf": as CSF
         vol = table[tissue]
         for label, name in tumor_cls.items():
             value = _TISSUE[name][c] * rng.uniform(0.9, 1.1)
@@ -304,13 +305,13 @@ def make_anatomy(rng: np.random.Generator, shape: tuple[int, int, int]):
 
 def smooth_pattern(rng, nx, ny, nz, frequency: float) -> np.ndarray:
     """A smooth random pattern in [-1, 1]: a sum of three random plane waves (cheap, separable)."""
-    total = 0.0
+    waves: list[np.ndarray] = []
     for _ in range(3):
         k = rng.normal(0, 1, 3)
         kx, ky, kz = (k * frequency / np.linalg.norm(k)).tolist()
         phase = float(rng.uniform(0, 2 * np.pi))
-        total = total + np.cos(kx * nx + ky * ny + (kz * nz + phase))
-    return (total / 3.0).astype(np.float32)
+        waves.append(np.cos(kx * nx + ky * ny + (kz * nz + phase)))
+    return ((waves[0] + waves[1] + waves[2]) / 3.0).astype(np.float32)
 
 
 def make_tumor(grade, rng, shape, centre, radii, allowed) -> tuple[np.ndarray, bool]:

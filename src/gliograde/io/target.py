@@ -9,6 +9,7 @@ about that class. With more, every class has its probability and its one-vs-rest
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gliograde import GRADES
@@ -31,8 +32,9 @@ class Target:
         """The class whose probability is the score (index 1)."""
         return self.classes[1]
 
-    def index(self, value: str) -> int:
-        """A subject's class index; one clear line for a value outside the classes."""
+    def index(self, value: str | None) -> int:
+        """A subject's class index; one clear line for a value outside the classes (None: a
+        subject without a value is in none)."""
         if value not in self.classes:
             raise DataError(
                 f"{value!r} is not a class of the target {self.name} ({', '.join(self.classes)})"
@@ -57,7 +59,7 @@ MAX_CLASSES = 10
 
 
 def target_of_values(
-    name: str, values: list[str], order: list[str] | None = None, of_run: bool = False
+    name: str, values: list[str], order: Sequence[str] | None = None, of_run: bool = False
 ) -> Target:
     """The target of a column: its classes in sorted order, or ``order`` (``--classes``,
     which must name each value once; with ``of_run``, a run's classes, of which a test cohort

@@ -83,7 +83,9 @@ def load_subject(subject: Subject, use_seg: bool = True) -> SubjectVolumes:
     if problems:
         raise SubjectError(subject.subject_id, problems)
 
-    images, seg, read = [], None, {}
+    images: list[np.ndarray] = []
+    seg: np.ndarray | None = None
+    read: dict[Path, np.ndarray] = {}
     for role, (img, path) in opened.items():
         try:
             data = role_data(subject, role, img, path, read)
@@ -109,7 +111,11 @@ def load_subject(subject: Subject, use_seg: bool = True) -> SubjectVolumes:
 
 
 def role_data(
-    subject: Subject, role: str, img: nib.Nifti1Image, path: Path, read: dict | None = None
+    subject: Subject,
+    role: str,
+    img: nib.Nifti1Image,
+    path: Path,
+    read: dict[Path, np.ndarray] | None = None,
 ) -> np.ndarray:
     """One role's volume, reoriented to LPS: its channel of a 4D file (read once into ``read``,
     path → voxels, for its other channels), and a segmentation's labels in BraTS's codes (see

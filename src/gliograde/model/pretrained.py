@@ -33,8 +33,12 @@ def load_torchvision_weights(model: torch.nn.Module, path: Path) -> None:
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     if "conv1.weight" not in state:
         raise GliogradeError(f"{path}: not a torchvision resnet18 state dict (no conv1.weight)")
-    state["conv1.weight"] = adapt_stem(state["conv1.weight"], model.backbone.conv1.in_channels)
-    own = model.backbone.state_dict()
+    backbone = model.get_submodule("backbone")
+    stem = backbone.get_submodule("conv1")
+    if not isinstance(stem, torch.nn.Conv2d):
+        raise TypeError(f"the backbone's stem is a {type(stem).__name__}, not a Conv2d")
+    state["conv1.weight"] = adapt_stem(state["conv1.weight"], stem.in_channels)
+    own = backbone.state_dict()
     wrong = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
     missing = [k for k in own if k not in state and not k.startswith("fc.")]
     if wrong or missing:
@@ -42,4 +46,4 @@ def load_torchvision_weights(model: torch.nn.Module, path: Path) -> None:
             f"{path}: does not match resnet18 ({len(wrong)} unexpected, {len(missing)} missing "
             f"keys, e.g. {(wrong + missing)[0]})"
         )
-    model.backbone.load_state_dict(state, strict=False)
+    backbone.load_state_dict(state, strict=False)

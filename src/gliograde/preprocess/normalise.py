@@ -95,7 +95,7 @@ def zscore_slices(volume: np.ndarray, outside: np.ndarray, stats: tuple, dtype) 
 
 def brain_box_zyx(brain_zyx: np.ndarray, brain_per_z: np.ndarray) -> tuple[slice, ...]:
     """The smallest (z, y, x) box that holds the whole brain (one pass over the mask)."""
-    plane = brain_zyx.any(axis=0)  # (y, x): brain anywhere along z
+    plane: np.ndarray = np.any(brain_zyx, axis=0)  # (y, x): brain anywhere along z
 
     def span(hits: np.ndarray) -> slice:
         return slice(int(hits[0]), int(hits[-1]) + 1) if len(hits) else slice(0, 0)

@@ -52,7 +52,8 @@ class PrepareConfig:
             raise UsageError(f"--slices must be one of {', '.join(SLICE_MODES)}")
         if self.size is not None and not 8 <= self.size <= 1024:
             raise UsageError("--size must be between 8 and 1024 pixels")
-        self.clip_percentiles = tuple(self.clip_percentiles)
+        low, high = self.clip_percentiles  # a list where read from a manifest
+        self.clip_percentiles = (low, high)
 
 
 @dataclass

@@ -145,7 +145,7 @@ class Run:
         asked = self.config.train.folds
         if asked is None:
             path = self.path / "splits.json"
-            asked = range(len(read_object(path, list))) if path.is_file() else []
+            asked = list(range(len(read_object(path, list)))) if path.is_file() else []
         return sorted(set(asked) | set(self.folds()))
 
     def checked(self, path: Path) -> Path:

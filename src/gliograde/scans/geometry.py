@@ -111,8 +111,9 @@ def frames_of(ds) -> list[Plane]:
     """
     size = (int(need(ds, "Rows")), int(need(ds, "Columns")))
     if "PerFrameFunctionalGroupsSequence" not in ds:
-        keywords = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
-        return [plane(*(need(ds, k) for k in keywords), size)]
+        position = need(ds, "ImagePositionPatient")
+        orientation = need(ds, "ImageOrientationPatient")
+        return [plane(position, orientation, need(ds, "PixelSpacing"), size)]
     shared = (ds.get("SharedFunctionalGroupsSequence") or [None])[0]
     frames = []
     for item in ds.PerFrameFunctionalGroupsSequence:
@@ -222,7 +223,9 @@ def check_converted(label: str, stack: Stack, nifti: Path) -> None:
     """
     import nibabel as nib
 
-    img = nib.load(nifti)
+    from gliograde.io.nifti import load_nifti
+
+    img = load_nifti(nifti)
     want = stack.affine()
     turn = nib.orientations.ornt_transform(nib.io_orientation(img.affine), nib.io_orientation(want))
     data = (

@@ -220,4 +220,6 @@ def converted(subject: RawSubject, work: Path) -> dict[str, Path]:
     """The subject's DICOM series as NIfTI files under ``work``."""
     from gliograde.scans.convert import series_to_nifti
 
+    if subject.series is None:  # Found.add gives each subject its files or its series
+        raise TypeError(f"{subject.subject_id}: neither NIfTI files nor DICOM series")
     return {role: series_to_nifti(s, work, role) for role, s in subject.series.items()}

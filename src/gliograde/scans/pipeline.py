@@ -82,7 +82,10 @@ def preprocess_volumes(
         "registration_margin": {r: round(v, 4) for r, v in similarity.items()},
         "seconds": timer.steps,
     }
-    record[RECORD_KEY] = save_atlas_transform(mkdir(out / subject_id), *placed, in_t1ce["t1ce"])
+    transform, grid = placed
+    record[RECORD_KEY] = save_atlas_transform(
+        mkdir(out / subject_id), transform, grid, in_t1ce["t1ce"]
+    )
     write_subject(out / subject_id, subject_id, volumes, grid_mask, record)
     return record
 

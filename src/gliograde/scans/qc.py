@@ -25,7 +25,10 @@ def write_qc(path: Path, volumes: dict[str, np.ndarray], mask: np.ndarray, title
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    centre = tuple(int(c) for c in np.argwhere(mask).mean(axis=0)) if mask.any() else (0, 0, 0)
+    centre = (0, 0, 0)
+    if mask.any():
+        x, y, z = (int(c) for c in np.argwhere(mask).mean(axis=0))
+        centre = (x, y, z)
     fig, axes = plt.subplots(len(MODALITIES), 3, figsize=(9, 12), facecolor="black")
     for row, role in enumerate(MODALITIES):
         high = np.percentile(volumes[role][mask], 99.5) if mask.any() else 1

@@ -123,10 +123,10 @@ def write_exam(folder: Path, volumes: dict[str, np.ndarray], affine, patient="P0
 def write_raw_export(raw: dict[str, Path], folder: Path) -> Path:
     """The NIfTI files :func:`raw_like` wrote (role → path), each in its own grid, as one
     DICOM export: a series per role, numbered from 2, described as scanners describe them."""
-    import nibabel as nib
+    from gliograde.io.nifti import load_nifti
 
     for number, role in enumerate(MODALITIES, start=2):
-        image = nib.load(raw[role])
+        image = load_nifti(raw[role])
         description, timing, agent = SEQUENCES[role]
         volume = np.asanyarray(image.dataobj)
         write_series(folder, volume, image.affine, description, timing, agent, number=number)
@@ -147,8 +147,8 @@ def write_enhanced_series(
     with tempfile.TemporaryDirectory() as tmp:
         files = write_series(Path(tmp), volume, affine, description, **kwargs)
         frames = [pydicom.dcmread(f) for f in files]
-    empty = ("StudyID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime")
-    empty += ("ReferringPhysicianName", "AccessionNumber", "Manufacturer")
+    empty: tuple[str, ...] = ("StudyID", "PatientBirthDate", "PatientSex", "StudyDate")
+    empty += ("StudyTime", "ReferringPhysicianName", "AccessionNumber", "Manufacturer")
     for ds in frames:  # what the conversion needs that a minimal export may lack
         for keyword in empty:
             if keyword not in ds:

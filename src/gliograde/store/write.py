@@ -221,12 +221,17 @@ def write_manifest(
     out, config, target = job.out, job.config, job.cohort.target
     index = write_index(out, good, target)
     splits, split_note = write_splits(out, good, config.folds, config.seed, target)
+    labels = {}
+    for s in good:
+        if s.label is None:  # target.index refused it above
+            raise DataError(f"{s.subject_id}: no {target.name}")
+        labels[s.subject_id] = s.label
     manifest = StoreManifest(
         source=str(Path(job.data).resolve()),
         layout=job.cohort.layout,
         subjects=[s.subject_id for s in good],
         target=target,
-        labels={s.subject_id: s.label for s in good},
+        labels=labels,
         slice_shape=slice_shape(out, good[0].subject_id),
         options=json.loads(json.dumps(asdict(config))),  # as the file records it: lists
         n_slices=len(index),
@@ -357,8 +362,10 @@ def subject_record(store: Path, subject_id: str) -> dict:
     return json.loads((subject_dir(store, subject_id) / "subject.json").read_text())
 
 
-def slice_shape(store: Path, subject_id: str) -> tuple[int, ...]:
-    return tuple(subject_record(store, subject_id)["shape"][1:])
+def slice_shape(store: Path, subject_id: str) -> tuple[int, int, int]:
+    """``(channels, height, width)`` of a subject's stored slices."""
+    channels, height, width = subject_record(store, subject_id)["shape"][1:]
+    return channels, height, width
 
 
 def stored_slice_shape(out: Path) -> tuple[int, ...] | None:

@@ -94,7 +94,8 @@ class EpochSeededSampler(WeightedRandomSampler):
     """
 
     def __init__(self, weights: torch.Tensor, num_samples: int, seed: int):
-        super().__init__(weights, num_samples, replacement=True)
+        # torch takes a tensor of weights (as_tensor); its annotation says only Sequence[float]
+        super().__init__(weights, num_samples, replacement=True)  # type: ignore[arg-type]
         self.seed = seed
         self.epoch = 0
 
