@@ -176,7 +176,12 @@ def export_run(
     dev = resolve_device(device)
     done = [export_one(path, fmt, out, example, check_batch, dev) for path in weights]
     write_record(
-        out / "export.json", fmt, done, size, opened.manifest.options, opened.target.classes
+        out / "export.json",
+        fmt,
+        done,
+        size,
+        opened.manifest.options.to_dict(),
+        opened.target.classes,
     )
     copy_model_card(opened.path, out)
     return done

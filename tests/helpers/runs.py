@@ -62,7 +62,7 @@ def fake_run(folder: Path, size: int = 32, folds: int = 2) -> Path:
     from gliograde.run.config import RunConfig
     from gliograde.store.manifest import StoreManifest
 
-    options = vars(PrepareConfig(size=size, min_tumor_pixels=20))
+    options = PrepareConfig(size=size, min_tumor_pixels=20)
     manifest = StoreManifest(
         "unused", "brats2020", ["A", "B"], GRADE, {"A": "LGG", "B": "HGG"}, (4, size, size),
         options, n_slices=0, folds=folds,

@@ -6,7 +6,7 @@ its output to the store, ``predict`` and ``explain`` feed it to the models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -54,6 +54,22 @@ class PrepareConfig:
             raise UsageError("--size must be between 8 and 1024 pixels")
         low, high = self.clip_percentiles  # a list where read from a manifest
         self.clip_percentiles = (low, high)
+
+    def to_dict(self) -> dict:
+        """The options as the store's files record them (tuples as lists)."""
+        out = asdict(self)
+        out["clip_percentiles"] = list(self.clip_percentiles)
+        out["classes"] = list(self.classes) if self.classes is not None else None
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PrepareConfig:
+        """The options a store's file recorded.
+
+        Raises:
+            TypeError: an option this version does not know.
+        """
+        return cls(**data)
 
 
 @dataclass

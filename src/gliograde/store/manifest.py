@@ -30,7 +30,7 @@ class StoreManifest:
     target: Target
     labels: dict[str, str]  # subject → its class of the target
     slice_shape: tuple[int, int, int]  # (4, H, W)
-    options: dict  # PrepareConfig's fields as recorded (what predict repeats)
+    options: PrepareConfig  # what predict repeats
     n_slices: int
     folds: int
     skipped: dict[str, str] = field(default_factory=dict)
@@ -72,21 +72,21 @@ class StoreManifest:
     @property
     def resized(self) -> bool:
         """Whether ``prepare --size`` resized every slice."""
-        return self.options.get("size") is not None
+        return self.options.size is not None
 
     @property
     def min_tumor(self) -> int:
         """Tumour pixels a slice needs to count as a tumour slice."""
-        return int(self.options.get("min_tumor_pixels", 1))
+        return int(self.options.min_tumor_pixels)
 
     @property
     def can_grade_without_seg(self) -> bool:
         """Whether the tumour head saw slices without tumour (a ``brain`` or ``all`` store)."""
-        return self.options.get("slices") != "tumor"
+        return self.options.slices != "tumor"
 
     def prepare_config(self) -> PrepareConfig:
         """The options to preprocess a new patient exactly as this store's subjects were."""
-        return PrepareConfig(**self.options)
+        return replace(self.options)
 
     @classmethod
     def from_dict(cls, data: dict, where: Path | str = "manifest.json") -> StoreManifest:
@@ -107,7 +107,7 @@ class StoreManifest:
                 target=Target.of_dict(data.get("target")),
                 labels=dict(labels),
                 slice_shape=shape,
-                options=dict(data["options"]),
+                options=PrepareConfig.from_dict(data["options"]),
                 n_slices=int(data.get("n_slices", 0)),
                 folds=int(data.get("folds", 0)),
                 skipped=dict(data.get("skipped", {})),
@@ -144,7 +144,7 @@ class StoreManifest:
             "n_slices": self.n_slices,
             "slice_shape": list(self.slice_shape),
             "channels": list(self.channels),
-            "options": dict(self.options),
+            "options": self.options.to_dict(),
             "folds": self.folds,
             "notes": list(self.notes),
             "synthetic": self.synthetic,

@@ -23,7 +23,7 @@ import errno
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -195,7 +195,7 @@ def write_store(job: PrepareJob, todo: list[Subject], early: dict) -> StoreManif
     out, config = job.out, job.config
     (out / "subjects").mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)
-    write_json(out / "options.json", {"store_version": STORE_VERSION, **asdict(config)})
+    write_json(out / "options.json", store_options(config))
     work = partial(prepare_one, store=out, config=config)
     outcomes = list(map_with_progress(work, todo, job.workers, "prepare", quiet=job.quiet))
     bad = {o.subject_id: o.problems for o in outcomes if o.status == "bad"}
@@ -233,7 +233,7 @@ def write_manifest(
         target=target,
         labels=labels,
         slice_shape=slice_shape(out, good[0].subject_id),
-        options=json.loads(json.dumps(asdict(config))),  # as the file records it: lists
+        options=config,
         n_slices=len(index),
         folds=len(splits),
         skipped={sid: "; ".join(p) for sid, p in sorted(skipped.items())},
@@ -341,7 +341,7 @@ def check_store_options(out: Path, config: PrepareConfig) -> None:
     if not path.is_file():
         return
     old = json.loads(path.read_text())
-    new = json.loads(json.dumps({"store_version": STORE_VERSION, **asdict(config)}))
+    new = store_options(config)
     differ = sorted(k for k in new if old.get(k) != new[k] and k not in ("folds", "seed"))
     resplit = any(old.get(k) != new[k] for k in ("folds", "seed"))
     if resplit and not differ and (out / "splits.json").is_file():
@@ -355,6 +355,12 @@ def check_store_options(out: Path, config: PrepareConfig) -> None:
             f"{out}: this store was prepared with other options ({', '.join(differ)}); "
             "use a new --out folder"
         )
+
+
+def store_options(config: PrepareConfig) -> dict:
+    """``options.json``: the store's version and the options its slices were prepared with (as
+    the manifest records them)."""
+    return {"store_version": STORE_VERSION, **config.to_dict()}
 
 
 def subject_record(store: Path, subject_id: str) -> dict:
