@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from gliograde.assess.crossval import evaluate_cross_validation
+from gliograde.run.calibration import Mode
 
 
 def regrade(run: Path, work: Path, precision: str) -> Path:
@@ -20,7 +21,7 @@ def regrade(run: Path, work: Path, precision: str) -> Path:
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(run, copy)
     m = evaluate_cross_validation(copy, precision=precision)
-    seg, noseg = m["patient"]["auc"], m["patient_noseg"]["auc"]
+    seg, noseg = (m.modes[mode].figure("auc") for mode in (Mode.SEG, Mode.NOSEG))
     print(f"{precision}: patient AUC {seg:.4f}, without seg {noseg:.4f}")
     return copy / "predictions_patients.csv"
 

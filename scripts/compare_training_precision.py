@@ -14,22 +14,26 @@ tumour slices (thousands of slices: a finer view than 40 patients).
 """
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
+from gliograde.assess.record import Metrics, read_metrics
 from gliograde.demo import DemoConfig, demo_training, make_store
 from gliograde.experiment import train_and_evaluate
+from gliograde.run.calibration import Mode
 
 CONTROL_SEED = 1000  # added to the demo's seed for the control run
 
 
-def trained(config: DemoConfig, name: str, precision: str, seed_offset: int = 0) -> dict:
+def trained(config: DemoConfig, name: str, precision: str, seed_offset: int = 0) -> Metrics:
     run = Path(config.out) / f"run-{name}"
     if (run / "metrics.json").is_file():
-        return json.loads((run / "metrics.json").read_text())
+        return read_metrics(run / "metrics.json")
     options = demo_training(config, run, precision)
-    return train_and_evaluate(replace(options, seed=options.seed + seed_offset))
+    metrics = train_and_evaluate(replace(options, seed=options.seed + seed_offset))
+    if metrics is None:
+        raise SystemExit(f"{run}: no held-out figures")
+    return metrics
 
 
 def slice_auc(run: Path) -> float:
@@ -52,7 +56,7 @@ def main(work: Path, seeds: list[int]) -> None:
             ("fp32-control", "fp32", CONTROL_SEED),
         ):
             m = trained(config, name, precision, offset)
-            auc, noseg = m["patient"]["auc"], m["patient_noseg"]["auc"]
+            auc, noseg = (m.modes[mode].figure("auc") for mode in (Mode.SEG, Mode.NOSEG))
             s = slice_auc(Path(config.out) / f"run-{name}")
             print(f"{seed:>4}  {name:<22}{auc:>12.4f}{noseg:>13.4f}{s:>11.4f}", flush=True)
 

@@ -101,14 +101,15 @@ def run_demo(config: DemoConfig, report: bool = True) -> Metrics:
     if metrics is None:  # only --full runs and DDP ranks other than 0 have none: not the demo's
         raise GliogradeError(f"{run}: the cross-validation gave no metrics")
     step("5-fold cross-validation done")
-    if report:
-        metrics.attention, report_path = explain_and_report(run, store, config)
+    explained = explain_and_report(run, store, config) if report else None
+    if explained is not None:
+        metrics.attention = explained[0]
     print("\nSYNTHETIC data: out-of-fold results of 5-fold cross-validation, by patient\n")
     print(format_table(metrics))
     print(f"\nfinished in {time.perf_counter() - started:.0f} s")
     print(f"run folder: {run} (metrics.json, predictions_*.csv, roc.png, confusion.png)")
-    if report:
-        a = metrics.attention
+    if explained is not None:
+        a, report_path = explained
         print(
             f"Grad-CAM: {a['mean_share_tumor']:.1%} of attention inside the tumour "
             f"(chance {a['mean_chance']:.1%}); report: {report_path}"

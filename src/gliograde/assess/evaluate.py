@@ -85,7 +85,7 @@ def evaluate_run(run_path: Path) -> Metrics:
 
 def evaluate_test(
     run_path: Path, cohort: TestCohort, out: Path, device: str = "auto", precision: str = "auto"
-) -> dict:
+) -> Metrics:
     """Grade an independent labelled cohort with the run's models, as ``predict`` would (on
     ``device``, in ``precision``: ``auto``, ``fp32`` or ``bf16``).
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 import torch
@@ -149,15 +150,14 @@ def reported(run: Run) -> dict[str, dict]:
     for r in read_rows(path, run.target.classes):
         mode = "" if given(r.get("p")) else "_noseg"
         p = r.get(f"p{mode}")
-        if not given(p):
-            continue
-        out[r["subject"]] = {"p": probability_of_text(p), "flag": bool(r.get(f"flag{mode}"))}
+        if given(p):
+            out[r["subject"]] = {"p": probability_of_text(p), "flag": bool(r.get(f"flag{mode}"))}
     return out
 
 
-def given(value: list[str] | None) -> bool:
+def given(value: list[str] | None) -> TypeGuard[list[str]]:
     """A probability the file holds: its texts, none of them empty."""
-    return bool(value) and all(value)
+    return value is not None and len(value) > 0 and all(value)
 
 
 def store_z(store, subject: str) -> np.ndarray:
@@ -227,10 +227,12 @@ def explain_case(
         cams = dict(zip(wanted.tolist(), grad_cam_maps(models, x, case.predicted, o.method, layer)))
     cam_of = {i: cams[i] for i in wanted.tolist()}
     rows = []
-    for i in slices.measure.tolist() if case.seg is not None else []:
-        brain = np.any(case.images[i] != 0, axis=0)
-        a = attention_metrics(cam_of[i], case.seg[i] > 0, brain)
-        rows.append({"subject": case.subject, "z": int(case.z[i]), **a})
+    if case.seg is not None:  # attention is measured on the tumour: none without a segmentation
+        tumor_seg = case.seg
+        for i in slices.measure.tolist():
+            brain = np.any(case.images[i] != 0, axis=0)
+            a = attention_metrics(cam_of[i], tumor_seg[i] > 0, brain)
+            rows.append({"subject": case.subject, "z": int(case.z[i]), **a})
     files = []
     for i in show.tolist():
         name = f"{case.subject}_z{int(case.z[i]):03d}.png"

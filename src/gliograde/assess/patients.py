@@ -119,7 +119,7 @@ class PatientTable:
 
 def file_row(row: dict, classes: tuple[str, ...]) -> dict:
     """A row under its names in the file, a probability vector spread over its classes'."""
-    out = {}
+    out: dict[str, object] = {}
     for k, v in row.items():
         names = csv_names(k, classes)
         out |= dict(zip(names, v if isinstance(v, list) else [v], strict=True))

@@ -109,6 +109,8 @@ def patient_card(
     p = probability_of_text(row.get("p") or row["p_noseg"])
     p_unc = probability_of_text(row.get("p_uncalibrated") or row["p_noseg_uncalibrated"])
     unc = row.get("uncertainty") or row.get("uncertainty_noseg")
+    if unc is None:
+        raise ValueError(f"{row['subject']}: no uncertainty in the patient's row")
     images = "".join(embed_png(explain_dir / name) for name in panels[:2])
     link = viewer_link(viewer)
     return (

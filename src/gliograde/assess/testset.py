@@ -15,6 +15,7 @@ from gliograde.core.errors import GliogradeError
 from gliograde.infer.grader import Examined, Grader
 from gliograde.infer.patient import Evidence
 from gliograde.io.layouts import discover
+from gliograde.run.calibration import Mode
 
 
 @dataclass
@@ -49,7 +50,7 @@ def grade_cohort(grader: Grader, cohort: TestCohort) -> tuple[PatientTable, dict
     for note in found.notes:
         say(f"note: {note}")
     subjects, labels, skipped = [], [], {}
-    evidence: dict[str, list[Evidence]] = {}
+    evidence: dict[Mode, list[Evidence]] = {}
     for subject in found.subjects:
         if subject.problems:  # its label, found without reading images
             skipped[subject.subject_id] = "; ".join(subject.problems)

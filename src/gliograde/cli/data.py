@@ -99,7 +99,7 @@ def prepare(
     from gliograde.preprocess.slices import PrepareConfig
     from gliograde.store.write import prepare as run_prepare
 
-    order = [c.strip() for c in classes.split(",")] if classes else None
+    order = tuple(c.strip() for c in classes.split(",")) if classes else None
     config = PrepareConfig(
         slices.value, min_tumor_pixels, size, folds, seed, target=target, classes=order
     )

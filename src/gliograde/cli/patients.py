@@ -75,9 +75,13 @@ def predict(
         model, inputs = inputs[0], inputs[1:]
     else:
         say("note: --model RUN is deprecated; give RUN as the first argument")
-    if explain and report is None:
-        raise UsageError("--explain goes with --report PAGE.html (the viewers are linked from it)")
-    views = report.with_name(f"{report.stem}_explain") if explain else None
+    views = None
+    if explain:
+        if report is None:
+            raise UsageError(
+                "--explain goes with --report PAGE.html (the viewers are linked from it)"
+            )
+        views = report.with_name(f"{report.stem}_explain")
     options = PredictOptions(
         fold, ignore_seg, force, device.value, calibration, views,
         precision=grading_precision(precision), cache=cache_setting(),
@@ -153,7 +157,8 @@ def explain(
     from gliograde.assess.explain import ExplainOptions, explain_store, explain_subjects
     from gliograde.assess.gradcam import attention_line
 
-    if (store is None) == (not subjects):
+    folders = subjects or []  # None when no subject is given
+    if (store is None) == (not folders):
         raise UsageError("give either --store STORE or one or more subject folders")
     options = ExplainOptions(
         out, per_patient, method.value, layer.value, device.value, force, viewer=viewer,
@@ -162,7 +167,7 @@ def explain(
     if store is not None:
         summary = explain_store(run, store, options)
     else:
-        summary = explain_subjects(run, subjects, options)
+        summary = explain_subjects(run, folders, options)
         for subject, answer in summary["answers"].items():
             typer.echo(f"{subject}: {answer['answer']}, P({answer['of']}) {answer['p']:.3f}")
         for subject, problem in summary["errors"].items():

@@ -63,9 +63,11 @@ def serve(
         return
     if run is None or spool is None or send_to is None:
         raise UsageError("give RUN, --spool DIR and --send-to HOST:PORT:AET (or --status DIR)")
-    if (tls_cert is None) != (tls_key is None):
-        raise UsageError("--tls-cert and --tls-key go together")
-    tls = Tls(tls_cert, tls_key, tls_ca) if tls_cert else None
+    tls = None
+    if tls_cert is not None or tls_key is not None:
+        if tls_cert is None or tls_key is None:
+            raise UsageError("--tls-cert and --tls-key go together")
+        tls = Tls(tls_cert, tls_key, tls_ca)
     allowed = tuple(a.strip() for a in allow.split(",") if a.strip()) if allow else ()
     config = ServeConfig(
         run, spool, Peer.parse(send_to), ae_title, host, port, allowed, settle, force,

@@ -42,21 +42,21 @@ def bench(
             "bench --gpu: PyTorch sees no GPU here; add --smoke to run its code at tiny sizes "
             "on this CPU, or run `gliograde bench` for the CPU bench"
         )
+    work_dir, json_path = str(work) if work else None, str(save) if save else None
     if gpu:
         from gliograde.bench.gpu import GpuBenchConfig, format_gpu_results, run_gpu_bench
 
-        where = {"work": str(work) if work else None, "json_out": str(save) if save else None}
-        config = GpuBenchConfig.smoke_test(**where) if smoke else GpuBenchConfig(**where)
-        results = run_gpu_bench(config)
+        gpu_config = (
+            GpuBenchConfig.smoke_test(work_dir, json_path)
+            if smoke
+            else GpuBenchConfig(work=work_dir, json_out=json_path)
+        )
+        results = run_gpu_bench(gpu_config)
         typer.echo(json.dumps(results, indent=2) if json_out else format_gpu_results(results))
         return
     from gliograde.bench import BenchConfig, format_results, run_bench
 
-    config = BenchConfig(
-        subjects=subjects,
-        work=str(work) if work else None,
-        json_out=str(save) if save else None,
-    )
+    config = BenchConfig(subjects=subjects, work=work_dir, json_out=json_path)
     results = run_bench(config)
     typer.echo(json.dumps(results, indent=2) if json_out else format_results(results))
 

@@ -205,15 +205,15 @@ class Grader:
         slices give. Their ``slice_p`` is NaN and their weight 0 in the evidence.
         """
         n = len(examined.slices.images)
-        pixels = examined.tumor_pixels()
-        rows = (
-            np.flatnonzero(seg_weights(pixels, self.run.min_tumor))
-            if examined.with_seg
-            else np.arange(n)
-        )
+        pixels = examined.tumor_pixels()  # None without a segmentation
+        used: np.ndarray | None = None  # the rows' tumour pixels
+        if pixels is None:
+            rows = np.arange(n)
+        else:
+            rows = np.flatnonzero(seg_weights(pixels, self.run.min_tumor))
+            used = pixels[rows]
         x = torch.from_numpy(examined.slices.images[rows].astype(np.float32))  # these rows only
         p_class, p_tumor = slice_outputs(self.models, x)
-        used = pixels[rows] if examined.with_seg else None
         evidence = patient_evidence(self.models, x, p_class, p_tumor, used, self.run.min_tumor)
         evidence = on_all_slices(evidence, rows, n)
         return self.answer(evidence, examined.mode)
@@ -275,7 +275,8 @@ def checked_calibration(path: Path, run: Run) -> Calibration:
 
 def tumor_pixels(slices: SubjectSlices) -> np.ndarray:
     """Tumour pixels of each slice in the segmentation (native resolution)."""
-    return sum(np.asarray(slices.counts[f"tumor_{k}"]) for k in (1, 2, 4))
+    t1, t2, t4 = (np.asarray(slices.counts[f"tumor_{k}"]) for k in (1, 2, 4))
+    return t1 + t2 + t4
 
 
 def on_all_slices(evidence: Evidence, rows: np.ndarray, n: int) -> Evidence:

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from gliograde.infer.grader import Graded, Grader
 from gliograde.infer.patient import PatientResult
 from gliograde.io.target import Target
@@ -51,6 +53,17 @@ class Prediction:
     error: str | None = None
     extra: dict = field(default_factory=dict)
     dicom: tuple[Path, set[str]] | None = None  # the DICOM folder and series it was made from
+
+    @property
+    def graded_result(self) -> PatientResult:
+        """The subject's answer, for a writer that has set the subjects in ``error`` aside.
+
+        Raises:
+            ValueError: the subject was not graded (``error`` says why).
+        """
+        if self.result is None:
+            raise ValueError(f"{self.subject}: not graded ({self.error or 'no answer'})")
+        return self.result
 
     def to_dict(self) -> dict:
         """``predict --json``'s object (see :func:`gliograde.predict.formats.answer_dict`)."""
@@ -100,7 +113,7 @@ def grade_inputs(
         extra |= raw.about(sid)
         dicom = raw.sources.get(sid) or recorded_dicom_source(subject.folder)
         if o.explain is not None:
-            extra |= explained(grader, outcome, o)
+            extra |= explained(grader, outcome, o.explain)
         out.append(Prediction(sid, target, outcome.result, extra=extra, dicom=dicom))
     return out
 
@@ -119,21 +132,22 @@ def predict_subjects(
     return grade_inputs(open_grader(run_path, o), inputs, o)
 
 
-def explained(grader: Grader, graded: Graded, o: PredictOptions) -> dict:
+def explained(grader: Grader, graded: Graded, explain: Path) -> dict:
     """The patient explained as ``explain`` does, from the slices it was graded on: the
-    viewer's path (under ``o.explain``) and the seconds it took, for ``predict --explain``."""
+    viewer's path (under ``explain``, ``predict --explain``'s folder; absent when its Grad-CAM
+    volume could not be drawn, which a note said) and the seconds it took."""
     import time
 
     from gliograde.assess.explain import ExplainOptions, explain_graded
 
     started = time.perf_counter()
-    folder = Path(o.explain)
+    folder = Path(explain)
     folder.mkdir(parents=True, exist_ok=True)
     done = explain_graded(grader, graded, ExplainOptions(folder, per_patient=1), folder)
-    return {
-        "viewer": str((folder / done.viewer).resolve()),
-        "explain_seconds": round(time.perf_counter() - started, 2),
-    }
+    seconds = {"explain_seconds": round(time.perf_counter() - started, 2)}
+    if done.viewer is None:  # one patient's files must not stop the others' answers
+        return seconds
+    return {"viewer": str((folder / done.viewer).resolve())} | seconds
 
 
 def answer_notes(graded: Graded, min_tumor: int) -> dict:
@@ -141,10 +155,11 @@ def answer_notes(graded: Graded, min_tumor: int) -> dict:
     changed in reading its files (``warnings``), and a note when the segmentation has no tumour
     slice (the rule then weighs every slice)."""
     e = graded.examined
-    notes = {"out_of_distribution": e.reasons} if e.reasons else {}
+    notes: dict[str, str | list[str]] = {"out_of_distribution": e.reasons} if e.reasons else {}
     if e.slices.warnings:  # such as a sequence masked with the others' brain
         notes["warnings"] = list(e.slices.warnings)
-    if e.with_seg and not (e.tumor_pixels() >= min_tumor).any():
+    pixels = e.tumor_pixels()  # None without a segmentation
+    if pixels is not None and not np.any(pixels >= min_tumor):
         notes["note"] = (
             f"no slice has {min_tumor} tumour pixels in the segmentation: every slice "
             "weighed equally; check the segmentation, or grade with --ignore-seg"

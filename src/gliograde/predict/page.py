@@ -55,7 +55,7 @@ def prediction_card(prediction: Prediction, out: Path) -> str:
 
 def answer_text(prediction: Prediction) -> str:
     """``HGG · P(HGG) 0.812 (uncalibrated 0.901)``, or the same for another target."""
-    r, target = prediction.result, prediction.target
+    r, target = prediction.graded_result, prediction.target
     if target.is_grade:
         p, p_unc = rounded(r.p[1]), rounded(r.p_uncalibrated[1])
         return f"{r.answer} · P(HGG) {p:.3f} (uncalibrated {p_unc:.3f})"

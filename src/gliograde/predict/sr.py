@@ -171,7 +171,7 @@ def sr_finding(prediction: Prediction) -> Finding:
     """A graded subject's answer as an SR finding: the grade and P(HGG), or another target's
     class and each class's probability; the uncertainty and flag. The numbers are those
     ``predict --json`` gives (:func:`~gliograde.predict.formats.rounded`)."""
-    r, target = prediction.result, prediction.target
+    r, target = prediction.graded_result, prediction.target
     flag = ("UNCERTAIN", "Uncertain: review") if r.flag else ("CONFIDENT", "Confident")
     common = [(("UNCERTAINTY", "Model uncertainty"), rounded(r.uncertainty))]
     if target.is_grade:

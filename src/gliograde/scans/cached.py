@@ -95,6 +95,7 @@ def is_raw_nifti_folder(path: Path) -> bool:
     import nibabel as nib
     import numpy as np
     from nibabel.filebasedimages import ImageFileError
+    from nibabel.spatialimages import SpatialHeader
 
     from gliograde import MODALITIES
     from gliograde.io.layouts import find_subject_files, is_nifti
@@ -109,7 +110,10 @@ def is_raw_nifti_folder(path: Path) -> bool:
         headers = [nib.load(p).header for p in niftis]
     except (OSError, ValueError, ImageFileError):
         return False  # read as a subject folder, whose reader names what is wrong
-    grids = {(h.get_data_shape()[:3], np.round(h.get_best_affine(), 3).tobytes()) for h in headers}
+    spatial = [h for h in headers if isinstance(h, SpatialHeader)]
+    if len(spatial) != len(headers):  # NIfTI's headers always are
+        return False
+    grids = {(h.get_data_shape()[:3], np.round(h.get_best_affine(), 3).tobytes()) for h in spatial}
     return len(grids) > 1
 
 

@@ -72,7 +72,9 @@ class Tls:
 def storage_ae(ae_title: str, allow: tuple[str, ...]):
     """The SCP's application entity: MR storage and Verification, callers from ``allow``."""
     from pynetdicom import AE, ALL_TRANSFER_SYNTAXES
-    from pynetdicom.sop_class import Verification
+
+    # pynetdicom makes its SOP classes at import time, out of its type hints' sight
+    from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
     ae = AE(ae_title=ae_title)
     for sop_class in MR_STORAGE:

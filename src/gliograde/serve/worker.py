@@ -207,12 +207,11 @@ def grade_study(opened: Opened, spool: Spool, record: StudyRecord) -> dict:
     from gliograde.predict.sr import source_headers, sr_finding, write_sr
 
     predictions = grade_inputs(opened.grader, [spool.folder(record.key)], opened.options)
-    graded = [p for p in predictions if p.error is None and p.dicom is not None]
+    graded = [(p, p.dicom) for p in predictions if p.error is None and p.dicom is not None]
     if len(predictions) != 1 or len(graded) != 1:
         reasons = "; ".join(p.error for p in predictions if p.error) or "no patient found"
         return {"state": "failed", "reason": reasons}
-    (p,) = graded
-    folder, series = p.dicom
+    ((p, (folder, series)),) = graded  # the study's one patient, and its DICOM source
     headers = source_headers(folder, series)
     seed = f"{record.study_uid}|{opened.identity}"
     # highdicom's warnings quote the headers' values (a patient's name among them): said here
@@ -230,7 +229,7 @@ def answer_line(prediction: Prediction) -> str:
     """``HGG, P(HGG) 0.812, confident``, or the same for another target."""
     from gliograde.predict.formats import rounded
 
-    r = prediction.result
+    r = prediction.graded_result
     flag = "uncertain" if r.flag else "confident"
     if prediction.target.is_grade:
         return f"{r.answer}, P(HGG) {rounded(r.p[1]):.3f}, {flag}"
