@@ -14,7 +14,7 @@ from gliograde.model.network import GradeNet
 
 def test_folding_batch_norms_keeps_the_outputs_and_removes_every_batch_norm():
     torch.manual_seed(0)
-    model = GradeNet(plain=True)
+    model = GradeNet()
     for m in model.modules():  # statistics far from the identity, so that folding matters
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-1, 1)
@@ -65,7 +65,7 @@ def test_load_models_folds_every_batch_norm_and_refuses_training_mode(tiny_run):
     kept = load_models(weights, fold_bn=False)[0]  # what exports write
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in kept.modules()) == 20
     with pytest.raises(ValueError, match="eval mode"):
-        fold_batch_norms(GradeNet(plain=True).train())
+        fold_batch_norms(GradeNet().train())
 
 
 def test_bf16_changes_slice_probabilities_by_little(tiny_run, monkeypatch):

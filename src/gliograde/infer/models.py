@@ -36,8 +36,7 @@ def load_models(
     models = []
     for path in weights:
         state = load_state_dict(Path(path))
-        # the MONAI network's twin, without MONAI's import time; as many classes as it was trained
-        model = GradeNet(plain=True, num_classes=num_classes_of(state))
+        model = GradeNet(num_classes=num_classes_of(state))  # as many classes as it was trained
         check_architecture(state, model, Path(path))
         model.load_state_dict(state)
         # channels_last: about 1.4× faster on CPUs (oneDNN) and on GPUs (cuDNN).
