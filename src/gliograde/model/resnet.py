@@ -57,7 +57,9 @@ class ResNet18(nn.Module):
     """ResNet18 for ``in_channels``-channel slices and ``num_classes`` outputs (``fc``).
 
     ``forward`` returns the class logits ``[B, K]``, as MONAI's ``ResNet`` does;
-    :meth:`features` the pooled features ``[B, 512]`` before ``fc``.
+    :meth:`features` the pooled features ``[B, 512]`` before ``fc``. Built on the meta device
+    (``load_models``, which then assigns a file's tensors), it skips MONAI's initialisation:
+    there is nothing to set, and PyTorch's ``normal_`` on meta tensors imports SymPy (2 s).
     """
 
     def __init__(self, in_channels: int = IN_CHANNELS, num_classes: int = NUM_CLASSES):
@@ -72,7 +74,8 @@ class ResNet18(nn.Module):
         self.layer4 = stage(WIDTHS[2], WIDTHS[3], 2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(FEATURES, num_classes)
-        self.reset_like_monai()
+        if not self.fc.weight.is_meta:  # on the meta device there are no values to set
+            self.reset_like_monai()
 
     def reset_like_monai(self) -> None:
         """MONAI's initialisation, in its order: convolutions He-normal (fan out), batch-norms
