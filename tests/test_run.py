@@ -87,9 +87,9 @@ def modified(run):
 
 
 def other_network(run):
-    from gliograde.model.plain import PlainResNet18
+    from gliograde.model.resnet import ResNet18
 
-    save_state(run / "fold_0/model.safetensors", PlainResNet18(in_channels=3).state_dict())
+    save_state(run / "fold_0/model.safetensors", ResNet18(in_channels=3).state_dict())
     rehash(run, "fold_0/model.safetensors")
     return "weights of another network"
 
@@ -97,7 +97,7 @@ def other_network(run):
 def other_channels(run):
     from gliograde.model.network import GradeNet
 
-    save_state(run / "fold_0/model.safetensors", GradeNet(in_channels=3, plain=True).state_dict())
+    save_state(run / "fold_0/model.safetensors", GradeNet(in_channels=3).state_dict())
     rehash(run, "fold_0/model.safetensors")
     return "expected (64, 4, 7, 7)"
 

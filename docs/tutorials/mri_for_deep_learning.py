@@ -233,17 +233,19 @@ print("one batch:", tuple(batch.shape), "labels:", labels.tolist())
 # ## ResNet18, and its first and last layers
 #
 # The article takes torchvision's ResNet18. gliograde does not depend on torchvision (its PyPI
-# build does not import beside the CPU build of PyTorch this project installs), so we build the
-# same network with MONAI's `ResNet` in torchvision's layout (gliograde's `resnet18_backbone`;
-# the layer names match, so torchvision's ImageNet weights load into it). Built for 3 colour
-# channels and ImageNet's 1,000 classes, its first and last layers print as torchvision's do:
+# build does not import beside the CPU build of PyTorch this project installs), so it builds the
+# same network in torchvision's layout: gliograde's `ResNet18`, MONAI's `ResNet` written in
+# PyTorch alone (its tests check it against MONAI's; the layer names match torchvision's, so
+# ImageNet weights load into it). Built for 3 colour channels and ImageNet's 1,000 classes, its
+# first and last layers print as torchvision's do:
 
 # %%
 from torch import nn
 
-from gliograde.model.network import GradeNet, resnet18_backbone
+from gliograde.model.network import GradeNet
+from gliograde.model.resnet import ResNet18
 
-imagenet_resnet = resnet18_backbone(in_channels=3, num_classes=1000)
+imagenet_resnet = ResNet18(in_channels=3, num_classes=1000)
 print("conv1:", imagenet_resnet.conv1)
 print("fc:   ", imagenet_resnet.fc)
 
@@ -253,7 +255,7 @@ print("fc:   ", imagenet_resnet.fc)
 # `Conv2d(4, 64, kernel_size=(7, 7), stride=(1, 1))`:
 
 # %%
-article_resnet = resnet18_backbone(in_channels=3, num_classes=1000)
+article_resnet = ResNet18(in_channels=3, num_classes=1000)
 article_resnet.conv1 = nn.Conv2d(4, 64, kernel_size=7)
 article_resnet.fc = nn.Linear(512, 2)
 print("conv1:", article_resnet.conv1)
@@ -285,7 +287,7 @@ def forward_ms(model: nn.Module, batch: torch.Tensor, repeats: int = 3) -> float
     return (time.perf_counter() - started) / repeats * 1000
 
 
-ours = resnet18_backbone(in_channels=4, num_classes=2)
+ours = ResNet18(in_channels=4, num_classes=2)
 batch8 = batch[:8]
 t_ours, t_theirs = forward_ms(ours, batch8), forward_ms(article_resnet, batch8)
 print(f"forward pass of {tuple(batch8.shape)} on this CPU:")

@@ -120,11 +120,7 @@ def inference_config(n_classes: int = 2) -> dict:
         "device": "auto",
         "ignore_seg": False,
         "force": False,
-        "network_def": {
-            "_target_": "gliograde.model.network.GradeNet",
-            "plain": True,
-            "num_classes": n_classes,
-        },
+        "network_def": {"_target_": "gliograde.model.network.GradeNet", "num_classes": n_classes},
         "run": ["$run_bundle(@dataset_dir, @model_dir, @output_dir, @device, @ignore_seg, @force)"],
     }
 

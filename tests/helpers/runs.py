@@ -73,7 +73,7 @@ def fake_run(folder: Path, size: int = 32, folds: int = 2) -> Path:
     for k in range(folds):
         path = run.fold_dir(k) / "model.safetensors"
         path.parent.mkdir()
-        state = {n: v.contiguous() for n, v in GradeNet(plain=True).state_dict().items()}
+        state = {n: v.contiguous() for n, v in GradeNet().state_dict().items()}
         save_file(state, path, metadata={"slice_size": str(size)})
         run.record_weights(path)
     rule = CalibrationRule(threshold=0.5)

@@ -1,6 +1,8 @@
 """Fast inference: folded batch-norms, the precision rule, and seg grading on tumour slices only."""
 
 import copy
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from gliograde.model.network import GradeNet
 
 def test_folding_batch_norms_keeps_the_outputs_and_removes_every_batch_norm():
     torch.manual_seed(0)
-    model = GradeNet(plain=True)
+    model = GradeNet()
     for m in model.modules():  # statistics far from the identity, so that folding matters
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-1, 1)
@@ -84,7 +86,33 @@ def test_load_models_folds_every_batch_norm_and_refuses_training_mode(tiny_run):
     kept = load_models(weights, fold_bn=False)[0]  # what exports write
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in kept.modules()) == 20
     with pytest.raises(ValueError, match="eval mode"):
-        fold_batch_norms(GradeNet(plain=True).train())
+        fold_batch_norms(GradeNet().train())
+
+
+def test_loaded_models_keep_their_weights_when_the_file_is_replaced(tmp_path):
+    """``load_models`` gives the network the file's tensors instead of initialising it first
+    (on the meta device, without what PyTorch imports there for ``normal_``: SymPy, 2 s): copies,
+    or a run replaced on disk would crash a process holding its models (SIGBUS)."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    state = {k: v.contiguous() for k, v in GradeNet().state_dict().items()}
+    weights = tmp_path / "model.safetensors"
+    save_file(state, weights, metadata={"slice_size": "32"})
+    code = (
+        "import sys; from gliograde.infer.models import load_models\n"
+        "model = load_models([sys.argv[1]], fold_bn=False)[0]\n"
+        "open(sys.argv[1], 'wb').close()\n"  # emptied, as rewriting the run would
+        "print(sum(float(t.double().sum()) for t in model.state_dict().values()))\n"
+        "print('sympy' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(weights)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    want = sum(float(t.double().sum()) for t in state.values())
+    total, sympy = done.stdout.split()
+    assert float(total) == pytest.approx(want, rel=1e-12) and sympy == "False"
 
 
 def test_bf16_changes_slice_probabilities_by_little(tiny_run, monkeypatch):

@@ -1,7 +1,10 @@
+import pytest
 import torch
 
 from gliograde.model.network import GradeNet, build_model
 from gliograde.model.pretrained import adapt_stem
+from gliograde.model.resnet import ResNet18
+from helpers.reference import MonaiGradeNet, monai_resnet18, randomise
 
 
 def test_shape_contract_4_channels_in_2_logits_out():
@@ -25,10 +28,9 @@ def test_layout_is_torchvision_resnet18():
 
 
 def torchvision_like_state_dict() -> dict[str, torch.Tensor]:
-    """A state dict with torchvision resnet18's keys and shapes (3-channel stem, 1000 classes)."""
-    from gliograde.model.network import resnet18_backbone
-
-    state = resnet18_backbone(in_channels=3, num_classes=1000).state_dict()
+    """A state dict with torchvision resnet18's keys and shapes (3-channel stem, 1000 classes),
+    taken from MONAI's ResNet in its layout (torchvision is not installed)."""
+    state = monai_resnet18(in_channels=3, num_classes=1000).state_dict()
     gen = torch.Generator().manual_seed(0)
     return {
         k: torch.randn(v.shape, generator=gen) if v.is_floating_point() else v
@@ -77,22 +79,43 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_plain_network_is_monais_twin():
-    import torch
+def test_resnet18_has_monais_parameters_in_monais_order():
+    for in_channels, k in ((4, 2), (3, 1000)):
+        ours = ResNet18(in_channels, k).state_dict()
+        monai = monai_resnet18(in_channels, k).state_dict()
+        assert list(ours) == list(monai)
+        for name, t in ours.items():
+            assert (t.shape, t.dtype) == (monai[name].shape, monai[name].dtype), name
 
-    from gliograde.model.network import GradeNet
 
-    monai_net, plain = GradeNet().eval(), GradeNet(plain=True).eval()
-    a, b = monai_net.state_dict(), plain.state_dict()
-    assert list(a) == list(b) and all(a[k].shape == b[k].shape for k in a)
-    torch.manual_seed(0)
-    for p in monai_net.parameters():  # non-trivial weights and statistics
-        p.data.normal_(0, 0.05)
-    for name, buf in monai_net.named_buffers():
-        if "running_var" in name:
-            buf.uniform_(0.5, 2.0)
-    plain.load_state_dict(monai_net.state_dict())
-    x = torch.randn(3, 4, 64, 64)
-    with torch.no_grad():
-        for got, want in zip(plain.forward_heads(x), monai_net.forward_heads(x)):
-            torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+def test_a_seed_gives_monais_starting_weights():
+    """So that a seed trains the same network as before MONAI's ResNet gave way to ResNet18."""
+    for seed in (0, 7):
+        torch.manual_seed(seed)
+        monai = MonaiGradeNet(num_classes=3).state_dict()
+        torch.manual_seed(seed)
+        ours = GradeNet(num_classes=3).state_dict()
+        assert all(torch.equal(ours[k], monai[k]) for k in monai)
+    assert not torch.equal(ours["backbone.fc.weight"], GradeNet(num_classes=3).backbone.fc.weight)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_resnet18_gives_monais_outputs_and_gradients_on_the_same_weights(training):
+    monai = randomise(MonaiGradeNet()).train(training)
+    ours = GradeNet().train(training)
+    ours.load_state_dict(monai.state_dict())
+    x = torch.randn(3, 4, 64, 64, generator=torch.Generator().manual_seed(1))
+    got, want = ours.forward_heads(x), monai.forward_heads(x)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    assert want[0].abs().max() > 1e-3  # outputs that a wrong layer would change
+    torch.testing.assert_close(ours.backbone(x), monai.backbone(x), rtol=0, atol=1e-6)
+    (got[0].sum() + got[1].sum()).backward()
+    (want[0].sum() + want[1].sum()).backward()
+    monai_grads = dict(monai.named_parameters())
+    for name, p in ours.named_parameters():
+        torch.testing.assert_close(p.grad, monai_grads[name].grad, rtol=1e-5, atol=1e-6)
+    if training:  # the batch's statistics, kept as MONAI keeps them
+        ours_bn, monai_bn = ours.state_dict(), monai.state_dict()
+        for name in (k for k in monai_bn if "running" in k):
+            torch.testing.assert_close(ours_bn[name], monai_bn[name], rtol=0, atol=1e-6)

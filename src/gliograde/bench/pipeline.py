@@ -101,7 +101,7 @@ def timing_run(store: Path, run: Path, folds: int = 5) -> Path:
     opened = Run.create(run, RunConfig(train, manifest))
     for k in range(folds):
         torch.manual_seed(k)
-        weights = {n: v.contiguous() for n, v in GradeNet(plain=True).state_dict().items()}
+        weights = {n: v.contiguous() for n, v in GradeNet().state_dict().items()}
         path = opened.fold_dir(k) / "model.safetensors"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file(weights, path, metadata={"slice_size": str(manifest.slice_size)})

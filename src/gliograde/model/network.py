@@ -1,8 +1,8 @@
-"""The network: a ResNet18 for 4-channel slices and K classes (2 by default), built from MONAI.
+"""The network: a ResNet18 for 4-channel slices and K classes (2 by default), with a tumour head.
 
-The layout is torchvision's resnet18 (7×7 stride-2 stem with padding 3 and no bias, max-pool,
-four stages of two basic blocks, global average pool, fc 512→K), so torchvision ImageNet
-weights load into it by name. A second head (512→1) says whether a slice shows tumour: it lets
+The ResNet18 is MONAI's ``ResNet`` in torchvision's resnet18 layout, written in PyTorch alone
+(:mod:`gliograde.model.resnet`, checked against MONAI's by the tests): ``train`` and ``predict``
+build this one module. A second head (512→1) says whether a slice shows tumour: it lets
 ``predict`` weight slices by tumour likelihood when a new patient has no segmentation.
 """
 
@@ -13,24 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gliograde.model.plain import FEATURES, IN_CHANNELS, NUM_CLASSES, PlainResNet18
-
-
-def resnet18_backbone(in_channels: int = IN_CHANNELS, num_classes: int = NUM_CLASSES) -> nn.Module:
-    """MONAI's ResNet in torchvision's resnet18 layout (MONAI's default stem stride is 1: set 2)."""
-    from monai.networks.nets import ResNet
-
-    return ResNet(
-        block="basic",
-        layers=[2, 2, 2, 2],
-        block_inplanes=[64, 128, 256, 512],
-        spatial_dims=2,
-        n_input_channels=in_channels,
-        conv1_t_size=7,
-        conv1_t_stride=2,
-        num_classes=num_classes,
-        bias_downsample=False,  # torchvision's downsample convolutions have no bias
-    )
+from gliograde.model.resnet import FEATURES, IN_CHANNELS, NUM_CLASSES, ResNet18
 
 
 class GradeNet(nn.Module):
@@ -38,25 +21,25 @@ class GradeNet(nn.Module):
     grade) and a tumour head (1 logit).
 
     ``forward`` returns the class logits ``[B, K]`` (what Grad-CAM and exports see);
-    :meth:`forward_heads` returns both heads. ``plain=True`` builds the same network without
-    MONAI (:class:`PlainResNet18`), which ``predict`` uses to start faster.
+    :meth:`forward_heads` returns both heads. Its state dict is the one every run holds, whether
+    trained before or after MONAI's ``ResNet`` gave way to :class:`ResNet18` (the same names).
     """
 
     def __init__(
-        self, in_channels: int = IN_CHANNELS, plain: bool = False, num_classes: int = NUM_CLASSES
+        self,
+        in_channels: int = IN_CHANNELS,
+        plain: bool | None = None,
+        num_classes: int = NUM_CLASSES,
     ):
+        """``plain``: ignored, the network is always the same; accepted because MONAI Bundles
+        exported before name ``GradeNet(plain=True)`` in their ``inference.json``."""
         super().__init__()
-        if plain:
-            self.backbone = PlainResNet18(in_channels, num_classes)
-        else:
-            self.backbone = resnet18_backbone(in_channels, num_classes)
+        self.backbone = ResNet18(in_channels, num_classes)
         self.tumor_head = nn.Linear(FEATURES, 1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        b = self.backbone
-        x = b.maxpool(b.act(b.bn1(b.conv1(x))))
-        x = b.layer4(b.layer3(b.layer2(b.layer1(x))))
-        return torch.flatten(b.avgpool(x), 1)
+        """The pooled features ``[B, 512]`` both heads read."""
+        return self.backbone.features(x)
 
     def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Class logits ``[B, K]`` and tumour logit ``[B]``.

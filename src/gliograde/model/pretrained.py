@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from gliograde.core.errors import GliogradeError
-from gliograde.model.plain import IN_CHANNELS
+from gliograde.model.resnet import IN_CHANNELS
 
 
 def adapt_stem(weight: torch.Tensor, in_channels: int = IN_CHANNELS) -> torch.Tensor:
