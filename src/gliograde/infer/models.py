@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
@@ -26,6 +27,17 @@ VARIANTS = ("identity", "flip_lr", "flip_ap")
 """Test-time variants: the slice as is, mirrored left-right, mirrored front-back."""
 PRECISIONS = ("auto", "fp32", "bf16")
 """``--precision`` of the commands that grade (``auto``: see :func:`inference_dtype`)."""
+
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+
+
+@runtime_checkable
+class TwoHeaded(Protocol):
+    """What :func:`run_models` calls: :meth:`GradeNet.forward_heads
+    <gliograde.model.network.GradeNet.forward_heads>` (class logits ``[B, K]``, tumour logit
+    ``[B]``), or a stand-in's with the same signature."""
+
+    def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 class Models(list):
@@ -60,7 +72,8 @@ def load_models(
         model.load_state_dict(state, assign=True)
         # channels_last: about 1.4× faster on CPUs (oneDNN) and on GPUs (cuDNN).
         model = fold_batch_norms(model.eval()) if fold_bn else model.eval()
-        models.append(model.to(device, memory_format=torch.channels_last))
+        # Module.to(memory_format=...) is valid PyTorch, missing from torch's overloads of `to`
+        models.append(model.to(device, memory_format=torch.channels_last))  # type: ignore[call-overload]
     return models
 
 
@@ -77,7 +90,7 @@ def num_classes_of(state: dict[str, torch.Tensor]) -> int:
     return 2 if head is None else int(head.shape[0])
 
 
-def fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
+def fold_batch_norms(model: ModuleT) -> ModuleT:
     """Fold each ``BatchNorm2d`` into the ``Conv2d`` it follows, in place (eval mode only).
 
     In the ResNet every batch-norm follows a convolution: ``bnK`` follows ``convK`` (the stem
@@ -137,7 +150,7 @@ def inference_record(device: str, precision: str = "auto") -> dict[str, str]:
     return {"precision": precision_name(device, precision), "device": str(device)}
 
 
-def autocast_for(device: str, dtype: torch.dtype):
+def autocast_for(device: str | torch.device, dtype: torch.dtype):
     """The autocast context for ``dtype`` on ``device`` (a no-op for float32)."""
     if dtype == torch.float32:
         return contextlib.nullcontext()
@@ -182,7 +195,8 @@ def run_models(
         (p_class, p_tumor): ``[n_models, n_variants, n_slices, n_classes]`` (a softmax over the
         classes) and ``[n_models, n_variants, n_slices]``.
     """
-    p_class, p_tumor = [], []
+    p_class: list[torch.Tensor] = []
+    p_tumor: list[torch.Tensor] = []
     batch: list[torch.Tensor] = []
     device = models_device(models)
     dtype = models_dtype(models)
@@ -192,6 +206,8 @@ def run_models(
         x = x.contiguous(memory_format=torch.channels_last)
         ph, pt = None, torch.empty(len(models), len(variants), len(batch))
         for m, model in enumerate(models):
+            if not isinstance(model, TwoHeaded):
+                raise TypeError(f"{type(model).__name__} has no forward_heads: not a GradeNet")
             for v, name in enumerate(variants):
                 with autocast_for(device, dtype):
                     logits, tumor_logit = model.forward_heads(variant(x, name))
@@ -199,6 +215,8 @@ def run_models(
                     ph = torch.empty(*pt.shape, logits.shape[1])
                 ph[m, v] = torch.softmax(logits.float(), 1).cpu()
                 pt[m, v] = torch.sigmoid(tumor_logit.float()).cpu()
+        if ph is None:
+            raise ValueError("run_models needs at least one model and one variant")
         p_class.append(ph)
         p_tumor.append(pt)
         batch.clear()
@@ -210,7 +228,12 @@ def run_models(
     if batch:
         flush()
     if not p_class:
-        k = models[0].backbone.fc.out_features if models else 2
+        k = 2
+        if models:  # as many classes as the models answer: the outputs of the class head
+            fc = models[0].get_submodule("backbone.fc")
+            if not isinstance(fc, torch.nn.Linear):
+                raise TypeError(f"{type(models[0]).__name__}'s backbone.fc is not a Linear layer")
+            k = fc.out_features
         return np.zeros((len(models), len(variants), 0, k)), np.zeros(
             (len(models), len(variants), 0)
         )

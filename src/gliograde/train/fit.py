@@ -154,19 +154,23 @@ def make_module(
         module.resident = train_ds.resident_images()
     # channels_last is faster for this network on GPUs (cuDNN) and on CPUs (oneDNN) alike.
     module.channels_last = True
-    module.model = module.model.to(memory_format=torch.channels_last)
+    # Module.to(memory_format=...) is valid PyTorch, missing from torch's overloads of `to`
+    module.model = module.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     if config.compile:  # what training and selection call: forward_heads, not forward
-        module.model.forward_heads = torch.compile(module.model.forward_heads)
+        # deliberate: this instance's forward_heads is replaced by its compiled version
+        module.model.forward_heads = torch.compile(module.model.forward_heads)  # type: ignore[method-assign]
     return module
 
 
 def make_callbacks(config: TrainConfig, ckpt_dir: Path, select: bool) -> list:
     """last.ckpt after every epoch; with selection, best.ckpt and early stopping too."""
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
     # last.ckpt is its own callback, written after every epoch: ModelCheckpoint(save_last=True)
     # rewrites it only when the monitored metric improves, so a crash could lose many epochs.
-    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", enable_version_counter=False)]
+    callbacks: list[Callback] = [
+        ModelCheckpoint(dirpath=ckpt_dir, filename="last", enable_version_counter=False)
+    ]
     if select:
         best = ModelCheckpoint(
             dirpath=ckpt_dir,
@@ -256,7 +260,7 @@ def stopped_cleanly(trainer: L.Trainer, fold_dir: Path, last: Path):
     # its SIGTERM handler, so each rank must see the same number). There the launcher kills
     # workers that do not stop within 30 s: a second Ctrl-C is its to handle.
     launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    seen = []
+    seen: list[int] = []  # the signals received
 
     def on_ctrl_c(signum, frame):
         if launched and seen:

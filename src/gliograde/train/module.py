@@ -4,6 +4,9 @@ tumour slices plus tumour-presence BCE on every slice; patient AUC on the select
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import cast
+
 import lightning as L
 import numpy as np
 import torch
@@ -27,6 +30,8 @@ class GradeModule(L.LightningModule):
     own validation patients.
     """
 
+    class_weights: torch.Tensor  # registered as a buffer in __init__ (moves with the module)
+
     def __init__(self, config: dict, class_weights: list[float], subjects: list[str]):
         """``class_weights``: one per class of the target, so also the number of outputs."""
         super().__init__()
@@ -34,7 +39,10 @@ class GradeModule(L.LightningModule):
         from gliograde.model.network import build_model
 
         self.config = TrainConfig(**config)
-        self.model = build_model(self.config.pretrained, num_classes=len(class_weights))
+        pretrained = self.config.pretrained
+        self.model = build_model(
+            Path(pretrained) if pretrained is not None else None, num_classes=len(class_weights)
+        )
         self.register_buffer("class_weights", torch.tensor(class_weights, dtype=torch.float32))
         self.subjects = subjects
         self._val: list[dict[str, torch.Tensor]] = []
@@ -51,7 +59,14 @@ class GradeModule(L.LightningModule):
     def on_after_batch_transfer(self, batch, dataloader_idx):
         # --resident: no "x" in the batch; it is gathered from the slices kept on this device
         # (index_select: about twice as fast as indexing with a tensor on a CPU).
-        x = batch["x"] if "x" in batch else self.resident.index_select(0, batch["item"]).float()
+        if "x" in batch:
+            x = batch["x"]
+        elif self.resident is None:
+            raise RuntimeError(
+                "batch without images ('x') but no resident slices: set module.resident first"
+            )
+        else:
+            x = self.resident.index_select(0, batch["item"]).float()
         if self.trainer.training and self.config.augment:
             from gliograde.train.augment import augment_batch
 
@@ -102,11 +117,11 @@ class GradeModule(L.LightningModule):
     def on_validation_epoch_end(self):
         if not self._val:
             return
-        v = {k: torch.cat([b[k] for b in self._val]) for k in self._val[0]}
+        gathered = {k: torch.cat([b[k] for b in self._val]) for k in self._val[0]}
         self._val.clear()
         if self.trainer.world_size > 1:
-            v = gather_each_slice_once(self, v)
-        v = {k: t.numpy() for k, t in v.items()}
+            gathered = gather_each_slice_once(self, gathered)
+        v = {k: t.numpy() for k, t in gathered.items()}
         auc, auc_noseg, n_patients = selection_aucs(v)
         grade_slices = v["tumor"] > 0.5
         loss = float(v["ce"][grade_slices].mean()) if grade_slices.any() else 0.0
@@ -134,24 +149,32 @@ class GradeModule(L.LightningModule):
 def selection_aucs(v: dict[str, np.ndarray]) -> tuple[float, float, int]:
     """Patient AUC with a segmentation and without, and the number of patients.
 
+    ``v``: the selection outputs gathered from every rank, as NumPy arrays, one row per slice
+    (``p`` ``[n, K]``; ``y``, ``tumor``, ``p_tumor``, ``subject_idx``, ``ce``, ``item`` ``[n]``).
+
     Patients are aggregated, and the AUC computed, as evaluation and ``predict`` do
     (:mod:`gliograde.model.probability`); 0.5 when the split has a single class.
     """
     patients = np.unique(v["subject_idx"])
     scores = class_probabilities(v["p"])
-    y, p_seg, p_noseg = [], [], []
+    y: list[int] = []
+    p_seg: list[np.ndarray] = []
+    p_noseg: list[np.ndarray] = []
     for s in patients:
         m = v["subject_idx"] == s
         y.append(int(v["y"][m][0]))
         p_seg.append(patient_mean(scores[m], seg_weights(v["tumor"][m], 0.5)))
         p_noseg.append(patient_mean(scores[m], noseg_weights(v["p_tumor"][m])))
-    auc_seg, auc_noseg = macro_auc(y, np.array(p_seg)), macro_auc(y, np.array(p_noseg))
+    labels = np.asarray(y)
+    auc_seg, auc_noseg = macro_auc(labels, np.array(p_seg)), macro_auc(labels, np.array(p_noseg))
     if len(set(y)) < 2 or auc_seg is None or auc_noseg is None:
         return 0.5, 0.5, len(patients)
     return auc_seg, auc_noseg, len(patients)
 
 
-def gather_each_slice_once(module: L.LightningModule, v: dict[str, torch.Tensor]) -> dict:
+def gather_each_slice_once(
+    module: L.LightningModule, v: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """All ranks' validation outputs, each slice exactly once.
 
     Under DDP, Lightning's DistributedSampler pads the validation set so that every rank gets
@@ -159,11 +182,12 @@ def gather_each_slice_once(module: L.LightningModule, v: dict[str, torch.Tensor]
     Each item carries its dataset position (``item``): gather everything, keep each once.
     """
     n = torch.tensor([len(v["item"])])
-    sizes = module.all_gather(n).flatten().tolist()
+    # all_gather returns what it is given, gathered: a tensor for a tensor, a dict for a dict
+    sizes = cast(torch.Tensor, module.all_gather(n)).flatten().tolist()
     most = max(sizes)
     # padded along the first axis (F.pad's pairs run from the last axis: P(class) is [n, K])
     padded = {k: F.pad(t, (0, 0) * (t.dim() - 1) + (0, most - len(t))) for k, t in v.items()}
-    gathered = module.all_gather(padded)  # each [world_size, most, ...]
+    gathered = cast(dict[str, torch.Tensor], module.all_gather(padded))  # [world, most, ...]
     parts = {
         k: torch.cat([t[r, :size] for r, size in enumerate(sizes)]).cpu()
         for k, t in gathered.items()
