@@ -58,13 +58,13 @@ def rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(params=TARGETS)
-def recomputed(request, tmp_path) -> tuple[Path, Path]:
-    """(golden run folder, the same run after ``evaluate RUN``)."""
+@pytest.fixture(scope="module", params=TARGETS)
+def recomputed(request, tmp_path_factory) -> tuple[Path, Path]:
+    """(golden run folder, the same run after ``evaluate RUN``), once per target."""
     from gliograde.assess.evaluate import evaluate_run
 
     golden = GOLDEN / request.param / "run"
-    run = Path(shutil.copytree(golden, tmp_path / "run"))
+    run = Path(shutil.copytree(golden, tmp_path_factory.mktemp(request.param) / "run"))
     evaluate_run(run)
     return golden, run
 
