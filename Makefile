@@ -25,7 +25,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The unit tests alone (tests/integration/ left out): about a minute and a half on 2 cores.
+# The tests not marked slow (none trains): under a minute on 2 cores (docs/development.md).
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 

@@ -1,4 +1,6 @@
-"""Shared fixtures: tiny synthetic NIfTI cohorts, and the real BraTS sample when present."""
+"""Shared fixtures: tiny synthetic NIfTI cohorts, their store and runs, and the real BraTS sample
+when present; and the rule of ``make test-quick`` (``pytest -m "not slow"``): no test that is not
+marked ``slow`` trains a model."""
 
 from __future__ import annotations
 
@@ -10,15 +12,47 @@ import pytest
 
 from helpers.data import SAMPLE, SMALL_SHAPE
 
-INTEGRATION = Path(__file__).parent / "integration"
+TRAINING_FIXTURES = {"tiny_run"}
+"""Fixtures that train a model: only a test marked ``slow`` may use one."""
+
+CURRENT = {"test": "(no test yet)", "slow": False}
+"""The test being set up or run, and whether it is marked ``slow`` (may train)."""
 
 
-def pytest_collection_modifyitems(items):
-    """Every test under ``tests/integration/`` is end to end: marked ``slow``, so that
-    ``pytest -m "not slow"`` (``make test-quick``) leaves it out."""
-    for item in items:
-        if INTEGRATION in item.path.parents:
-            item.add_marker(pytest.mark.slow)
+class TrainsOutsideSlow(RuntimeError):
+    """An optimizer step in a test not marked ``slow``."""
+
+
+def pytest_sessionstart(session):
+    """Every optimizer step checks that its test may train: one in a test that is not marked
+    ``slow`` (so in ``make test-quick``) fails it, whatever fixture or helper trained."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    def refuse_unmarked_training(optimizer, args, kwargs):
+        if not CURRENT["slow"]:
+            raise TrainsOutsideSlow(
+                f"{CURRENT['test']} trains a model (an optimizer step) but is not marked slow: "
+                "mark it @pytest.mark.slow, or use a run that is not trained (fake_tiny_run, "
+                "helpers.runs.fake_run)"
+            )
+
+    register_optimizer_step_pre_hook(refuse_unmarked_training)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before any fixture: a test that is not marked ``slow`` and asks for a fixture that trains
+    (``tiny_run``, directly or through another fixture) fails here, before the training."""
+    slow = item.get_closest_marker("slow") is not None
+    CURRENT.update(test=item.nodeid, slow=slow)
+    training = sorted(TRAINING_FIXTURES.intersection(item.fixturenames))
+    if training and not slow:
+        pytest.fail(
+            f"{item.nodeid} uses {', '.join(training)}, which trains a model, but is not marked "
+            "slow: mark it @pytest.mark.slow, or use fake_tiny_run (random weights) if it does "
+            "not need a trained run",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -48,16 +82,37 @@ def cohort_copy(synth_small, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(synth_small, tmp_path_factory):
-    """A SYNTHETIC store (32×32 brain slices, 2 folds) and a run trained on it for 2 epochs.
+def tiny_store(synth_small, tmp_path_factory) -> Path:
+    """The SYNTHETIC store of ``synth_small`` (32×32 brain slices, 2 folds), in
+    ``pipeline/store``: the store ``tiny_run`` is trained on. Do not modify."""
+    from helpers.runs import prepare_tiny
 
-    Do not modify: copy what a test changes.
+    store = tmp_path_factory.mktemp("pipeline") / "store"
+    prepare_tiny(synth_small, store)
+    return store
+
+
+@pytest.fixture(scope="session")
+def fake_tiny_run(tiny_store):
+    """``(store, run, None)``: ``tiny_store`` and a run of it that was never trained
+    (:func:`helpers.runs.fake_run`: random weights; config, folds, checksums, calibration as
+    ``train`` writes them), in ``pipeline/fake-run``. For tests that read or use a run without
+    needing what training learned; no metrics. Do not modify: copy what a test changes."""
+    from helpers.runs import fake_run
+
+    return tiny_store, fake_run(tiny_store.parent / "fake-run", store=tiny_store), None
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_store):
+    """``(store, run, metrics)``: ``tiny_store`` and a run trained on it for 2 epochs, then
+    evaluated, in ``pipeline/run``. It trains (half a minute): only tests marked ``slow`` may use
+    it; the others use ``fake_tiny_run``. Do not modify: copy what a test changes.
     """
-    from helpers.runs import trained_run
+    from helpers.runs import train_tiny
 
-    root = tmp_path_factory.mktemp("pipeline")
-    _, run, metrics = trained_run(synth_small, root)
-    return root / "store", run, metrics
+    run = tiny_store.parent / "run"
+    return tiny_store, run, train_tiny(tiny_store, run)
 
 
 @pytest.fixture(scope="session")

@@ -95,3 +95,26 @@ def test_intervals_hold_the_point_figure_and_need_two_classes(k):
         low, high = ci[name]
         assert low <= point.figure(name) <= high and high - low < 0.5
     assert bootstrap_intervals(np.zeros(5, dtype=int), probs[:5]) == {}
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_each_resample_has_the_figures_of_its_patients(k):
+    """The bootstrap's figures, computed for all resamples at once, are those
+    :func:`discrimination` gives each resample's patients, to the last bit: with tied scores,
+    and (k = 4) a class absent from the labels."""
+    from gliograde.assess.metrics import resample_weights, resampled_figures
+
+    rng = np.random.default_rng(k)
+    y = rng.integers(0, min(k, 3), 30)
+    probs = np.round(rng.dirichlet(np.ones(k), 30), 1)  # rounded: ties in every class
+    probs /= probs.sum(axis=1, keepdims=True)
+    groups = [np.flatnonzero(y == c) for c in np.unique(y)]
+    weights = resample_weights(groups, 30, 50, np.random.default_rng(0))
+    figures = resampled_figures(y, probs, weights)
+    draws = np.random.default_rng(0)  # the same draws, resample by resample
+    for b in range(50):
+        idx = np.concatenate([draws.choice(g, len(g)) for g in groups])
+        assert np.array_equal(np.bincount(idx, minlength=30), weights[b])
+        each = discrimination(y[idx], probs[idx])
+        for name, values in figures.items():
+            assert values[b] == each.figure(name), (b, name)

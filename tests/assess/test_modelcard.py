@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from gliograde import GRADES
 from gliograde.assess.modelcard import write_model_card
 from gliograde.assess.record import figure_label, figure_names
@@ -25,6 +27,7 @@ def interval(m: dict, key: str) -> str:
     return f"{m[key]:.3f} (95 % CI {low:.3f}–{high:.3f})"
 
 
+@pytest.mark.slow  # what train wrote
 def test_train_writes_a_card_that_quotes_metrics_json(tiny_run):
     _, run, _ = tiny_run
     card = (run / "MODEL_CARD.md").read_text()
@@ -54,6 +57,7 @@ def test_train_writes_a_card_that_quotes_metrics_json(tiny_run):
     assert f"{len(grades)} subjects ({counts})" in card
 
 
+@pytest.mark.slow  # a trained run's metrics.json
 def test_the_card_follows_metrics_json(tiny_run, tmp_path):
     run = tmp_path / "run"
     copy_run(tiny_run[1], run)
@@ -64,6 +68,7 @@ def test_the_card_follows_metrics_json(tiny_run, tmp_path):
     assert "- ROC AUC: 0.123 (95 % CI 0.100–0.200)" in card
 
 
+@pytest.mark.slow  # unlinks a trained run's metrics.json
 def test_a_run_without_held_out_patients_says_so(tiny_run, tmp_path):
     run = tmp_path / "run"
     copy_run(tiny_run[1], run)
@@ -77,6 +82,7 @@ def test_a_run_without_held_out_patients_says_so(tiny_run, tmp_path):
     assert "auc:" not in card and "calibrated and flagged by the rule" not in card
 
 
+@pytest.mark.slow  # a trained run's report
 def test_the_report_links_to_the_card(tiny_run, tmp_path):
     from gliograde.assess.report import write_report
 

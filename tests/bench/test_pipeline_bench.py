@@ -6,12 +6,12 @@ import shutil
 import pytest
 
 
-def test_the_timing_run_is_a_complete_run(tiny_run, tmp_path):
+def test_the_timing_run_is_a_complete_run(tiny_store, tmp_path):
     from gliograde.bench.pipeline import timing_run
     from gliograde.infer.models import load_models
     from gliograde.run import Run
 
-    store, _, _ = tiny_run
+    store = tiny_store
     run = Run.open(timing_run(store, tmp_path / "timing-run", folds=5))
     models = load_models(run.weights())
     assert run.folds() == [0, 1, 2, 3, 4]  # the 5-fold ensemble users run
@@ -112,12 +112,13 @@ def test_memory_that_could_not_be_counted_is_not_met():
     assert v["value"] is None and v["met"] is False
 
 
-def test_each_loader_serves_the_store_slices(tiny_run, synth_small, tmp_path):
+@pytest.mark.slow  # every reader the bench compares, each with its cache
+def test_each_loader_serves_the_store_slices(tiny_store, synth_small, tmp_path):
     """Every reader the bench compares runs on the same slices (a smoke test of the bench's
     readers; nothing is timed here)."""
     from gliograde.bench.loaders import LOADER_KINDS, measure_loader
 
-    store, _, _ = tiny_run
+    store = tiny_store
     for kind in LOADER_KINDS:
         cache = tmp_path / kind
         r = measure_loader(kind, str(synth_small), str(store), str(cache), 8, 16)
@@ -127,6 +128,7 @@ def test_each_loader_serves_the_store_slices(tiny_run, synth_small, tmp_path):
             assert r["file_mb"] > 0 and len(list(cache.rglob("*.pt"))) > 0
 
 
+@pytest.mark.slow  # writes and reads a full-size DICOM head
 def test_the_raw_scan_bench_grades_a_dicom_export_of_a_head(tmp_path):
     """The bench's raw head is a DICOM export of four identifiable series in their own grids,
     with a skull around the brain (what preprocess and its skull stripping are timed on)."""

@@ -88,11 +88,11 @@ def with_skull(data, affine, is_seg):
     ids=["anisotropic", "grid", "skull"],
 )
 def test_predict_refuses_what_the_run_never_saw_and_grades_it_with_force(
-    tiny_run, synth_small, tmp_path, change, reason
+    fake_tiny_run, synth_small, tmp_path, change, reason
 ):
     from gliograde.predict import PredictOptions, predict_subjects
 
-    _, run, _ = tiny_run
+    _, run, _ = fake_tiny_run
     source = sorted(p for p in synth_small.iterdir() if p.is_dir())[1]
     subject = rewrite(source, tmp_path / source.name, change)
     (refused,) = predict_subjects([subject], run, PredictOptions(device="cpu"))
@@ -112,8 +112,8 @@ def test_predict_refuses_what_the_run_never_saw_and_grades_it_with_force(
         assert reason in summary["errors"][subject.name] and source.name in summary["answers"]
 
 
-def test_force_on_the_command_line(tiny_run, synth_small, tmp_path):
-    _, run, _ = tiny_run
+def test_force_on_the_command_line(fake_tiny_run, synth_small, tmp_path):
+    _, run, _ = fake_tiny_run
     source = sorted(p for p in synth_small.iterdir() if p.is_dir())[2]
     subject = rewrite(source, tmp_path / source.name, anisotropic)
     cmd = ["predict", run, subject, "--json", "--device", "cpu"]
@@ -126,6 +126,7 @@ def test_force_on_the_command_line(tiny_run, synth_small, tmp_path):
     shutil.rmtree(subject)
 
 
+@pytest.mark.slow  # the four real subjects' full volumes, each left out
 def test_real_patients_are_not_refused_by_a_store_of_other_real_patients(sample_dir):
     """Leave one out on the four real BraTS subjects: each is inside the range of the others.
 

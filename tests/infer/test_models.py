@@ -76,11 +76,11 @@ def test_an_open_grader_keeps_its_precision_whatever_the_environment_says(tmp_pa
         Grader.open(run, device="cpu", precision="fp16")
 
 
-def test_load_models_folds_every_batch_norm_and_refuses_training_mode(tiny_run):
+def test_load_models_folds_every_batch_norm_and_refuses_training_mode(fake_tiny_run):
     from gliograde.infer.models import load_models
     from gliograde.run import Run
 
-    weights = Run.open(tiny_run[1]).weights()
+    weights = Run.open(fake_tiny_run[1]).weights()
     folded = load_models(weights)[0]
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     kept = load_models(weights, fold_bn=False)[0]  # what exports write
@@ -115,11 +115,11 @@ def test_loaded_models_keep_their_weights_when_the_file_is_replaced(tmp_path):
     assert float(total) == pytest.approx(want, rel=1e-12) and sympy == "False"
 
 
-def test_bf16_changes_slice_probabilities_by_little(tiny_run, monkeypatch):
+def test_bf16_changes_slice_probabilities_by_little(fake_tiny_run, monkeypatch):
     from gliograde.infer.models import load_models, run_models
     from gliograde.run import Run
 
-    run = Run.open(tiny_run[1])
+    run = Run.open(fake_tiny_run[1])
     x = torch.randn(8, 4, 32, 32, generator=torch.Generator().manual_seed(0))
     exact, _ = run_models(load_models(run.weights(), precision="fp32"), x)
     fast, _ = run_models(load_models(run.weights(), precision="bf16"), x)
@@ -128,13 +128,13 @@ def test_bf16_changes_slice_probabilities_by_little(tiny_run, monkeypatch):
 
 
 def test_with_a_segmentation_only_tumor_slices_go_through_the_models(
-    tiny_run, synth_small, monkeypatch
+    fake_tiny_run, synth_small, monkeypatch
 ):
     """The same answer as scoring every slice (cross-validation's pass), for fewer slices."""
     from gliograde.infer.grader import Grader, tumor_pixels
     from gliograde.io.layouts import discover
 
-    grader = Grader.open(tiny_run[1], precision="fp32")
+    grader = Grader.open(fake_tiny_run[1], precision="fp32")
     run = grader.run
     subject = discover(synth_small).subjects[0]
     examined = grader.examine(subject)

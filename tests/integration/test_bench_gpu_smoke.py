@@ -3,7 +3,11 @@ it is proven before a GPU is lent. Nothing here is judged by speed."""
 
 import json
 
+import pytest
+
 from helpers.cli import invoke
+
+pytestmark = pytest.mark.slow  # trains (a 5-fold cross-validation) and compiles
 
 
 def test_the_gpu_bench_runs_end_to_end_in_smoke_mode(tmp_path):

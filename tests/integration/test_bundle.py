@@ -10,6 +10,8 @@ from gliograde.predict import PredictOptions, predict_subjects
 from gliograde.predict.formats import predictions_csv
 from helpers.bundle import read_rows, run_bundle
 
+pytestmark = pytest.mark.slow  # trains (tiny_run); runs MONAI's bundle in a child process
+
 
 @pytest.fixture(scope="module")
 def bundle(tiny_run, tmp_path_factory):

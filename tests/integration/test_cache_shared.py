@@ -21,6 +21,8 @@ import pytest
 
 from helpers.exports import synthetic_export
 
+pytestmark = pytest.mark.slow  # processes sharing one cache, one killed; a trained run
+
 WAITING = "waiting: another process is preprocessing"
 
 

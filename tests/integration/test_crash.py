@@ -19,6 +19,8 @@ from gliograde.store.write import prepare
 from gliograde.train.resume import read_log
 from helpers.runs import train_config
 
+pytestmark = pytest.mark.slow  # trains in child processes, killed and resumed
+
 CLI = [sys.executable, "-m", "gliograde"]
 
 

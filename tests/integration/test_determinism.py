@@ -3,6 +3,8 @@
 (Splits: tests/store/test_splits.py::test_splits_are_seeded.)
 """
 
+import pytest
+
 from gliograde.experiment import train_and_evaluate
 from gliograde.io.synth import synth_cohort
 from gliograde.preprocess.slices import PrepareConfig
@@ -25,6 +27,7 @@ def test_same_seed_same_synthetic_files(tmp_path):
     assert a.keys() == c.keys() and a != c
 
 
+@pytest.mark.slow  # prepares the cohort twice, in worker processes
 def test_same_options_same_store_bytes(synth_small, tmp_path):
     config = PrepareConfig(size=32, min_tumor_pixels=20, folds=2, seed=4)
     for name in ("a", "b"):
@@ -34,6 +37,7 @@ def test_same_options_same_store_bytes(synth_small, tmp_path):
     assert a == b  # slice data, index, splits and manifest, byte for byte
 
 
+@pytest.mark.slow  # trains twice
 def test_same_seed_same_metrics_on_cpu(synth_small, tmp_path):
     prepare(
         synth_small,
@@ -51,6 +55,7 @@ def test_same_seed_same_metrics_on_cpu(synth_small, tmp_path):
     assert a == b
 
 
+@pytest.mark.slow  # trains twice
 def test_resident_slices_train_exactly_like_the_store(synth_small, tmp_path):
     """--resident (slices kept on the device, here the CPU) changes where x comes from, not x."""
     prepare(

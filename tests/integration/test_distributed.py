@@ -21,11 +21,9 @@ import numpy as np
 import pytest
 
 from gliograde.model.weights import load_checkpoint
-from gliograde.preprocess.slices import PrepareConfig
 from gliograde.run.config import TrainConfig
 from gliograde.store.read import SliceStore
 from gliograde.store.splits import load_splits
-from gliograde.store.write import prepare
 from gliograde.train.sampling import IndexedSlices, make_train_loader
 
 TRAIN = [
@@ -44,11 +42,10 @@ TRAIN = [
 
 
 @pytest.fixture(scope="module")
-def store(synth_small, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ddp") / "store"
-    config = PrepareConfig(slices="brain", size=32, min_tumor_pixels=20, folds=2)
-    prepare(synth_small, out, config, quiet=True)
-    return out
+def store(tiny_store):
+    """32×32 brain slices of synth_small in 2 folds: the session's ``tiny_store`` (training
+    only reads its store)."""
+    return tiny_store
 
 
 def gliograde(*args, ddp=False):
@@ -79,6 +76,7 @@ def validation_rows(run, fold):
         return [r for r in csv.DictReader(f) if r.get("val_n_slices")]
 
 
+@pytest.mark.slow  # trains, once alone and once under torchrun
 def test_ddp_counts_each_patient_once_and_matches_one_process(store, tmp_path):
     single, ddp, other_seed = tmp_path / "single", tmp_path / "ddp", tmp_path / "seed1"
     gliograde("train", store, "--out", single, *TRAIN)
@@ -187,6 +185,7 @@ def ddp_straight(store, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # trains under torchrun, stopped and resumed
 @pytest.mark.parametrize(
     "stop", ["SIGTERM to the launcher", "Ctrl-C to the process group"], ids=["SIGTERM", "Ctrl-C"]
 )

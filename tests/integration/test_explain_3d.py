@@ -14,6 +14,8 @@ from gliograde.assess.explain import ExplainOptions
 from helpers.browser import open_viewer
 from helpers.runs import train_config
 
+pytestmark = pytest.mark.slow  # trains a run; opens its viewers in Chromium
+
 
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory):

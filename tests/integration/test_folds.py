@@ -5,18 +5,18 @@ import json
 
 import pytest
 
-from gliograde.preprocess.slices import PrepareConfig
 from gliograde.store.read import SliceStore
-from gliograde.store.write import prepare
 from gliograde.train.folds import train_folds
 from helpers.runs import train_config
 
+pytestmark = pytest.mark.slow  # trains
+
 
 @pytest.fixture(scope="module")
-def store(synth_small, tmp_path_factory):
-    out = tmp_path_factory.mktemp("folds") / "store"
-    prepare(synth_small, out, PrepareConfig(size=32, min_tumor_pixels=20, folds=2), quiet=True)
-    return out
+def store(tiny_store):
+    """32×32 brain slices of synth_small in 2 folds: the session's ``tiny_store`` (training
+    only reads its store)."""
+    return tiny_store
 
 
 def record_reads(monkeypatch) -> list[str]:

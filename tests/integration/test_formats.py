@@ -13,6 +13,8 @@ import pytest
 from helpers import formats
 from helpers.cli import invoke
 
+pytestmark = pytest.mark.slow  # trains (tiny_run); predicts and explains through the command line
+
 SUBJECT = "BraTS20_Training_316"
 CASE = "BRATS_316"
 

@@ -16,6 +16,8 @@ from gliograde.store.read import SliceStore
 from helpers.cli import invoke
 from helpers.corpus import IMAGE_CORRUPTIONS, corrupt_empty_seg, first_subject
 
+pytestmark = pytest.mark.slow  # trains and predicts end to end, every export format
+
 
 def test_training_writes_every_file(tiny_run):
     store, run, _ = tiny_run

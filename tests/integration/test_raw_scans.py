@@ -13,6 +13,8 @@ from gliograde import MODALITIES
 from gliograde.scans.inputs import preprocess_inputs
 from gliograde.scans.simulate import raw_like, write_raw_export
 
+pytestmark = pytest.mark.slow  # N4, registration and skull stripping of raw scans; a trained run
+
 SUBJECT = "BraTS20_Training_007"
 
 

@@ -11,6 +11,8 @@ from gliograde.core.lock import FolderBusy
 from gliograde.predict import PredictOptions, predict_subjects
 from helpers.processes import lock_held_elsewhere
 
+pytestmark = pytest.mark.slow  # a trained run's files (tiny_run); a lock holder in a child process
+
 
 @pytest.fixture
 def run(tiny_run, tmp_path):

@@ -19,6 +19,8 @@ import pytest
 from helpers.exports import synthetic_export
 from helpers.orthanc import ORTHANC, echo, free_port, orthanc, start_node, wait_until
 
+pytestmark = pytest.mark.slow  # a PACS (Orthanc) and the node in child processes; a trained run
+
 GRADING_S = 400  # preprocessing a raw study (N4, registration, skull stripping) on 2 busy cores
 
 

@@ -3,10 +3,13 @@ and scalp around the same brain (``synth --skull``), so the true brain is known.
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 from gliograde.io.synth import make_subject
 from gliograde.scans.register import as_array, read
 from gliograde.scans.strip import brain_mask
+
+pytestmark = pytest.mark.slow  # deepbet's network on whole volumes
 
 
 def test_deepbet_finds_the_brain_inside_a_synthetic_head(tmp_path):

@@ -23,6 +23,8 @@ from gliograde.run.calibration import Mode
 from helpers.data import SMALL_SHAPE, label_column, volume
 from helpers.runs import trained_run
 
+pytestmark = pytest.mark.slow  # trains a run per target
+
 
 @dataclass(frozen=True)
 class Label:

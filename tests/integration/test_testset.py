@@ -10,6 +10,8 @@ from gliograde.predict import predict_subjects
 from helpers.cli import invoke
 from helpers.data import hgg_of, write_manifest
 
+pytestmark = pytest.mark.slow  # trains (tiny_run); grades a test cohort
+
 
 def test_evaluate_test_on_a_csv_manifest_cohort(tiny_run, synth_small, tmp_path):
     from gliograde.assess.evaluate import evaluate_test

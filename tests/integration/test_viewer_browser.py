@@ -14,6 +14,8 @@ from gliograde.assess.viewer import ViewerCase, ViewerFiles, write_script, write
 from gliograde.io.cohort import Subject
 from helpers.browser import open_viewer
 
+pytestmark = pytest.mark.slow  # Chromium
+
 SUBJECT = "Synth_0002"
 
 

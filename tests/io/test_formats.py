@@ -50,6 +50,7 @@ def same_slices(a, b):
     assert difference.max() < 0.02  # float16 steps at |z| up to 8 are ≤ 0.008
 
 
+@pytest.mark.slow  # a real subject's full volumes, rewritten in each layout
 def test_brainlesion_names_and_unit_range_intensities(original, written):
     subject = only(discover_inputs([written["brainlesion"]])[0])
     assert subject.subject_id == SUBJECT and not subject.problems
@@ -60,6 +61,7 @@ def test_brainlesion_names_and_unit_range_intensities(original, written):
     same_slices(original[1], preprocess_subject(subject, PrepareConfig("brain")))
 
 
+@pytest.mark.slow  # a real subject rewritten and read as 4D files
 def test_a_decathlon_case_is_read_by_its_declared_names_and_labels(original, written):
     cohort = discover(written["decathlon"], need_labels=False)
     assert cohort.layout == "decathlon"
@@ -75,6 +77,7 @@ def test_a_decathlon_case_is_read_by_its_declared_names_and_labels(original, wri
     same_slices(original[1], preprocess_subject(subject, PrepareConfig("brain")))
 
 
+@pytest.mark.slow  # a real subject's full volumes, rewritten in each layout
 def test_an_nnunet_case_is_read_whatever_the_channel_order(original, written):
     cohort = discover(written["nnunet"], need_labels=False)
     subject = only(cohort.subjects)
@@ -88,6 +91,7 @@ def test_an_nnunet_case_is_read_whatever_the_channel_order(original, written):
     assert only(discover_inputs([written["nnunet"] / "imagesTr"])[0]).subject_id == "BraTS_158"
 
 
+@pytest.mark.slow  # a real subject's full volumes, rewritten in each layout
 def test_training_needs_the_grades_of_a_dataset(written, sample_dir, tmp_path):
     cohort = discover(written["decathlon"])
     assert only(cohort.subjects).problems == ["grade unknown: give the grades with --labels CSV"]
@@ -96,6 +100,7 @@ def test_training_needs_the_grades_of_a_dataset(written, sample_dir, tmp_path):
     assert only(discover(written["decathlon"], labels).subjects).label == "LGG"
 
 
+@pytest.mark.slow  # a real subject's full volumes, rewritten in each layout
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -118,6 +123,7 @@ def test_an_ambiguous_dataset_json_is_one_line_that_says_what_to_fix(written, ch
         path.write_text(kept)
 
 
+@pytest.mark.slow  # a real subject's full volumes, rewritten and read
 def test_an_unmasked_flair_is_masked_with_the_others_brain(original, sample_dir, tmp_path):
     folder = formats.unmasked(sample_dir / SUBJECT, tmp_path)
     subject = only(discover_inputs([folder])[0])
@@ -133,6 +139,7 @@ def test_an_unmasked_flair_is_masked_with_the_others_brain(original, sample_dir,
     same_slices(original[1], slices)
 
 
+@pytest.mark.slow  # a real subject's full volumes, rewritten and read
 def test_two_unmasked_sequences_are_named_by_the_guard(original, sample_dir, tmp_path):
     """No three sequences agree: nothing is masked, and the out-of-distribution line blames the
     two sequences whose own brain is implausible, not the skull."""
@@ -175,6 +182,7 @@ def test_a_segmentation_with_fractional_labels_is_refused(tmp_path):
         brats_labels(np.array([0.0, 0.5, 1.0]), {0: 0, 1: 2}, tmp_path / "seg.nii.gz")
 
 
+@pytest.mark.slow  # a real subject's full volumes, rewritten in each layout
 def test_only_a_dataset_folder_or_its_image_folders_are_a_dataset(written):
     from gliograde.io.datasets import dataset_root
 
@@ -183,6 +191,7 @@ def test_only_a_dataset_folder_or_its_image_folders_are_a_dataset(written):
     assert dataset_root(root / "labelsTr") is None and dataset_root(root / "dataset.json") is None
 
 
+@pytest.mark.slow  # a real subject's full volumes, rewritten in each layout
 def test_channel_files_without_their_dataset_json_say_so(written, tmp_path):
     import shutil
 

@@ -21,6 +21,7 @@ READERS = {
 }
 
 
+@pytest.mark.slow  # hundreds of cases, each in a child process
 @pytest.mark.parametrize("reader", list(READERS))
 def test_fuzzed_inputs_give_an_answer_or_one_clear_line(reader):
     target, n = READERS[reader]
@@ -30,6 +31,7 @@ def test_fuzzed_inputs_give_an_answer_or_one_clear_line(reader):
     assert tally.failures == [], "\n".join(tally.failures[:3])
 
 
+@pytest.mark.slow  # 60 cases, each in a child process
 def test_dicom_cases_reach_both_volumes_and_refusals():
     """The DICOM fuzz is not all refusals: a share of the mutations keep a usable exam, whose
     volumes are then checked against the headers."""
@@ -37,6 +39,7 @@ def test_dicom_cases_reach_both_volumes_and_refusals():
     assert tally.counts.get("volumes", 0) >= 10 and tally.counts.get("one line", 0) >= 10
 
 
+@pytest.mark.slow  # over 100 files, each in a child process
 def test_pydicoms_own_test_files_are_used_or_refused_with_a_line():
     from helpers.fuzz_dicom import corpus_files
 
@@ -51,7 +54,7 @@ def test_a_hang_and_a_blow_up_are_counted_with_their_seed(monkeypatch):
     allocates past the limit is counted as a memory-limit hit; the next case still runs."""
     from helpers import isolated
 
-    monkeypatch.setattr(isolated, "TIMEOUT_S", 3.0)
+    monkeypatch.setattr(isolated, "TIMEOUT_S", 1.5)
     tally = run_cases("helpers.fuzz_selftest:case", [0, 1, 2, 3], workers=1)
     assert tally.counts == {"answered": 2, "hang": 1, "memory limit": 1}
     assert [f.split(":")[0] for f in tally.failures] == ["seed 1", "seed 2"]

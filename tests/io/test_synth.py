@@ -22,13 +22,13 @@ def test_a_skull_surrounds_the_same_brain():
     assert values[-len(values) // 10 :].mean() > 5 * values[: len(values) // 10].mean()
 
 
-def test_predict_refuses_an_unstripped_head(tiny_run, tmp_path):
+def test_predict_refuses_an_unstripped_head(fake_tiny_run, tmp_path):
     from gliograde.predict import predict_subjects
 
     cohort = tmp_path / "heads"
     synth_cohort(cohort, 2, 0.5, seed=3, shape=SMALL_SHAPE, quiet=True, skull=True)
     assert "skull=True" in (cohort / "SYNTHETIC.txt").read_text()
-    answers = [p.to_dict() for p in predict_subjects([cohort], tiny_run[1])]
+    answers = [p.to_dict() for p in predict_subjects([cohort], fake_tiny_run[1])]
     assert len(answers) == 2
     for answer in answers:
         assert "out of distribution" in answer["error"]

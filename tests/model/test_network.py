@@ -63,6 +63,7 @@ def test_adapted_stem_keeps_the_response_to_equal_channels():
     torch.testing.assert_close(out3, out4)
 
 
+@pytest.mark.slow  # trains: 8 AdamW steps of the full network
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
     model = GradeNet()

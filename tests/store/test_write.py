@@ -51,6 +51,7 @@ def test_store_matches_source_volumes(synth_small, small_store):
         assert set(np.unique(seg)) <= {0, 1, 2, 4}
 
 
+@pytest.mark.slow  # prepares the four real subjects' full volumes
 def test_channel_order_on_the_real_sample(sample_dir, tmp_path):
     prepare(sample_dir, tmp_path / "s", PrepareConfig("tumor"), workers=2, quiet=True)
     store = SliceStore(tmp_path / "s")

@@ -45,7 +45,10 @@ def test_an_unknown_precision_is_refused():
         TrainConfig("s", "o", precision="fp8")
 
 
-def test_the_run_records_its_precision_and_resume_refuses_another(tiny_run, tmp_path, monkeypatch):
+@pytest.mark.slow  # trains fold 0, then resumes it
+def test_the_run_records_its_precision_and_resume_refuses_another(
+    tiny_store, tmp_path, monkeypatch
+):
     """config.json records what auto resolved to; --resume with auto keeps it, and with another
     precision is refused before anything is trained."""
     import json
@@ -53,7 +56,7 @@ def test_the_run_records_its_precision_and_resume_refuses_another(tiny_run, tmp_
     from gliograde.train import precision
     from gliograde.train.folds import train_folds
 
-    store, _, _ = tiny_run
+    store = tiny_store
     monkeypatch.setattr(precision, "native_bf16", lambda device: False)  # auto: fp32 on a CPU
     out = tmp_path / "run"
     train_folds(train_config(store, out, folds=[0], select="last"))
@@ -68,7 +71,7 @@ def test_the_run_records_its_precision_and_resume_refuses_another(tiny_run, tmp_
     assert (out / "fold_0" / "model.safetensors").read_bytes() == weights
 
 
-def test_a_run_from_before_the_precision_was_recorded_resumes_in_float32(tiny_run, tmp_path):
+def test_a_run_from_before_the_precision_was_recorded_resumes_in_float32(fake_tiny_run, tmp_path):
     """Training on a CPU was float32 before --precision existed: a resumed old run stays so."""
     import json
 
@@ -79,8 +82,8 @@ def test_a_run_from_before_the_precision_was_recorded_resumes_in_float32(tiny_ru
     assert recorded_precision(old, "cpu") == "fp32"
     run = tmp_path / "old-run"
     run.mkdir()
-    record = json.loads((tiny_run[1] / "config.json").read_text())
+    record = json.loads((fake_tiny_run[1] / "config.json").read_text())
     record.pop("precision", None)
     (run / "config.json").write_text(json.dumps(record))
-    resumed = with_resolved_precision(train_config(tiny_run[0], run, resume=True), run)
+    resumed = with_resolved_precision(train_config(fake_tiny_run[0], run, resume=True), run)
     assert resumed.precision == "fp32"

@@ -7,8 +7,8 @@ from gliograde.store.read import SliceStore
 from gliograde.train.sampling import IndexedSlices, as_batch
 
 
-def test_a_resident_batch_holds_what_its_items_hold(tiny_run):
-    store = SliceStore(tiny_run[0])
+def test_a_resident_batch_holds_what_its_items_hold(tiny_store):
+    store = SliceStore(tiny_store)
     subjects = sorted(store.subjects)
     labels = IndexedSlices(store, subjects[1:], 3, subjects, images=False)
     indices = [5, 0, 17, len(labels) - 1]
@@ -21,8 +21,8 @@ def test_a_resident_batch_holds_what_its_items_hold(tiny_run):
     assert 0 not in batch["subject_idx"].tolist()  # subjects[0] is not in this dataset
 
 
-def test_the_resident_images_are_the_store_slices_in_item_order(tiny_run):
-    store = SliceStore(tiny_run[0])
+def test_the_resident_images_are_the_store_slices_in_item_order(tiny_store):
+    store = SliceStore(tiny_store)
     subjects = sorted(store.subjects)
     read = IndexedSlices(store, subjects, 1, subjects)
     images = IndexedSlices(store, subjects, 1, subjects, images=False).resident_images()

@@ -107,17 +107,66 @@ def bootstrap_intervals(
     groups = [np.flatnonzero(y == c) for c in np.unique(y)]
     if len(groups) < 2:
         return {}
-    rng = np.random.default_rng(seed)
-    samples: dict[str, list[float]] = {name: [] for name in interval_names(probs.shape[-1])}
-    for _ in range(n_boot):
-        idx = np.concatenate([rng.choice(g, len(g)) for g in groups])
-        figures = discrimination(y[idx], probs[idx])
-        for name, values in samples.items():
-            value = figures.figure(name)
-            if value is not None:
-                values.append(value)
+    weights = resample_weights(groups, len(y), n_boot, np.random.default_rng(seed))
+    samples = resampled_figures(y, probs, weights)
     alpha = (1 - level) / 2
     return {
-        k: [float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))] if v else None
-        for k, v in samples.items()
+        name: [float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))] if len(v) else None
+        for name, v in samples.items()
     }
+
+
+def resample_weights(groups: list, n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """How many times each of ``n`` patients is drawn in each of ``n_boot`` resamples
+    ``[n_boot, n]``: each group's patients drawn with replacement, as many as the group has."""
+    weights = np.zeros((n_boot, n))
+    for row in weights:
+        for g in groups:
+            row += np.bincount(rng.choice(g, len(g)), minlength=n)
+    return weights
+
+
+def resampled_figures(y: np.ndarray, probs: np.ndarray, weights: np.ndarray) -> dict:
+    """The figures of :func:`interval_names` in each resample (rows of ``weights``), as
+    :func:`discrimination` gives them for the resampled patients; a figure a resample leaves
+    undefined is left out."""
+    k = probs.shape[-1]
+    aucs = [weighted_auc(y == c, probs[:, c], weights) for c in ([1] if k == 2 else range(k))]
+    found = [a for a in aucs if a is not None]
+    cells = np.zeros((len(y), k * k))
+    cells[np.arange(len(y)), y * k + answer_index(probs)] = 1
+    confusion = (weights @ cells).reshape(-1, k, k)  # [resample][true][answer]
+    counts, hits = confusion.sum(axis=2), np.diagonal(confusion, axis1=1, axis2=2)
+    present = counts[0] > 0  # resampling keeps each class's size
+    recalls = hits[:, present] / counts[:, present]
+    out = {
+        "auc": np.mean(found, axis=0) if found else np.array([]),
+        "balanced_accuracy": recalls.mean(axis=1),
+    }
+    if k == 2:
+        tp, fp, fn = confusion[:, 1, 1], confusion[:, 0, 1], confusion[:, 1, 0]
+        f1 = tp + fp + fn > 0
+        out |= {
+            "sensitivity": hits[:, 1] / counts[:, 1] if present[1] else np.array([]),
+            "specificity": hits[:, 0] / counts[:, 0] if present[0] else np.array([]),
+            "f1": 2 * tp[f1] / (2 * tp[f1] + fp[f1] + fn[f1]),
+        }
+    return out
+
+
+def weighted_auc(positive: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+    """The ROC AUC of ``score`` for the ``positive`` cases in each resample (rows of ``weights``:
+    how many times each case is drawn), or None when either side is empty.
+
+    The sum over (positive, negative) pairs of 1 when the positive scores higher and ½ at a tie,
+    weighted by how often each is drawn: the Mann-Whitney U that
+    :func:`~gliograde.model.probability.roc_auc` counts by ranks. Every partial sum is a multiple
+    of ½, exact in float64, so the two agree to the last bit.
+    """
+    pos, neg = np.flatnonzero(positive), np.flatnonzero(~positive)
+    if not len(pos) or not len(neg):
+        return None
+    s_pos, s_neg = score[pos, None], score[None, neg]
+    pairs = (s_pos > s_neg) + 0.5 * (s_pos == s_neg)
+    w_pos, w_neg = weights[:, pos], weights[:, neg]
+    return ((w_pos @ pairs) * w_neg).sum(axis=1) / (w_pos.sum(axis=1) * w_neg.sum(axis=1))
