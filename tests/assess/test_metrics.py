@@ -118,3 +118,10 @@ def test_each_resample_has_the_figures_of_its_patients(k):
         each = discrimination(y[idx], probs[idx])
         for name, values in figures.items():
             assert values[b] == each.figure(name), (b, name)
+
+
+def test_the_positive_view_is_refused_for_three_classes():
+    figures = discrimination(Y3, PROBS3)
+    for name in ("sensitivity", "specificity", "f1"):
+        with pytest.raises(ValueError, match=f"{name} is a two-class figure"):
+            figures.figure(name)

@@ -128,17 +128,25 @@ def test_twenty_studies_are_graded_with_the_weights_read_and_hashed_once(
     assert len(cached) == STUDIES  # each study preprocessed into the spool's cache
 
 
-def test_a_run_that_cannot_grade_stops_the_node_before_its_spool_is_made(tmp_path):
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("fold_1/model.safetensors", r"fold_1/model\.safetensors: corrupt or truncated weights"),
+        ("calibration.json", r"calibration\.json"),
+    ],
+    ids=["weights", "calibration"],
+)
+def test_a_run_that_cannot_grade_stops_the_node_before_its_spool_is_made(
+    tmp_path, damage, message
+):
     from gliograde.core.errors import GliogradeError
     from gliograde.serve.node import Peer
     from gliograde.serve.worker import Node, ServeConfig
 
     run = fake_run(tmp_path / "run")
-    (run / "fold_1" / "model.safetensors").write_bytes(b"changed")
+    (run / damage).write_bytes(b"changed")
     config = ServeConfig(run, tmp_path / "spool", Peer("127.0.0.1", 9, "P"), device="cpu")
-    with pytest.raises(
-        GliogradeError, match=r"fold_1/model\.safetensors: corrupt or truncated weights"
-    ):
+    with pytest.raises(GliogradeError, match=message):
         Node(config)
     assert not (tmp_path / "spool").exists()
 

@@ -148,10 +148,10 @@ def reported(run: Run) -> dict[str, dict]:
         return {}
     out = {}
     for r in read_rows(path, run.target.classes):
-        mode = "" if given(r.get("p")) else "_noseg"
-        p = r.get(f"p{mode}")
+        suffix = (Mode.SEG if given(r.get("p")) else Mode.NOSEG).suffix
+        p = r.get(f"p{suffix}")
         if given(p):
-            out[r["subject"]] = {"p": probability_of_text(p), "flag": bool(r.get(f"flag{mode}"))}
+            out[r["subject"]] = {"p": probability_of_text(p), "flag": bool(r.get(f"flag{suffix}"))}
     return out
 
 

@@ -34,25 +34,35 @@ class Discrimination:
 
     @property
     def k(self) -> int:
+        """The number of classes."""
         return len(self.confusion)
 
     def recall(self, c: int) -> float | None:
+        """The share of class ``c``'s patients answered ``c`` (None without any)."""
         row = self.confusion[c]
         return row[c] / sum(row) if sum(row) else None
+
+    def two_classes(self, name: str) -> None:
+        """Raises ValueError: ``name`` is a figure of two classes, and these are not two."""
+        if self.k != 2:
+            raise ValueError(f"{name} is a two-class figure; these figures are of {self.k}")
 
     @property
     def sensitivity(self) -> float | None:
         """Two classes: the recall of class 1."""
+        self.two_classes("sensitivity")
         return self.recall(1)
 
     @property
     def specificity(self) -> float | None:
         """Two classes: the recall of class 0."""
+        self.two_classes("specificity")
         return self.recall(0)
 
     @property
     def f1(self) -> float | None:
         """Two classes: the F1 score of class 1."""
+        self.two_classes("f1")
         (_, fp), (fn, tp) = self.confusion
         return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
 

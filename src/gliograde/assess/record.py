@@ -70,11 +70,13 @@ class Flags:
 
     @classmethod
     def from_dict(cls, data: dict) -> Flags:
+        """The record of its object in ``metrics.json``."""
         known = {k: v for k, v in data.items() if k != "threshold_saved"}
         return cls(**known, threshold_saved=data.get("threshold_saved"),
                    cross_validated="threshold_saved" in data)  # fmt: skip
 
     def to_dict(self) -> dict:
+        """Its object in ``metrics.json``."""
         out = asdict(self)
         del out["cross_validated"]
         if not self.cross_validated:
@@ -102,6 +104,7 @@ class CalibrationFigures:
 
     @classmethod
     def from_dict(cls, data: dict) -> CalibrationFigures:
+        """The record of its object in ``metrics.json``."""
         crossfit = {k: data[k] for k in (*CROSSFIT, *CROSSFIT_TAIL) if k in data}
         plain = {k: v for k, v in data.items() if k not in crossfit}
         return cls(**plain, crossfit=crossfit)
@@ -120,6 +123,7 @@ class CalibrationFigures:
         return self.crossfit.get("folds_calibrated")
 
     def to_dict(self) -> dict:
+        """Its object in ``metrics.json``."""
         out = {k: v for k, v in asdict(self).items() if k != "crossfit"}
         head = {k: out.pop(k) for k in ("temperature", "bias", "applied")}
         before = {k: self.crossfit[k] for k in CROSSFIT[:2] if k in self.crossfit}
@@ -152,6 +156,7 @@ class ModeFigures:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModeFigures:
+        """The record of its object in ``metrics.json``."""
         folds = [(int(f["fold"]), discrimination_of(f)) for f in data["per_fold"]]
         return cls(
             discrimination_of(data), data["auc_uncalibrated"], data["ci95"], folds,
@@ -160,6 +165,7 @@ class ModeFigures:
         )  # fmt: skip
 
     def to_dict(self) -> dict:
+        """Its object in ``metrics.json``."""
         out = self.discrimination.to_dict() | {"auc_uncalibrated": self.auc_uncalibrated}
         out |= {"ci95": self.ci95, "auc_ci": self.ci95.get("auc")}
         out |= {"note": self.note} if self.note is not None else {}
@@ -179,6 +185,7 @@ class SliceFigures:
         return self.discrimination.figure(name)
 
     def to_dict(self) -> dict:
+        """Its object in ``metrics.json``."""
         return self.discrimination.to_dict() | {"note": self.note}
 
 
@@ -255,6 +262,7 @@ class Metrics:
         )  # fmt: skip
 
     def to_dict(self) -> dict:
+        """Its object in ``metrics.json``."""
         out: dict[str, Any] = {"inference": asdict(self.inference)} if self.inference else {}
         out |= {"protocol": self.protocol}
         if self.skipped is not None:
@@ -272,6 +280,7 @@ class Metrics:
         return out | self.extra
 
     def write(self, path: Path) -> None:
+        """Write ``metrics.json`` at ``path`` (atomically)."""
         write_json(Path(path), self.to_dict())
 
 

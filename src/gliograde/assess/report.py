@@ -90,8 +90,13 @@ def calibration_table(metrics: Metrics) -> str:
 
 
 def read_patients(folder: Path, classes: tuple[str, ...]) -> list[dict]:
-
+    """The rows of the run's ``predictions_patients.csv``, probabilities as texts per class."""
     return read_rows(folder / "predictions_patients.csv", tuple(classes))
+
+
+def row_mode(row: dict) -> Mode:
+    """The mode a patient's row reports: with the segmentation where it has that answer."""
+    return Mode.SEG if row.get("p") else Mode.NOSEG
 
 
 def patient_card(
@@ -100,15 +105,15 @@ def patient_card(
     """One patient: prediction, probabilities, uncertainty and flag, two Grad-CAM panels, and a
     link to the patient's viewer (``viewer``, relative to the page) when there is one."""
     true = classes[int(row["y"])]
-    pred = row.get("pred") or row.get("pred_noseg", "")
+    mode = row_mode(row)
+    pred = row.get(f"pred{mode.suffix}", "")
     verdict = (
         '<span class="ok">correct</span>' if pred == true else '<span class="bad">wrong</span>'
     )
-    flag_value = row.get("flag", row.get("flag_noseg", ""))
-    flag = '<span class="bad">uncertain</span>' if flag_value else "confident"
-    p = probability_of_text(row.get("p") or row["p_noseg"])
-    p_unc = probability_of_text(row.get("p_uncalibrated") or row["p_noseg_uncalibrated"])
-    unc = row.get("uncertainty") or row.get("uncertainty_noseg")
+    flag = '<span class="bad">uncertain</span>' if row.get(f"flag{mode.suffix}") else "confident"
+    p = probability_of_text(row[f"p{mode.suffix}"])
+    p_unc = probability_of_text(row[f"p{mode.suffix}_uncalibrated"])
+    unc = row.get(f"uncertainty{mode.suffix}")
     if unc is None:
         raise ValueError(f"{row['subject']}: no uncertainty in the patient's row")
     images = "".join(embed_png(explain_dir / name) for name in panels[:2])

@@ -71,7 +71,9 @@ class Opened:
         options = PredictOptions(
             force=config.force, device=config.device, precision=config.precision
         )
-        return cls(open_grader(config.run, options), options, run_identity(config.run))
+        grader = open_grader(config.run, options)
+        _ = grader.calibration  # read now: a run without a usable calibration.json stops the node
+        return cls(grader, options, run_identity(config.run))
 
 
 class Node:
