@@ -23,9 +23,11 @@ from typing import Protocol, TypeVar, runtime_checkable
 import numpy as np
 import torch
 
+from gliograde.core.environment import PRECISION_CHOICES
+
 VARIANTS = ("identity", "flip_lr", "flip_ap")
 """Test-time variants: the slice as is, mirrored left-right, mirrored front-back."""
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = PRECISION_CHOICES
 """``--precision`` of the commands that grade (``auto``: see :func:`inference_dtype`)."""
 
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
