@@ -136,9 +136,7 @@ def test_twenty_studies_are_graded_with_the_weights_read_and_hashed_once(
     ],
     ids=["weights", "calibration"],
 )
-def test_a_run_that_cannot_grade_stops_the_node_before_its_spool_is_made(
-    tmp_path, damage, message
-):
+def test_a_run_that_cannot_grade_stops_the_node_before_its_spool_is_made(tmp_path, damage, message):
     from gliograde.core.errors import GliogradeError
     from gliograde.serve.node import Peer
     from gliograde.serve.worker import Node, ServeConfig
