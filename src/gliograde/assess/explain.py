@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeGuard
 
 import numpy as np
 import torch
@@ -141,23 +140,18 @@ def check_holds_run(store, run: Run) -> None:
 def reported(run: Run) -> dict[str, dict]:
     """Each out-of-fold patient's reported (calibrated, cross-fitted) probabilities ``p``
     ``[K]`` and ``flag``, when evaluated."""
-    from gliograde.assess.patients import probability_of_text, read_rows
+    from gliograde.assess.patients import given, probability_of_text, read_rows, row_mode
 
     path = run.path / "predictions_patients.csv"
     if not path.is_file():
         return {}
     out = {}
     for r in read_rows(path, run.target.classes):
-        suffix = (Mode.SEG if given(r.get("p")) else Mode.NOSEG).suffix
+        suffix = row_mode(r).suffix
         p = r.get(f"p{suffix}")
         if given(p):
             out[r["subject"]] = {"p": probability_of_text(p), "flag": bool(r.get(f"flag{suffix}"))}
     return out
-
-
-def given(value: list[str] | None) -> TypeGuard[list[str]]:
-    """A probability the file holds: its texts, none of them empty."""
-    return value is not None and len(value) > 0 and all(value)
 
 
 def store_z(store, subject: str) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 
@@ -65,6 +66,17 @@ def read_rows(path: Path, classes: tuple[str, ...]) -> list[dict]:
         rows = list(csv.DictReader(f))
     names = [column(c, m) for m in MODES for c in ANSWER + EVIDENCE]
     return [inner_names(row, names, classes) for row in rows]
+
+
+def given(value: list[str] | None) -> TypeGuard[list[str]]:
+    """A probability the file holds: its texts, none of them empty."""
+    return value is not None and len(value) > 0 and all(value)
+
+
+def row_mode(row: dict) -> Mode:
+    """The mode a row of :func:`read_rows` reports: with the segmentation where it has that
+    answer, else without."""
+    return Mode.SEG if given(row.get("p")) else Mode.NOSEG
 
 
 def inner_names(row: dict, names: list[str], classes: tuple[str, ...]) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gliograde.assess.patients import probability_of_text, read_rows
+from gliograde.assess.patients import probability_of_text, read_rows, row_mode
 from gliograde.assess.record import Metrics, figure_label, figure_names, read_metrics
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import write_text
@@ -92,11 +92,6 @@ def calibration_table(metrics: Metrics) -> str:
 def read_patients(folder: Path, classes: tuple[str, ...]) -> list[dict]:
     """The rows of the run's ``predictions_patients.csv``, probabilities as texts per class."""
     return read_rows(folder / "predictions_patients.csv", tuple(classes))
-
-
-def row_mode(row: dict) -> Mode:
-    """The mode a patient's row reports: with the segmentation where it has that answer."""
-    return Mode.SEG if row.get("p") else Mode.NOSEG
 
 
 def patient_card(
