@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/gliograde demo
 
+# One pytest process per core, a test file per process at a time (its module fixtures made once).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The tests not marked slow (none trains): under a minute on 2 cores (docs/development.md).
 test-quick: $(STAMP)

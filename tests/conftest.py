@@ -25,8 +25,14 @@ class TrainsOutsideSlow(RuntimeError):
 
 def pytest_sessionstart(session):
     """Every optimizer step checks that its test may train: one in a test that is not marked
-    ``slow`` (so in ``make test-quick``) fails it, whatever fixture or helper trained."""
+    ``slow`` (so in ``make test-quick``) fails it, whatever fixture or helper trained. Under
+    pytest-xdist (``make test``), each worker's PyTorch takes its share of the cores."""
+    import torch
     from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
     def refuse_unmarked_training(optimizer, args, kwargs):
         if not CURRENT["slow"]:

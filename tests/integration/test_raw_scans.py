@@ -12,6 +12,7 @@ from scipy.ndimage import gaussian_filter
 from gliograde import MODALITIES
 from gliograde.scans.inputs import preprocess_inputs
 from gliograde.scans.simulate import raw_like, write_raw_export
+from helpers.validator import validator_errors
 
 pytestmark = pytest.mark.slow  # N4, registration and skull stripping of raw scans; a trained run
 
@@ -32,13 +33,23 @@ def cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def processed(sample_dir, tmp_path_factory):
-    """The original, its raw-like NIfTI version and the same as a DICOM export, preprocessed."""
+def processed(sample_dir, tmp_path_factory, cache):
+    """The original, its raw-like NIfTI version and the same as a DICOM export, preprocessed:
+    the first two by ``preprocess``, the export as ``predict`` takes it, into its ``cache`` (the
+    same ``preprocess_inputs``; its subject is linked into ``out`` beside the others). Each
+    preprocessing of this real subject takes about a minute: the export is made once here."""
+    from gliograde.scans.cached import preprocess_raw_inputs
+
     root = tmp_path_factory.mktemp("raw")
     write_raw_export(raw_like(sample_dir / SUBJECT, root / "raw_nifti"), root / "raw_dicom")
-    inputs = [sample_dir / SUBJECT, root / "raw_nifti", root / "raw_dicom"]
-    records, errors, notes = preprocess_inputs(inputs, root / "out")
+    records, errors, notes = preprocess_inputs(
+        [sample_dir / SUBJECT, root / "raw_nifti"], root / "out"
+    )
     assert errors == {} and notes == []
+    (folder,), raw = preprocess_raw_inputs([root / "raw_dicom"], cache)
+    assert raw.errors == {} and list(raw.sources) == [folder.name]
+    (root / "out" / folder.name).symlink_to(folder, target_is_directory=True)
+    records[folder.name] = json.loads((folder / "preprocess.json").read_text())
     return root / "out", records
 
 
@@ -155,7 +166,8 @@ def test_an_implausible_brain_volume_is_refused():
 
 
 def test_predict_takes_a_dicom_folder(processed, tiny_run, cache):
-    """predict DICOM_DIR preprocesses into its cache, grades, and says so."""
+    """predict DICOM_DIR grades from its cache (the ``processed`` fixture preprocessed it there
+    through predict's path), and says so."""
     from gliograde.predict import PredictOptions, predict_subjects
 
     out, records = processed
@@ -205,7 +217,7 @@ def test_predict_writes_a_dicom_sr_in_the_study(processed, tiny_run, cache, tmp_
     for ds in source:
         expected[ds.SeriesInstanceUID] = expected.get(ds.SeriesInstanceUID, 0) + 1
     assert referenced == expected  # every image of the four series, and nothing else
-    assert validator_errors(path) == []
+    assert validator_errors(path, "ComprehensiveSR") == []
     (group,) = sr.content.get_image_measurement_groups()
     answer = first[0].to_dict()
     values = {m.name.value: m.value for m in group.get_measurements()}
@@ -283,20 +295,6 @@ def test_predict_tells_raw_nifti_folders_from_brats_like_subjects(
     assert "all volumes must share one grid (raw scans: run `gliograde preprocess` first)" in (
         answer.error
     )
-
-
-def validator_errors(path) -> list[str]:
-    """What David Clunie's DICOM validator (dciodvfy, from dicom3tools) calls an error."""
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    tool = shutil.which("dciodvfy") or str(Path(sys.executable).parent / "dciodvfy")
-    result = subprocess.run([tool, str(path)], capture_output=True, text=True, check=False)
-    lines = (result.stdout + result.stderr).splitlines()
-    assert any("ComprehensiveSR" in line for line in lines)  # it did read the file as an SR
-    return [line for line in lines if line.startswith("Error")]
 
 
 def test_the_predict_command_reports_and_writes_its_srs(processed, tiny_run, cache, tmp_path):

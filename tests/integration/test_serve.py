@@ -16,6 +16,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from gliograde.predict.heatmap import MAP_DESCRIPTION as HEAT_MAP
+from gliograde.predict.keyimages import KEY_DESCRIPTION as KEY_IMAGES
 from helpers.exports import synthetic_export
 from helpers.orthanc import ORTHANC, echo, free_port, orthanc, start_node, wait_until
 
@@ -124,6 +126,12 @@ def test_a_study_orthanc_sends_comes_back_graded_in_its_study(
     (sr,) = wait_until(lambda: sr_instances(pacs, study), GRADING_S, "no SR came back")
     study_uid, grade, p = sr_answer(pacs, sr)
     assert study_uid == pacs.get(f"/studies/{study}")["MainDicomTags"]["StudyInstanceUID"]
+    described = {
+        s["MainDicomTags"].get("SeriesDescription", "")
+        for s in pacs.get(f"/studies/{study}/series")
+    }
+    # the heat map and the key images came with the SR, into the same study
+    assert {HEAT_MAP, KEY_IMAGES} <= described
     folder = spooled_study(tmp_path / "spool")
     assert len(list(folder.glob("*.dcm"))) == len(list(export.iterdir()))
     options = PredictOptions(force=True, device="cpu", cache=tmp_path / "spool" / "cache")

@@ -120,7 +120,7 @@ def test_twenty_studies_are_graded_with_the_weights_read_and_hashed_once(
     assert [r.state for r in records] == ["done"] * STUDIES, [r.reason for r in records]
     line = re.compile(r"^[HL]GG, P\(HGG\) [01]\.\d{3}, (confident|uncertain)$")
     assert all(line.match(r.answer) for r in records), records[0].answer
-    srs = [node.spool.root / "sr" / r.key / r.sr_files[0] for r in records]
+    srs = [node.spool.root / "sr" / r.key / r.result_files[0] for r in records]
     assert {str(pydicom.dcmread(f).StudyInstanceUID) for f in srs} == set(studies)
     assert sorted(hashed) == sorted(loaded) == folds  # nothing read again for 20 studies
     assert node.opened.grader.precision == "fp32"

@@ -3,6 +3,7 @@ preprocessed subject's QC picture, or DICOM Structured Reports), ``explain`` and
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -44,7 +45,15 @@ def predict(
     ] = None,
     dicom_sr: Annotated[
         Path | None,
-        typer.Option(help="Write a DICOM Structured Report per DICOM input in this folder."),
+        typer.Option(
+            help="Write a DICOM Structured Report per DICOM input in this folder (the SR alone: --dicom-out adds the heat map and key images)."
+        ),
+    ] = None,
+    dicom_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write each DICOM input's results for its PACS study in DIR/SUBJECT/: the SR, the Grad-CAM heat map as a Parametric Map over the T1ce, and key images."
+        ),
     ] = None,
     calibration: Annotated[
         Path | None, typer.Option(help="A calibration.json to use instead of the run's own.")
@@ -82,18 +91,21 @@ def predict(
                 "--explain goes with --report PAGE.html (the viewers are linked from it)"
             )
         views = report.with_name(f"{report.stem}_explain")
-    options = PredictOptions(
-        fold, ignore_seg, force, device.value, calibration, views,
-        precision=grading_precision(precision), cache=cache_setting(),
-    )  # fmt: skip
-    predictions = predict_subjects(inputs, model, options)
-    target = Run.open(model).target
-    typer.echo(
-        predictions_json(predictions) if json_out else format_predictions(predictions, target)
-    )
-    if csv_out is not None:
-        write_text(csv_out, predictions_csv(predictions, target))
-    failed = write_extras(predictions, model, report, dicom_sr)
+    with tempfile.TemporaryDirectory(prefix="gliograde-maps-") as maps:
+        # --dicom-out draws each patient's Grad-CAM: into --explain's folder, or one of its own
+        cams = views if views is not None or dicom_out is None else Path(maps)
+        options = PredictOptions(
+            fold, ignore_seg, force, device.value, calibration, cams,
+            precision=grading_precision(precision), cache=cache_setting(),
+        )  # fmt: skip
+        predictions = predict_subjects(inputs, model, options)
+        target = Run.open(model).target
+        typer.echo(
+            predictions_json(predictions) if json_out else format_predictions(predictions, target)
+        )
+        if csv_out is not None:
+            write_text(csv_out, predictions_csv(predictions, target))
+        failed = write_extras(predictions, model, report, (dicom_sr, dicom_out))
     if views is not None:
         spent = sum(p.extra.get("explain_seconds", 0.0) for p in predictions)
         say(f"viewers in {views} (Grad-CAM and viewers took {spent:.1f} s of this run)")
@@ -105,22 +117,32 @@ def predict(
     raise typer.Exit(1 if failed or any(p.error for p in predictions) else 0)
 
 
-def write_extras(predictions, run: Path, report: Path | None, dicom_sr: Path | None) -> dict:
-    """``--report`` and ``--dicom-sr``, each said on stderr (stdout may be the JSON); returns
-    the subjects whose SR could not be written, with why."""
+def write_extras(predictions, run: Path, report: Path | None, dicom: tuple) -> dict:
+    """``--report``, ``--dicom-sr`` and ``--dicom-out`` (``dicom``: those two folders or
+    None), each said on stderr (stdout may be the JSON); returns the subjects whose DICOM
+    results could not be written, with why."""
     from gliograde import __version__
+    from gliograde.predict.package import write_dicom_packages
     from gliograde.predict.page import write_predictions_report
     from gliograde.predict.sr import write_dicom_srs
 
     if report is not None:
         say(f"report: {write_predictions_report(predictions, run, report)}")
-    if dicom_sr is None:
-        return {}
-    written, notes, failed = write_dicom_srs(predictions, dicom_sr, __version__)
-    for note in notes:
-        say(f"note: {note}")
-    for subject, path in written.items():
-        say(f"DICOM SR of {subject}: {path}")
+    dicom_sr, dicom_out = dicom
+    failed: dict[str, str] = {}
+    if dicom_sr is not None:
+        written, notes, failed = write_dicom_srs(predictions, dicom_sr, __version__)
+        for note in notes:
+            say(f"note: {note}")
+        for subject, path in written.items():
+            say(f"DICOM SR of {subject}: {path}")
+    if dicom_out is not None:
+        packages, notes, more = write_dicom_packages(predictions, dicom_out, __version__)
+        for note in notes:
+            say(f"note: {note}")
+        for subject, package in packages.items():
+            say(f"DICOM results of {subject} ({len(package.files)} objects): {package.sr.parent}")
+        failed |= more
     return failed
 
 

@@ -53,6 +53,8 @@ class Prediction:
     error: str | None = None
     extra: dict = field(default_factory=dict)
     dicom: tuple[Path, set[str]] | None = None  # the DICOM folder and series it was made from
+    folder: Path | None = None  # the subject folder graded (preprocess's, for raw scans)
+    heatmap: Path | None = None  # its Grad-CAM volume (gradcam.nii.gz), when explained
 
     @property
     def graded_result(self) -> PatientResult:
@@ -112,9 +114,13 @@ def grade_inputs(
         extra = {"precision": grader.precision} | answer_notes(outcome, grader.run.min_tumor)
         extra |= raw.about(sid)
         dicom = raw.sources.get(sid) or recorded_dicom_source(subject.folder)
+        heatmap = None
         if o.explain is not None:
-            extra |= explained(grader, outcome, o.explain)
-        out.append(Prediction(sid, target, outcome.result, extra=extra, dicom=dicom))
+            about, heatmap = explained(grader, outcome, o.explain)
+            extra |= about
+        answer = Prediction(sid, target, outcome.result, extra=extra, dicom=dicom)
+        answer.folder, answer.heatmap = subject.folder, heatmap
+        out.append(answer)
     return out
 
 
@@ -132,10 +138,11 @@ def predict_subjects(
     return grade_inputs(open_grader(run_path, o), inputs, o)
 
 
-def explained(grader: Grader, graded: Graded, explain: Path) -> dict:
+def explained(grader: Grader, graded: Graded, explain: Path) -> tuple[dict, Path | None]:
     """The patient explained as ``explain`` does, from the slices it was graded on: the
     viewer's path (under ``explain``, ``predict --explain``'s folder; absent when its Grad-CAM
-    volume could not be drawn, which a note said) and the seconds it took."""
+    volume could not be drawn, which a note said) and the seconds it took; and its Grad-CAM
+    volume (``gradcam.nii.gz``; None without one)."""
     import time
 
     from gliograde.assess.explain import ExplainOptions, explain_graded
@@ -146,8 +153,9 @@ def explained(grader: Grader, graded: Graded, explain: Path) -> dict:
     done = explain_graded(grader, graded, ExplainOptions(folder, per_patient=1), folder)
     seconds = {"explain_seconds": round(time.perf_counter() - started, 2)}
     if done.viewer is None:  # one patient's files must not stop the others' answers
-        return seconds
-    return {"viewer": str((folder / done.viewer).resolve())} | seconds
+        return seconds, None
+    viewer = (folder / done.viewer).resolve()
+    return {"viewer": str(viewer)} | seconds, viewer.parent / "gradcam.nii.gz"
 
 
 def answer_notes(graded: Graded, min_tumor: int) -> dict:

@@ -21,9 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from gliograde.predict.formats import class_probabilities, rounded
 
 if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
     from gliograde.predict import Prediction
 
 CODING = "99GLIOGRADE"
@@ -45,15 +49,27 @@ COPIED_EMPTY_IF_ABSENT = (
 
 
 @dataclass
+class Region:
+    """Where on the images the finding is shown: a closed polyline of (column, row) pixel
+    coordinates on one source image (the heat map's peak, boxed)."""
+
+    image: Dataset  # the source image's header
+    polyline: np.ndarray
+
+
+@dataclass
 class Finding:
     """A model's answer in SR terms.
 
     ``evaluations``: ((concept code, meaning), (value code, meaning)) pairs;
-    ``measurements``: ((concept code, meaning), value) pairs, unitless.
+    ``measurements``: ((concept code, meaning), value) pairs, unitless; ``region``: where the
+    answer points on the images, if anywhere (a viewer such as OHIF shows a TID 1500 finding
+    on the image its region lies on).
     """
 
     evaluations: list[tuple[tuple[str, str], tuple[str, str]]] = field(default_factory=list)
     measurements: list[tuple[tuple[str, str], float]] = field(default_factory=list)
+    region: Region | None = None
 
 
 def source_headers(folder: Path, series_uids: set[str], studies: list | None = None) -> list:
@@ -96,7 +112,7 @@ def measurement_group(finding: Finding, version: str, seed: str | None = None):
     from pydicom.sr.codedict import codes
 
     tracking = new_uid(seed, "tracking")
-    return hd.sr.MeasurementsAndQualitativeEvaluations(
+    common = dict(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking, identifier="glioma"),
         finding_type=codes.SCT.Neoplasm,
         finding_sites=[hd.sr.FindingSite(codes.SCT.Brain)],
@@ -110,6 +126,14 @@ def measurement_group(finding: Finding, version: str, seed: str | None = None):
             for name, value in finding.evaluations
         ],
     )
+    if finding.region is None:
+        return hd.sr.MeasurementsAndQualitativeEvaluations(**common)
+    region = hd.sr.ImageRegion(
+        graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+        graphic_data=np.asarray(finding.region.polyline, np.float32),
+        source_image=hd.sr.SourceImageForRegion.from_source_image(finding.region.image),
+    )  # TID 1410: the finding on an image region
+    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region, **common)
 
 
 def write_sr(

@@ -54,6 +54,21 @@ class Stack:
         lps[:3, 3] = first.position
         return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
 
+    def grid(self) -> dict:
+        """The volume's grid as SimpleITK places it (LPS): size (columns, rows, slices), the
+        first pixel's position, spacing and direction (row, column, slice axes as columns),
+        in :func:`gliograde.scans.space.geometry`'s form. Voxel (i, j, k) of it is column i,
+        row j of the k-th plane in order."""
+        first = self.planes[0]
+        row, col = first.orientation[:3], first.orientation[3:]
+        axes = np.stack([row, col, np.cross(row, col)], axis=1)
+        return {
+            "size": [int(n) for n in self.shape],
+            "origin": [float(v) for v in first.position],
+            "spacing": [float(first.spacing[1]), float(first.spacing[0]), float(self.step)],
+            "direction": [float(v) for v in axes.ravel()],
+        }
+
     @property
     def shape(self) -> tuple[int, int, int]:
         rows, cols = self.planes[0].size

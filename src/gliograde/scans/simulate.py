@@ -21,8 +21,10 @@ POSES = {  # role: (rotation about x, y, z in radians; shift in mm; voxel spacin
 }
 
 
-def raw_like(subject: Path, out: Path) -> dict[str, Path]:
-    """Write ``out/raw_ROLE.nii.gz`` for each sequence of the BraTS ``subject`` folder."""
+def raw_like(subject: Path, out: Path, tilt: float = 0.0) -> dict[str, Path]:
+    """Write ``out/raw_ROLE.nii.gz`` for each sequence of the BraTS ``subject`` folder. With
+    ``tilt`` (radians), each grid is also turned about the left-right axis: an oblique
+    acquisition, such as slices along the AC-PC line."""
     import SimpleITK as sitk
 
     out.mkdir(parents=True, exist_ok=True)
@@ -39,10 +41,22 @@ def raw_like(subject: Path, out: Path) -> dict[str, Path]:
         grid.SetSpacing(spacing)
         grid.SetOrigin(image.GetOrigin())
         grid.SetDirection(image.GetDirection())
+        if tilt:
+            tilted(grid, tilt, centre)
         moved = sitk.Resample(image, grid, pose, sitk.sitkLinear, 0.0)
         written[role] = out / f"raw_{role}.nii.gz"
         sitk.WriteImage(sitk.Cast(sitk.Round(moved), sitk.sitkInt16), str(written[role]))
     return written
+
+
+def tilted(grid, tilt: float, centre) -> None:
+    """Turn a SimpleITK ``grid`` by ``tilt`` radians about the left-right axis, about the
+    point ``centre`` (which stays where it was in the grid)."""
+    c, s = np.cos(tilt), np.sin(tilt)
+    direction = np.array(grid.GetDirection()).reshape(3, 3) @ [[1, 0, 0], [0, c, -s], [0, s, c]]
+    grid.SetDirection(direction.ravel().tolist())
+    half = direction @ ((np.array(grid.GetSize()) - 1) / 2 * np.array(grid.GetSpacing()))
+    grid.SetOrigin((np.array(centre) - half).tolist())
 
 
 def write_series(

@@ -67,12 +67,35 @@ def to_original_t1ce(volume: np.ndarray, folder: Path, out: Path) -> Path:
     import SimpleITK as sitk
 
     record = json.loads((Path(folder) / "preprocess.json").read_text())[RECORD_KEY]
+    back = onto_grid(volume, folder, record["t1ce_grid"])
+    sitk.WriteImage(back, str(out), useCompression=True)
+    return Path(out)
+
+
+def onto_grid(volume: np.ndarray, folder: Path, grid: dict):
+    """``volume`` (x, y, z on the preprocessed grid of the subject ``preprocess`` wrote in
+    ``folder``) resampled (linear, 0 outside) onto ``grid``, a grid in the original T1ce's
+    physical frame (:func:`geometry`'s form: the T1ce's own, or a DICOM series' of the same
+    Frame of Reference); a float32 SimpleITK image."""
+    import SimpleITK as sitk
+
+    record = json.loads((Path(folder) / "preprocess.json").read_text())[RECORD_KEY]
     moving = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(volume, np.float32).T))
     moving.CopyInformation(empty_image(record["grid"]))
     to_atlas = sitk.ReadTransform(str(Path(folder) / record["transform"]))
-    # Resample pulls each output (T1ce) point from the input: it needs T1ce → atlas, the inverse.
-    back = sitk.Resample(
-        moving, empty_image(record["t1ce_grid"]), to_atlas.GetInverse(), sitk.sitkLinear, 0.0
-    )
-    sitk.WriteImage(back, str(out), useCompression=True)
-    return Path(out)
+    # Resample pulls each output point from the input: it needs T1ce → atlas, the inverse.
+    return sitk.Resample(moving, empty_image(grid), to_atlas.GetInverse(), sitk.sitkLinear, 0.0)
+
+
+def into_preprocessed(image, folder: Path) -> np.ndarray:
+    """The inverse of :func:`onto_grid`: a SimpleITK ``image`` in the original T1ce's frame
+    resampled (linear) onto the preprocessed grid; an array (x, y, z) like its NIfTI files'."""
+    import SimpleITK as sitk
+
+    record = json.loads((Path(folder) / "preprocess.json").read_text())[RECORD_KEY]
+    to_atlas = sitk.ReadTransform(str(Path(folder) / record["transform"]))
+    moved = sitk.Resample(
+        sitk.Cast(image, sitk.sitkFloat32), empty_image(record["grid"]), to_atlas,
+        sitk.sitkLinear, 0.0,
+    )  # fmt: skip
+    return sitk.GetArrayFromImage(moved).T

@@ -25,7 +25,6 @@ MR_STORAGE = (
     "1.2.840.10008.5.1.4.1.1.4.3",  # Enhanced MR Color Image Storage
     "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR Image Storage
 )
-SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR Storage
 OUT_OF_RESOURCES = 0xA700
 TIMEOUT_S = 30
 CANNOT_UNDERSTAND = 0xC210
@@ -121,23 +120,27 @@ def start_node(ae_title: str, address: tuple[str, int], spool: Spool, options: d
 
 
 def send_files(files: list[Path], peer: Peer, ae_title: str) -> str | None:
-    """C-STORE each file to ``peer``; None when all were stored, else why not (one line)."""
+    """C-STORE each file to ``peer`` (the SR, the Parametric Map, the key images); None when
+    all were stored, else why not (one line)."""
     from pydicom import dcmread
     from pynetdicom import AE
 
+    datasets = [dcmread(path) for path in files]
     ae = AE(ae_title=ae_title)
-    ae.add_requested_context(SR_STORAGE)
+    for sop_class in dict.fromkeys(str(ds.SOPClassUID) for ds in datasets):
+        ae.add_requested_context(sop_class)
     # a PACS that drops packets must not hold the node's loop for long
     ae.connection_timeout = ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT_S
     assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
     if not assoc.is_established:
         return f"{peer}: association refused or unreachable"
     try:
-        for path in files:
-            status = assoc.send_c_store(dcmread(path))
+        for ds in datasets:
+            status = assoc.send_c_store(ds)
             code = getattr(status, "Status", None)
             if code != 0x0000:
-                return f"{peer}: C-STORE of the SR answered {code if code is None else hex(code)}"
+                what = "the SR" if ds.Modality == "SR" else str(ds.SOPClassUID.name)
+                return f"{peer}: C-STORE of {what} answered {code if code is None else hex(code)}"
     finally:
         assoc.release()
     return None

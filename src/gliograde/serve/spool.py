@@ -44,7 +44,7 @@ class StudyRecord:
     last_instance: float = 0.0  # when the latest instance arrived (time.time())
     reason: str = ""  # why it failed, or why its SR is not sent yet, in one line
     answer: str = ""  # the grade and its probability, once graded
-    sr_files: list[str] = field(default_factory=list)
+    result_files: list[str] = field(default_factory=list)  # the SR first, then the pictures
     sent: bool = False
     send_attempts: int = 0
     next_send: float = 0.0  # when to try sending again (back-off)
@@ -54,6 +54,9 @@ class StudyRecord:
 
     @classmethod
     def from_dict(cls, data: dict) -> StudyRecord:
+        data = dict(data)
+        if "sr_files" in data:  # a spool of a node that sent the SR alone
+            data.setdefault("result_files", data.pop("sr_files"))
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -222,7 +225,7 @@ def status_lines(root: Path) -> list[str]:
     lines = []
     for r in sorted(records, key=lambda r: r.last_instance):
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.last_instance))
-        sent = "SR sent" if r.sent else ("SR not sent" if r.sr_files else "")
+        sent = "SR sent" if r.sent else ("SR not sent" if r.result_files else "")
         late = f"{r.late} images came after the answer (not graded again)" if r.late else ""
         extra = " · ".join(x for x in (r.answer, sent, r.reason, late) if x)
         lines.append(f"{r.key}  {r.state:<10} {r.instances:>4} images  last {when}  {extra}")

@@ -170,9 +170,10 @@ class Node:
         record.reason = f"no room on the spool's disk to grade it ({reason}); again in {wait:.0f} s"
 
     def send(self, key: str) -> None:
-        """Send the study's SR; on failure, try again later, waiting twice as long each time."""
+        """Send the study's results (SR, heat map, key images); on failure, try again later,
+        waiting twice as long each time."""
         record = self.spool.read(key)
-        files = [self.spool.root / "sr" / key / name for name in record.sr_files]
+        files = [self.spool.root / "sr" / key / name for name in record.result_files]
         try:
             problem = send_files(files, self.config.send_to, self.config.ae_title)
         except Exception as err:  # a send that fails is tried again, and says why
@@ -202,29 +203,47 @@ def failure_line(err: BaseException) -> str:
 
 def grade_study(opened: Opened, spool: Spool, record: StudyRecord) -> dict:
     """The study graded through ``predict`` on its spool folder with the node's open Grader,
-    and its SR written: the record's new fields (done with its answer and SR, or failed with
+    and its DICOM results written (the SR, the heat map, the key images: ``predict
+    --dicom-out``'s): the record's new fields (done with its answer and files, or failed with
     the reason)."""
-    from gliograde import __version__
-    from gliograde.predict import grade_inputs
-    from gliograde.predict.sr import source_headers, sr_finding, write_sr
+    import shutil
+    from dataclasses import replace
 
-    predictions = grade_inputs(opened.grader, [spool.folder(record.key)], opened.options)
-    graded = [(p, p.dicom) for p in predictions if p.error is None and p.dicom is not None]
-    if len(predictions) != 1 or len(graded) != 1:
-        reasons = "; ".join(p.error for p in predictions if p.error) or "no patient found"
-        return {"state": "failed", "reason": reasons}
-    ((p, (folder, series)),) = graded  # the study's one patient, and its DICOM source
-    headers = source_headers(folder, series)
+    from gliograde.predict import grade_inputs
+
+    maps = spool.root / "maps" / record.key  # the Grad-CAM volumes, until the package is made
+    options = replace(opened.options, explain=maps)
+    try:
+        predictions = grade_inputs(opened.grader, [spool.folder(record.key)], options)
+        graded = [p for p in predictions if p.error is None and p.dicom is not None]
+        if len(predictions) != 1 or len(graded) != 1:
+            reasons = "; ".join(p.error for p in predictions if p.error) or "no patient found"
+            return {"state": "failed", "reason": reasons}
+        files = write_results(graded[0], spool.root / "sr" / record.key, opened, record)
+    finally:
+        shutil.rmtree(maps, ignore_errors=True)
+    answer = answer_line(graded[0])
+    return {"state": "done", "reason": "", "answer": answer, "result_files": files}
+
+
+def write_results(prediction: Prediction, out: Path, opened: Opened, record: StudyRecord):
+    """The study's package (:func:`~gliograde.predict.package.write_package`) in ``out``, its
+    UIDs seeded by the study and the run; the files' names, the SR first."""
+    from gliograde import __version__
+    from gliograde.predict.package import write_package
+
     seed = f"{record.study_uid}|{opened.identity}"
     # highdicom's warnings quote the headers' values (a patient's name among them): said here
     # by kind only, so that no patient identifier reaches the log
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = spool.root / "sr" / record.key
-        sr = write_sr(headers, sr_finding(p), out, __version__, seed)
+        package = write_package(prediction, out, __version__, seed)
     for kind in sorted({w.category.__name__ for w in caught}):
-        say(f"serve: study {record.key}: {kind} writing the SR (not shown: may name the patient)")
-    return {"state": "done", "reason": "", "answer": answer_line(p), "sr_files": [sr.name]}
+        say(f"serve: study {record.key}: {kind} writing its DICOM results (not shown: may "
+            "name the patient)")  # fmt: skip
+    for note in package.notes:
+        say(f"serve: study {record.key}: {note.split(': ', 1)[-1]}")
+    return [f.name for f in package.files]
 
 
 def answer_line(prediction: Prediction) -> str:
