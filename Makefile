@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.gliograde-installed
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: demo test test-quick lint docs bench fuzz clean
+.PHONY: demo test test-quick lint docs bench fuzz clean ohif
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(BIN)/python ]; then \
@@ -39,6 +39,16 @@ fuzz: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 	$(BIN)/python scripts/check_docs.py
+
+# The OHIF viewer the browser tests read results in: npm's @ohif/app ships it built (about 200 MB,
+# no build step); fetched once per machine into a cache outside the clone.
+OHIF_VERSION ?= 3.13.2
+OHIF_DIR ?= $(HOME)/.cache/gliograde/ohif-$(OHIF_VERSION)
+ohif: $(OHIF_DIR)/dist/index.html
+$(OHIF_DIR)/dist/index.html:
+	rm -rf $(OHIF_DIR).tmp && mkdir -p $(OHIF_DIR).tmp
+	cd $(OHIF_DIR).tmp && npm pack --silent @ohif/app@$(OHIF_VERSION) >/dev/null && tar xzf ohif-app-$(OHIF_VERSION).tgz
+	rm -rf $(OHIF_DIR) && mkdir -p $(OHIF_DIR) && mv $(OHIF_DIR).tmp/package/dist $(OHIF_DIR)/dist && rm -rf $(OHIF_DIR).tmp
 
 bench: $(STAMP)
 	$(BIN)/gliograde bench --save bench.json

@@ -54,9 +54,10 @@ class Pacs:
 
 
 @contextmanager
-def orthanc(folder: Path, node: tuple[str, int, str]):
+def orthanc(folder: Path, node: tuple[str, int, str], plugins: dict | None = None):
     """Orthanc on loopback, knowing ``node`` (AET, port, host '127.0.0.1') as modality
-    ``gliograde``; stopped and its database removed afterwards."""
+    ``gliograde``; stopped and its database removed afterwards. ``plugins``: each plugin's
+    library → its configuration section and value (such as Orthanc's DICOMweb)."""
     aet, port, host = node
     pacs = Pacs(free_port(), free_port())
     config = {
@@ -71,10 +72,12 @@ def orthanc(folder: Path, node: tuple[str, int, str]):
         "DicomModalities": {"gliograde": [aet, host, port]},
         "DicomAlwaysAllowStore": True,
         "DicomCheckModalityHost": False,
-        "Plugins": [],
+        "Plugins": [str(library) for library in (plugins or {})],
         "StableAge": 1,
         "DicomScuTimeout": 60,
     }
+    for section, value in (plugins or {}).values():
+        config[section] = value
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "orthanc.json").write_text(json.dumps(config))
     log = open(folder / "orthanc.log", "wb")  # noqa: SIM115 (closed below)

@@ -87,13 +87,15 @@ def test_the_map_is_the_grad_cam_volume_on_the_t1ce(graded):
     assert here > 0.8 and here > max(match(np.roll(back, d, a)) for a in range(3) for d in (-2, 2))
 
 
-def test_the_srs_finding_lies_on_the_maps_peak_and_says_the_answer(graded):
-    """The finding is boxed on the T1ce image where the map peaks; its answer is the one
-    ``--dicom-sr`` writes (the same finding, now placed on an image)."""
+def test_the_srs_finding_points_at_the_maps_peak_and_says_the_answer(graded):
+    """The finding is a point on the T1ce image where the map peaks, in the form OHIF draws as
+    a labelled arrow (its first measurement inferred from the point; the answer as the
+    comment); its answer is the one ``--dicom-sr`` writes (the same finding, now placed)."""
     import highdicom as hd
 
     from gliograde.predict.heatmap import read_map, source_series
-    from gliograde.predict.sr import source_headers, sr_finding
+    from gliograde.predict.package import answer_label
+    from gliograde.predict.sr import ARROW, source_headers, sr_finding
 
     _, export, prediction, package = graded
     sr = hd.sr.srread(package.sr)
@@ -104,10 +106,16 @@ def test_the_srs_finding_lies_on_the_maps_peak_and_says_the_answer(graded):
     peak = int(np.argmax(values.reshape(len(values), -1).max(axis=1)))
     (image,) = region.ContentSequence[0].ReferencedSOPSequence
     assert image.ReferencedSOPInstanceUID == series.headers[peak].SOPInstanceUID
-    corners = np.array(region.GraphicData).reshape(-1, 2)  # (column, row) of a closed box
-    row, col = np.unravel_index(np.argmax(values[peak]), values[peak].shape)
-    assert corners[:, 0].min() <= col <= corners[:, 0].max()
-    assert corners[:, 1].min() <= row <= corners[:, 1].max()
+    column, row = region.GraphicData
+    assert region.GraphicType == "POINT"
+    assert values[peak][int(row), int(column)] == values[peak].max()
+    assert group.tracking_identifier == ARROW
+    first = next(item for item in group[0].ContentSequence if item.ValueType == "NUM")
+    assert first.ContentSequence[-1].RelationshipType == "INFERRED FROM"
+    assert list(first.ContentSequence[-1].GraphicData) == [column, row]
+    items = group[0].ContentSequence
+    (comment,) = [i for i in items if i.ConceptNameCodeSequence[0].CodeValue == "121106"]
+    assert comment.TextValue.startswith(answer_label(prediction))
     want = sr_finding(prediction)
     values_said = {m.name.value: m.value for m in group.get_measurements()}
     assert values_said == {code: pytest.approx(v) for (code, _), v in want.measurements}

@@ -18,7 +18,7 @@ import pytest
 
 from gliograde.predict.heatmap import MAP_DESCRIPTION as HEAT_MAP
 from gliograde.predict.keyimages import KEY_DESCRIPTION as KEY_IMAGES
-from helpers.exports import synthetic_export
+from helpers.exports import restudied, synthetic_export
 from helpers.orthanc import ORTHANC, echo, free_port, orthanc, start_node, wait_until
 
 pytestmark = pytest.mark.slow  # a PACS (Orthanc) and the node in child processes; a trained run
@@ -29,21 +29,6 @@ GRADING_S = 400  # preprocessing a raw study (N4, registration, skull stripping)
 @pytest.fixture(scope="module")
 def export(tmp_path_factory):
     return synthetic_export(tmp_path_factory.mktemp("export"))
-
-
-def restudied(export: Path, out: Path, tag: str) -> Path:
-    """A copy of ``export`` as another study of another patient (new UIDs, same images)."""
-    from pydicom.uid import generate_uid
-
-    out.mkdir(parents=True)
-    for f in sorted(export.iterdir()):
-        ds = pydicom.dcmread(f)
-        for name in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
-            setattr(ds, name, generate_uid(entropy_srcs=[tag, str(getattr(ds, name))]))
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.PatientID = ds.PatientName = f"SYNTH-{tag}"
-        ds.save_as(out / f.name)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +63,13 @@ def node(pacs, tiny_run, tmp_path, monkeypatch):
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
+
+
+def descriptions(pacs, study: str) -> set[str]:
+    return {
+        s["MainDicomTags"].get("SeriesDescription", "")
+        for s in pacs.get(f"/studies/{study}/series")
+    }
 
 
 def sr_instances(pacs, study: str) -> list[str]:
@@ -126,12 +118,8 @@ def test_a_study_orthanc_sends_comes_back_graded_in_its_study(
     (sr,) = wait_until(lambda: sr_instances(pacs, study), GRADING_S, "no SR came back")
     study_uid, grade, p = sr_answer(pacs, sr)
     assert study_uid == pacs.get(f"/studies/{study}")["MainDicomTags"]["StudyInstanceUID"]
-    described = {
-        s["MainDicomTags"].get("SeriesDescription", "")
-        for s in pacs.get(f"/studies/{study}/series")
-    }
-    # the heat map and the key images came with the SR, into the same study
-    assert {HEAT_MAP, KEY_IMAGES} <= described
+    # the heat map and the key images come with the SR (after it), into the same study
+    wait_until(lambda: {HEAT_MAP, KEY_IMAGES} <= descriptions(pacs, study), 120, "no heat map")
     folder = spooled_study(tmp_path / "spool")
     assert len(list(folder.glob("*.dcm"))) == len(list(export.iterdir()))
     options = PredictOptions(force=True, device="cpu", cache=tmp_path / "spool" / "cache")
@@ -193,8 +181,9 @@ def test_kill_9_mid_study_loses_no_image_and_sends_one_sr(pacs, node, export, tm
     found = wait_until(lambda: pacs.post("/tools/find", query), GRADING_S, "no study in Orthanc")
     (sr,) = wait_until(lambda: sr_instances(pacs, found[0]), GRADING_S, "no SR came back")
     assert sr_answer(pacs, sr)[0] == study_uid
+    wait_until(lambda: "results sent to" in (tmp_path / "node.log").read_text(), 120, "not sent")
     log = (tmp_path / "node.log").read_text()
-    assert log.count("SR sent to") == 1 and "SYNTH-kill" not in log  # no patient id logged
+    assert log.count("results sent to") == 1 and "SYNTH-kill" not in log  # no patient id logged
 
 
 def test_a_full_spool_answers_out_of_resources(pacs, node, export, tmp_path):

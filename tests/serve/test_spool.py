@@ -88,7 +88,7 @@ def test_status_lists_each_study_without_patient_data(tmp_path):
     spool.save(failed)
     lines = status_lines(tmp_path)
     assert len(lines) == 2 and all("1.2.3" not in line for line in lines)
-    assert "done" in lines[0] and "HGG, P(HGG) 0.910" in lines[0] and "SR not sent" in lines[0]
+    assert "done" in lines[0] and "HGG, P(HGG) 0.910" in lines[0] and "results not sent" in lines[0]
     assert "failed" in lines[1] and "no T2 series" in lines[1]
     assert json.loads(spool.record_path(record.key).read_text())["answer"].startswith("HGG")
 
@@ -112,6 +112,7 @@ def test_an_sr_the_pacs_does_not_take_is_tried_again_later(tmp_path):
     record = node.spool.keep("7.7", "7.7.1", b"x")
     record.state, record.result_files = "done", ["sr.dcm"]
     node.spool.save(record)
+    write_sr_like(node.spool.root / "sr" / record.key / "sr.dcm")
     for attempt in (1, 2):
         before = time.time()
         node.send(record.key)
@@ -119,7 +120,7 @@ def test_an_sr_the_pacs_does_not_take_is_tried_again_later(tmp_path):
         saved = node.spool.read(record.key)
         assert not saved.sent and saved.send_attempts == attempt
         assert before + 2.0**attempt <= saved.next_send <= after + 2.0**attempt
-        assert saved.reason.startswith("SR not sent (PACS@127.0.0.1:9: association refused")
+        assert saved.reason.startswith("results not sent (PACS@127.0.0.1:9: association refused")
     node.step(now=saved.next_send - 1)  # not due yet: no third try
     assert node.spool.read(record.key).send_attempts == 2
 
@@ -253,3 +254,18 @@ def test_a_restart_gives_studies_still_receiving_a_whole_settle(tmp_path):
     spool.recover()
     assert spool.read(record.key).last_instance > time.time() - 5
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def write_sr_like(path):
+    """A file that reads as a Comprehensive SR (what the sender looks at before it calls)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.33"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.Modality = "SR"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)

@@ -118,9 +118,36 @@ def parametric_map(series: SeriesImages, values: np.ndarray, uids, version: str)
         content_label="GRADCAM",
         content_description="Grad-CAM heat map",
     )
+    frames_along_normal(pm)
     pm.SeriesDescription = MAP_DESCRIPTION
-    pm.Laterality = ""  # Type 2C: the brain is not a paired organ (dciodvfy asks for it)
+    # an unpaired body part needs no Laterality (dciodvfy asks for one where none is named)
+    pm.BodyPartExamined = series.headers[0].get("BodyPartExamined") or "BRAIN"
     return pm
+
+
+def frame_heights(pm) -> np.ndarray:
+    """Each frame's position along the normal of its planes (mm)."""
+    orientation = pm.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0]
+    row, col = np.array(orientation.ImageOrientationPatient, float).reshape(2, 3)
+    return np.array(
+        [
+            np.array(f.PlanePositionSequence[0].ImagePositionPatient, float) @ np.cross(row, col)
+            for f in pm.PerFrameFunctionalGroupsSequence
+        ]
+    )
+
+
+def frames_along_normal(pm) -> None:
+    """Store the map's frames in slice order along the normal, as its source series lies.
+
+    Each frame says where it is, so the order is free; but OHIF 3.13 draws frame i on the
+    source volume's i-th slice in that order, whatever the frame says, and highdicom writes
+    them the other way: a map stored as highdicom orders it shows mirrored, off the tumour.
+    """
+    order = np.argsort(frame_heights(pm), kind="stable")
+    frames = np.asarray(pm.pixel_array, np.float32).reshape(len(order), pm.Rows, pm.Columns)
+    pm.PerFrameFunctionalGroupsSequence = [pm.PerFrameFunctionalGroupsSequence[i] for i in order]
+    pm.FloatPixelData = np.ascontiguousarray(frames[order]).tobytes()
 
 
 def peak_frame(values: np.ndarray) -> int:
@@ -128,30 +155,12 @@ def peak_frame(values: np.ndarray) -> int:
     return int(np.argmax(values.reshape(len(values), -1).max(axis=1)))
 
 
-def peak_region(values: np.ndarray, level: float = 0.5) -> tuple[int, np.ndarray]:
-    """The map's peak frame and the box around its pixels at ``level`` of that frame's
-    maximum or more, as a closed polyline of (column, row) pixel coordinates (5 points)."""
-    k = peak_frame(values)
-    frame = values[k]
-    rows, cols = np.nonzero(frame >= level * frame.max())
-    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    box = [(left, top), (right, top), (right, bottom), (left, bottom), (left, top)]
-    return k, np.array(box, dtype=np.float32)
-
-
 def read_map(path: Path) -> np.ndarray:
     """A Parametric Map's values ``[frames, rows, columns]`` in slice order along the normal
-    (the order :func:`heatmap_on_series` gives; highdicom may store the frames otherwise)."""
+    (the order :func:`heatmap_on_series` gives), whatever order its frames are stored in."""
     import pydicom
 
     ds = pydicom.dcmread(path)
-    row, col = np.array(
-        ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient,
-        float,
-    ).reshape(2, 3)
-    heights = [
-        float(np.array(f.PlanePositionSequence[0].ImagePositionPatient, float) @ np.cross(row, col))
-        for f in ds.PerFrameFunctionalGroupsSequence
-    ]
+    heights = frame_heights(ds)
     frames = np.asarray(ds.pixel_array, np.float32).reshape(len(heights), ds.Rows, ds.Columns)
     return frames[np.argsort(heights, kind="stable")]

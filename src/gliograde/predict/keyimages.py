@@ -94,7 +94,8 @@ def key_image(source, rgb: np.ndarray, uids, number: int, direction):
         patient_orientation=orientation_letters(direction),
     )
     sc.SeriesDescription = KEY_DESCRIPTION
-    sc.Laterality = ""  # Type 2C: the brain is not a paired organ (dciodvfy asks for it)
+    # an unpaired body part needs no Laterality (dciodvfy asks for one where none is named)
+    sc.BodyPartExamined = source.get("BodyPartExamined") or "BRAIN"
     sc.BurnedInAnnotation = "YES"
     sc.ImageComments = "Grad-CAM over the source MR; research use, not for diagnosis"
     return sc

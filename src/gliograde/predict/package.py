@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gliograde.core.errors import DataError
+from gliograde.predict.heatmap import peak_frame
 from gliograde.predict.sr import Region, source_headers, sr_finding, write_sr
 
 if TYPE_CHECKING:
@@ -81,8 +82,10 @@ def write_package(prediction: Prediction, out: Path, version: str, seed: str | N
     if drawn is None:
         return Package(write_sr(headers, finding, out, version, seed), None, [], notes)
     series, values = drawn
-    k, box = peak_on(values)
-    finding.region = Region(series.headers[k], box)
+    k = peak_frame(values)
+    row, col = np.unravel_index(int(np.argmax(values[k])), values[k].shape)
+    label = f"{answer_label(prediction)}; research use, not for diagnosis"
+    finding.region = Region(series.headers[k], (float(col) + 0.5, float(row) + 0.5), label)
     sr = write_sr(headers, finding, out, version, seed)
     heatmap, key_images = write_pictures(prediction, (series, values), out, (version, seed))
     return Package(sr, heatmap, key_images, notes)
@@ -99,12 +102,6 @@ def draw_heatmap(prediction: Prediction, headers: list):
     if not values.any():
         raise ValueError("the heat map does not reach the T1ce series")
     return series, values
-
-
-def peak_on(values: np.ndarray):
-    from gliograde.predict.heatmap import peak_region
-
-    return peak_region(values)
 
 
 def write_pictures(prediction: Prediction, drawn, out: Path, made: tuple[str, str | None]):
@@ -145,12 +142,25 @@ def write_key_images(prediction: Prediction, drawn, uids: Uids, out: Path) -> li
 def answer_text(prediction: Prediction) -> str:
     """The answer as a key image says it: ``HGG · P(HGG) 0.873 · confident``, or a target's
     class and its probability."""
+    answer, p, flag = answer_parts(prediction)
+    return f"{answer} · P({answer}) {p:.3f} · {flag}"
+
+
+def answer_label(prediction: Prediction) -> str:
+    """The answer as the SR's annotation says it: ``Predicted glioma grade: HGG (P(HGG) 0.873,
+    confident)``, or ``Predicted idh: mutant (...)`` for another target."""
+    answer, p, flag = answer_parts(prediction)
+    said = "glioma grade" if prediction.target.is_grade else prediction.target.name
+    return f"Predicted {said}: {answer} (P({answer}) {p:.3f}, {flag})"
+
+
+def answer_parts(prediction: Prediction) -> tuple[str, float, str]:
+    """The answer, its probability (as ``predict --json`` rounds it) and the flag in words."""
     from gliograde.predict.formats import rounded
 
     r = prediction.graded_result
     flag = "uncertain: review" if r.flag else "confident"
-    index = prediction.target.classes.index(r.answer)
-    return f"{r.answer} · P({r.answer}) {rounded(r.p[index]):.3f} · {flag}"
+    return r.answer, rounded(r.p[prediction.target.classes.index(r.answer)]), flag
 
 
 def write_dicom_packages(

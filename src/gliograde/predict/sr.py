@@ -50,11 +50,17 @@ COPIED_EMPTY_IF_ABSENT = (
 
 @dataclass
 class Region:
-    """Where on the images the finding is shown: a closed polyline of (column, row) pixel
-    coordinates on one source image (the heat map's peak, boxed)."""
+    """Where on the images the finding is shown: a point, (column, row) in pixels, of one
+    source image (the heat map's peak), and the answer written beside it."""
 
     image: Dataset  # the source image's header
-    polyline: np.ndarray
+    point: tuple[float, float]
+    label: str  # such as "Predicted glioma grade: HGG (P(HGG) 0.873, confident)"
+
+
+ARROW = "Cornerstone3DTools@^0.1.0:ArrowAnnotate"
+"""The tracking identifier by which OHIF (its Cornerstone adapters) draws a point finding as an
+arrow labelled with the group's comment: the answer, on the image."""
 
 
 @dataclass
@@ -112,8 +118,9 @@ def measurement_group(finding: Finding, version: str, seed: str | None = None):
     from pydicom.sr.codedict import codes
 
     tracking = new_uid(seed, "tracking")
+    label = "glioma" if finding.region is None else ARROW
     common = dict(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking, identifier="glioma"),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking, identifier=label),
         finding_type=codes.SCT.Neoplasm,
         finding_sites=[hd.sr.FindingSite(codes.SCT.Brain)],
         algorithm_id=hd.sr.AlgorithmIdentification(name="gliograde", version=version),
@@ -129,11 +136,31 @@ def measurement_group(finding: Finding, version: str, seed: str | None = None):
     if finding.region is None:
         return hd.sr.MeasurementsAndQualitativeEvaluations(**common)
     region = hd.sr.ImageRegion(
-        graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
-        graphic_data=np.asarray(finding.region.polyline, np.float32),
+        graphic_type=hd.sr.GraphicTypeValues.POINT,
+        graphic_data=np.array([finding.region.point], np.float32),
         source_image=hd.sr.SourceImageForRegion.from_source_image(finding.region.image),
     )  # TID 1410: the finding on an image region
-    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region, **common)
+    group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region, **common)
+    placed_for_viewers(group, finding.region.label)
+    return group
+
+
+def placed_for_viewers(group, label: str) -> None:
+    """Two items OHIF needs to show a TID 1410 group as an annotation: its first measurement
+    ``INFERRED FROM`` the region (TID 300's form: OHIF reads a measurement's place there), and
+    a comment (DCM 121106), the annotation's text. highdicom builds neither, so they are added
+    to the group it built."""
+    import copy
+
+    import highdicom as hd
+
+    items = group[0].ContentSequence
+    where = copy.deepcopy(next(item for item in items if item.ValueType == "SCOORD"))
+    where.RelationshipType = "INFERRED FROM"
+    measurement = next(item for item in items if item.ValueType == "NUM")
+    measurement.ContentSequence = [*measurement.get("ContentSequence", []), where]
+    comment = hd.sr.CodedConcept("121106", "DCM", "Comment")
+    items.append(hd.sr.TextContentItem(comment, label, hd.sr.RelationshipTypeValues.CONTAINS))
 
 
 def write_sr(

@@ -225,7 +225,7 @@ def status_lines(root: Path) -> list[str]:
     lines = []
     for r in sorted(records, key=lambda r: r.last_instance):
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.last_instance))
-        sent = "SR sent" if r.sent else ("SR not sent" if r.result_files else "")
+        sent = "results sent" if r.sent else ("results not sent" if r.result_files else "")
         late = f"{r.late} images came after the answer (not graded again)" if r.late else ""
         extra = " · ".join(x for x in (r.answer, sent, r.reason, late) if x)
         lines.append(f"{r.key}  {r.state:<10} {r.instances:>4} images  last {when}  {extra}")

@@ -187,10 +187,10 @@ class Node:
                 wait = min(MAX_BACKOFF_S, 2.0**record.send_attempts)
                 record.next_send = time.time() + wait
                 record.reason = (
-                    f"SR not sent ({problem}); try {record.send_attempts + 1} in {wait:.0f} s"
+                    f"results not sent ({problem}); try {record.send_attempts + 1} in {wait:.0f} s"
                 )
             self.spool.save(record)
-        sent = f"SR sent to {self.config.send_to}"
+        sent = f"results sent to {self.config.send_to}"
         say(f"serve: study {key}: {sent if problem is None else record.reason}")
 
 
