@@ -131,7 +131,7 @@ def test_key_images_show_the_map_in_colour_with_the_answer_burned_in(graded):
         rgb = ds.pixel_array.astype(int)
         coloured = (np.abs(rgb[..., 0] - rgb[..., 2]) > 80).mean()
         assert coloured > 0.01  # the map's colours (grey MR: red = blue)
-        text_band = rgb[:60, : rgb.shape[1] // 2]
+        text_band = rgb[-80:, : rgb.shape[1] // 2]  # below the MR
         assert (text_band.min(axis=-1) > 200).sum() > 300  # white lettering on black
 
 

@@ -33,7 +33,7 @@ from gliograde.predict.keyimages import KEY_SERIES_NUMBER
 from gliograde.predict.sr import SERIES_NUMBER as SR_SERIES_NUMBER
 from helpers.exports import restudied, sample_export, synthetic_export
 from helpers.ohif import Viewer, missing, ohif_over
-from helpers.orthanc import ORTHANC, free_port, orthanc, start_node, wait_until
+from helpers.orthanc import ORTHANC, echo, free_port, orthanc, start_node, wait_until
 
 pytestmark = pytest.mark.slow  # a PACS, the node, three gradings and a browser
 
@@ -86,6 +86,7 @@ def answered(exports, tiny_run, tmp_path_factory):
             "--allow", "ORTHANC", log=root / "node.log",
         )  # fmt: skip
         try:
+            wait_until(lambda: echo(port, "ORTHANC"), 60, f"no node: {root / 'node.log'}")
             studies = {}
             for name, folder in exports.items():
                 (study,) = pacs.upload(folder)
@@ -208,3 +209,24 @@ def test_the_key_images_show(viewer, answered, name):
     v.select(KEY_SERIES_NUMBER)
     wait_until(lambda: v.coloured_pixels() > 2_000, 60, "the key image's colours did not show")
     shot(viewer, name, "key-image")
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_every_result_in_the_pacs_passes_dciodvfy(answered, name, tmp_path):
+    """What the node sent, as Orthanc holds it: the SR, the map and each key image, for axial
+    and oblique series alike."""
+    from helpers.validator import validator_errors
+
+    studies, pacs = answered
+    kinds = {SR_SERIES_NUMBER: "ComprehensiveSR", MAP_SERIES_NUMBER: "ParametricMap"}
+    kinds[KEY_SERIES_NUMBER] = "SCImage"
+    checked = 0
+    for series in pacs.get(f"/studies/{studies[name][0]}/series"):
+        number = int(series["MainDicomTags"].get("SeriesNumber", -1))
+        for instance in series["Instances"] if number in kinds else []:
+            path = tmp_path / f"{instance}.dcm"
+            with urlopen(pacs.url(f"/instances/{instance}/file"), timeout=60) as r:
+                path.write_bytes(r.read())
+            assert validator_errors(path, kinds[number]) == [], (name, number)
+            checked += 1
+    assert checked >= 4  # the SR, the map and at least two key images

@@ -15,6 +15,8 @@ HEAT_FROM = 0.2
 """Map values below this are left uncoloured (the MR shows through)."""
 SIDE_PX = 512
 """The MR's longer side in a key image, in pixels."""
+TOP_PX = 50
+"""Black above the MR: viewers write the series' name and their controls there."""
 
 
 def key_frames(values: np.ndarray, count: int = KEY_IMAGES) -> list[int]:
@@ -32,32 +34,32 @@ def key_frames(values: np.ndarray, count: int = KEY_IMAGES) -> list[int]:
 
 def render(image: np.ndarray, heat: np.ndarray, lines: list[str], aspect: float) -> np.ndarray:
     """One key image, RGB uint8: ``image`` (one MR frame, rows × columns) in grey, ``heat``
-    (0–1, same shape) over it in colour, the ``lines`` above it and the colour scale beside it;
-    ``aspect`` is the row spacing over the column spacing."""
+    (0–1, same shape) over it in colour, the colour scale beside it and the ``lines`` below it
+    (viewers write their own notes in the corners above); ``aspect`` is the row spacing over
+    the column spacing."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     rows, cols = image.shape
     scale = SIDE_PX / max(rows * aspect, cols)
-    width, height = int(cols * scale) + 150, int(rows * aspect * scale) + 30 + 22 * len(lines)
+    shown_w, shown_h, text_h = cols * scale, rows * aspect * scale, 24 * len(lines) + 20
+    width, height = int(shown_w) + 160, int(shown_h + text_h + TOP_PX)
     fig = Figure(figsize=(width / 100, height / 100), dpi=100, facecolor="black")
     FigureCanvasAgg(fig)
-    ax = fig.add_axes(
-        (10 / width, 10 / height, cols * scale / width, rows * aspect * scale / height)
-    )
+    ax = fig.add_axes((10 / width, text_h / height, shown_w / width, shown_h / height))
     low, high = np.percentile(image[image > 0], (1, 99)) if np.any(image > 0) else (0, 1)
     ax.imshow(image, cmap="gray", vmin=low, vmax=max(high, low + 1e-6), aspect=aspect)
-    shown = ax.imshow(
+    coloured = ax.imshow(
         np.ma.masked_less(heat, HEAT_FROM), cmap="jet", vmin=0, vmax=1, alpha=0.5, aspect=aspect
     )
     ax.set_axis_off()
-    bar = fig.add_axes((1 - 120 / width, 0.15, 20 / width, 0.5))
-    legend = fig.colorbar(shown, cax=bar)
+    bar = fig.add_axes((1 - 130 / width, 0.3, 20 / width, 0.45))
+    legend = fig.colorbar(coloured, cax=bar)
     legend.set_label("Grad-CAM attention", color="white")
     legend.ax.tick_params(colors="white")
     for i, line in enumerate(lines):
-        top = 1 - (14 + 22 * i) / height
-        fig.text(10 / width, top, line, color="white", fontsize=12, va="top", family="DejaVu Sans")
+        bottom = (text_h - 10 - 24 * (i + 1)) / height
+        fig.text(10 / width, bottom, line, color="white", fontsize=13, family="DejaVu Sans")
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]
 
