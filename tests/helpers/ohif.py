@@ -148,18 +148,23 @@ class Viewer:
         handlers hang on the banner)."""
         import time
 
-        left = {
-            "button.shepherd-button:has-text('Skip all')",
-            "[data-cy=confirm-and-hide-button]",
-        }
+        from playwright.sync_api import TimeoutError as NotClickable
+
+        # the tour first: while it shows, its overlay takes the clicks meant for the banner
+        left = ["button.shepherd-button:has-text('Skip all')", "[data-cy=confirm-and-hide-button]"]
         deadline = time.monotonic() + seconds
         while left and time.monotonic() < deadline:
             for css in list(left):
                 found = self.page.locator(css)
                 if found.count() and found.first.is_visible():
-                    found.first.click(timeout=5_000)
-                    left.discard(css)
+                    try:
+                        found.first.click(timeout=2_000)
+                        left.remove(css)
+                    except NotClickable:  # covered (by the tour, still fading): next round
+                        continue
             self.page.wait_for_timeout(300)
+        stuck = [css for css in left if self.page.locator(css).first.is_visible()]
+        assert not stuck, f"OHIF's start-up dialogs did not close: {stuck}"
 
     def series_texts(self) -> list[str]:
         """Each row and thumbnail of the study browser, as text."""
