@@ -62,8 +62,9 @@ def test_each_object_is_valid_dicom_in_the_patients_study(graded):
 def test_the_map_is_the_grad_cam_volume_on_the_t1ce(graded):
     """Drawn over the T1ce series, and resampled back onto the preprocessed grid, the map
     matches gradcam.nii.gz inside the brain, at a peak: two voxels off any way matches less.
-    The T1ce's 2 mm slices cannot keep the 1 mm map's changes from slice to slice: measured
-    0.86 (axial) and 0.90 (oblique) with this run (0.965 with a run's random weights)."""
+    The T1ce's 2 mm slices cannot keep the 1 mm map's changes from slice to slice: 0.86
+    (axial) and 0.90 (oblique) with this run when this test was written (pytest's report of
+    a first version asserting 0.95, 2026-12-07)."""
     from gliograde.predict.heatmap import heatmap_back, read_map, source_series
     from gliograde.predict.sr import source_headers
 
@@ -129,7 +130,8 @@ def test_key_images_show_the_map_in_colour_with_the_answer_burned_in(graded):
         ds = pydicom.dcmread(path)
         assert ds.BurnedInAnnotation == "YES" and ds.PhotometricInterpretation == "RGB"
         rgb = ds.pixel_array.astype(int)
-        coloured = (np.abs(rgb[..., 0] - rgb[..., 2]) > 80).mean()
+        mr = rgb[:, :-170]  # left of the colour scale, which alone would pass
+        coloured = (np.abs(mr[..., 0] - mr[..., 2]) > 80).mean()
         assert coloured > 0.01  # the map's colours (grey MR: red = blue)
         text_band = rgb[-80:, : rgb.shape[1] // 2]  # below the MR
         assert (text_band.min(axis=-1) > 200).sum() > 300  # white lettering on black

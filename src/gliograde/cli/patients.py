@@ -52,7 +52,8 @@ def predict(
     dicom_out: Annotated[
         Path | None,
         typer.Option(
-            help="Write each DICOM input's results for its PACS study in DIR/SUBJECT/: the SR, the Grad-CAM heat map as a Parametric Map over the T1ce, and key images."
+            metavar="DIR",
+            help="Write each DICOM input's results for its PACS study in DIR/SUBJECT/: the SR, the Grad-CAM heat map as a Parametric Map over the T1ce, and key images (draws each patient's Grad-CAM: slower).",
         ),
     ] = None,
     calibration: Annotated[
@@ -99,6 +100,10 @@ def predict(
             precision=grading_precision(precision), cache=cache_setting(),
         )  # fmt: skip
         predictions = predict_subjects(inputs, model, options)
+        if cams is not views:  # the maps' folder goes with this command: no link into it
+            for p in predictions:
+                p.extra.pop("viewer", None)
+                p.extra.pop("explain_seconds", None)
         target = Run.open(model).target
         typer.echo(
             predictions_json(predictions) if json_out else format_predictions(predictions, target)

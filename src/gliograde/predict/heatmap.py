@@ -43,17 +43,18 @@ def source_series(headers: list, subject_folder: Path, role: str = ROLE) -> Seri
     subject's ``preprocess.json`` names it, in slice order.
 
     Raises:
-        ValueError: the record names no such series, or it is not one image per plane.
+        DataError: the record names no such series, or it is not one image per plane.
     """
+    from gliograde.core.errors import DataError
     from gliograde.scans.geometry import frames_of, stack_of
 
     record = json.loads((Path(subject_folder) / "preprocess.json").read_text())
     uid = record.get("series", {}).get(role, {}).get("uid")
     images = [ds for ds in headers if str(ds.SeriesInstanceUID) == uid]
     if not images:
-        raise ValueError(f"preprocess.json names no {role} series among the source images")
+        raise DataError(f"preprocess.json names no {role} series among the source images")
     if any(int(ds.get("NumberOfFrames") or 1) > 1 for ds in images):
-        raise ValueError(f"the {role} series is multi-frame: the map is drawn over single frames")
+        raise DataError(f"the {role} series is multi-frame: the map is drawn over single frames")
     row, col = np.array([float(v) for v in images[0].ImageOrientationPatient]).reshape(2, 3)
     normal = np.cross(row, col)
     images.sort(key=lambda ds: float(np.array(ds.ImagePositionPatient, float) @ normal))

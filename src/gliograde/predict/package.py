@@ -21,7 +21,7 @@ import numpy as np
 
 from gliograde.core.errors import DataError
 from gliograde.predict.heatmap import peak_frame
-from gliograde.predict.sr import Region, source_headers, sr_finding, write_sr
+from gliograde.predict.sr import Region, new_uid, source_headers, sr_finding, write_sr
 
 if TYPE_CHECKING:
     from gliograde.predict import Prediction
@@ -36,13 +36,11 @@ class Uids:
     seed: str | None = None
 
     def series(self, part: str) -> str:
-        from gliograde.predict.sr import new_uid
-
+        """The SeriesInstanceUID of the package's ``part`` (``map``, ``key images``)."""
         return new_uid(self.seed, f"{part} series")
 
     def instance(self, part: str) -> str:
-        from gliograde.predict.sr import new_uid
-
+        """The SOPInstanceUID of ``part`` (``map``, ``key image 1``...)."""
         return new_uid(self.seed, f"{part} instance")
 
 
@@ -58,64 +56,109 @@ class Package:
 
     @property
     def files(self) -> list[Path]:
+        """Every file written, the SR first (the order they are sent in)."""
         return [self.sr, *([self.heatmap] if self.heatmap else []), *self.key_images]
 
 
-def write_package(prediction: Prediction, out: Path, version: str, seed: str | None = None):
+@dataclass
+class Made:
+    """Who writes a package: gliograde's version, and the seed of its UIDs (None: new ones)."""
+
+    version: str
+    seed: str | None = None
+
+
+@dataclass
+class Pictures:
+    """The heat map and key images written for a study, and where the SR's finding points."""
+
+    heatmap: Path
+    key_images: list[Path]
+    region: Region
+
+
+def write_package(
+    prediction: Prediction, out: Path, version: str, seed: str | None = None
+) -> Package:
     """The package of one graded DICOM subject in ``out`` (files named by SOPInstanceUID).
-    Without a heat map (``prediction.heatmap``) or a source series to draw it on, the SR
-    alone is written, and the notes say why.
+    The SR is always written; without a heat map (``prediction.heatmap``), a source series to
+    draw it on, or when drawing it fails, it is written alone and the notes say why.
 
     Raises:
+        DataError: not graded from a DICOM export.
         ValueError: highdicom refuses the source headers (such as images of two studies).
     """
     if prediction.dicom is None:
-        raise ValueError(f"{prediction.subject}: not graded from a DICOM export")
-    folder, uids = prediction.dicom
-    headers = source_headers(folder, uids)
-    finding, notes = sr_finding(prediction), []
-    drawn = None
+        raise DataError(f"{prediction.subject}: not graded from a DICOM export")
+    made = Made(version, seed)
+    headers = source_headers(*prediction.dicom)
+    finding, pictures, notes = sr_finding(prediction), None, []
     try:
-        drawn = draw_heatmap(prediction, headers)
-    except (DataError, ValueError, OSError) as err:  # the answer is sent without its pictures
+        pictures = write_pictures(prediction, headers, out, made)
+    except (DataError, OSError) as err:  # the answer is sent without its pictures
         notes.append(f"{prediction.subject}: no heat map or key images in DICOM: {err}")
-    if drawn is None:
+    if pictures is None:
         return Package(write_sr(headers, finding, out, version, seed), None, [], notes)
-    series, values = drawn
-    k = peak_frame(values)
-    row, col = np.unravel_index(int(np.argmax(values[k])), values[k].shape)
-    label = f"{answer_label(prediction)}; research use, not for diagnosis"
-    finding.region = Region(series.headers[k], (float(col) + 0.5, float(row) + 0.5), label)
+    finding.region = pictures.region
     sr = write_sr(headers, finding, out, version, seed)
-    heatmap, key_images = write_pictures(prediction, (series, values), out, (version, seed))
-    return Package(sr, heatmap, key_images, notes)
+    return Package(sr, pictures.heatmap, pictures.key_images, notes)
 
 
 def draw_heatmap(prediction: Prediction, headers: list):
-    """The T1ce series and the heat map on its grid; None (nothing to draw) without a map."""
+    """The T1ce series and the heat map on its grid; None (nothing to draw) without a map.
+
+    Raises:
+        DataError: the subject's folder cannot take the map back to its scans, or the series
+            cannot carry it.
+    """
     from gliograde.predict.heatmap import heatmap_on_series, source_series
+    from gliograde.scans.space import original_grid_missing
 
     if prediction.heatmap is None or prediction.folder is None:
         return None
+    why = original_grid_missing(prediction.folder)
+    if why is not None:
+        raise DataError(why)
     series = source_series(headers, prediction.folder)
     values = heatmap_on_series(prediction.heatmap, prediction.folder, series)
     if not values.any():
-        raise ValueError("the heat map does not reach the T1ce series")
+        raise DataError("the heat map does not reach the T1ce series")
     return series, values
 
 
-def write_pictures(prediction: Prediction, drawn, out: Path, made: tuple[str, str | None]):
-    """The Parametric Map and the key images of ``drawn`` (series, map) in ``out``; ``made``:
-    (version, seed)."""
+def write_pictures(prediction: Prediction, headers: list, out: Path, made: Made):
+    """The Parametric Map and the key images in ``out``, and the SR's region (the map's peak);
+    None without a map. A failure removes what it wrote.
+
+    Raises:
+        DataError: the map cannot be drawn on the series, or highdicom refused an object.
+    """
     from gliograde.predict.heatmap import parametric_map
 
-    (series, values), (version, seed) = drawn, made
-    uids = Uids(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    pm = parametric_map(series, values, uids, version)
-    pm_path = out / f"{pm.SOPInstanceUID}.dcm"
-    pm.save_as(pm_path, enforce_file_format=True)
-    return pm_path, write_key_images(prediction, drawn, uids, out)
+    drawn = draw_heatmap(prediction, headers)
+    if drawn is None:
+        return None
+    series, values = drawn
+    uids, written = Uids(made.seed), []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        pm = parametric_map(series, values, uids, made.version)
+        written.append(out / f"{pm.SOPInstanceUID}.dcm")
+        pm.save_as(written[0], enforce_file_format=True)
+        written += write_key_images(prediction, drawn, uids, out)
+    except ValueError as err:  # highdicom's refusal of what the series gave it
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise DataError(f"{type(err).__name__}: {err}") from None
+    return Pictures(written[0], written[1:], peak_region(prediction, series, values))
+
+
+def peak_region(prediction: Prediction, series, values: np.ndarray) -> Region:
+    """The SR's finding: the map's peak, on its source image, labelled with the answer."""
+    k = peak_frame(values)
+    row, col = np.unravel_index(int(np.argmax(values[k])), values[k].shape)
+    label = f"{answer_label(prediction)}; research use, not for diagnosis"
+    return Region(series.headers[k], (float(col) + 0.5, float(row) + 0.5), label)
 
 
 def write_key_images(prediction: Prediction, drawn, uids: Uids, out: Path) -> list[Path]:
@@ -185,7 +228,7 @@ def write_dicom_packages(
         else:
             try:
                 written[p.subject] = write_package(p, Path(out) / p.subject, version)
-            except ValueError as err:
+            except ValueError as err:  # highdicom's refusal of the source headers
                 failed[p.subject] = f"no DICOM results: {err}"
             else:
                 notes += written[p.subject].notes

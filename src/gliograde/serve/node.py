@@ -120,8 +120,10 @@ def start_node(ae_title: str, address: tuple[str, int], spool: Spool, options: d
 
 
 def send_files(files: list[Path], peer: Peer, ae_title: str) -> str | None:
-    """C-STORE each file to ``peer`` (the SR, the Parametric Map, the key images); None when
-    all were stored, else why not (one line)."""
+    """C-STORE each file to ``peer`` (the SR first, then the Parametric Map and the key
+    images); None when every object ``peer`` accepts was stored, else why not (one line). A
+    kind of object the PACS refuses at association (one that takes no Parametric Map, say) is
+    left out and said in the log: the answer still reaches it."""
     from pydicom import dcmread
     from pynetdicom import AE
 
@@ -135,11 +137,16 @@ def send_files(files: list[Path], peer: Peer, ae_title: str) -> str | None:
     if not assoc.is_established:
         return f"{peer}: association refused or unreachable"
     try:
+        accepted = {str(c.abstract_syntax) for c in assoc.accepted_contexts}
         for ds in datasets:
-            status = assoc.send_c_store(ds)
-            code = getattr(status, "Status", None)
+            what = "the SR" if ds.Modality == "SR" else str(ds.SOPClassUID.name)
+            if str(ds.SOPClassUID) not in accepted:
+                if ds.Modality == "SR":
+                    return f"{peer}: it does not take {ds.SOPClassUID.name}"
+                say(f"serve: {peer} does not take {what}: not sent")
+                continue
+            code = getattr(assoc.send_c_store(ds), "Status", None)
             if code != 0x0000:
-                what = "the SR" if ds.Modality == "SR" else str(ds.SOPClassUID.name)
                 return f"{peer}: C-STORE of {what} answered {code if code is None else hex(code)}"
     finally:
         assoc.release()

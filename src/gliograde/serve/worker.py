@@ -1,15 +1,18 @@
 """``gliograde serve``: the node's loop. The node opens the run's models once, when it starts
 (:class:`Opened`), and keeps them for its life. The SCP spools what arrives; every second, a
 study with no new instance for ``settle`` seconds is graded through ``predict``'s own path
-(preprocessing, the out-of-distribution guard, the Grader), its SR is written with UIDs derived
-from the study and the run, and sent to the PACS, again with back-off until the PACS takes it.
+(preprocessing, the out-of-distribution guard, the Grader), its DICOM results (the SR, the heat
+map, the key images) are written with UIDs derived from the study and the run, and sent to the
+PACS, again with back-off until the PACS takes them.
 
 One line per study goes to the log, with the study's key (a hash), never a patient identifier.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import threading
 import time
 import warnings
@@ -28,7 +31,8 @@ if TYPE_CHECKING:
 
 MAX_BACKOFF_S = 300.0
 ROOM_TO_GRADE = 200_000_000
-"""Bytes a study's grading may write (converted and preprocessed volumes, QC, SR): a study that
+"""Bytes a study's grading may write (converted and preprocessed volumes, QC, its Grad-CAM and
+results; measured for the SR alone, before the heat map and key images): a study that
 fails with less free on the spool's disk waits for room instead of failing."""
 ROOM_TRIES = 10
 """How often such a study is tried again (about 25 min in all) before it fails with its reason:
@@ -214,14 +218,21 @@ def grade_study(opened: Opened, spool: Spool, record: StudyRecord) -> dict:
     maps = spool.root / "maps" / record.key  # the Grad-CAM volumes, until the package is made
     options = replace(opened.options, explain=maps)
     try:
-        predictions = grade_inputs(opened.grader, [spool.folder(record.key)], options)
+        # the notes said while grading name the subject (made from the PatientID): counted here
+        with contextlib.redirect_stderr(io.StringIO()) as said:
+            predictions = grade_inputs(opened.grader, [spool.folder(record.key)], options)
+        if said.getvalue().strip():
+            lines = len(said.getvalue().strip().splitlines())
+            say(f"serve: study {record.key}: {lines} note(s) while grading (not shown: may name "
+                "the patient; predict on the spooled study shows them)")  # fmt: skip
         graded = [p for p in predictions if p.error is None and p.dicom is not None]
         if len(predictions) != 1 or len(graded) != 1:
             reasons = "; ".join(p.error for p in predictions if p.error) or "no patient found"
             return {"state": "failed", "reason": reasons}
         files = write_results(graded[0], spool.root / "sr" / record.key, opened, record)
     finally:
-        shutil.rmtree(maps, ignore_errors=True)
+        if maps.exists():  # patient data: a failure to remove it fails the study, loudly
+            shutil.rmtree(maps)
     answer = answer_line(graded[0])
     return {"state": "done", "reason": "", "answer": answer, "result_files": files}
 
@@ -241,8 +252,9 @@ def write_results(prediction: Prediction, out: Path, opened: Opened, record: Stu
     for kind in sorted({w.category.__name__ for w in caught}):
         say(f"serve: study {record.key}: {kind} writing its DICOM results (not shown: may "
             "name the patient)")  # fmt: skip
-    for note in package.notes:
-        say(f"serve: study {record.key}: {note.split(': ', 1)[-1]}")
+    if package.heatmap is None:  # its reason may quote a path that names the patient
+        say(f"serve: study {record.key}: SR without heat map or key images "
+            f"({len(package.notes)} note(s), not shown: may name the patient)")  # fmt: skip
     return [f.name for f in package.files]
 
 
