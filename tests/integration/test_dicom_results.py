@@ -168,3 +168,23 @@ def test_the_predict_command_writes_the_results_and_says_so(graded, tiny_run, tm
     assert f"DICOM results of {prediction.subject} ({len(kinds)} objects): {folder}" in (
         result.stderr
     )
+
+
+@pytest.mark.parametrize("graded", ["axial"], indirect=True)
+def test_a_map_highdicom_refuses_leaves_the_sr_alone_and_says_why(graded, tmp_path, monkeypatch):
+    """The answer must reach the PACS even when its pictures cannot be made: the SR is written
+    (without its image reference), nothing else is left behind, and a note says why."""
+    import gliograde.predict.heatmap as heatmap
+    from gliograde.predict.package import write_package
+
+    def refused(*args, **kwargs):
+        raise ValueError("refused for the test")
+
+    _, _, prediction, _ = graded
+    monkeypatch.setattr(heatmap, "parametric_map", refused)
+    package = write_package(prediction, tmp_path, "test", seed="s")
+    assert package.heatmap is None and package.key_images == []
+    assert sorted(tmp_path.iterdir()) == [package.sr]
+    (note,) = package.notes
+    assert note.endswith("no heat map or key images in DICOM: ValueError: refused for the test")
+    assert pydicom.dcmread(package.sr).Modality == "SR"
