@@ -35,8 +35,9 @@ def restudied(export: Path, out: Path, tag: str) -> Path:
 
 
 def sample_export(subject: Path, out: Path) -> Path:
-    """A real BraTS subject's four volumes written as they are (axial, 1 mm) as a DICOM export:
-    the real sample as a PACS would hold it."""
+    """A real BraTS subject's four volumes written as they are (axial, 1 mm) as a DICOM export.
+    Real anatomy, but not as a scanner exports it: BraTS volumes are already skull-stripped and
+    on the atlas grid (``raw_like`` makes raw-like ones)."""
     from gliograde import MODALITIES
     from gliograde.scans.simulate import write_raw_export
 

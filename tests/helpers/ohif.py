@@ -185,10 +185,10 @@ class Viewer:
             "svg text", "els => els.map(e => e.textContent).filter(Boolean)"
         )
 
-    def coloured_pixels(self, path: Path | None = None, width: float = 1.0) -> int:
-        """Strongly coloured pixels in the viewport's canvas, its border left out, in the left
-        ``width`` of it: a heat map over a grey MR (a first try counted about 23,000 on a
-        map's slice and about 100 elsewhere, on the real sample)."""
+    def coloured_pixels(self, path: Path | None = None) -> int:
+        """Strongly coloured pixels in the viewport's canvas, its border left out: a heat map
+        over a grey MR (a first try counted about 23,000 on a map's slice and about 100
+        elsewhere, on the real sample)."""
         import io
 
         import numpy as np
@@ -198,7 +198,6 @@ class Viewer:
         if path is not None:
             Path(path).write_bytes(png)
         rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)[40:-40, 40:-40]
-        rgb = rgb[:, : int(rgb.shape[1] * width)]
         return int(((rgb.max(axis=2) - rgb.min(axis=2)) > 60).sum())
 
     def slice_number(self) -> int | None:

@@ -20,7 +20,7 @@ TOP_PX = 50
 
 
 def key_frames(values: np.ndarray, count: int = KEY_IMAGES) -> list[int]:
-    """The ``count`` frames with the most map, each at least two frames from those chosen
+    """The ``count`` frames with the most map, each more than two frames from those chosen
     before it (so that they show different levels), in slice order."""
     mass = values.reshape(len(values), -1).sum(axis=1)
     chosen: list[int] = []
