@@ -132,7 +132,6 @@ class Viewer:
     def __init__(self, page, base: str):
         self.page, self.base = page, base
         self.messages: list[str] = []
-        self.closed: set[str] = set()  # start-up dialogs closed: OHIF remembers, per browser
         page.on("console", lambda m: self.messages.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: self.messages.append(f"pageerror: {e}"))
 
@@ -152,8 +151,9 @@ class Viewer:
         from playwright.sync_api import TimeoutError as NotClickable
 
         # the tour first: while it shows, its overlay takes the clicks meant for the banner
+        # (each open waits for them, even once closed: the wait also lets OHIF fetch the
+        # study's images before a test selects a series)
         left = ["button.shepherd-button:has-text('Skip all')", "[data-cy=confirm-and-hide-button]"]
-        left = [css for css in left if css not in self.closed]
         deadline = time.monotonic() + seconds
         while left and time.monotonic() < deadline:
             for css in list(left):
@@ -162,7 +162,6 @@ class Viewer:
                     try:
                         found.first.click(timeout=2_000)
                         left.remove(css)
-                        self.closed.add(css)
                     except NotClickable:  # covered (by the tour, still fading): next round
                         continue
             self.page.wait_for_timeout(300)
