@@ -21,7 +21,14 @@ import numpy as np
 
 from gliograde.core.errors import DataError
 from gliograde.predict.heatmap import peak_frame
-from gliograde.predict.sr import Region, new_uid, source_headers, sr_finding, write_sr
+from gliograde.predict.sr import (
+    Region,
+    new_uid,
+    source_headers,
+    sr_finding,
+    without_dicom,
+    write_sr,
+)
 
 if TYPE_CHECKING:
     from gliograde.predict import Prediction
@@ -218,13 +225,8 @@ def write_dicom_packages(
     """
     written, notes, failed = {}, [], {}
     for p in predictions:
-        if p.result is None:
-            notes.append(f"{p.subject}: not graded, so no DICOM results")
-        elif p.dicom is None:
-            notes.append(
-                f"{p.subject}: no DICOM export to refer to (not a DICOM input, or the export "
-                "its preprocess.json names is gone), so no DICOM results"
-            )
+        if (why := without_dicom(p, "DICOM results")) is not None:
+            notes.append(why)
         else:
             try:
                 written[p.subject] = write_package(p, Path(out) / p.subject, version)

@@ -252,6 +252,19 @@ def sr_finding(prediction: Prediction) -> Finding:
     )
 
 
+def without_dicom(prediction: Prediction, what: str) -> str | None:
+    """Why ``prediction`` gets no ``what`` (a note: not graded, or not from a DICOM export
+    that is still there); None when it can have one."""
+    if prediction.result is None:
+        return f"{prediction.subject}: not graded, so no {what}"
+    if prediction.dicom is None:
+        return (
+            f"{prediction.subject}: no DICOM export to refer to (not a DICOM input, or the "
+            f"export its preprocess.json names is gone), so no {what}"
+        )
+    return None
+
+
 def write_dicom_srs(
     predictions: list[Prediction], out: Path, version: str
 ) -> tuple[dict[str, Path], list[str], dict[str, str]]:
@@ -266,13 +279,8 @@ def write_dicom_srs(
 
     written, notes, failed, scanned = {}, [], {}, {}
     for p in predictions:
-        if p.result is None:
-            notes.append(f"{p.subject}: not graded, so no DICOM SR")
-        elif p.dicom is None:
-            notes.append(
-                f"{p.subject}: no DICOM export to refer to (not a DICOM input, or the export "
-                "its preprocess.json names is gone), so no DICOM SR"
-            )
+        if (why := without_dicom(p, "DICOM SR")) is not None or p.dicom is None:
+            notes.append(why or f"{p.subject}: no DICOM SR")
         else:
             folder, uids = p.dicom
             if folder not in scanned:  # one export, several patients: read its headers once
