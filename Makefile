@@ -22,9 +22,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/gliograde demo
 
-# One pytest process per core, a test file per process at a time (its module fixtures made once).
+# One pytest process per core, a test file per process at a time (its module fixtures made once),
+# the longest files first (tests/conftest.py: LONGEST_FIRST).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # The tests not marked slow (none trains): under a minute on 2 cores (docs/development.md).
 test-quick: $(STAMP)

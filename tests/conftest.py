@@ -45,6 +45,35 @@ def pytest_sessionstart(session):
     register_optimizer_step_pre_hook(refuse_unmarked_training)
 
 
+LONGEST_FIRST = [
+    "integration/test_ohif.py",
+    "integration/test_crash.py",
+    "integration/test_raw_scans.py",
+    "integration/test_serve.py",
+    "integration/test_dicom_results.py",
+    "integration/test_distributed.py",
+    "integration/test_bench_gpu_smoke.py",
+    "integration/test_cache_shared.py",
+    "io/test_fuzz_readers.py",
+    "integration/test_explain_3d.py",
+]
+"""The files that take a minute or more on 2 cores, longest first (``pytest --durations``,
+2026-12-07). ``make test`` gives each pytest-xdist worker a file at a time, in collection order:
+these start first, so that the short files fill in around them at the end, instead of one
+worker finishing a long file alone while the other core idles."""
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files of :data:`LONGEST_FIRST` first, in its order; the others as collected."""
+    tests = Path(__file__).parent
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
+    def place(item) -> int:
+        return rank.get(item.path.relative_to(tests).as_posix(), len(rank))
+
+    items.sort(key=place)  # stable: within a file, and among the rest, the order is kept
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     """Before any fixture: a test that is not marked ``slow`` and asks for a fixture that trains

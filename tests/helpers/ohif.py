@@ -131,6 +131,7 @@ class Viewer:
 
     def __init__(self, page, base: str):
         self.page, self.base = page, base
+        self.dismissed = False  # OHIF remembers its start-up dialogs closed, once they were
         self.messages: list[str] = []
         page.on("console", lambda m: self.messages.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: self.messages.append(f"pageerror: {e}"))
@@ -140,19 +141,20 @@ class Viewer:
         description), then close the guided tour and the banner that OHIF opens with."""
         self.page.goto(f"{self.base}/viewer?StudyInstanceUIDs={study_uid}")
         self.page.wait_for_selector(f"text={ready_text}", timeout=180_000)
-        self.dismiss()
+        self.dismiss(4 if self.dismissed else 15)
+        self.dismissed = True
 
-    def dismiss(self, seconds: float = 15) -> None:
+    def dismiss(self, seconds: float) -> None:
         """The tour ("Skip all") and the banner ("Confirm and hide") come a few seconds after
         the study, in either order: each is clicked once it shows (Playwright's locator
-        handlers hang on the banner)."""
+        handlers hang on the banner), within ``seconds``. Once closed, they stay closed: a
+        later open waits a few seconds only, in case they come back. (The tests wait minutes
+        for what they look at: the images of a series queue behind those OHIF loads first.)"""
         import time
 
         from playwright.sync_api import TimeoutError as NotClickable
 
         # the tour first: while it shows, its overlay takes the clicks meant for the banner
-        # (each open waits for them, even once closed: the wait also lets OHIF fetch the
-        # study's images before a test selects a series)
         left = ["button.shepherd-button:has-text('Skip all')", "[data-cy=confirm-and-hide-button]"]
         deadline = time.monotonic() + seconds
         while left and time.monotonic() < deadline:

@@ -1,8 +1,9 @@
 """gliograde's answer where radiologists look: OHIF (npm's ``@ohif/app``, built) over Debian's
-Orthanc with its DICOMweb plugin, in Debian's Chromium. Three studies reach Orthanc and are
-sent to ``gliograde serve``, which answers each with its DICOM results: a SYNTHETIC export with
-axial series, the real sample subject written as DICOM (axial), and a SYNTHETIC export with
-oblique series. Then, in the viewer, as a radiologist would:
+Orthanc with its DICOMweb plugin, in Debian's Chromium. Two studies reach Orthanc and are
+sent to ``gliograde serve``, which answers each with its DICOM results: the real sample subject
+written as DICOM (axial series), and a SYNTHETIC export with oblique series (a SYNTHETIC export
+with axial series is checked outside the browser, in tests/integration/test_dicom_results.py).
+Then, in the viewer, as a radiologist would:
 
 1. the study browser lists the report, the heat map and the key images;
 2. selecting the report shows the probability as text, and once OHIF tracks its finding, the
@@ -35,11 +36,11 @@ from helpers.exports import restudied, sample_export, synthetic_export
 from helpers.ohif import Viewer, missing, ohif_over
 from helpers.orthanc import ORTHANC, echo, free_port, orthanc, start_node, wait_until
 
-pytestmark = pytest.mark.slow  # a PACS, the node, three gradings and a browser
+pytestmark = pytest.mark.slow  # a PACS, the node, two gradings and a browser
 
-GRADING_S = 600  # three raw studies preprocessed one after the other on 2 busy cores
-STUDIES = ["synthetic axial", "real sample", "synthetic oblique"]
-AXIAL = STUDIES[:2]
+GRADING_S = 600  # two raw studies preprocessed one after the other on 2 busy cores
+STUDIES = ["real sample", "synthetic oblique"]
+AXIAL = STUDIES[:1]
 SHOTS = os.environ.get("GLIOGRADE_SCREENSHOTS")
 
 
@@ -55,10 +56,9 @@ def parts_missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def exports(sample_dir, tmp_path_factory) -> dict[str, Path]:
-    """The three studies, each its own patient and study."""
+    """The two studies, each its own patient and study."""
     root = tmp_path_factory.mktemp("exports")
     made = {
-        "synthetic axial": synthetic_export(root / "axial"),
         "real sample": sample_export(sample_dir / "BraTS20_Training_007", root / "sample"),
         "synthetic oblique": synthetic_export(root / "oblique", tilt=0.35),
     }
@@ -68,7 +68,7 @@ def exports(sample_dir, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def answered(exports, tiny_run, tmp_path_factory):
-    """Orthanc (with DICOMweb) holding the three studies, each sent to the node and answered:
+    """Orthanc (with DICOMweb) holding the two studies, each sent to the node and answered:
     name → (Orthanc's study id, StudyInstanceUID), and the PACS."""
     from helpers.ohif import DICOMWEB_CONFIG, DICOMWEB_PLUGIN
 

