@@ -98,14 +98,36 @@ def sample_dir() -> Path:
     return SAMPLE
 
 
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """``ROOT/name``, made by ``make(folder)`` once per test session: under pytest-xdist, by the
+    first worker that asks, while the others wait (a lock file), then shared by all of them.
+    ``ROOT`` is the session's temporary folder. Whoever uses the folder must not modify it."""
+    from gliograde.core.lock import waiting_lock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # each worker's folder lies in the session's
+    folder = root / name
+    made = folder.with_name(f".{folder.name}.made")
+    with waiting_lock(folder.with_name(f".{folder.name}.lock"), f"making the tests' {name}"):
+        if not made.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            make(folder)
+            made.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def synth_small(tmp_path_factory) -> Path:
-    """A SYNTHETIC cohort of 10 small subjects (64×64×40), BraTS 2020 layout. Do not modify."""
+    """A SYNTHETIC cohort of 10 small subjects (64×64×40), BraTS 2020 layout, made once for
+    the session. Do not modify."""
     from gliograde.io.synth import synth_cohort
 
-    out = tmp_path_factory.mktemp("synth") / "cohort"
-    synth_cohort(out, subjects=10, lgg_fraction=0.4, seed=3, shape=SMALL_SHAPE, quiet=True)
-    return out
+    def make(out):
+        synth_cohort(out, subjects=10, lgg_fraction=0.4, seed=3, shape=SMALL_SHAPE, quiet=True)
+
+    return made_once(tmp_path_factory, "synth/cohort", make)
 
 
 @pytest.fixture
@@ -122,32 +144,34 @@ def tiny_store(synth_small, tmp_path_factory) -> Path:
     ``pipeline/store``: the store ``tiny_run`` is trained on. Do not modify."""
     from helpers.runs import prepare_tiny
 
-    store = tmp_path_factory.mktemp("pipeline") / "store"
-    prepare_tiny(synth_small, store)
-    return store
+    return made_once(tmp_path_factory, "pipeline/store", lambda f: prepare_tiny(synth_small, f))
 
 
 @pytest.fixture(scope="session")
-def fake_tiny_run(tiny_store):
+def fake_tiny_run(tiny_store, tmp_path_factory):
     """``(store, run, None)``: ``tiny_store`` and a run of it that was never trained
     (:func:`helpers.runs.fake_run`: random weights; config, folds, checksums, calibration as
     ``train`` writes them), in ``pipeline/fake-run``. For tests that read or use a run without
     needing what training learned; no metrics. Do not modify: copy what a test changes."""
     from helpers.runs import fake_run
 
-    return tiny_store, fake_run(tiny_store.parent / "fake-run", store=tiny_store), None
+    run = made_once(tmp_path_factory, "pipeline/fake-run", lambda f: fake_run(f, store=tiny_store))
+    return tiny_store, run, None
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tiny_store):
+def tiny_run(tiny_store, tmp_path_factory):
     """``(store, run, metrics)``: ``tiny_store`` and a run trained on it for 2 epochs, then
-    evaluated, in ``pipeline/run``. It trains (half a minute): only tests marked ``slow`` may use
-    it; the others use ``fake_tiny_run``. Do not modify: copy what a test changes.
+    evaluated, in ``pipeline/run``, with its out-of-fold metrics as ``metrics.json`` holds them.
+    It trains (half a minute, once for the session): only tests marked ``slow`` may use it; the
+    others use ``fake_tiny_run``. Do not modify: copy what a test changes.
     """
+    import json
+
     from helpers.runs import train_tiny
 
-    run = tiny_store.parent / "run"
-    return tiny_store, run, train_tiny(tiny_store, run)
+    run = made_once(tmp_path_factory, "pipeline/run", lambda f: train_tiny(tiny_store, f))
+    return tiny_store, run, json.loads((run / "metrics.json").read_text())
 
 
 @pytest.fixture(scope="session")
