@@ -22,12 +22,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/gliograde demo
 
-# One pytest process per core and one more (many end-to-end tests wait on a child process, a PACS
-# or a browser), a test file per process at a time (its module fixtures made once), the longest
-# files first (tests/conftest.py: LONGEST_FIRST).
-TEST_WORKERS ?= $(shell expr $$(nproc) + 1)
+# One pytest process per core, a test file per process at a time (its module fixtures made once),
+# the longest files first (tests/conftest.py: LONGEST_FIRST). One process more than the cores
+# was tried: the end-to-end tests' child processes then fought for the cores (docs/results).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # The tests not marked slow (none trains): under a minute on 2 cores (docs/development.md).
 test-quick: $(STAMP)
