@@ -1,7 +1,7 @@
-"""`gliograde serve` against a real PACS: Debian's Orthanc on loopback ports. Orthanc sends a
-study to the node, the node grades it and the SR comes back into the same study; callers not
-allowed and non-MR objects are refused; a kill -9 mid-study loses nothing and sends one SR; a
-full spool answers 0xA700.
+"""`gliograde serve` against a real PACS: Debian's Orthanc on loopback ports. A study is sent
+to the node in two halves, with a kill -9 between them: nothing is lost, the node grades it and
+its results (the SR, the heat map, the key images) come back into the same study, once;
+callers not allowed and non-MR objects are refused; a full spool answers 0xA700.
 
 Where Orthanc is missing these tests skip (apt-get install orthanc), except in CI, where
 `.ci/run` installs it and they fail instead.
@@ -105,29 +105,6 @@ def spooled_study(spool: Path) -> Path:
     return folder
 
 
-def test_a_study_orthanc_sends_comes_back_graded_in_its_study(
-    pacs, node, export, tiny_run, tmp_path
-):
-    """Orthanc's /modalities/{id}/store sends the study; the SR that comes back into the same
-    study holds the answer predict gives on it."""
-    from gliograde.predict import PredictOptions, predict_subjects
-
-    node()
-    (study,) = pacs.upload(export)
-    pacs.post("/modalities/gliograde/store", {"Resources": [study], "Synchronous": True})
-    (sr,) = wait_until(lambda: sr_instances(pacs, study), GRADING_S, "no SR came back")
-    study_uid, grade, p = sr_answer(pacs, sr)
-    assert study_uid == pacs.get(f"/studies/{study}")["MainDicomTags"]["StudyInstanceUID"]
-    # the heat map and the key images come with the SR (after it), into the same study
-    wait_until(lambda: {HEAT_MAP, KEY_IMAGES} <= descriptions(pacs, study), 120, "no heat map")
-    folder = spooled_study(tmp_path / "spool")
-    assert len(list(folder.glob("*.dcm"))) == len(list(export.iterdir()))
-    options = PredictOptions(force=True, device="cpu", cache=tmp_path / "spool" / "cache")
-    (expected,) = predict_subjects([folder], tiny_run[1], options)  # from the node's cache
-    assert grade == expected.to_dict()["grade"] and p == pytest.approx(expected.to_dict()["p_hgg"])
-    assert (tmp_path / "spool").stat().st_mode & 0o777 == 0o700
-
-
 def test_a_caller_not_allowed_is_rejected(pacs, node, tmp_path):
     node()
     assert echo(pacs.node_port, "TESTSCU") and not echo(pacs.node_port, "INTRUDER")
@@ -162,9 +139,16 @@ def send(files: list[Path], port: int) -> list[int]:
         assoc.release()
 
 
-def test_kill_9_mid_study_loses_no_image_and_sends_one_sr(pacs, node, export, tmp_path):
-    """Half a study, kill -9, a restart, the other half: every image is in the spool and the
-    study's one SR reaches Orthanc, once."""
+def test_kill_9_mid_study_loses_no_image_and_sends_its_results_once(
+    pacs, node, export, tiny_run, tmp_path
+):
+    """Half a study, kill -9, a restart, the other half: every image is in the spool (kept
+    private), and the study's results reach Orthanc once, into the study: the SR, with the
+    answer predict gives on the node's copy, then the heat map and the key images. (Orthanc
+    sending a study itself, through its /modalities/{id}/store, is how the OHIF tests feed the
+    node: tests/integration/test_ohif.py.)"""
+    from gliograde.predict import PredictOptions, predict_subjects
+
     files = sorted(restudied(export, tmp_path / "other", "kill").iterdir())
     process = node("--settle", "20")  # the second half comes before the study settles
     assert set(send(files[: len(files) // 2], pacs.node_port)) == {0}
@@ -176,11 +160,18 @@ def test_kill_9_mid_study_loses_no_image_and_sends_one_sr(pacs, node, export, tm
     assert sorted(f.name for f in folder.glob("*.dcm")) == sorted(
         f"{pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID}.dcm" for f in files
     )
+    assert (tmp_path / "spool").stat().st_mode & 0o777 == 0o700
     study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
     query = {"Level": "Study", "Query": {"StudyInstanceUID": study_uid}}
     found = wait_until(lambda: pacs.post("/tools/find", query), GRADING_S, "no study in Orthanc")
     (sr,) = wait_until(lambda: sr_instances(pacs, found[0]), GRADING_S, "no SR came back")
-    assert sr_answer(pacs, sr)[0] == study_uid
+    answered_uid, grade, p = sr_answer(pacs, sr)
+    assert answered_uid == study_uid
+    # the heat map and the key images come with the SR (after it), into the same study
+    wait_until(lambda: {HEAT_MAP, KEY_IMAGES} <= descriptions(pacs, found[0]), 120, "no heat map")
+    options = PredictOptions(force=True, device="cpu", cache=tmp_path / "spool" / "cache")
+    (expected,) = predict_subjects([folder], tiny_run[1], options)  # from the node's cache
+    assert grade == expected.to_dict()["grade"] and p == pytest.approx(expected.to_dict()["p_hgg"])
     wait_until(lambda: "results sent to" in (tmp_path / "node.log").read_text(), 120, "not sent")
     log = (tmp_path / "node.log").read_text()
     assert log.count("results sent to") == 1 and "SYNTH-kill" not in log  # no patient id logged
