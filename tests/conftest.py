@@ -58,7 +58,7 @@ LONGEST_FIRST = [
     "integration/test_explain_3d.py",
 ]
 """The files that take a minute or more on 2 cores, longest first (``pytest --durations``,
-2026-12-07). ``make test`` gives each pytest-xdist worker a file at a time, in collection order:
+2026-12-07). ``make test`` hands the files to the pytest-xdist workers in collection order:
 these start first, so that the short files fill in around them at the end, instead of one
 worker finishing a long file alone while the other core idles."""
 
@@ -69,6 +69,8 @@ def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
 
     def place(item) -> int:
+        if not item.path.is_relative_to(tests):  # collected from elsewhere: after the rest
+            return len(rank) + 1
         return rank.get(item.path.relative_to(tests).as_posix(), len(rank))
 
     items.sort(key=place)  # stable: within a file, and among the rest, the order is kept
@@ -101,7 +103,8 @@ def sample_dir() -> Path:
 def made_once(tmp_path_factory, name: str, make) -> Path:
     """``ROOT/name``, made by ``make(folder)`` once per test session: under pytest-xdist, by the
     first worker that asks, while the others wait (a lock file), then shared by all of them.
-    ``ROOT`` is the session's temporary folder. Whoever uses the folder must not modify it."""
+    ``ROOT`` is the session's temporary folder. Whoever uses the folder must not write into it
+    (another process may be reading it): a test that changes a run or a cohort copies it."""
     from gliograde.core.lock import waiting_lock
 
     root = tmp_path_factory.getbasetemp()

@@ -141,15 +141,15 @@ class Viewer:
         description), then close the guided tour and the banner that OHIF opens with."""
         self.page.goto(f"{self.base}/viewer?StudyInstanceUIDs={study_uid}")
         self.page.wait_for_selector(f"text={ready_text}", timeout=180_000)
-        self.dismiss(4 if self.dismissed else 15)
-        self.dismissed = True
+        self.dismissed = self.dismiss(4 if self.dismissed else 15) or self.dismissed
 
-    def dismiss(self, seconds: float) -> None:
+    def dismiss(self, seconds: float) -> bool:
         """The tour ("Skip all") and the banner ("Confirm and hide") come a few seconds after
         the study, in either order: each is clicked once it shows (Playwright's locator
-        handlers hang on the banner), within ``seconds``. Once closed, they stay closed: a
-        later open waits a few seconds only, in case they come back. (The tests wait minutes
-        for what they look at: the images of a series queue behind those OHIF loads first.)"""
+        handlers hang on the banner), within ``seconds``; True when both were closed. Once
+        closed, they stay closed (OHIF keeps that in the browser's storage): a later open waits
+        a few seconds only, in case they come back. (The tests wait minutes for what they look
+        at: the images of a series queue behind those OHIF loads first.)"""
         import time
 
         from playwright.sync_api import TimeoutError as NotClickable
@@ -169,6 +169,7 @@ class Viewer:
             self.page.wait_for_timeout(300)
         stuck = [css for css in left if self.page.locator(css).first.is_visible()]
         assert not stuck, f"OHIF's start-up dialogs did not close: {stuck}"
+        return not left
 
     def series_texts(self) -> list[str]:
         """Each row and thumbnail of the study browser, as text."""

@@ -15,6 +15,7 @@ from gliograde.predict import PredictOptions, predict_subjects
 from gliograde.store.read import SliceStore
 from helpers.cli import invoke
 from helpers.corpus import IMAGE_CORRUPTIONS, corrupt_empty_seg, first_subject
+from helpers.runs import copy_run
 
 pytestmark = pytest.mark.slow  # trains and predicts end to end, every export format
 
@@ -45,9 +46,9 @@ def test_training_writes_every_file(tiny_run):
     assert config["epochs"] == 2 and "torch" in config["versions"]
 
 
-def test_evaluate_recomputes_the_same_metrics(tiny_run):
+def test_evaluate_recomputes_the_same_metrics(tiny_run, tmp_path):
     _, run, metrics = tiny_run
-    again = evaluate_run(run).to_dict()
+    again = evaluate_run(copy_run(run, tmp_path / "run")).to_dict()  # it writes into the run
     assert again["patient"]["auc"] == metrics["patient"]["auc"]
     assert again["slice"] == metrics["slice"]
 
@@ -133,11 +134,12 @@ def test_calibration_and_uncertainty_are_saved(tiny_run):
         assert name in header
 
 
-def test_explain_and_report(tiny_run):
+def test_explain_and_report(tiny_run, tmp_path):
     from gliograde.assess.explain import explain_store
     from gliograde.assess.report import write_report
 
-    store, run, _ = tiny_run
+    store, shared, _ = tiny_run
+    run = copy_run(shared, tmp_path / "run")  # explain and the report write into the run
     summary = explain_store(run, store, ExplainOptions(per_patient=1))
     assert summary["layer"] == "layer1"  # 32-pixel slices: layer4's map would be 1×1
     rows = (run / "explain" / "attention.csv").read_text().splitlines()

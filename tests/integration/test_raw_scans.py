@@ -373,20 +373,20 @@ def test_grad_cam_of_a_preprocessed_raw_subject_lies_on_its_volumes(processed, t
 
 def test_a_volume_on_the_preprocessed_grid_goes_back_onto_the_original_t1ce(processed, tmp_path):
     """preprocess keeps its atlas transform: its own T1ce, sent back through it, lands on the
-    raw T1ce's grid (shape and affine) and on its anatomy."""
+    grid of the T1ce it was made from (dcm2niix's conversion of the series: shape, affine,
+    voxel order) and on its anatomy."""
+    from gliograde.scans.convert import series_to_nifti
+    from gliograde.scans.dicom import scan_folder
+    from gliograde.scans.series import assign_roles
     from gliograde.scans.space import to_original_t1ce
 
     out, records = processed
     subject = restored_subject(records)
-    raw = nib.load(out.parent / "raw_nifti" / "raw_t1ce.nii.gz")
+    (study,), _ = scan_folder(out.parent / "raw_dicom")
+    chosen, _, _ = assign_roles(study.series)
+    raw = nib.load(series_to_nifti(chosen["t1ce"], tmp_path / "converted", "t1ce"))
     t1ce = np.asanyarray(nib.load(out / subject / f"{subject}_t1ce.nii.gz").dataobj)
     back = nib.load(to_original_t1ce(t1ce, out / subject, tmp_path / "back.nii.gz"))
-    # the grid dcm2niix converted the series to: the raw T1ce's, perhaps with its axes flipped
-    back = back.as_reoriented(
-        nib.orientations.ornt_transform(
-            nib.io_orientation(back.affine), nib.io_orientation(raw.affine)
-        )
-    )
     assert back.shape == raw.shape and np.allclose(back.affine, raw.affine, atol=1e-3)
     a, b = (gaussian_filter(np.asanyarray(v.dataobj).astype(np.float32), 2) for v in (back, raw))
     both = (np.asanyarray(back.dataobj) > 0) & (np.asanyarray(raw.dataobj) > 0)

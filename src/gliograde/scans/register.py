@@ -99,13 +99,19 @@ def nmi(a: np.ndarray, b: np.ndarray, mask: np.ndarray, bins: int = 64) -> float
 
 
 def bin_of(values: np.ndarray, bins: int) -> np.ndarray:
-    """Each value's bin among ``bins`` equal bins from the values' minimum to their maximum
-    (the maximum in the last), as ``np.histogram`` bins them; a third the time of
-    ``np.histogram2d``, which searches the edges."""
-    low, high = float(values.min()), float(values.max())
-    if high <= low:
-        return np.zeros(values.shape, np.int64)
-    return np.minimum(((values - low) * (bins / (high - low))).astype(np.int64), bins - 1)
+    """Each floating-point value's bin among ``bins`` equal bins from the values' minimum to their maximum
+    (the maximum in the last), exactly as ``np.histogram2d`` bins each axis (equal values: one
+    bin about them; none: the range 0–1). The bin is computed, then moved by one where the
+    computation's rounding crossed an edge (as ``np.histogram`` does), instead of searched
+    among the edges: with ``np.bincount``, a third of ``np.histogram2d``'s time."""
+    low, high = (values.min(), values.max()) if values.size else (0, 1)
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, bins + 1)  # in the values' precision, as histogram2d's
+    index = np.clip(((values - low) * (bins / (high - low))).astype(np.int64), 0, bins - 1)
+    index -= values < edges[index]
+    index += (values >= edges[index + 1]) & (index < bins - 1)
+    return index
 
 
 def as_array(image) -> np.ndarray:
