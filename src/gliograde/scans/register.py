@@ -99,11 +99,11 @@ def nmi(a: np.ndarray, b: np.ndarray, mask: np.ndarray, bins: int = 64) -> float
 
 
 def bin_of(values: np.ndarray, bins: int) -> np.ndarray:
-    """Each floating-point value's bin among ``bins`` equal bins from the values' minimum to their maximum
-    (the maximum in the last), exactly as ``np.histogram2d`` bins each axis (equal values: one
-    bin about them; none: the range 0–1). The bin is computed, then moved by one where the
-    computation's rounding crossed an edge (as ``np.histogram`` does), instead of searched
-    among the edges: with ``np.bincount``, a third of ``np.histogram2d``'s time."""
+    """Each floating-point value's bin among ``bins`` equal bins from the values' minimum to
+    their maximum (the maximum in the last), exactly as ``np.histogram2d`` bins each axis (equal
+    values: one bin about them; none: the range 0–1). The bin is computed, then moved by one
+    where the computation's rounding crossed an edge (as ``np.histogram`` does), instead of
+    searched among the edges: with ``np.bincount``, a third of ``np.histogram2d``'s time."""
     low, high = (values.min(), values.max()) if values.size else (0, 1)
     if low == high:
         low, high = low - 0.5, high + 0.5
