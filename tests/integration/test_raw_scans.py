@@ -94,23 +94,29 @@ def test_preprocessing_restores_the_original(processed):
     assert abs(ml[1] - ml[0]) / ml[0] < 0.05
 
 
-def test_the_dicom_route_reads_the_raw_nifti_volumes_back(processed):
+def dicom_route(export, work) -> dict:
+    """The export's four sequences as the pipeline is given them: found and identified as
+    ``preprocess`` finds them, converted by dcm2niix into ``work`` (role → NIfTI path)."""
+    from gliograde.scans.inputs import converted, raw_subjects
+
+    (subject,), errors, _ = raw_subjects([export])
+    assert errors == {}
+    return converted(subject, work)
+
+
+def test_the_dicom_route_reads_the_raw_nifti_volumes_back(processed, tmp_path):
     """What the pipeline is given from the DICOM export (dcm2niix's conversion) is the raw
     NIfTI it was written from: the same voxels, on the same grid up to DICOM's decimal strings;
     and the raw NIfTI folder itself is read as the same four sequences, by their file names."""
-    from gliograde.scans.convert import series_to_nifti
-    from gliograde.scans.dicom import scan_folder
     from gliograde.scans.inputs import raw_subjects
-    from gliograde.scans.series import assign_roles
 
     out, _ = processed
     raw = out.parent / "raw_nifti"
-    (study,), _ = scan_folder(out.parent / "raw_dicom")
-    chosen, _, problems = assign_roles(study.series)
-    assert problems == [] and set(chosen) == set(MODALITIES)
-    for role, series in chosen.items():
+    files = dicom_route(out.parent / "raw_dicom", tmp_path)
+    assert set(files) == set(MODALITIES)
+    for role, path in files.items():
         written = nib.load(raw / f"raw_{role}.nii.gz")
-        converted = nib.load(series_to_nifti(series, out.parent / "converted", role))
+        converted = nib.load(path)
         turn = nib.orientations.ornt_transform(
             nib.io_orientation(converted.affine), nib.io_orientation(written.affine)
         )
@@ -375,16 +381,11 @@ def test_a_volume_on_the_preprocessed_grid_goes_back_onto_the_original_t1ce(proc
     """preprocess keeps its atlas transform: its own T1ce, sent back through it, lands on the
     grid of the T1ce it was made from (dcm2niix's conversion of the series: shape, affine,
     voxel order) and on its anatomy."""
-    from gliograde.scans.convert import series_to_nifti
-    from gliograde.scans.dicom import scan_folder
-    from gliograde.scans.series import assign_roles
     from gliograde.scans.space import to_original_t1ce
 
     out, records = processed
     subject = restored_subject(records)
-    (study,), _ = scan_folder(out.parent / "raw_dicom")
-    chosen, _, _ = assign_roles(study.series)
-    raw = nib.load(series_to_nifti(chosen["t1ce"], tmp_path / "converted", "t1ce"))
+    raw = nib.load(dicom_route(out.parent / "raw_dicom", tmp_path / "converted")["t1ce"])
     t1ce = np.asanyarray(nib.load(out / subject / f"{subject}_t1ce.nii.gz").dataobj)
     back = nib.load(to_original_t1ce(t1ce, out / subject, tmp_path / "back.nii.gz"))
     assert back.shape == raw.shape and np.allclose(back.affine, raw.affine, atol=1e-3)
