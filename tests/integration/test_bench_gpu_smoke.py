@@ -19,7 +19,8 @@ def test_the_gpu_bench_runs_end_to_end_in_smoke_mode(tmp_path):
     t, p, cv = r["training"], r["predict"], r["cross_validation"]
     assert t["model_alone_slices_per_s"] > 0 and t["end_to_end_slices_per_s"] > 0
     assert t["size"] == 48 and t["compile"] is True and t["model_alone_compile"] is False
-    assert "--compile on (the model alone: off)" in result.output
+    assert t["compile_backend"] == "aot_eager" and t["compiled_graphs"] >= 1  # no C++ made
+    assert "--compile on, backend aot_eager (the model alone: off)" in result.output
     assert p["patients"] == 2 and p["patients_per_s"] == p["patients"] / p["wall_s"]
     assert cv["folds"] == [f"fold_{k}" for k in range(5)]  # every fold trained
     config = json.loads((tmp_path / "work" / "cv-run" / "config.json").read_text())

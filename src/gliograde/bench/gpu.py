@@ -121,9 +121,11 @@ def gpu_training(config: GpuBenchConfig, store: Path) -> dict:
     size = SliceStore(store).manifest.slice_size
     precision = resolve_precision("auto", resolve_device("auto"))
     options = {"batch_size": config.batch_size, "steps": config.steps, "compile": config.compile}
-    # Smoke mode: the model alone uncompiled; the end-to-end line compiles train's own path,
-    # and a second compilation of the same network on the CPU would only add CI minutes.
+    # Smoke mode: the model alone uncompiled; the end-to-end line compiles train's own path
+    # with the aot_eager backend (train.fit.COMPILE_BACKEND): on the CPU, inductor's C++ code
+    # generation would only add CI minutes, and tell nothing about a GPU's kernels.
     alone_compiled = config.compile and not config.smoke
+    backend = "aot_eager" if config.smoke else "inductor"
     alone = in_fresh_process(
         "measure_model_alone",
         size=size,
@@ -131,7 +133,12 @@ def gpu_training(config: GpuBenchConfig, store: Path) -> dict:
         **options | {"compile": alone_compiled},
     )
     end_to_end = in_fresh_process(
-        "measure_end_to_end", store=str(store), precision=precision, resident=True, **options
+        "measure_end_to_end",
+        store=str(store),
+        precision=precision,
+        resident=True,
+        compile_backend=backend,
+        **options,
     )
     return {
         "model_alone_slices_per_s": alone["slices_per_s"],
@@ -139,6 +146,8 @@ def gpu_training(config: GpuBenchConfig, store: Path) -> dict:
         "precision": precision,
         "size": size,
         "model_alone_compile": alone_compiled,
+        "compile_backend": backend,
+        "compiled_graphs": end_to_end["compiled_graphs"],
         **options,
     }
 
@@ -210,6 +219,8 @@ def format_gpu_results(r: dict) -> str:
     m, t, p, cv = r["machine"], r["training"], r["predict"], r["cross_validation"]
     smoke = " (SMOKE MODE: tiny sizes, the figures mean nothing)" if r["config"]["smoke"] else ""
     compiled = "on" if t["compile"] else "off"
+    if t["compile"] and t.get("compile_backend", "inductor") != "inductor":
+        compiled += f", backend {t['compile_backend']}"
     if t.get("model_alone_compile", t["compile"]) != t["compile"]:  # smoke mode
         compiled += " (the model alone: off)"
     lines = [

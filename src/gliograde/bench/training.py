@@ -77,13 +77,19 @@ def measure_end_to_end(
     precision: str = "fp32",
     resident: bool = False,
     compile: bool = False,
+    compile_backend: str | None = None,
 ) -> dict:
     """Training slices/s through ``train``'s own path: store → augmentation → Lightning step
     (no validation: :func:`measure_epoch_with_validation` times an epoch with it), with
-    ``train``'s options ``--precision``, ``--resident`` and ``--compile``."""
+    ``train``'s options ``--precision``, ``--resident`` and ``--compile`` (its backend
+    ``compile_backend``, default ``train``'s; this measure runs in a process of its own)."""
     import lightning as L
 
     from gliograde.store.read import SliceStore
+    from gliograde.train import fit
+
+    if compile_backend is not None:
+        fit.COMPILE_BACKEND = compile_backend
 
     slices = SliceStore(Path(store))
 
@@ -107,7 +113,20 @@ def measure_end_to_end(
     )
     rate = steps * batch_size / (timer.ended - timer.started)
     size = slices.manifest.slice_size
-    return {"slices_per_s": rate, "size": size, "batch_size": batch_size, "steps": steps}
+    return {
+        "slices_per_s": rate,
+        "size": size,
+        "batch_size": batch_size,
+        "steps": steps,
+        "compiled_graphs": compiled_graphs(),
+    }
+
+
+def compiled_graphs() -> int:
+    """How many graphs ``torch.compile`` captured in this process (0: nothing was compiled)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
 
 
 def measure_epoch_with_validation(store: str, batch_size: int, steps: int) -> dict:

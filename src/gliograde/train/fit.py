@@ -34,6 +34,11 @@ from gliograde.train.sampling import (
     tumor_threshold,
 )
 
+COMPILE_BACKEND = "inductor"
+"""The ``torch.compile`` backend of ``--compile``. The GPU bench's smoke mode (CI, on the CPU)
+sets ``aot_eager`` in its own process: the same capture of the graph and its backward, without
+the C++ code generation, a minute of CI that says nothing about a GPU's kernels."""
+
 
 def quiet_lightning() -> None:
     """Keep Lightning's start-up chatter (device lists, tips) out of the user's terminal."""
@@ -158,7 +163,8 @@ def make_module(
     module.model = module.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     if config.compile:  # what training and selection call: forward_heads, not forward
         # deliberate: this instance's forward_heads is replaced by its compiled version
-        module.model.forward_heads = torch.compile(module.model.forward_heads)  # type: ignore[method-assign]
+        compiled = torch.compile(module.model.forward_heads, backend=COMPILE_BACKEND)
+        module.model.forward_heads = compiled  # type: ignore[method-assign]
     return module
 
 
