@@ -185,17 +185,6 @@ def test_a_failed_registration_writes_nothing(sample_dir, tmp_path, monkeypatch)
     assert not (tmp_path / "out" / SUBJECT).exists()
 
 
-def test_an_implausible_brain_volume_is_refused():
-    from gliograde.core.errors import DataError
-    from gliograde.scans.pipeline import check_figures
-
-    good = {"flair": 0.01, "t1": 0.05, "t2": 0.02}
-    check_figures("S", 1400.0, good)
-    for ml in (500.0, 3500.0):
-        with pytest.raises(DataError, match="brain volume"):
-            check_figures("S", ml, good)
-
-
 def test_predict_takes_a_dicom_folder(processed, tiny_run, cache):
     """predict DICOM_DIR grades from its cache (the ``processed`` fixture preprocessed it there
     through predict's path), and says so."""
@@ -353,6 +342,21 @@ def test_the_predict_command_reports_and_writes_its_srs(processed, tiny_run, cac
         f"{sr_file}" in result.stderr  # fmt: skip
     page = (tmp_path / "p.html").read_text()
     assert page.count("data:image/png;base64,") == 1 and "missing" in page
+
+
+def test_the_dicom_results_of_the_real_export(processed, tiny_run, cache, tmp_path):
+    """predict --dicom-out on the real subject's export, whose series are axial: the checks of
+    tests/integration/test_dicom_results.py (there on a SYNTHETIC oblique export). The map,
+    back on the preprocessed grid, matched the Grad-CAM volume 0.83 inside the brain here
+    (2026-12-07; its T1ce series has 2 mm slices, as the oblique one)."""
+    from helpers import dicom_results as check
+
+    export = processed[0].parent / "raw_dicom"
+    prediction, package = check.graded_package(export, tiny_run[1], tmp_path, cache)
+    check.check_objects_are_valid_in_the_study(export, package)
+    assert check.map_match(export, prediction, package, oblique=False) > 0.8
+    check.check_the_srs_finding(export, prediction, package)
+    check.check_key_images(package)
 
 
 def test_grad_cam_of_a_preprocessed_raw_subject_lies_on_its_volumes(processed, tiny_run, tmp_path):
