@@ -68,14 +68,15 @@ def share_the_cores(workers: int) -> None:
 
 LONGEST_FIRST = [
     "integration/test_ohif.py",
-    "integration/test_crash.py",
     "integration/test_raw_scans.py",
-    "integration/test_serve.py",
-    "integration/test_dicom_results.py",
     "integration/test_distributed.py",
-    "integration/test_bench_gpu_smoke.py",
+    "integration/test_dicom_results.py",
+    "integration/test_serve.py",
+    "integration/test_crash.py",
     "integration/test_cache_shared.py",
     "io/test_fuzz_readers.py",
+    "integration/test_bench_gpu_smoke.py",
+    "integration/test_targets.py",
     "integration/test_explain_3d.py",
 ]
 """The files that take a minute or more on 2 cores, longest first (``pytest --durations``,
