@@ -6,7 +6,7 @@ writes), put where ``reference/cli.md`` holds the marker ``<!-- gliograde-cli --
 The tutorials are executed ahead of their pages, as many at a time as there are cores
 (``docs_tutorials``), by mkdocs-jupyter's own converter, which its pages then find done. A
 tutorial's time is its execution's (kernel start included). The build fails when a tutorial runs
-over its budget (180 s on its share of the cores, ``GLIOGRADE_TUTORIAL_BUDGET_S``) or the whole
+over its budget (150 s on its share of the cores, ``GLIOGRADE_TUTORIAL_BUDGET_S``) or the whole
 build over its own (360 s, ``GLIOGRADE_DOCS_BUDGET_S``). The times go to
 ``site/tutorial-times.json``.
 """
@@ -61,31 +61,47 @@ def is_tutorial(page) -> bool:
 def on_pre_build(config):
     """Start the build's clock; start executing the tutorials."""
     Clock.build_started = time.perf_counter()
-    execute_tutorials_ahead(config)
+    Clock.ahead.clear()
+    plugin = config["plugins"]["mkdocs-jupyter"].config
+    if plugin["execute"] and not plugin["cache"]:  # a cached build executes only what changed
+        execute_tutorials_ahead(config, plugin)
 
 
-def execute_tutorials_ahead(config) -> None:
-    """Every tutorial started now (``docs_tutorials``); mkdocs-jupyter's converter, when a page
-    asks it for a tutorial with the options it was started with, waits for that result instead
-    of executing the tutorial again."""
+def execute_tutorials_ahead(config, plugin) -> None:
+    """Start every tutorial now (``docs_tutorials``) and wrap mkdocs-jupyter's converter: asked
+    for a tutorial started here, it waits for that result instead of executing it again.
+
+    Args:
+        config: mkdocs' configuration (where the tutorials are).
+        plugin: mkdocs-jupyter's configuration (the options its pages convert with).
+    """
     import sys
 
     from mkdocs_jupyter import convert
 
-    sys.path.insert(0, str(Path(__file__).parent))  # where the worker processes import it from
+    here = str(Path(__file__).parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)  # where the worker processes import docs_tutorials from
     import docs_tutorials
 
-    options = docs_tutorials.converter_options(config["plugins"]["mkdocs-jupyter"].config)
+    options = docs_tutorials.converter_options(plugin)
     tutorials = sorted((Path(config["docs_dir"]) / "tutorials").glob("*.py"))
     futures = docs_tutorials.start(tutorials, options)
-    render = getattr(convert.nb2html, "__wrapped__", convert.nb2html)  # mkdocs serve rebuilds
+    # a build after another in one process (mkdocs serve) wraps the converter, not the wrapper
+    render = getattr(convert.nb2html, "__wrapped__", convert.nb2html)
+    wait = budget("GLIOGRADE_DOCS_BUDGET_S", 360)
 
     def executed_ahead(nb_path, **kwargs):
         key = str(Path(nb_path).resolve())
         future = futures.pop(key, None)
-        if future is None or kwargs != options:
+        if future is None:
             return render(nb_path, **kwargs)
-        html, Clock.ahead[key] = future.result()
+        if kwargs != options:
+            raise PluginError(
+                f"{nb_path}: mkdocs-jupyter asked for options {sorted(kwargs)} other than "
+                "scripts/docs_tutorials.py executed it with: update its PLUGIN_OPTIONS"
+            )
+        html, Clock.ahead[key] = future.result(timeout=wait)
         return html
 
     executed_ahead.__wrapped__ = render  # type: ignore[attr-defined]
@@ -105,7 +121,7 @@ def on_page_content(html, page, config, files):
     """Stop a tutorial's clock: fail over its budget."""
     if not is_tutorial(page):
         return html
-    name, allowed = page.file.src_uri, budget("GLIOGRADE_TUTORIAL_BUDGET_S", 180)
+    name, allowed = page.file.src_uri, budget("GLIOGRADE_TUTORIAL_BUDGET_S", 150)
     measured = round(time.perf_counter() - Clock.started[name], 1)
     source = str(Path(page.file.abs_src_path).resolve())
     took = Clock.seconds[name] = Clock.ahead.get(source, measured)

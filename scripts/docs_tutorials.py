@@ -38,7 +38,7 @@ def converter_options(plugin_config) -> dict:
     return {"execute": True} | {name: plugin_config[name] for name in PLUGIN_OPTIONS}
 
 
-def share_the_cores(threads: int) -> None:
+def use_threads(threads: int) -> None:
     """A worker's kernels use ``threads`` threads (a variable set before the build is kept)."""
     for name in THREAD_VARIABLES:
         os.environ.setdefault(name, str(threads))
@@ -61,7 +61,7 @@ def start(tutorials: list[Path], options: dict) -> dict[str, Future]:
     pool = ProcessPoolExecutor(
         workers,
         mp_context=get_context("spawn"),
-        initializer=share_the_cores,
+        initializer=use_threads,
         initargs=(max(1, (cores or 1) // workers),),
     )
     futures = {str(p.resolve()): pool.submit(execute, str(p), options) for p in tutorials}

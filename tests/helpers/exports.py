@@ -43,3 +43,13 @@ def sample_export(subject: Path, out: Path) -> Path:
 
     files = {role: subject / f"{subject.name}_{role}.nii.gz" for role in MODALITIES}
     return write_raw_export(files, out)
+
+
+def dicom_route(export: Path, work: Path) -> dict:
+    """The export's four sequences as the pipeline is given them: found and identified as
+    ``preprocess`` finds them, converted by dcm2niix into ``work`` (role → NIfTI path)."""
+    from gliograde.scans.inputs import converted, raw_subjects
+
+    (subject,), errors, _ = raw_subjects([export])
+    assert errors == {}
+    return converted(subject, work)

@@ -2,7 +2,8 @@
 Orthanc with its DICOMweb plugin, in Debian's Chromium. Two studies reach Orthanc and are
 sent to ``gliograde serve``, which answers each with its DICOM results: the real sample subject
 written as DICOM (axial series), and a SYNTHETIC export with oblique series (a SYNTHETIC export
-with axial series is checked outside the browser, in tests/integration/test_dicom_results.py).
+with axial series reaches Orthanc through the node in tests/integration/test_serve.py; the
+objects themselves are checked outside the browser, tests/helpers/dicom_results.py).
 Then, in the viewer, as a radiologist would:
 
 1. the study browser lists the report, the heat map and the key images;
@@ -213,7 +214,7 @@ def test_the_heat_map_colours_the_mr_on_its_peak_slice_only(viewer, answered, na
 @pytest.mark.parametrize("name", STUDIES)
 def test_the_key_images_show(viewer, answered, name):
     """The viewport shows the key images' series (its overlay names it) in colour; what their
-    pixels hold is tests/integration/test_dicom_results.py's to check."""
+    pixels hold is tests/helpers/dicom_results.py's to check."""
     from gliograde.predict.keyimages import KEY_DESCRIPTION
 
     v = opened(viewer, answered, name)

@@ -14,6 +14,7 @@ from scipy.ndimage import gaussian_filter
 from gliograde import MODALITIES
 from gliograde.scans.inputs import preprocess_inputs
 from gliograde.scans.simulate import raw_like, write_raw_export
+from helpers.exports import dicom_route
 from helpers.validator import validator_errors
 
 pytestmark = pytest.mark.slow  # N4, registration and skull stripping of raw scans; a trained run
@@ -92,16 +93,6 @@ def test_preprocessing_restores_the_original(processed):
         assert np.corrcoef(sa[both], sb[both])[0, 1] > 0.9, role  # measured 0.94–0.97
     ml = [records[s]["brain_ml"] for s in (SUBJECT, restored_subject(records))]
     assert abs(ml[1] - ml[0]) / ml[0] < 0.05
-
-
-def dicom_route(export, work) -> dict:
-    """The export's four sequences as the pipeline is given them: found and identified as
-    ``preprocess`` finds them, converted by dcm2niix into ``work`` (role → NIfTI path)."""
-    from gliograde.scans.inputs import converted, raw_subjects
-
-    (subject,), errors, _ = raw_subjects([export])
-    assert errors == {}
-    return converted(subject, work)
 
 
 def test_the_dicom_route_reads_the_raw_nifti_volumes_back(processed, tmp_path):

@@ -88,7 +88,7 @@ def measure_end_to_end(
     from gliograde.store.read import SliceStore
     from gliograde.train import fit
 
-    if compile_backend is not None:
+    if compile_backend is not None:  # this process measures, then ends
         fit.COMPILE_BACKEND = compile_backend
 
     slices = SliceStore(Path(store))

@@ -36,8 +36,8 @@ from gliograde.train.sampling import (
 
 COMPILE_BACKEND = "inductor"
 """The ``torch.compile`` backend of ``--compile``. The GPU bench's smoke mode (CI, on the CPU)
-sets ``aot_eager`` in its own process: the same capture of the graph and its backward, without
-the C++ code generation, a minute of CI that says nothing about a GPU's kernels."""
+sets ``aot_eager`` in its own process: the graph and its backward captured as for inductor,
+without inductor's lowering and code generation (a minute of CI on the CPU)."""
 
 
 def quiet_lightning() -> None:
