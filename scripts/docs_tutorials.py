@@ -10,13 +10,10 @@ share of the cores (PyTorch's and SimpleITK's threads).
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
 
 PLUGIN_OPTIONS = (
     "kernel_name",
@@ -38,12 +35,6 @@ def converter_options(plugin_config) -> dict:
     return {"execute": True} | {name: plugin_config[name] for name in PLUGIN_OPTIONS}
 
 
-def use_threads(threads: int) -> None:
-    """A worker's kernels use ``threads`` threads (a variable set before the build is kept)."""
-    for name in THREAD_VARIABLES:
-        os.environ.setdefault(name, str(threads))
-
-
 def execute(nb_path: str, options: dict) -> tuple[str, float]:
     """The tutorial's page as mkdocs-jupyter makes it, and the seconds its execution took."""
     from mkdocs_jupyter import convert
@@ -56,13 +47,15 @@ def execute(nb_path: str, options: dict) -> tuple[str, float]:
 def start(tutorials: list[Path], options: dict) -> dict[str, Future]:
     """Every tutorial started, at most one per core at a time: absolute path → its future
     ``(html, seconds)``."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    workers = max(1, min(len(tutorials), cores or 1))
+    from gliograde.core.parallel import default_workers, share_threads
+
+    cores = default_workers()
+    workers = max(1, min(len(tutorials), cores))
     pool = ProcessPoolExecutor(
         workers,
         mp_context=get_context("spawn"),
-        initializer=use_threads,
-        initargs=(max(1, (cores or 1) // workers),),
+        initializer=share_threads,  # for the kernels each worker starts
+        initargs=(max(1, cores // workers),),
     )
     futures = {str(p.resolve()): pool.submit(execute, str(p), options) for p in tutorials}
     pool.shutdown(wait=False)  # the workers end once the last tutorial is done

@@ -47,10 +47,6 @@ def pytest_sessionstart(session):
     register_optimizer_step_pre_hook(refuse_unmarked_training)
 
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
-"""What PyTorch (OpenMP, MKL) and SimpleITK (ITK) read for their thread count at start."""
-
-
 def share_the_cores(workers: int) -> None:
     """Each pytest-xdist worker, and every process it starts (``gliograde`` commands, the
     node, DDP ranks), runs PyTorch and SimpleITK on its share of the cores, instead of a thread
@@ -61,11 +57,10 @@ def share_the_cores(workers: int) -> None:
     import SimpleITK as sitk
     import torch
 
-    from gliograde.core.parallel import default_workers
+    from gliograde.core.parallel import default_workers, share_threads
 
     share = max(1, default_workers() // workers)
-    for name in THREAD_VARIABLES:
-        os.environ.setdefault(name, str(share))
+    share_threads(share)
     if os.environ["OMP_NUM_THREADS"] == str(share):
         torch.set_num_threads(share)  # read at start: this process's PyTorch has started
     if os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] == str(share):

@@ -15,6 +15,22 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
+"""What PyTorch (OpenMP, MKL) and SimpleITK (ITK) read for their thread count when they start."""
+
+
+def share_threads(threads: int) -> None:
+    """Processes started from now on by this one run PyTorch and SimpleITK on ``threads``
+    threads (a variable already set is kept): for several processes sharing the cores, such as
+    test or build workers and the commands they start.
+
+    Args:
+        threads: threads per library in each process started.
+    """
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
+
+
 def default_workers() -> int:
     """One worker per core the process may use."""
     try:
