@@ -1,9 +1,9 @@
 """gliograde's answer where radiologists look: OHIF (npm's ``@ohif/app``, built) over Debian's
-Orthanc with its DICOMweb plugin, in Debian's Chromium. Two studies reach Orthanc and are
+Orthanc with its DICOMweb plugin, in Debian's Chromium. Three studies reach Orthanc and are
 sent to ``gliograde serve``, which answers each with its DICOM results: the real sample subject
-written as DICOM (axial series), and a SYNTHETIC export with oblique series (a SYNTHETIC export
-with axial series reaches Orthanc through the node in tests/integration/test_serve.py; the
-objects themselves are checked outside the browser, tests/helpers/dicom_results.py).
+written as DICOM (axial series), a SYNTHETIC export with axial series and a SYNTHETIC export
+with oblique series (the objects themselves are checked outside the browser,
+tests/helpers/dicom_results.py).
 Then, in the viewer, as a radiologist would:
 
 1. the study browser lists the report, the heat map and the key images;
@@ -37,11 +37,11 @@ from helpers.exports import restudied, sample_export, synthetic_export
 from helpers.ohif import Viewer, missing, ohif_over
 from helpers.orthanc import ORTHANC, echo, free_port, orthanc, start_node, wait_until
 
-pytestmark = pytest.mark.slow  # a PACS, the node, two gradings and a browser
+pytestmark = pytest.mark.slow  # a PACS, the node, three gradings and a browser
 
-GRADING_S = 600  # two raw studies preprocessed one after the other on 2 busy cores
-STUDIES = ["real sample", "synthetic oblique"]
-AXIAL = STUDIES[:1]
+GRADING_S = 600  # three raw studies preprocessed one after the other on 2 busy cores
+STUDIES = ["real sample", "synthetic axial", "synthetic oblique"]
+AXIAL = STUDIES[:2]
 SHOTS = os.environ.get("GLIOGRADE_SCREENSHOTS")
 
 
@@ -57,10 +57,11 @@ def parts_missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def exports(sample_dir, tmp_path_factory) -> dict[str, Path]:
-    """The two studies, each its own patient and study."""
+    """The three studies, each its own patient and study."""
     root = tmp_path_factory.mktemp("exports")
     made = {
         "real sample": sample_export(sample_dir / "BraTS20_Training_007", root / "sample"),
+        "synthetic axial": synthetic_export(root / "axial"),
         "synthetic oblique": synthetic_export(root / "oblique", tilt=0.35),
     }
     return {name: restudied(folder, root / f"study {i}", f"ohif{i}") for i, (name, folder)
@@ -69,7 +70,7 @@ def exports(sample_dir, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def answered(exports, tiny_run, tmp_path_factory):
-    """Orthanc (with DICOMweb) holding the two studies, each sent to the node and answered:
+    """Orthanc (with DICOMweb) holding the three studies, each sent to the node and answered:
     name → (Orthanc's study id, StudyInstanceUID), and the PACS."""
     from helpers.ohif import DICOMWEB_CONFIG, DICOMWEB_PLUGIN
 
