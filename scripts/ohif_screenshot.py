@@ -86,9 +86,11 @@ def main() -> None:
         n = len(values)
         peak = int(np.argmax(values.reshape(n, -1).max(axis=1)))
         share, chance = values[tumour].sum() / values.sum(), tumour.sum() / (values > 0).sum()
+        top = np.unravel_index(int(np.argmax(values)), values.shape)
         print(f"map mass inside the tumour: {share:.3f} (the tumour's share of the mapped "
               f"voxels: {chance:.3f}); peak on slice {peak + 1} of {n}, which holds tumour: "
-              f"{bool(tumour[peak].any())}")  # fmt: skip
+              f"{bool(tumour[peak].any())}; the peak voxel is inside the tumour: "
+              f"{bool(tumour[top])}")  # fmt: skip
         with ohif_over(pacs.http) as base, chromium(1600, 1000) as page:
             viewer = Viewer(page, base)
             viewer.open_study(uid, "AX T2 FLAIR")

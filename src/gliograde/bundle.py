@@ -19,6 +19,7 @@ from gliograde import MODALITIES, SEQUENCE_NAMES, __version__
 from gliograde.assess.modelcard import source_name
 from gliograde.core.errors import GliogradeError, UsageError
 from gliograde.core.files import package_versions, write_json, write_text
+from gliograde.model.backbones import Backbone
 
 CHANNELS = SEQUENCE_NAMES
 
@@ -48,7 +49,8 @@ def write_bundle(run_path: Path, out: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(weights, target)
     write_json(out / "configs" / "metadata.json", metadata(run))
-    write_json(out / "configs" / "inference.json", inference_config(len(run.target.classes)))
+    config = inference_config(len(run.target.classes), run.train_config.spec)
+    write_json(out / "configs" / "inference.json", config)
     write_text(out / "docs" / "README.md", bundle_readme(run))
     write_licences(run, out)
     return out
@@ -95,22 +97,35 @@ def metadata(run) -> dict:
 
 
 def network_data_format(run) -> dict:
-    """The slices the models take (4 channels: FLAIR, T1ce, T1, T2) and the classes out."""
+    """The slices the models take (4 channels: FLAIR, T1ce, T1, T2; a 2.5D run's, each of the
+    slice and its neighbours) and the classes out."""
     size = run.manifest.slice_size
     classes = run.target.classes
+    names = run.train_config.spec.channel_names(MODALITIES)
     image: dict = {"type": "image", "format": "magnitude", "modality": "MR"}
-    image |= {"num_channels": len(MODALITIES), "spatial_shape": [size, size]}
+    image |= {"num_channels": len(names), "spatial_shape": [size, size]}
     image |= {"dtype": "float32", "value_range": [], "is_patch_data": False}
-    image["channel_def"] = {str(i): CHANNELS.get(m, m) for i, m in enumerate(MODALITIES)}
+    image["channel_def"] = {str(i): channel_label(n) for i, n in enumerate(names)}
     pred: dict = {"type": "probabilities", "format": "classes", "num_channels": len(classes)}
     pred |= {"spatial_shape": [1], "dtype": "float32", "value_range": [0, 1]}
     pred |= {"is_patch_data": False, "channel_def": {str(i): c for i, c in enumerate(classes)}}
     return {"inputs": {"image": image}, "outputs": {"pred": pred}}
 
 
-def inference_config(n_classes: int = 2) -> dict:
+def channel_label(name: str) -> str:
+    """A channel's name in the bundle: ``FLAIR``, or ``FLAIR (slice -1)`` for a neighbour's."""
+    sequence, _, offset = name.partition("@")
+    label = CHANNELS.get(sequence, sequence)
+    return f"{label} (slice {offset})" if offset else label
+
+
+def inference_config(n_classes: int = 2, spec: Backbone | None = None) -> dict:
     """``configs/inference.json``: MONAI's runner calls :func:`run_bundle` with its paths;
-    ``network_def`` is the network of each fold's weights (one output per class)."""
+    ``network_def`` is the network of each fold's weights (its backbone, one output per
+    class)."""
+    spec = spec or Backbone()
+    network = {"_target_": "gliograde.model.network.GradeNet", "num_classes": n_classes}
+    network |= {"backbone": spec.name, "context": spec.context}
     return {
         "imports": ["$from gliograde.bundle import run_bundle"],
         "bundle_root": ".",
@@ -120,7 +135,7 @@ def inference_config(n_classes: int = 2) -> dict:
         "device": "auto",
         "ignore_seg": False,
         "force": False,
-        "network_def": {"_target_": "gliograde.model.network.GradeNet", "num_classes": n_classes},
+        "network_def": network,
         "run": ["$run_bundle(@dataset_dir, @model_dir, @output_dir, @device, @ignore_seg, @force)"],
     }
 

@@ -5,7 +5,8 @@ then read back with the runtime that will serve it (safetensors → PyTorch, Tor
 ``torch.jit.load``, ONNX → onnxruntime) and compared with the PyTorch model on random slices:
 an export whose largest logit difference exceeds :data:`PARITY_TOLERANCE` is an error.
 ``OUT/export.json`` records the input the models expect (``[N, 4, H, W]`` float32, channels
-FLAIR, T1ce, T1, T2, preprocessed as the run's store) and, per format, the measured differences.
+FLAIR, T1ce, T1, T2, preprocessed as the run's store; a 2.5D run's ``[N, 4·(2k+1), H, W]``, each
+slice with its k neighbours below and above) and, per format, the measured differences.
 
 The exported network returns both heads: ``grade_logits`` ``[N, K]`` (one per class of the
 target: LGG, HGG for the grade; softmax for the class probabilities) and ``tumor_logit`` ``[N]``
@@ -170,19 +171,14 @@ def export_run(
     out = Path(out) if out is not None else opened.path / "export"
     out.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(seed)
-    example = torch.randn(2, len(MODALITIES), size, size, generator=generator)
+    spec = opened.train_config.spec
+    example = torch.randn(2, spec.in_channels, size, size, generator=generator)
     # Another batch size than the example's: the check also shows that the batch axis is free.
-    check_batch = torch.randn(3, len(MODALITIES), size, size, generator=generator)
+    check_batch = torch.randn(3, spec.in_channels, size, size, generator=generator)
     dev = resolve_device(device)
     done = [export_one(path, fmt, out, example, check_batch, dev) for path in weights]
-    write_record(
-        out / "export.json",
-        fmt,
-        done,
-        size,
-        opened.manifest.options.to_dict(),
-        opened.target.classes,
-    )
+    inputs = ModelInput(size, spec.channel_names(MODALITIES), opened.manifest.options.to_dict())
+    write_record(out / "export.json", fmt, done, inputs, opened.target.classes)
     copy_model_card(opened.path, out)
     return done
 
@@ -213,8 +209,18 @@ def export_one(path: Path, fmt: str, out: Path, example, check_batch, device: st
     return Exported(target.name, diff)
 
 
+@dataclass(frozen=True)
+class ModelInput:
+    """What the exported models take: slices of ``size``² pixels with these ``channels``
+    (2.5D: ``flair@-1`` is the FLAIR of the slice below), preprocessed with ``options``."""
+
+    size: int
+    channels: list[str]
+    options: dict
+
+
 def write_record(
-    path: Path, fmt: str, done: list[Exported], size: int, options: dict, classes: tuple
+    path: Path, fmt: str, done: list[Exported], inputs: ModelInput, classes: tuple
 ) -> None:
     """``export.json``: the input the models expect, their outputs, and each format's parity."""
     formats = read_json(path).get("formats", {})
@@ -222,10 +228,10 @@ def write_record(
     record = {
         "input": {
             "name": "slices",
-            "shape": ["N", len(MODALITIES), size, size],
+            "shape": ["N", len(inputs.channels), inputs.size, inputs.size],
             "dtype": "float32",
-            "channels": list(MODALITIES),
-            "preprocessing": options,
+            "channels": inputs.channels,
+            "preprocessing": inputs.options,
         },
         "outputs": {
             "grade_logits": f"[N, {len(classes)}]: {', '.join(classes)}",

@@ -62,21 +62,33 @@ def copy_run(run: Path, dst: Path) -> Path:
 
 
 @functools.cache
-def random_weights(folds: int) -> tuple[dict, ...]:
+def random_weights(folds: int, backbone: str = "resnet18") -> tuple[dict, ...]:
     """Each fold's weights for :func:`fake_run`: networks as built after ``torch.manual_seed(0)``
     (built once per process: a ResNet18's initialisation is a tenth of a second)."""
     from gliograde.model.network import GradeNet
 
     torch.manual_seed(0)
+    context = 1 if backbone.endswith("-2.5d") else 0
     return tuple(
-        {n: v.contiguous() for n, v in GradeNet().state_dict().items()} for _ in range(folds)
+        {
+            n: v.contiguous()
+            for n, v in GradeNet(backbone=backbone, context=context).state_dict().items()
+        }
+        for _ in range(folds)
     )
 
 
-def fake_run(folder: Path, size: int = 32, folds: int = 2, store: Path | None = None) -> Path:
+def fake_run(
+    folder: Path,
+    size: int = 32,
+    folds: int = 2,
+    store: Path | None = None,
+    backbone: str = "resnet18",
+) -> Path:
     """A structurally complete run: config, frozen splits, fold weights, checksums, calibration.
 
-    Its weights are random (nothing is trained). With ``store``, the run is of that store, as
+    Its weights are random (nothing is trained), of the network ``backbone``. With ``store``,
+    the run is of that store, as
     ``train`` would have written it: its manifest (what predict's guard compares patients to),
     its folds and each fold's ``split.json``; ``size`` and ``folds`` are then the store's.
     """
@@ -103,14 +115,14 @@ def fake_run(folder: Path, size: int = 32, folds: int = 2, store: Path | None = 
         manifest = SliceStore(store).manifest
         splits = load_splits(store)
         size, folds = manifest.slice_size, len(splits)
-    config = train_config(store or "unused", folder, folds=None)
+    config = train_config(store or "unused", folder, folds=None, backbone=backbone)
     run = Run.create(folder, RunConfig(config, manifest))
     run.write_splits(splits)
     if store is not None:
         for k, split in enumerate(splits):
             fold = {"train": sorted(split["train"]), "select": [], "val": sorted(split["val"])}
             run.write_fold_split(run.fold_dir(k), fold)
-    for k, state in enumerate(random_weights(folds)):
+    for k, state in enumerate(random_weights(folds, backbone)):
         path = run.fold_dir(k) / "model.safetensors"
         path.parent.mkdir(exist_ok=True)
         save_file(state, path, metadata={"slice_size": str(size)})

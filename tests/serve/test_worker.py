@@ -171,3 +171,28 @@ def test_serve_grades_in_its_precision_option_else_the_environments(tmp_path, mo
     monkeypatch.setenv("GLIOGRADE_PRECISION", "fp16")
     result = invoke(*command)
     assert result.exit_code == 2 and "GLIOGRADE_PRECISION=fp16: choose" in result.stderr
+
+
+@pytest.mark.parametrize("backbone", ["densenet121", "resnet18-2.5d"])
+def test_the_node_grades_with_each_backbone(subject, one_thread, tmp_path, monkeypatch, backbone):
+    """A run of another backbone (random weights) serves as a ResNet18 run does: the node
+    answers the study with predict's answer for the same subject."""
+    import gliograde.scans.inputs as inputs_module
+    from gliograde.predict import PredictOptions, predict_subjects
+    from gliograde.serve.node import Peer
+    from gliograde.serve.worker import Node, ServeConfig
+
+    run = fake_run(tmp_path / "run", backbone=backbone)
+    monkeypatch.setattr(inputs_module, "preprocess_inputs", copied_preprocessing(subject))
+    config = ServeConfig(run, tmp_path / "spool", Peer("127.0.0.1", 9, "P"), settle=0.0)
+    config.force, config.device, config.precision = True, "cpu", "fp32"
+    node = Node(config)
+    monkeypatch.setattr(node, "send", lambda key: None)  # no PACS here
+    spool_studies(node.spool, tmp_path, 1)
+    node.step()
+    (record,) = node.spool.records()
+    assert record.state == "done", record.reason
+    options = PredictOptions(force=True, precision="fp32", device="cpu")
+    (answer,) = predict_subjects([subject], run, options)
+    p = answer.to_dict()["p_hgg"]
+    assert record.answer.startswith(f"{answer.to_dict()['grade']}, P(HGG) {p:.3f}")

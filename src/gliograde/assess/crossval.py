@@ -8,6 +8,7 @@ answer ``predict RUN PATIENT --fold K`` gives.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +27,21 @@ from gliograde.store.read import SliceStore
 
 def predict_out_of_fold(
     run: Run, store: SliceStore, device: str = "cpu", precision: str = "auto"
-) -> PatientTable:
+) -> tuple[PatientTable, float]:
     """Every validation patient of every trained fold, graded by that fold's model (in
-    ``precision``: ``auto``, ``fp32`` or ``bf16``).
+    ``precision``: ``auto``, ``fp32`` or ``bf16``), and the models' mean seconds per patient.
 
     Also writes ``RUN/predictions_slices.csv`` (each slice's class probability and P(tumour)).
     """
     subjects, folds, labels, slices = [], [], [], []
     evidence: dict[Mode, list[Evidence]] = {}
+    grading = 0.0
     for k, grader, held_out in Grader.per_fold(run, device, precision):
         for subject in held_out:
             x, tumor_px, rows = stored_slices(store, subject)
+            start = time.perf_counter()
             found = grader.evidence(x, tumor_px)
+            grading += time.perf_counter() - start
             for mode, e in found.items():
                 evidence.setdefault(mode, []).append(e)
             label = int(store.index.label[rows[0]])
@@ -48,7 +52,8 @@ def predict_out_of_fold(
         say(f"fold {k}: {len(held_out)} validation patients graded")
     classes = run.target.classes
     SliceTable.concat(slices).write_csv(run.path / "predictions_slices.csv", classes)
-    return PatientTable(subjects, np.array(folds), np.array(labels), evidence, classes)
+    table = PatientTable(subjects, np.array(folds), np.array(labels), evidence, classes)
+    return table, grading / max(len(subjects), 1)
 
 
 def stored_slices(store: SliceStore, subject: str) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
@@ -70,6 +75,6 @@ def evaluate_cross_validation(
 
     run = Run.open(run_path)
     store = SliceStore(run.store_path)
-    inference = inference_record(device, precision)
-    table = predict_out_of_fold(run, store, device, precision)
+    table, seconds = predict_out_of_fold(run, store, device, precision)
+    inference = inference_record(device, precision) | {"seconds_per_patient": round(seconds, 4)}
     return evaluate_table(run.path, table, run, inference=inference)

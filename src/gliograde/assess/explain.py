@@ -31,6 +31,7 @@ from gliograde.assess.volume import StoreSources, look_at
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import merge_json
 from gliograde.core.lock import folder_lock, lock_if_writing_into
+from gliograde.infer.models import model_inputs
 from gliograde.run import Run
 from gliograde.run.calibration import Mode
 
@@ -217,7 +218,7 @@ def explain_case(
     show = choose_slices(case.strength(), slices.candidates, o.per_patient)
     wanted = np.union1d(slices.measure, show).astype(int)
     if cams is None:
-        x = torch.from_numpy(case.images[wanted])
+        x = model_inputs(models, torch.from_numpy(case.images), wanted)
         cams = dict(zip(wanted.tolist(), grad_cam_maps(models, x, case.predicted, o.method, layer)))
     cam_of = {i: cams[i] for i in wanted.tolist()}
     rows = []
@@ -322,7 +323,8 @@ def forced(reasons: list[str]) -> list[str]:
 
 def all_cams(models, case: Case, o: ExplainOptions, layer: str) -> dict[int, np.ndarray]:
     """The Grad-CAM of every slice of ``case`` for its answer."""
-    maps = grad_cam_maps(models, torch.from_numpy(case.images), case.predicted, o.method, layer)
+    x = model_inputs(models, torch.from_numpy(case.images))
+    maps = grad_cam_maps(models, x, case.predicted, o.method, layer)
     return dict(enumerate(maps))
 
 

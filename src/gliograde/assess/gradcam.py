@@ -75,7 +75,9 @@ def grad_cam_maps(
     cam_type = {"gradcam": GradCAM, "gradcampp": GradCAMpp}[method]
     total: np.ndarray | None = None
     for model in models:
-        cam = cam_type(nn_module=model, target_layers=f"backbone.{layer}", postprocessing=_identity)
+        spec = getattr(model, "spec", None)  # a GradeNet's backbone; a stand-in is a ResNet
+        stage = spec.stage(layer) if spec is not None else layer
+        cam = cam_type(nn_module=model, target_layers=f"backbone.{stage}", postprocessing=_identity)
         maps = []
         for start in range(0, len(x), 32):
             batch = x[start : start + 32].clone().requires_grad_(False)

@@ -191,10 +191,15 @@ class SliceFigures:
 
 @dataclass(frozen=True)
 class Inference:
-    """The precision and device the models ran with."""
+    """The precision and device the models ran with; in cross-validation, the models' seconds
+    per patient (grading its stored slices: preprocessing not included)."""
 
     precision: str
     device: str
+    seconds_per_patient: float | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass
@@ -263,7 +268,7 @@ class Metrics:
 
     def to_dict(self) -> dict:
         """Its object in ``metrics.json``."""
-        out: dict[str, Any] = {"inference": asdict(self.inference)} if self.inference else {}
+        out: dict[str, Any] = {"inference": self.inference.to_dict()} if self.inference else {}
         out |= {"protocol": self.protocol}
         if self.skipped is not None:
             out |= {"skipped": self.skipped, "synthetic": self.synthetic}

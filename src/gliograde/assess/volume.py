@@ -87,9 +87,10 @@ def explain_volume(models, case, cams: np.ndarray, subject, folder: Path) -> Pat
     ``gradcam_t1ce.nii.gz`` in its original T1ce's grid."""
     import torch
 
-    from gliograde.infer.models import slice_outputs
+    from gliograde.infer.models import model_inputs, slice_outputs
 
-    p_class, p_tumor = slice_outputs(models, torch.from_numpy(case.images))
+    x = model_inputs(models, torch.from_numpy(case.images))
+    p_class, p_tumor = slice_outputs(models, x)
     folder.mkdir(parents=True, exist_ok=True)
     shown = case.classes.index(case.shown)
     p_shown = p_class.mean(axis=0)[:, shown]

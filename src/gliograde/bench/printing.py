@@ -23,6 +23,7 @@ def format_results(r: dict) -> str:
     ]
     lines += loader_lines(r["loaders"], r["config"]["batch_size"])
     lines += training_lines(r["training"])
+    lines += backbone_lines(r.get("backbones"))
     lines += prepare_lines(r["prepare"]) + predict_lines(r["predict"])
     lines += memory_lines(r["memory"]) + raw_scan_lines(r["raw_scan"]) + verdict_lines(r)
     return "\n".join(lines)
@@ -74,6 +75,22 @@ def training_lines(t: dict) -> list[str]:
         f"training slices; {e['select_slices']} select slices scored in "
         f"{e['validation_s']:.1f} s)"
     )
+    return lines
+
+
+def backbone_lines(b: dict | None) -> list[str]:
+    """Each backbone alone: training slices/s and peak memory (``train --backbone``)."""
+    if not b:
+        return []
+    first = next(iter(b.values()))
+    lines = [
+        "",
+        f"b2. each backbone alone, training at {first['size']}×{first['size']}, batch "
+        f"{first['batch_size']}                  slices/s   peak RSS MB   peak GPU MB",
+    ]
+    for name, m in b.items():
+        gpu = "n/a" if m.get("peak_gpu_mb") is None else f"{m['peak_gpu_mb']:.0f}"
+        lines.append(f"   {name:<63}{m['slices_per_s']:>9.1f}{m['peak_rss_mb']:>14.0f}{gpu:>14}")
     return lines
 
 

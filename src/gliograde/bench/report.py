@@ -96,6 +96,8 @@ def run_bench(config: BenchConfig) -> dict:
         results["loaders"] = bench_loaders(config, cohort, store, root)
         say("bench: training, model alone and end to end, each in its own process")
         results["training"] = bench_training(config, store)
+        say("bench: each backbone alone, each in its own process")
+        results["backbones"] = bench_backbones(config, store, results["training"])
         say("bench: predict one patient with a 5-fold ensemble, with and without seg")
         results["predict"] = bench_predict(cohort, brain_store(cohort, root), root)
         say("bench: one raw head from a DICOM export to a grade")
@@ -191,6 +193,19 @@ def bench_training(config: BenchConfig, store: Path) -> dict:
         "flops": in_fresh_process("measure_flops", size=size),
         "peak": in_fresh_process("measure_peak", device=resolve_device("auto")),
         **where,
+    }
+
+
+def bench_backbones(config: BenchConfig, store: Path, training: dict) -> dict:
+    """Each backbone's training slices/s alone and its process's peak memory, in ``train``'s
+    automatic precision, at the store's slice size, each in a fresh process."""
+    from gliograde.model.backbones import BACKBONES
+
+    at = {"size": training["size"], "batch_size": config.batch_size, "steps": config.train_steps}
+    precision = measured_precision(training)
+    return {
+        name: in_fresh_process("measure_model_alone", **at, precision=precision, backbone=name)
+        for name in BACKBONES
     }
 
 

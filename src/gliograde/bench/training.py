@@ -6,30 +6,45 @@ import tempfile
 import time
 from pathlib import Path
 
-from gliograde import MODALITIES
 from gliograde.bench.process import PeakMemory
 
 WARMUP_STEPS = 2
 
 
 def measure_model_alone(
-    size: int, batch_size: int, steps: int, precision: str = "fp32", compile: bool = False
+    size: int,
+    batch_size: int,
+    steps: int,
+    precision: str = "fp32",
+    compile: bool = False,
+    backbone: str = "resnet18",
 ) -> dict:
     """Training slices/s of the model alone on random tensors already in memory (the ceiling),
     in ``precision`` (``bf16``, ``fp16``: autocast, as Lightning's ``bf16-mixed`` and ``16-mixed``
     with its gradient scaler), ``forward_heads``
-    compiled as ``train --compile`` compiles it."""
+    compiled as ``train --compile`` compiles it; and the process's peak memory meanwhile (on a
+    GPU, also PyTorch's peak allocation there)."""
+    with PeakMemory() as peak:
+        out = model_alone(size, batch_size, steps, precision, compile, backbone)
+    return out | {"peak_rss_mb": peak.peak_rss, "backbone": backbone}
+
+
+def model_alone(
+    size: int, batch_size: int, steps: int, precision: str, compile: bool, backbone: str
+) -> dict:
     import torch
     import torch.nn.functional as F
 
+    from gliograde.model.backbones import Backbone
     from gliograde.model.network import build_model
 
     torch.manual_seed(0)
+    spec = Backbone(backbone, 1 if backbone.endswith("-2.5d") else 0)
     # Module.to takes memory_format (torch's own annotations leave it out)
-    model = build_model().to(memory_format=torch.channels_last).train()  # type: ignore[call-overload]
+    model = build_model(spec=spec).to(memory_format=torch.channels_last).train()  # type: ignore[call-overload]
     if compile:
         model.forward_heads = torch.compile(model.forward_heads)
-    shape = (batch_size, len(MODALITIES), size, size)
+    shape = (batch_size, spec.in_channels, size, size)
     x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
     y, tumor = torch.randint(0, 2, (batch_size,)), torch.ones(batch_size)
 
@@ -60,7 +75,9 @@ def measure_model_alone(
         step()
     synchronize(device)
     rate = steps * batch_size / (time.perf_counter() - started)
-    return {"slices_per_s": rate, "size": size, "batch_size": batch_size, "steps": steps}
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
+    return {"slices_per_s": rate, "size": size, "batch_size": batch_size, "steps": steps,
+            "peak_gpu_mb": gpu}  # fmt: skip
 
 
 def synchronize(device: str) -> None:

@@ -1,7 +1,8 @@
-"""Commands that make and measure a run: ``train`` and ``evaluate``."""
+"""Commands that make and measure runs: ``train``, ``evaluate`` and ``compare``."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from gliograde.cli.common import (
     Balance,
     Device,
     DeviceOption,
+    JsonOption,
     Precision,
     PrecisionOption,
     RunArgument,
@@ -19,6 +21,18 @@ from gliograde.cli.common import (
     grading_precision,
 )
 from gliograde.core.errors import UsageError
+
+
+class Backbone(str, Enum):
+    resnet18 = "resnet18"
+    densenet121 = "densenet121"
+    resnet18_2_5d = "resnet18-2.5d"
+
+
+class CompareMode(str, Enum):
+    auto = "auto"
+    seg = "seg"
+    noseg = "noseg"
 
 
 def train(
@@ -58,10 +72,19 @@ def train(
     pretrained: Annotated[
         Path | None, typer.Option(help="torchvision resnet18 weights file.")
     ] = None,
+    backbone: Annotated[
+        Backbone,
+        typer.Option(help="Network: resnet18 (the reference), densenet121, or resnet18-2.5d."),
+    ] = Backbone.resnet18,
+    context: Annotated[
+        int | None,
+        typer.Option(help="2.5D: neighbouring slices each side stacked as channels (default 1)."),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoints.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ):
-    """Train ResNet18 on the store's folds, then grade each fold's held-out patients once."""
+    """Train a network (ResNet18 by default) on the store's folds, then grade each fold's
+    held-out patients once."""
     options = dict(locals())  # the options, before any other name is bound here
     from gliograde.assess.evaluate import format_table
     from gliograde.experiment import train_and_evaluate
@@ -120,4 +143,34 @@ def evaluate(
     typer.echo(f"results in {out} (report: {write_report(out)})")
 
 
-COMMANDS = (train, evaluate)
+def compare(
+    runs: Annotated[
+        list[Path], typer.Argument(help="Two or more runs trained on one store with its folds.")
+    ],
+    mode: Annotated[
+        CompareMode,
+        typer.Option(help="Grading mode: auto (seg where every run has it, else noseg)."),
+    ] = CompareMode.auto,
+    figure: Annotated[
+        Path, typer.Option(help="Where to write the figure (ROC curves, paired differences).")
+    ] = Path("compare.png"),
+    boot: Annotated[int, typer.Option(help="Bootstrap resamples.", min=200)] = 2000,
+    json_out: JsonOption = False,
+):
+    """Compare runs on the same patients: AUCs with bootstrap CIs, paired differences with a
+    paired bootstrap CI and DeLong's test, calibration, the flag, and what each cost."""
+    import json
+
+    from gliograde.assess.compare import compare_runs
+    from gliograde.assess.compare_view import comparison_table, plot_comparison
+
+    comparison = compare_runs(runs, mode.value, boot)
+    written = plot_comparison(comparison, figure)
+    if json_out:
+        typer.echo(json.dumps(comparison.to_dict() | {"figure": str(written)}, indent=2))
+        return
+    typer.echo(comparison_table(comparison))
+    typer.echo(f"figure: {written}")
+
+
+COMMANDS = (train, evaluate, compare)

@@ -40,6 +40,7 @@ from gliograde.infer.models import (
     dtype_name,
     inference_dtype,
     load_models,
+    model_inputs,
     models_dtype,
     slice_outputs,
 )
@@ -212,7 +213,8 @@ class Grader:
         else:
             rows = np.flatnonzero(seg_weights(pixels, self.run.min_tumor))
             used = pixels[rows]
-        x = torch.from_numpy(examined.slices.images[rows].astype(np.float32))  # these rows only
+        images = torch.from_numpy(examined.slices.images.astype(np.float32))
+        x = model_inputs(self.models, images, rows)  # these rows only (with their neighbours)
         p_class, p_tumor = slice_outputs(self.models, x)
         evidence = patient_evidence(self.models, x, p_class, p_tumor, used, self.run.min_tumor)
         evidence = on_all_slices(evidence, rows, n)
@@ -235,6 +237,7 @@ class Grader:
         Both modes score the same slices: a ``brain``/``all`` store keeps slices by brain, not
         by tumour, so ``predict`` with and without the segmentation preprocesses the same ones.
         """
+        x = model_inputs(self.models, x)
         p_class, p_tumor = slice_outputs(self.models, x)
         min_tumor = self.run.min_tumor
         out: dict[Mode, Evidence] = {}

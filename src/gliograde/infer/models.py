@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
 
 from gliograde.core.environment import PRECISION_CHOICES
+from gliograde.core.errors import GliogradeError
 
 VARIANTS = ("identity", "flip_lr", "flip_ap")
 """Test-time variants: the slice as is, mirrored left-right, mirrored front-back."""
@@ -43,11 +44,13 @@ class TwoHeaded(Protocol):
 
 
 class Models(list):
-    """Models on one device, and the precision they compute in (``dtype``), chosen once."""
+    """Models on one device, the precision they compute in (``dtype``), chosen once, and how
+    many neighbours each side of a slice they read (``context``: 0, or k for 2.5D)."""
 
-    def __init__(self, models: Iterable[torch.nn.Module] = (), dtype=torch.float32):
+    def __init__(self, models: Iterable[torch.nn.Module] = (), dtype=torch.float32, context=0):
         super().__init__(models)
         self.dtype = dtype
+        self.context = context
 
 
 def load_models(
@@ -60,23 +63,48 @@ def load_models(
     Raises:
         UsageError: ``precision`` is not one of :data:`PRECISIONS` (before any file is read).
     """
+    from gliograde.model.backbones import backbone_of
     from gliograde.model.network import GradeNet
     from gliograde.model.weights import check_architecture, load_state_dict
 
     models = Models(dtype=inference_dtype(device, precision))
+    specs = set()
     for path in weights:
         state = {k: own_copy(v) for k, v in load_state_dict(Path(path)).items()}
+        spec = backbone_of(state, path)
+        specs.add(spec)
         # Built on the meta device, then given the file's tensors: no initialisation to overwrite
         # (0.1 to 0.2 s a model). As many classes as it was trained.
         with torch.device("meta"):
-            model = GradeNet(num_classes=num_classes_of(state))
+            model = GradeNet(num_classes=num_classes_of(state), backbone=spec.name,
+                             context=spec.context)  # fmt: skip
         check_architecture(state, model, Path(path))
         model.load_state_dict(state, assign=True)
         # channels_last: about 1.4× faster on CPUs (oneDNN) and on GPUs (cuDNN).
-        model = fold_batch_norms(model.eval()) if fold_bn else model.eval()
+        fold = fold_bn and spec.folds_batch_norms
+        model = fold_batch_norms(model.eval()) if fold else model.eval()
         # Module.to(memory_format=...) is valid PyTorch, missing from torch's overloads of `to`
         models.append(model.to(device, memory_format=torch.channels_last))  # type: ignore[call-overload]
+    if len({s.context for s in specs}) > 1:
+        raise GliogradeError(f"{weights[0]} and the others: models of different slice contexts")
+    models.context = specs.pop().context if specs else 0
     return models
+
+
+def model_inputs(
+    models: list[torch.nn.Module], x: torch.Tensor, rows: np.ndarray | None = None
+) -> torch.Tensor:
+    """A patient's slices ``[n, 4, H, W]`` (all of them, in slice order) as ``models`` take
+    them, those of ``rows`` only when given: as they are, or for 2.5D models each with its
+    neighbours (:func:`~gliograde.store.context.neighbour_positions`)."""
+    from gliograde.store.context import neighbour_positions
+
+    k = getattr(models, "context", 0)
+    if not k:
+        return x if rows is None else x[torch.as_tensor(rows, dtype=torch.long)]
+    idx = neighbour_positions(len(x), k)
+    idx = idx if rows is None else idx[np.asarray(rows, dtype=np.int64)]
+    return x[torch.from_numpy(idx)].flatten(1, 2)
 
 
 def own_copy(t: torch.Tensor) -> torch.Tensor:
@@ -147,7 +175,7 @@ def precision_name(device: str, precision: str = "auto") -> str:
     return dtype_name(inference_dtype(device, precision))
 
 
-def inference_record(device: str, precision: str = "auto") -> dict[str, str]:
+def inference_record(device: str, precision: str = "auto") -> dict[str, Any]:
     """What ``metrics.json`` records of how the models ran: precision and device."""
     return {"precision": precision_name(device, precision), "device": str(device)}
 

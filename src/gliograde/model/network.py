@@ -1,9 +1,11 @@
-"""The network: a ResNet18 for 4-channel slices and K classes (2 by default), with a tumour head.
+"""The network: a backbone (a ResNet18 on 4-channel slices by default, see
+:mod:`gliograde.model.backbones`) and K classes (2 by default), with a tumour head.
 
-The ResNet18 is MONAI's ``ResNet`` in torchvision's resnet18 layout, written in PyTorch alone
-(:mod:`gliograde.model.resnet`, checked against MONAI's by the tests): ``train`` and ``predict``
-build this one module. A second head (512→1) says whether a slice shows tumour: it lets
-``predict`` weight slices by tumour likelihood when a new patient has no segmentation.
+The default ResNet18 is MONAI's ``ResNet`` in torchvision's resnet18 layout, written in PyTorch
+alone (:mod:`gliograde.model.resnet`, checked against MONAI's by the tests): ``train`` and
+``predict`` build this one module. A second head (features→1) says whether a slice shows
+tumour: it lets ``predict`` weight slices by tumour likelihood when a new patient has no
+segmentation.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gliograde.model.resnet import FEATURES, IN_CHANNELS, NUM_CLASSES, ResNet18
+from gliograde.model.backbones import Backbone, DenseNet2D, feature_size
+from gliograde.model.resnet import IN_CHANNELS, NUM_CLASSES, ResNet18
 
 
 class GradeNet(nn.Module):
-    """ResNet18 with a class head (``fc``, one logit per class of the target: LGG, HGG for the
+    """A backbone with a class head (``fc``, one logit per class of the target: LGG, HGG for the
     grade) and a tumour head (1 logit).
 
     ``forward`` returns the class logits ``[B, K]`` (what Grad-CAM and exports see);
@@ -30,12 +33,16 @@ class GradeNet(nn.Module):
         in_channels: int = IN_CHANNELS,
         plain: bool | None = None,
         num_classes: int = NUM_CLASSES,
+        backbone: str = "resnet18",
+        context: int = 0,
     ):
-        """``plain``: ignored, the network is always the same; accepted because MONAI Bundles
-        exported before name ``GradeNet(plain=True)`` in their ``inference.json``."""
+        """``backbone`` and ``context``: see :class:`~gliograde.model.backbones.Backbone`.
+        ``in_channels`` and ``plain``: ignored (the backbone says its channels); accepted
+        because MONAI Bundles exported before name them in their ``inference.json``."""
         super().__init__()
-        self.backbone = ResNet18(in_channels, num_classes)
-        self.tumor_head = nn.Linear(FEATURES, 1)
+        self.spec = Backbone(backbone, context)
+        self.backbone: ResNet18 | DenseNet2D = self.spec.build(num_classes)
+        self.tumor_head = nn.Linear(feature_size(self.backbone), 1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The pooled features ``[B, 512]`` both heads read."""
@@ -62,10 +69,25 @@ class GradeNet(nn.Module):
         return self.forward_heads(x)[0]
 
 
-def build_model(pretrained: Path | None = None, num_classes: int = NUM_CLASSES) -> GradeNet:
-    """A new :class:`GradeNet`, optionally with torchvision ImageNet weights from a local file
-    (all but the class head, whose size is the target's)."""
-    model = GradeNet(num_classes=num_classes)
+def build_model(
+    pretrained: Path | None = None, num_classes: int = NUM_CLASSES, spec: Backbone | None = None
+) -> GradeNet:
+    """A new :class:`GradeNet` with the backbone ``spec`` (default: ``resnet18``), optionally
+    with torchvision ImageNet weights from a local file (ResNet18 backbones: all but the class
+    head, whose size is the target's).
+
+    Raises:
+        GliogradeError: ``pretrained`` for a backbone with no local ImageNet loader.
+    """
+    spec = spec or Backbone()
+    model = GradeNet(num_classes=num_classes, backbone=spec.name, context=spec.context)
+    if pretrained is not None and not spec.name.startswith("resnet18"):
+        from gliograde.core.errors import UsageError
+
+        raise UsageError(
+            f"--pretrained: ImageNet weights load into resnet18 backbones only, not {spec.name}; "
+            "train it from scratch (leave --pretrained out)"
+        )
     if pretrained is not None:
         from gliograde.model.pretrained import load_torchvision_weights
 

@@ -50,6 +50,8 @@ class TrainConfig:
     resident: bool = False  # the training slices read once into one tensor on the device
     precision: str = "auto"  # auto, fp32 or bf16; config.json records what auto resolved to
     pretrained: str | None = None
+    backbone: str = "resnet18"  # gliograde.model.backbones; runs made before are resnet18
+    context: int | None = None  # 2.5D: neighbours each side (None: 1 for 2.5D, else 0)
     resume: bool = False
     progress: bool = True
 
@@ -63,6 +65,16 @@ class TrainConfig:
             raise UsageError("--precision must be auto, fp32 or bf16")
         if not 0.05 <= self.select_fraction <= 0.5:
             raise UsageError("--select-fraction must be between 0.05 and 0.5")
+        if self.context is None:
+            self.context = 1 if self.backbone.endswith("-2.5d") else 0
+        _ = self.spec  # refuses an unknown backbone or a context it does not take
+
+    @property
+    def spec(self):
+        """The backbone (:class:`~gliograde.model.backbones.Backbone`)."""
+        from gliograde.model.backbones import Backbone
+
+        return Backbone(self.backbone, self.context or 0)
 
     @classmethod
     def from_options(cls, **options) -> TrainConfig:

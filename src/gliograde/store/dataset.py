@@ -20,18 +20,29 @@ class SliceDataset(Dataset):
     stays flat however large the store (read slices sit in the shared page cache), and it works
     with DataLoader workers.
 
+    With ``context`` k > 0 (2.5D), ``x`` is ``[4·(2k+1), H, W]``: the slice and its k
+    neighbours each side among the subject's stored slices, read from the same store
+    (:mod:`gliograde.store.context`; every slice stored must be in the dataset: ``min_tumor``
+    0).
+
     Args:
         store: a :class:`SliceStore` or its path.
         subjects: the subjects to use (default: all).
         min_tumor: only slices with at least this many tumour pixels (0: every slice stored).
         tumor_threshold: pixels of tumour for a slice to count as a tumour slice (``tumor``).
+        context: neighbours each side of a slice (0: the slice alone).
     """
 
-    def __init__(self, store, subjects=None, min_tumor: int = 0, tumor_threshold: int = 1):
+    def __init__(
+        self, store, subjects=None, min_tumor: int = 0, tumor_threshold: int = 1, context: int = 0
+    ):
         self.store = store if isinstance(store, SliceStore) else SliceStore(store)
         self.rows = self.store.rows(subjects, min_tumor)
         self.index = self.store.index.take(self.rows)
         self.tumor_threshold = tumor_threshold
+        if context and min_tumor:
+            raise ValueError("2.5D items need every stored slice (min_tumor 0)")
+        self.neighbours = neighbour_items(self.index, context) if context else None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -41,7 +52,14 @@ class SliceDataset(Dataset):
         return {"x": torch.from_numpy(self.image16(i)).float(), **self.labels(i)}
 
     def image16(self, i: int) -> np.ndarray:
-        """Item ``i``'s slice as stored: float16 ``[4, H, W]``."""
+        """Item ``i``'s slice as stored, float16 ``[4, H, W]``; 2.5D: with its neighbours,
+        ``[4·(2k+1), H, W]``."""
+        if self.neighbours is None:
+            return self.stored16(i)
+        return np.concatenate([self.stored16(int(j)) for j in self.neighbours[i]])
+
+    def stored16(self, i: int) -> np.ndarray:
+        """Item ``i``'s own slice as stored: float16 ``[4, H, W]``."""
         return self.store.read_slice(self.index.subject[i], "images", int(self.index.row[i]))
 
     def labels(self, i: int) -> dict:
@@ -61,8 +79,22 @@ class SliceDataset(Dataset):
         """
         if len(self) == 0:
             raise GliogradeError(f"{self.store.path}: no slice to keep resident")
-        first = self.image16(0)
+        first = self.stored16(0)
         out = np.empty((len(self), *first.shape), dtype=np.float16)
         for i in range(len(self)):
-            out[i] = self.image16(i)
+            out[i] = self.stored16(i)
         return torch.from_numpy(out).to(device)
+
+
+def neighbour_items(index, k: int) -> np.ndarray:
+    """``[N, 2k+1]``: for each item, the items of its subject's slices ``-k`` … ``+k`` in the
+    subject's stored order, clamped at the ends of its stack."""
+    from gliograde.store.context import neighbour_positions
+
+    out = np.empty((len(index.subject), 2 * k + 1), dtype=np.int64)
+    subjects = np.asarray(index.subject)
+    for subject in np.unique(subjects):
+        items = np.flatnonzero(subjects == subject)
+        items = items[np.argsort(np.asarray(index.row)[items], kind="stable")]
+        out[items] = items[neighbour_positions(len(items), k)]
+    return out

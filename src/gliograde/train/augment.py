@@ -18,8 +18,14 @@ def augment_batch(
     max_scale: float = 0.1,
     intensity: float = 0.1,
     generator: torch.Generator | None = None,
+    sequences: int | None = None,
 ) -> torch.Tensor:
-    """Augment a batch ``[B, C, H, W]``; each sample gets its own random draw."""
+    """Augment a batch ``[B, C, H, W]``; each sample gets its own random draw.
+
+    ``sequences``: channels come in groups of this many sequences (2.5D: a slice's neighbours,
+    each with the four), and a sequence's intensity change is the same in every group; None:
+    each channel its own.
+    """
     b = x.shape[0]
     dev = x.device
 
@@ -42,7 +48,9 @@ def augment_batch(
     )
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    gain = 1.0 + uniform(b, x.shape[1], 1, 1) * intensity
-    shift = uniform(b, x.shape[1], 1, 1) * intensity
+    groups = 1 if sequences is None else x.shape[1] // sequences
+    per_group = x.shape[1] // groups
+    gain = (1.0 + uniform(b, per_group, 1, 1) * intensity).repeat(1, groups, 1, 1)
+    shift = (uniform(b, per_group, 1, 1) * intensity).repeat(1, groups, 1, 1)
     brain = (out != 0).to(out.dtype)  # keep the background at 0
     return out * gain + shift * brain

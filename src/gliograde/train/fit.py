@@ -94,7 +94,10 @@ def train_one(
     workers = loader_workers(config, accelerator)
     threshold = tumor_threshold(store)
     all_ids = sorted(store.subjects)
-    train_ds = IndexedSlices(store, train_ids, threshold, all_ids, images=not config.resident)
+    context = config.spec.context
+    train_ds = IndexedSlices(
+        store, train_ids, threshold, all_ids, images=not config.resident, context=context
+    )
     if len(train_ds) == 0:
         raise GliogradeError(f"{store.path}: no training slice for this fold")
     module = make_module(config, train_ds, threshold, all_ids, len(store.target.classes))
@@ -109,7 +112,7 @@ def train_one(
     trainer = make_trainer(config, accelerator, fold_dir, callbacks, select)
     select_loader = None
     if select:
-        select_ds = IndexedSlices(store, select_ids, threshold, all_ids)
+        select_ds = IndexedSlices(store, select_ids, threshold, all_ids, context=context)
         select_loader = make_eval_loader(select_ds, config.batch_size, workers)
     if resume_from is not None and trainer.is_global_zero:
         say(f"{fold_dir.name}: resuming after epoch {resume_from} ({last})")
@@ -157,6 +160,8 @@ def make_module(
     module = GradeModule(asdict(config), weights, all_ids)
     if config.resident:  # read once here; on_fit_start moves it to the device
         module.resident = train_ds.resident_images()
+        if train_ds.neighbours is not None:
+            module.neighbours = torch.from_numpy(train_ds.neighbours)
     # channels_last is faster for this network on GPUs (cuDNN) and on CPUs (oneDNN) alike.
     module.channels_last = True
     # Module.to(memory_format=...) is valid PyTorch, missing from torch's overloads of `to`

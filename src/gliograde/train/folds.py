@@ -15,11 +15,13 @@ import shutil
 from pathlib import Path
 
 from gliograde.core.console import say
+from gliograde.core.devices import resolve_device
 from gliograde.core.errors import GliogradeError, UsageError
 from gliograde.core.files import package_versions
 from gliograde.core.lock import LOCK_NAME, folder_lock
 from gliograde.run import Run
 from gliograde.run.config import RunConfig, TrainConfig
+from gliograde.run.cost import measured, write_cost
 from gliograde.run.folder import finished_dirs
 from gliograde.store.read import SliceStore
 from gliograde.store.splits import inner_split, load_splits
@@ -117,7 +119,8 @@ def fit_fold(
     config: TrainConfig, store: SliceStore, run: Run, fold: int | None, split: dict
 ) -> Path:
     """Train fold ``fold`` (None: the ``--full`` model) unless its weights exist (``--resume``);
-    records its ``split.json``, and its weights' checksum (checked on every load)."""
+    records its ``split.json``, its weights' checksum (checked on every load) and what its
+    training cost (``cost.json``)."""
     fold_dir = run.fold_dir(fold)
     weights = fold_dir / "model.safetensors"
     if config.resume and weights.is_file() and (fold_dir / "split.json").is_file():
@@ -125,9 +128,12 @@ def fit_fold(
     split = fold_patients(config, store, fold_dir.name, split)
     if is_global_zero():
         run.write_fold_split(fold_dir, split)
-    weights = train_one(config, store, fold_dir, split["train"], split["select"])
+    with measured(resolve_device(config.device)) as meter:
+        weights = train_one(config, store, fold_dir, split["train"], split["select"])
     if is_global_zero():
         run.record_weights(weights)
+        if meter.cost is not None:  # set when the block ended without an error
+            write_cost(fold_dir, meter.cost)
     return weights
 
 

@@ -19,6 +19,7 @@ from gliograde.model.probability import (
     patient_mean,
     seg_weights,
 )
+from gliograde.model.resnet import IN_CHANNELS
 from gliograde.run.config import TrainConfig
 
 
@@ -41,13 +42,16 @@ class GradeModule(L.LightningModule):
         self.config = TrainConfig(**config)
         pretrained = self.config.pretrained
         self.model = build_model(
-            Path(pretrained) if pretrained is not None else None, num_classes=len(class_weights)
+            Path(pretrained) if pretrained is not None else None,
+            num_classes=len(class_weights),
+            spec=self.config.spec,
         )
         self.register_buffer("class_weights", torch.tensor(class_weights, dtype=torch.float32))
         self.subjects = subjects
         self._val: list[dict[str, torch.Tensor]] = []
         self.channels_last = False
         self.resident: torch.Tensor | None = None  # not a buffer: never saved in checkpoints
+        self.neighbours: torch.Tensor | None = None  # 2.5D --resident: each item's [2k+1] items
 
     def forward(self, x):
         return self.model(x)
@@ -55,27 +59,34 @@ class GradeModule(L.LightningModule):
     def on_fit_start(self):
         if self.resident is not None:  # --resident: once, onto the device Lightning chose
             self.resident = self.resident.to(self.device)
+            if self.neighbours is not None:
+                self.neighbours = self.neighbours.to(self.device)
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
         # --resident: no "x" in the batch; it is gathered from the slices kept on this device
         # (index_select: about twice as fast as indexing with a tensor on a CPU).
-        if "x" in batch:
-            x = batch["x"]
-        elif self.resident is None:
-            raise RuntimeError(
-                "batch without images ('x') but no resident slices: set module.resident first"
-            )
-        else:
-            x = self.resident.index_select(0, batch["item"]).float()
+        x = batch["x"] if "x" in batch else self.resident_batch(batch["item"])
         if self.trainer.training and self.config.augment:
             from gliograde.train.augment import augment_batch
 
             # Seeded by (seed, step, rank): a resumed run draws what the uninterrupted one drew.
             seed = hash((self.config.seed, self.global_step, self.global_rank)) % 2**63
-            x = augment_batch(x, generator=torch.Generator().manual_seed(seed))
+            generator = torch.Generator().manual_seed(seed)
+            x = augment_batch(x, generator=generator, sequences=IN_CHANNELS)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return {**batch, "x": x}
+
+    def resident_batch(self, items: torch.Tensor) -> torch.Tensor:
+        """The batch's slices gathered from the resident ones (2.5D: with their neighbours)."""
+        resident = self.resident
+        if resident is None:
+            raise RuntimeError("no resident slices: set module.resident first")
+        if self.neighbours is None:
+            return resident.index_select(0, items).float()
+        rows = self.neighbours.index_select(0, items.to(self.neighbours.device))
+        x = resident.index_select(0, rows.flatten().to(resident.device))
+        return x.view(len(items), -1, *x.shape[2:]).float()
 
     def training_step(self, batch, batch_idx):
         logits, tumor_logit = self.model.forward_heads(batch["x"])

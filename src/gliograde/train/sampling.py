@@ -27,8 +27,10 @@ class IndexedSlices(SliceDataset):
     (:meth:`__getitems__`), with no per-item dict to collate; give it ``collate_fn=as_batch``.
     """
 
-    def __init__(self, store, subjects, tumor_threshold, subject_ids, images: bool = True):
-        super().__init__(store, subjects, 0, tumor_threshold)
+    def __init__(
+        self, store, subjects, tumor_threshold, subject_ids, images: bool = True, context: int = 0
+    ):
+        super().__init__(store, subjects, 0, tumor_threshold, context)
         self.subject_idx = {s: i for i, s in enumerate(subject_ids)}
         self.images = images
         self.subject_codes = np.array([self.subject_idx[s] for s in self.index.subject], np.int64)

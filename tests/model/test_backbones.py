@@ -1,0 +1,90 @@
+"""The backbones a run can be trained with: what each takes and answers, that the DenseNet is
+MONAI's, and that a weights file says which backbone it holds."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gliograde.core.errors import GliogradeError, UsageError
+from gliograde.model.backbones import BACKBONES, Backbone, DenseNet2D, backbone_of
+from gliograde.model.network import GradeNet, build_model
+
+SPECS = [Backbone("resnet18"), Backbone("densenet121"), Backbone("resnet18-2.5d", 1),
+         Backbone("resnet18-2.5d", 2)]  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.label)
+def test_each_backbone_answers_k_classes_and_a_tumour_logit(spec):
+    torch.manual_seed(0)
+    model = GradeNet(num_classes=3, backbone=spec.name, context=spec.context).eval()
+    x = torch.randn(2, spec.in_channels, 64, 64)
+    logits, tumour = model.forward_heads(x)
+    assert logits.shape == (2, 3) and tumour.shape == (2,)
+    assert torch.equal(model(x), logits)
+    assert spec.in_channels == 4 * (2 * spec.context + 1)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.label)
+def test_a_weights_file_says_its_backbone(spec):
+    state = GradeNet(backbone=spec.name, context=spec.context).state_dict()
+    assert backbone_of(state) == spec
+
+
+def test_weights_of_an_even_number_of_slices_are_refused():
+    state = {"backbone.conv1.weight": torch.zeros(64, 8, 7, 7)}
+    with pytest.raises(
+        GliogradeError, match=r"^w\.safetensors: the network's first convolution takes 8"
+    ):
+        backbone_of(state, "w.safetensors")
+
+
+def test_the_densenet_is_monais_densenet121():
+    """Given MONAI's weights, gliograde's DenseNet answers as MONAI's own network."""
+    from monai.networks.nets import DenseNet121
+
+    torch.manual_seed(1)
+    monai_net = DenseNet121(spatial_dims=2, in_channels=4, out_channels=2).eval()
+    ours = DenseNet2D(4, 2).eval()
+    renamed = {k.replace("features.", "body.", 1).replace("class_layers.out.", "fc."): v
+               for k, v in monai_net.state_dict().items()}  # fmt: skip
+    ours.load_state_dict(renamed)
+    x = torch.randn(3, 4, 64, 64)
+    torch.testing.assert_close(ours(x), monai_net(x), rtol=0, atol=1e-6)
+
+
+def test_unknown_backbones_and_contexts_are_refused_in_one_line():
+    with pytest.raises(UsageError, match="--backbone vgg: choose one of resnet18, densenet121"):
+        Backbone("vgg")
+    with pytest.raises(UsageError, match=r"--context goes with a 2\.5D backbone"):
+        Backbone("resnet18", 1)
+    with pytest.raises(UsageError, match="needs 1 or more"):
+        Backbone("resnet18-2.5d", 0)
+    assert set(BACKBONES) == {"resnet18", "densenet121", "resnet18-2.5d"}
+
+
+def test_imagenet_weights_go_to_resnet18_backbones_only(tmp_path):
+    with pytest.raises(UsageError, match="resnet18 backbones only, not densenet121"):
+        build_model(tmp_path / "resnet18.pth", spec=Backbone("densenet121"))
+
+
+def test_channel_names_say_which_slice():
+    names = Backbone("resnet18-2.5d", 1).channel_names(("flair", "t1ce", "t1", "t2"))
+    assert names[:5] == ["flair@-1", "t1ce@-1", "t1@-1", "t2@-1", "flair"]
+    assert names[-1] == "t2@+1" and len(names) == 12
+
+
+def test_grad_cam_stages_by_backbone():
+    assert Backbone("resnet18-2.5d", 1).stage("layer4") == "layer4"
+    assert Backbone("densenet121").stage("layer3") == "body.denseblock3"
+    with pytest.raises(UsageError, match="layer1 to layer4"):
+        Backbone().stage("layer5")
+
+
+def test_the_training_config_resolves_the_context():
+    from gliograde.run.config import TrainConfig
+
+    assert TrainConfig("s", "o", backbone="resnet18-2.5d").spec == Backbone("resnet18-2.5d", 1)
+    assert TrainConfig("s", "o").spec == Backbone("resnet18")
+    with pytest.raises(UsageError, match=r"--context goes with a 2\.5D backbone"):
+        TrainConfig("s", "o", backbone="densenet121", context=2)
