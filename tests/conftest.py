@@ -77,6 +77,7 @@ LONGEST_FIRST = [
     "integration/test_cache_shared.py",
     "io/test_fuzz_readers.py",
     "integration/test_bench_gpu_smoke.py",
+    "integration/test_backbones.py",
     "integration/test_targets.py",
     "integration/test_explain_3d.py",
 ]

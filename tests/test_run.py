@@ -104,6 +104,14 @@ def other_channels(run):
     return "first convolution takes 3 channels"
 
 
+def mixed_networks(run):
+    from gliograde.model.network import GradeNet
+
+    save_state(run / "fold_1/model.safetensors", GradeNet(backbone="densenet121").state_dict())
+    rehash(run, "fold_1/model.safetensors")
+    return "its models are of different networks (densenet121, resnet18)"
+
+
 def other_input_size(run):
     from safetensors.torch import load_file
 
@@ -157,6 +165,7 @@ CASES_OF_RUNS = [
     modified,
     other_network,
     other_channels,
+    mixed_networks,
     other_input_size,
     no_input_size,
     missing_fold,

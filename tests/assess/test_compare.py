@@ -74,7 +74,7 @@ def test_each_runs_figures_are_those_of_its_answers(two_runs):
         assert figures.auc == pytest.approx(roc_auc(y == 1, p))
         assert figures.auc_ci95[0] <= figures.auc <= figures.auc_ci95[1]
         metrics = json.loads((run / "metrics.json").read_text())["patient"]
-        assert figures.ece == metrics["calibration"]["ece_crossfit"]
+        assert figures.ece == metrics["calibration"]["ece_after"]  # of the probabilities compared
         assert figures.accuracy_confident == metrics["uncertainty"]["accuracy_confident"]
         assert figures.backbone == "resnet18"  # runs from before --backbone
         assert figures.training_seconds is None  # and before cost.json
@@ -84,13 +84,17 @@ def test_the_pair_is_the_paired_difference_on_the_same_patients(two_runs):
     c = compare_runs(list(two_runs), n_boot=300)
     (pair,) = c.pairs
     (_, y, pa), (_, _, pb) = calibrated(two_runs[0]), calibrated(two_runs[1])
-    assert pair.bootstrap.difference == pytest.approx(c.runs[0].auc - c.runs[1].auc)
-    assert pair.delong == delong_test(y, pa, pb)
+    auc_a, auc_b = roc_auc(y == 1, pa), roc_auc(y == 1, pb)  # each run's own file, by subject
+    assert pair.bootstrap.difference == pytest.approx(auc_a - auc_b)
+    assert pair.delong.difference == pytest.approx(auc_a - auc_b)
+    assert pair.delong.p_value == pytest.approx(delong_test(y, pa, pb).p_value)
     assert pair.bootstrap.ci95[0] <= pair.bootstrap.difference <= pair.bootstrap.ci95[1]
+    assert pair.told_apart == (pair.bootstrap.ci95[0] > 0 or pair.bootstrap.ci95[1] < 0)
     table = comparison_table(c)
     assert "SYNTHETIC cohort, 10 patients" in table
     assert f"a - b: {pair.bootstrap.difference:+.3f}" in table
     assert f"p {pair.delong.p_value:.3g}" in table
+    assert ("not told apart" in table) == (not pair.told_apart)
 
 
 def test_the_figure_is_written(two_runs, tmp_path):
@@ -128,6 +132,23 @@ def test_runs_of_another_store_are_refused(two_runs, tmp_path):
         compare_runs([two_runs[0], other])
 
 
+def test_runs_of_a_store_prepared_otherwise_are_refused(two_runs, tmp_path):
+    other = run_copy(tmp_path / "other")
+    config = json.loads((other / "config.json").read_text())
+    config["store_manifest"]["options"]["size"] = 64
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(GliogradeError, match="a store prepared with other options"):
+        compare_runs([two_runs[0], other])
+
+
+def test_answers_on_other_patients_are_refused(two_runs, tmp_path):
+    other = run_copy(tmp_path / "other")
+    lines = (other / "predictions_patients.csv").read_text().splitlines()
+    (other / "predictions_patients.csv").write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(GliogradeError, match="holds other patients than"):
+        compare_runs([two_runs[0], other])
+
+
 def test_one_run_or_the_same_run_twice_is_a_usage_error(two_runs):
     with pytest.raises(UsageError, match="two runs or more"):
         compare_runs([two_runs[0]])
@@ -135,8 +156,13 @@ def test_one_run_or_the_same_run_twice_is_a_usage_error(two_runs):
         compare_runs([two_runs[0], two_runs[0]])
 
 
-def test_the_command_prints_json_and_one_line_errors(two_runs, tmp_path):
+def test_the_command_prints_json_and_one_line_errors(two_runs, tmp_path, monkeypatch):
     from helpers.cli import invoke
+
+    monkeypatch.chdir(tmp_path)
+    plain = invoke("compare", *two_runs, "--boot", 200)
+    assert plain.exit_code == 0 and "paired differences" in plain.stdout
+    assert not list(tmp_path.iterdir())  # no figure unless asked for
 
     result = invoke("compare", *two_runs, "--json", "--boot", 200, "--figure", tmp_path / "c.png")
     assert result.exit_code == 0, result.output

@@ -40,6 +40,15 @@ def test_delong_with_models_that_order_every_pair_alike():
     assert t.difference == 0 and t.se == 0 and t.z is None and t.p_value == 1.0
 
 
+def test_delong_has_no_p_value_where_it_cannot_estimate_a_variance():
+    """Two positives and two negatives, each model ordering them perfectly or not at all in a
+    way whose components do not vary: the difference is 1 and the variance 0; no p-value is
+    better than p = 0."""
+    y = np.array([1, 1, 0, 0])
+    t = delong_test(y, np.array([0.9, 0.8, 0.2, 0.1]), np.array([0.1, 0.2, 0.8, 0.9]))
+    assert t.difference == 1 and t.se == 0 and t.z is None and t.p_value is None
+
+
 def test_delong_needs_two_patients_per_class():
     with pytest.raises(ValueError, match="2 patients of each class"):
         delong_test(np.array([1, 0, 0]), np.array([0.1, 0.2, 0.3]), np.array([0.3, 0.2, 0.1]))

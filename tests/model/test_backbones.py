@@ -77,14 +77,21 @@ def test_channel_names_say_which_slice():
 def test_grad_cam_stages_by_backbone():
     assert Backbone("resnet18-2.5d", 1).stage("layer4") == "layer4"
     assert Backbone("densenet121").stage("layer3") == "body.denseblock3"
+    assert Backbone("densenet121").stage("layer4") == "body.norm5"  # what the heads pool
     with pytest.raises(UsageError, match="layer1 to layer4"):
         Backbone().stage("layer5")
 
 
-def test_the_training_config_resolves_the_context():
+def test_the_training_config_resolves_the_context_and_refuses_what_cannot_train():
+    from gliograde.cli.training import Backbone as Choice
     from gliograde.run.config import TrainConfig
 
     assert TrainConfig("s", "o", backbone="resnet18-2.5d").spec == Backbone("resnet18-2.5d", 1)
     assert TrainConfig("s", "o").spec == Backbone("resnet18")
+    assert [c.value for c in Choice] == list(BACKBONES)  # the command offers each, no other
+    with pytest.raises(UsageError, match="resnet18 backbones only, not densenet121"):
+        TrainConfig("s", "o", backbone="densenet121", pretrained="r.pth")
+    with pytest.raises(UsageError, match="--backbone vgg"):
+        TrainConfig("s", "o", backbone="vgg")
     with pytest.raises(UsageError, match=r"--context goes with a 2\.5D backbone"):
         TrainConfig("s", "o", backbone="densenet121", context=2)

@@ -44,3 +44,46 @@ def test_training_items_carry_the_stored_neighbours(tiny_store):
         row = int(flat.index.row[i])
         assert torch.equal(wide[i]["x"], graded[row])
         assert torch.equal(wide[i]["x"][4:8], flat[i]["x"])  # its own slice in the middle
+
+
+def test_a_store_whose_slices_skip_refuses_2_5d_items(tiny_store, tmp_path):
+    """A subject whose stored slices are not adjacent (a tumour store of a multifocal tumour)
+    would give a slice a distant "neighbour": refused in one line."""
+    import shutil
+
+    import pytest
+
+    from gliograde.core.errors import GliogradeError
+    from gliograde.store.dataset import SliceDataset
+
+    store = shutil.copytree(tiny_store, tmp_path / "store")
+    lines = (store / "index.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    z = header.index("z")
+    first = lines[1].split(",")
+    first[z] = str(int(first[z]) - 5)  # the subject's first slice now lies 5 below the next
+    (store / "index.csv").write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
+    with pytest.raises(GliogradeError, match="not one run of adjacent axial slices"):
+        SliceDataset(store, context=1)
+    assert len(SliceDataset(store)) == len(lines) - 1  # 2D items do not need neighbours
+
+
+def test_resident_2_5d_batches_are_the_items_read_from_the_store(tiny_store):
+    """``train --resident``: a batch gathered from the resident slices and their neighbour
+    table is the batch the items read from the store make."""
+    from dataclasses import asdict
+
+    from gliograde.run.config import TrainConfig
+    from gliograde.store.read import SliceStore
+    from gliograde.train.module import GradeModule
+    from gliograde.train.sampling import IndexedSlices
+
+    subjects = sorted(SliceStore(tiny_store).subjects)
+    ds = IndexedSlices(tiny_store, None, 1, subjects, images=True, context=1)
+    config = TrainConfig(str(tiny_store), "unused", backbone="resnet18-2.5d")
+    module = GradeModule(asdict(config), [1.0, 1.0], subjects)
+    module.resident = ds.resident_images()
+    module.neighbours = torch.from_numpy(ds.neighbours)
+    items = torch.tensor([0, 7, len(ds) // 2, len(ds) - 1])
+    want = torch.stack([ds[i]["x"] for i in items.tolist()])
+    assert torch.equal(module.resident_batch(items), want)

@@ -36,12 +36,13 @@ class RunFigures:
     auc: float
     auc_ci95: tuple[float, float]
     balanced_accuracy: float
-    ece: float
+    ece: float  # of the reported probabilities: calibrated in the folds where it was applied
     brier: float
     accuracy_confident: float | None  # the flag: accuracy on the patients not flagged
     share_flagged: float
     training_seconds: float | None  # all folds; None for runs that did not record it
     peak_memory_mib: float | None  # training process (GPU: the device's allocation)
+    device: str | None  # where it trained (the peak is the GPU's on cuda)
     seconds_per_patient: float | None  # the models on a patient's stored slices
 
     def to_dict(self) -> dict:
@@ -57,9 +58,15 @@ class PairFigures:
     bootstrap: PairedDifference
     delong: DeLong
 
+    @property
+    def told_apart(self) -> bool:
+        """Whether the paired interval leaves out 0: these patients tell ``a`` from ``b``."""
+        low, high = self.bootstrap.ci95
+        return low > 0 or high < 0
+
     def to_dict(self) -> dict:
         return {"a": self.a, "b": self.b, "bootstrap": self.bootstrap.to_dict(),
-                "delong": self.delong.to_dict()}  # fmt: skip
+                "delong": self.delong.to_dict(), "told_apart": self.told_apart}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ class Scores:
     p: np.ndarray
 
     def aligned(self, order: list[str]) -> Scores:
+        """The same patients in ``order`` (the same set: checked by :func:`read_scores`)."""
         where = {s: i for i, s in enumerate(self.subjects)}
         idx = np.array([where[s] for s in order])
         return Scores(list(order), self.y[idx], self.p[idx])
@@ -106,8 +114,9 @@ def compare_runs(
 
     Raises:
         UsageError: fewer than two runs, or the same run twice.
-        GliogradeError: runs of different stores, targets, folds or selection splits; a run
-            not evaluated; a target with more than two classes.
+        GliogradeError: runs of different stores (patients, labels or prepare's options),
+            targets, folds or selection splits; a run not evaluated; a target with more than
+            two classes, or fewer than two patients of a class.
     """
     if len(paths) < 2:
         raise UsageError("compare needs two runs or more")
@@ -123,6 +132,7 @@ def compare_runs(
         )
     chosen = common_mode([r.path for r in runs], mode)
     scores = [read_scores(r, chosen) for r in runs]
+    check_same_patients(runs, scores)
     order = sorted(scores[0].subjects)
     scores = [s.aligned(order) for s in scores]
     names = run_names(runs)
@@ -135,6 +145,23 @@ def compare_runs(
     ]  # fmt: skip
     synthetic = bool(runs[0].manifest.synthetic)
     return Comparison(chosen, len(order), classes, figures, pairs, synthetic, scores)
+
+
+def check_same_patients(runs: list[Run], scores: list[Scores]) -> None:
+    """Refuse out-of-fold answers on other patients, or too few of a class for DeLong."""
+    first = set(scores[0].subjects)
+    for run, s in zip(runs[1:], scores[1:]):
+        if set(s.subjects) != first:
+            raise GliogradeError(
+                f"{run.path}: its predictions_patients.csv holds other patients than "
+                f"{runs[0].path}'s; evaluate both again (gliograde evaluate RUN)"
+            )
+    counts = np.bincount(scores[0].y, minlength=2)
+    if counts.min() < 2:
+        raise GliogradeError(
+            f"{runs[0].path}: {counts[0]} and {counts[1]} patients of the two classes; paired "
+            "AUC tests need 2 of each at least"
+        )
 
 
 def check_same_protocol(runs: list[Run]) -> None:
@@ -155,11 +182,16 @@ def differing_part(a: Run, b: Run) -> str | None:
         return f"another target ({b.target.name} vs {a.target.name})"
     if a.manifest.labels != b.manifest.labels:
         return "other patients or labels (another store)"
+    if a.manifest.options != b.manifest.options or a.manifest.slice_shape != b.manifest.slice_shape:
+        return "a store prepared with other options (prepare's slices, size or normalisation)"
     if a.train_config.full or b.train_config.full:
         return "a --full run has no held-out patients"
     if a.splits() != b.splits():
         return "other cross-validation folds (splits.json)"
-    for fold in a.expected_folds():
+    folds_a, folds_b = a.expected_folds(), b.expected_folds()
+    if folds_a != folds_b:
+        return f"other folds trained ({folds_a} vs {folds_b}); train the missing ones"
+    for fold in folds_a:
         if a.fold_split(fold) != b.fold_split(fold):
             return f"another inner selection split in fold {fold} (fold_{fold}/split.json)"
     return None
@@ -209,6 +241,7 @@ def run_figures(run: Run, name: str, s: Scores, mode: Mode, n_boot: int, seed: i
     costs = [read_cost(d) for d in run.fold_dirs()]
     recorded = [c for c in costs if c is not None]
     complete = len(recorded) == len(costs) and recorded
+    devices = {c.device for c in recorded}
     return RunFigures(
         name=name,
         path=str(run.path),
@@ -216,12 +249,13 @@ def run_figures(run: Run, name: str, s: Scores, mode: Mode, n_boot: int, seed: i
         auc=float(found.auc),
         auc_ci95=(low, high),
         balanced_accuracy=float(found.balanced_accuracy),
-        ece=float(calib.crossfit.get("ece_crossfit", calib.ece_after)),
-        brier=float(calib.crossfit.get("brier_crossfit", calib.brier_after)),
+        ece=float(calib.ece_after),  # of the probabilities compared (calibrated where applied)
+        brier=float(calib.brier_after),
         accuracy_confident=figures.uncertainty.accuracy_confident,
         share_flagged=figures.uncertainty.share_flagged,
         training_seconds=sum(c.seconds for c in recorded) if complete else None,
         peak_memory_mib=max(peak_memory(c) for c in recorded) if complete else None,
+        device=devices.pop() if complete and len(devices) == 1 else None,
         seconds_per_patient=metrics.inference.seconds_per_patient if metrics.inference else None,
     )
 

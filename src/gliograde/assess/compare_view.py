@@ -18,12 +18,12 @@ def fmt(value: float | None, spec: str = ".3f") -> str:
 def comparison_table(c: Comparison) -> str:
     """The runs' figures, then each pair's paired difference, as text."""
     head = ["run", "backbone", "AUC [95% CI]", "bal.acc", "ECE", "Brier", "acc.conf",
-            "flagged", "train s", "peak MiB", "s/patient"]  # fmt: skip
+            "flagged", "train s", "peak MiB", "device", "s/patient"]  # fmt: skip
     rows = [
         [r.name, r.backbone, f"{r.auc:.3f} [{r.auc_ci95[0]:.3f}, {r.auc_ci95[1]:.3f}]",
          fmt(r.balanced_accuracy), fmt(r.ece), fmt(r.brier), fmt(r.accuracy_confident),
          f"{r.share_flagged:.0%}", fmt(r.training_seconds, ".0f"), fmt(r.peak_memory_mib, ".0f"),
-         fmt(r.seconds_per_patient, ".3f")]
+         r.device or "n/a", fmt(r.seconds_per_patient, ".3f")]
         for r in c.runs
     ]  # fmt: skip
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
@@ -40,11 +40,24 @@ def comparison_table(c: Comparison) -> str:
     for p in c.pairs:
         d, t = p.bootstrap, p.delong
         z = "z n/a" if t.z is None else f"z {t.z:+.2f}"
+        verdict = "told apart" if p.told_apart else "interval holds 0: not told apart"
         out.append(
             f"  {p.a} - {p.b}: {d.difference:+.3f} [{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}] "
-            f"(paired bootstrap, {d.n_boot}); DeLong se {t.se:.3f}, {z}, p {t.p_value:.3g}"
+            f"(paired bootstrap, {d.n_boot}); DeLong se {t.se:.3f}, {z}, "
+            f"p {fmt(t.p_value, '.3g')}; {verdict}"
         )
+    out += ["", LEGEND]
     return "\n".join(out)
+
+
+LEGEND = (
+    "AUC: patient-level, its 95 % bootstrap interval; bal.acc: balanced accuracy; ECE, Brier: of "
+    "the probabilities compared;\nacc.conf: accuracy on the patients the flag left confident; "
+    "flagged: share flagged uncertain; train s: training,\nall folds; peak MiB: the training "
+    "process's peak resident memory (the GPU's allocation on cuda); s/patient: the\nmodels on "
+    "a patient's stored slices. 'Not told apart': these patients cannot tell the two runs "
+    "apart, which does\nnot make them equal."
+)
 
 
 def plot_comparison(c: Comparison, path: Path) -> Path:
@@ -68,7 +81,9 @@ def plot_comparison(c: Comparison, path: Path) -> Path:
         diff.plot([low, high], [y, y], color="black", lw=2)
         diff.plot([p.bootstrap.difference], [y], "o", color="tab:blue")
     diff.axvline(0, color="grey", ls="--", lw=0.8)
-    diff.set_yticks(ys, [f"{p.a} − {p.b}\nDeLong p {p.delong.p_value:.2g}" for p in c.pairs])
+    diff.set_yticks(
+        ys, [f"{p.a} − {p.b}\nDeLong p {fmt(p.delong.p_value, '.2g')}" for p in c.pairs]
+    )
     diff.set(xlabel="AUC difference, paired bootstrap 95 % interval", ylim=(-0.7, len(ys) - 0.3),
              title="Paired differences")  # fmt: skip
     diff.tick_params(axis="y", labelsize=7)

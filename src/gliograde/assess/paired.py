@@ -32,8 +32,8 @@ class DeLong:
     auc_b: float
     difference: float
     se: float
-    z: float | None  # None when both models order every pair alike (se 0)
-    p_value: float
+    z: float | None  # None when the standard error is 0
+    p_value: float | None  # None when the standard error is 0 and the AUCs differ
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,8 +82,8 @@ def delong_test(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> DeLong:
     auc_a, auc_b = float(a10.mean()), float(b10.mean())
     diff = auc_a - auc_b
     se = math.sqrt(max(var, 0.0))
-    if se == 0:
-        return DeLong(auc_a, auc_b, diff, 0.0, None, 1.0 if diff == 0 else 0.0)
+    if se == 0:  # every pair ordered alike; or too few patients to estimate a variance
+        return DeLong(auc_a, auc_b, diff, 0.0, None, 1.0 if diff == 0 else None)
     z = diff / se
     return DeLong(auc_a, auc_b, diff, se, z, math.erfc(abs(z) / math.sqrt(2)))
 

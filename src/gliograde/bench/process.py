@@ -8,23 +8,7 @@ import sys
 import threading
 import time
 
-
-def proc_status() -> dict[str, float]:
-    """VmRSS, VmHWM (peak RSS), RssAnon and RssFile of this process, in MB."""
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-                out[key] = int(value.split()[0]) / 1024
-    return out
-
-
-def reset_peak_rss() -> None:
-    """Reset this process's VmHWM to its current RSS (Linux: ``5`` to ``clear_refs``), so that a
-    measurement's peak is not an earlier one's."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
+from gliograde.core.rss import proc_status, reset_peak_rss
 
 
 class PeakMemory(threading.Thread):

@@ -152,8 +152,9 @@ def compare(
         typer.Option(help="Grading mode: auto (seg where every run has it, else noseg)."),
     ] = CompareMode.auto,
     figure: Annotated[
-        Path, typer.Option(help="Where to write the figure (ROC curves, paired differences).")
-    ] = Path("compare.png"),
+        Path | None,
+        typer.Option(help="Also write a PNG here: ROC curves overlaid, paired differences."),
+    ] = None,
     boot: Annotated[int, typer.Option(help="Bootstrap resamples.", min=200)] = 2000,
     json_out: JsonOption = False,
 ):
@@ -165,12 +166,15 @@ def compare(
     from gliograde.assess.compare_view import comparison_table, plot_comparison
 
     comparison = compare_runs(runs, mode.value, boot)
-    written = plot_comparison(comparison, figure)
+    written = plot_comparison(comparison, figure) if figure is not None else None
     if json_out:
-        typer.echo(json.dumps(comparison.to_dict() | {"figure": str(written)}, indent=2))
+        typer.echo(
+            json.dumps(comparison.to_dict() | {"figure": written and str(written)}, indent=2)
+        )
         return
     typer.echo(comparison_table(comparison))
-    typer.echo(f"figure: {written}")
+    if written is not None:
+        typer.echo(f"figure: {written}")
 
 
 COMMANDS = (train, evaluate, compare)

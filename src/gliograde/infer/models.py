@@ -85,8 +85,12 @@ def load_models(
         model = fold_batch_norms(model.eval()) if fold else model.eval()
         # Module.to(memory_format=...) is valid PyTorch, missing from torch's overloads of `to`
         models.append(model.to(device, memory_format=torch.channels_last))  # type: ignore[call-overload]
-    if len({s.context for s in specs}) > 1:
-        raise GliogradeError(f"{weights[0]} and the others: models of different slice contexts")
+    if len(specs) > 1:
+        names = ", ".join(sorted(s.label for s in specs))
+        raise GliogradeError(
+            f"{Path(weights[0]).parent.parent}: its models are of different networks ({names}); "
+            "train the missing folds again with the run's own --backbone"
+        )
     models.context = specs.pop().context if specs else 0
     return models
 

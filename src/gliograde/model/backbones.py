@@ -28,7 +28,9 @@ from gliograde.model.resnet import IN_CHANNELS, ResNet18
 BACKBONES = ("resnet18", "densenet121", "resnet18-2.5d")
 STAGE_STRIDES = {"layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}
 DENSENET_STAGES = {"layer1": "denseblock1", "layer2": "denseblock2", "layer3": "denseblock3",
-                   "layer4": "denseblock4"}  # fmt: skip
+                   "layer4": "norm5"}  # fmt: skip
+"""DenseNet's modules at the ResNet stages' strides; the deepest, its last block's
+batch-normalised output (what the heads pool)."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gliograde.core.errors import UsageError
 from gliograde.model.backbones import Backbone, DenseNet2D, feature_size
 from gliograde.model.resnet import IN_CHANNELS, NUM_CLASSES, ResNet18
 
@@ -45,7 +46,8 @@ class GradeNet(nn.Module):
         self.tumor_head = nn.Linear(feature_size(self.backbone), 1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The pooled features ``[B, 512]`` both heads read."""
+        """The pooled features ``[B, F]`` both heads read (F: 512 for a ResNet18, 1024 for
+        the DenseNet121)."""
         return self.backbone.features(x)
 
     def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,8 +84,6 @@ def build_model(
     spec = spec or Backbone()
     model = GradeNet(num_classes=num_classes, backbone=spec.name, context=spec.context)
     if pretrained is not None and not spec.name.startswith("resnet18"):
-        from gliograde.core.errors import UsageError
-
         raise UsageError(
             f"--pretrained: ImageNet weights load into resnet18 backbones only, not {spec.name}; "
             "train it from scratch (leave --pretrained out)"

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gliograde.core.devices import device_choice
 from gliograde.core.errors import GliogradeError, UsageError
 from gliograde.store.manifest import StoreManifest
+
+if TYPE_CHECKING:
+    from gliograde.model.backbones import Backbone
 
 SELECT_MODES = ("inner", "last")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -67,12 +71,17 @@ class TrainConfig:
             raise UsageError("--select-fraction must be between 0.05 and 0.5")
         if self.context is None:
             self.context = 1 if self.backbone.endswith("-2.5d") else 0
-        _ = self.spec  # refuses an unknown backbone or a context it does not take
+        spec = self.spec  # refuses an unknown backbone, or a context it does not take
+        if self.pretrained is not None and not spec.name.startswith("resnet18"):
+            raise UsageError(
+                f"--pretrained: ImageNet weights load into resnet18 backbones only, not "
+                f"{self.backbone}; train it from scratch (leave --pretrained out)"
+            )
 
     @property
-    def spec(self):
-        """The backbone (:class:`~gliograde.model.backbones.Backbone`)."""
-        from gliograde.model.backbones import Backbone
+    def spec(self) -> Backbone:
+        """The backbone; refuses an unknown one, or a context it does not take."""
+        from gliograde.model.backbones import Backbone  # torch: not for every command's start
 
         return Backbone(self.backbone, self.context or 0)
 

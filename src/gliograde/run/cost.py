@@ -1,9 +1,11 @@
 """What training a fold cost: ``RUN/fold_K/cost.json`` (``full/cost.json`` for ``--full``).
 
 Written by ``train`` after each fold, read by ``gliograde compare``. Memory is the training
-process's peak resident set (its DataLoader workers' peak beside it), as the kernel counts it
-(``getrusage``); on a GPU, also PyTorch's peak allocation on the device. Both are peaks over the
-process's life so far: a later fold's peak is at least an earlier one's.
+process's peak resident set (its DataLoader workers' peak beside it, from ``getrusage``); on a
+GPU, also PyTorch's peak allocation on the device. On Linux the process's
+peak is reset when the fold starts (``/proc/self/clear_refs``), so it is the fold's own;
+elsewhere, and for the workers, it is the peak over the process's life so far. A fold finished
+after ``--resume`` records the resumed part's time only.
 """
 
 from __future__ import annotations
@@ -17,19 +19,22 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from gliograde.core.errors import GliogradeError
 from gliograde.core.files import write_json
+from gliograde.core.rss import proc_status, reset_peak_rss
 
 COST_NAME = "cost.json"
 
 
 @dataclass(frozen=True)
 class FoldCost:
-    """One fold's training: wall time, and peak memory in MiB."""
+    """One fold's training: wall time, and peak memory in MiB, on ``device``."""
 
     seconds: float
     peak_rss_mib: float  # the training process
     peak_workers_rss_mib: float  # its largest child process (DataLoader worker), 0 without
     peak_accelerator_mib: float | None = None  # PyTorch's peak allocation on a GPU
+    device: str = "cpu"  # where it trained (cpu, cuda, mps)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,13 +67,15 @@ def measured(device: str) -> Iterator[CostMeter]:
     on_gpu = device.startswith("cuda") and torch.cuda.is_available()
     if on_gpu:
         torch.cuda.reset_peak_memory_stats()
+    since_start = reset_peak_rss()
     start = time.perf_counter()
     yield meter
     meter.cost = FoldCost(
         seconds=time.perf_counter() - start,
-        peak_rss_mib=peak_rss_mib(),
+        peak_rss_mib=proc_status()["VmHWM"] if since_start else peak_rss_mib(),
         peak_workers_rss_mib=peak_rss_mib(resource.RUSAGE_CHILDREN),
         peak_accelerator_mib=torch.cuda.max_memory_allocated() / 2**20 if on_gpu else None,
+        device=device,
     )
 
 
@@ -81,4 +88,10 @@ def read_cost(fold_dir: Path) -> FoldCost | None:
     path = Path(fold_dir) / COST_NAME
     if not path.is_file():
         return None
-    return FoldCost.from_dict(json.loads(path.read_text()))
+    try:
+        return FoldCost.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError) as err:  # not JSON, or not FoldCost's keys
+        raise GliogradeError(
+            f"{path}: damaged ({type(err).__name__}: {err}); delete it (the fold's cost is then "
+            "not shown)"
+        ) from None

@@ -88,7 +88,12 @@ class SliceDataset(Dataset):
 
 def neighbour_items(index, k: int) -> np.ndarray:
     """``[N, 2k+1]``: for each item, the items of its subject's slices ``-k`` … ``+k`` in the
-    subject's stored order, clamped at the ends of its stack."""
+    subject's stored order, clamped at the ends of its stack.
+
+    Raises:
+        GliogradeError: a subject whose stored slices are not adjacent (a ``--slices tumor``
+            store keeps a multifocal tumour's slices with gaps between them).
+    """
     from gliograde.store.context import neighbour_positions
 
     out = np.empty((len(index.subject), 2 * k + 1), dtype=np.int64)
@@ -96,5 +101,11 @@ def neighbour_items(index, k: int) -> np.ndarray:
     for subject in np.unique(subjects):
         items = np.flatnonzero(subjects == subject)
         items = items[np.argsort(np.asarray(index.row)[items], kind="stable")]
+        if np.any(np.diff(np.asarray(index.z)[items]) != 1):
+            raise GliogradeError(
+                f"{subject}: its stored slices are not one run of adjacent axial slices, so a "
+                "2.5D slice would take a distant one as its neighbour; prepare the store with "
+                "--slices brain (the default) or all"
+            )
         out[items] = items[neighbour_positions(len(items), k)]
     return out

@@ -25,6 +25,8 @@ RESUME_KEYS = (
     "select",
     "select_fraction",
     "precision",
+    "backbone",
+    "context",
 )
 
 
