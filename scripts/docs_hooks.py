@@ -6,7 +6,7 @@ writes), put where ``reference/cli.md`` holds the marker ``<!-- gliograde-cli --
 The tutorials are executed ahead of their pages, as many at a time as there are cores
 (``docs_tutorials``), by mkdocs-jupyter's own converter, which its pages then find done. A
 tutorial's time is its execution's (kernel start included). The build fails when a tutorial runs
-over its budget (150 s on its share of the cores, ``GLIOGRADE_TUTORIAL_BUDGET_S``) or the whole
+over its budget (200 s on its share of the cores, ``GLIOGRADE_TUTORIAL_BUDGET_S``) or the whole
 build over its own (360 s, ``GLIOGRADE_DOCS_BUDGET_S``). The times go to
 ``site/tutorial-times.json``.
 """
@@ -121,7 +121,7 @@ def on_page_content(html, page, config, files):
     """Stop a tutorial's clock: fail over its budget."""
     if not is_tutorial(page):
         return html
-    name, allowed = page.file.src_uri, budget("GLIOGRADE_TUTORIAL_BUDGET_S", 150)
+    name, allowed = page.file.src_uri, budget("GLIOGRADE_TUTORIAL_BUDGET_S", 200)
     measured = round(time.perf_counter() - Clock.started[name], 1)
     source = str(Path(page.file.abs_src_path).resolve())
     took = Clock.seconds[name] = Clock.ahead.get(source, measured)

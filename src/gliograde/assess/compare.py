@@ -256,8 +256,14 @@ def run_figures(run: Run, name: str, s: Scores, mode: Mode, n_boot: int, seed: i
         training_seconds=sum(c.seconds for c in recorded) if complete else None,
         peak_memory_mib=max(peak_memory(c) for c in recorded) if complete else None,
         device=devices.pop() if complete and len(devices) == 1 else None,
-        seconds_per_patient=metrics.inference.seconds_per_patient if metrics.inference else None,
+        seconds_per_patient=mean_grading(recorded) if complete else None,
     )
+
+
+def mean_grading(costs: list) -> float | None:
+    """The folds' mean grading seconds per patient, where every fold recorded one."""
+    times = [c.grading_seconds_per_patient for c in costs]
+    return None if None in times else float(np.mean(times))
 
 
 def peak_memory(cost) -> float:

@@ -22,21 +22,23 @@ from gliograde.infer.grader import Grader
 from gliograde.infer.patient import Evidence
 from gliograde.run import Run
 from gliograde.run.calibration import Mode
+from gliograde.run.cost import record_grading
 from gliograde.store.read import SliceStore
 
 
 def predict_out_of_fold(
     run: Run, store: SliceStore, device: str = "cpu", precision: str = "auto"
-) -> tuple[PatientTable, float]:
+) -> PatientTable:
     """Every validation patient of every trained fold, graded by that fold's model (in
-    ``precision``: ``auto``, ``fp32`` or ``bf16``), and the models' mean seconds per patient.
+    ``precision``: ``auto``, ``fp32`` or ``bf16``); each fold's grading time per patient goes
+    to its ``cost.json``.
 
     Also writes ``RUN/predictions_slices.csv`` (each slice's class probability and P(tumour)).
     """
     subjects, folds, labels, slices = [], [], [], []
     evidence: dict[Mode, list[Evidence]] = {}
-    grading = 0.0
     for k, grader, held_out in Grader.per_fold(run, device, precision):
+        grading = 0.0
         for subject in held_out:
             x, tumor_px, rows = stored_slices(store, subject)
             start = time.perf_counter()
@@ -49,11 +51,11 @@ def predict_out_of_fold(
             folds.append(k)
             labels.append(label)
             slices.append(SliceTable.of_patient(k, subject, label, store.index, rows, found))
+        record_grading(run.fold_dir(k), grading / max(len(held_out), 1))
         say(f"fold {k}: {len(held_out)} validation patients graded")
     classes = run.target.classes
     SliceTable.concat(slices).write_csv(run.path / "predictions_slices.csv", classes)
-    table = PatientTable(subjects, np.array(folds), np.array(labels), evidence, classes)
-    return table, grading / max(len(subjects), 1)
+    return PatientTable(subjects, np.array(folds), np.array(labels), evidence, classes)
 
 
 def stored_slices(store: SliceStore, subject: str) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
@@ -75,6 +77,6 @@ def evaluate_cross_validation(
 
     run = Run.open(run_path)
     store = SliceStore(run.store_path)
-    table, seconds = predict_out_of_fold(run, store, device, precision)
-    inference = inference_record(device, precision) | {"seconds_per_patient": round(seconds, 4)}
+    inference = inference_record(device, precision)
+    table = predict_out_of_fold(run, store, device, precision)
     return evaluate_table(run.path, table, run, inference=inference)

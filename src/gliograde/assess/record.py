@@ -191,15 +191,13 @@ class SliceFigures:
 
 @dataclass(frozen=True)
 class Inference:
-    """The precision and device the models ran with; in cross-validation, the models' seconds
-    per patient (grading its stored slices: preprocessing not included)."""
+    """The precision and device the models ran with."""
 
     precision: str
     device: str
-    seconds_per_patient: float | None = None
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return asdict(self)
 
 
 @dataclass

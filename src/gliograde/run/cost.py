@@ -1,6 +1,7 @@
 """What training a fold cost: ``RUN/fold_K/cost.json`` (``full/cost.json`` for ``--full``).
 
-Written by ``train`` after each fold, read by ``gliograde compare``. Memory is the training
+Written by ``train`` after each fold (the grading time of its held-out patients added by the
+evaluation), read by ``gliograde compare``. Memory is the training
 process's peak resident set (its DataLoader workers' peak beside it, from ``getrusage``); on a
 GPU, also PyTorch's peak allocation on the device. On Linux the process's
 peak is reset when the fold starts (``/proc/self/clear_refs``), so it is the fold's own;
@@ -35,6 +36,8 @@ class FoldCost:
     peak_workers_rss_mib: float  # its largest child process (DataLoader worker), 0 without
     peak_accelerator_mib: float | None = None  # PyTorch's peak allocation on a GPU
     device: str = "cpu"  # where it trained (cpu, cuda, mps)
+    grading_seconds_per_patient: float | None = None  # its models on a held-out patient's
+    # stored slices, when the run is evaluated (preprocessing not included)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,3 +98,13 @@ def read_cost(fold_dir: Path) -> FoldCost | None:
             f"{path}: damaged ({type(err).__name__}: {err}); delete it (the fold's cost is then "
             "not shown)"
         ) from None
+
+
+def record_grading(fold_dir: Path, seconds_per_patient: float) -> None:
+    """Add the fold's grading time to its ``cost.json`` (a fold trained before ``cost.json``
+    has none to add it to: its time is not kept)."""
+    from dataclasses import replace
+
+    cost = read_cost(fold_dir)
+    if cost is not None:
+        write_cost(fold_dir, replace(cost, grading_seconds_per_patient=seconds_per_patient))
