@@ -165,7 +165,11 @@ def explain(
     per_patient: Annotated[int, typer.Option(help="Panels per patient.")] = 2,
     method: Annotated[CamMethod, typer.Option(help="Saliency method.")] = CamMethod.gradcam,
     layer: Annotated[
-        Layer, typer.Option(help="ResNet stage: auto (layer4 at 240 px), layer1..layer4.")
+        Layer,
+        typer.Option(
+            help="Stage: auto (layer4 at 240 px), layer1..layer4 (strides 4 to 32; a DenseNet's "
+            "blocks at the same strides)."
+        ),
     ] = Layer.auto,
     force: Annotated[
         bool,
