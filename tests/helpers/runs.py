@@ -65,14 +65,15 @@ def copy_run(run: Path, dst: Path) -> Path:
 def random_weights(folds: int, backbone: str = "resnet18") -> tuple[dict, ...]:
     """Each fold's weights for :func:`fake_run`: networks as built after ``torch.manual_seed(0)``
     (built once per process: a ResNet18's initialisation is a tenth of a second)."""
+    from gliograde.model.backbones import Backbone
     from gliograde.model.network import GradeNet
 
     torch.manual_seed(0)
-    context = 1 if backbone.endswith("-2.5d") else 0
+    spec = Backbone.named(backbone)
     return tuple(
         {
             n: v.contiguous()
-            for n, v in GradeNet(backbone=backbone, context=context).state_dict().items()
+            for n, v in GradeNet(backbone=spec.name, context=spec.context).state_dict().items()
         }
         for _ in range(folds)
     )

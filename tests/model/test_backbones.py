@@ -83,7 +83,7 @@ def test_grad_cam_stages_by_backbone():
 
 
 def test_the_training_config_resolves_the_context_and_refuses_what_cannot_train():
-    from gliograde.cli.training import Backbone as Choice
+    from gliograde.cli.common import Backbone as Choice
     from gliograde.run.config import TrainConfig
 
     assert TrainConfig("s", "o", backbone="resnet18-2.5d").spec == Backbone("resnet18-2.5d", 1)

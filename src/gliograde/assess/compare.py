@@ -19,7 +19,7 @@ import numpy as np
 from gliograde.assess.metrics import bootstrap_intervals, discrimination
 from gliograde.assess.paired import DeLong, PairedDifference, delong_test, paired_bootstrap
 from gliograde.assess.patients import column, probability_of_text, read_rows
-from gliograde.assess.record import ModeFigures, read_metrics
+from gliograde.assess.record import Metrics, ModeFigures, read_metrics
 from gliograde.core.errors import GliogradeError, UsageError
 from gliograde.run import Run
 from gliograde.run.calibration import MODES, Mode
@@ -130,13 +130,17 @@ def compare_runs(
             f"{runs[0].path}: compare's paired AUC tests need a two-class target "
             f"({len(classes)} classes here)"
         )
-    chosen = common_mode([r.path for r in runs], mode)
+    metrics = [read_metrics(r.path / "metrics.json") for r in runs]
+    chosen = common_mode(runs, metrics, mode)
     scores = [read_scores(r, chosen) for r in runs]
     check_same_patients(runs, scores)
     order = sorted(scores[0].subjects)
     scores = [s.aligned(order) for s in scores]
     names = run_names(runs)
-    figures = [run_figures(r, n, s, chosen, n_boot, seed) for r, n, s in zip(runs, names, scores)]
+    figures = [
+        run_figures(r, n, s, m.modes[chosen], n_boot, seed)
+        for r, n, s, m in zip(runs, names, scores, metrics)
+    ]
     y = scores[0].y
     pairs = [
         PairFigures(names[i], names[j], paired_bootstrap(y, scores[i].p, scores[j].p, n_boot, seed),
@@ -197,15 +201,15 @@ def differing_part(a: Run, b: Run) -> str | None:
     return None
 
 
-def common_mode(paths: list[Path], mode: str) -> Mode:
+def common_mode(runs: list[Run], metrics: list[Metrics], mode: str) -> Mode:
     """The grading mode every run was evaluated in: ``seg`` where all have it, else ``noseg``."""
-    have = [set(read_metrics(p / "metrics.json").modes) for p in paths]
+    have = [set(m.modes) for m in metrics]
     wanted = list(MODES) if mode == "auto" else [Mode(mode)]
     for m in wanted:
         if all(m in h for h in have):
             return m
     raise GliogradeError(
-        f"{paths[0]} and the others: no grading mode ({', '.join(m.value for m in wanted)}) "
+        f"{runs[0].path} and the others: no grading mode ({', '.join(m.value for m in wanted)}) "
         "evaluated in every run; evaluate them again, or choose --mode"
     )
 
@@ -227,16 +231,16 @@ def run_names(runs: list[Run]) -> list[str]:
     return names if len(set(names)) == len(names) else [str(r.path) for r in runs]
 
 
-def run_figures(run: Run, name: str, s: Scores, mode: Mode, n_boot: int, seed: int) -> RunFigures:
-    """One run's figures on the aligned patients."""
+def run_figures(
+    run: Run, name: str, s: Scores, figures: ModeFigures, n_boot: int, seed: int
+) -> RunFigures:
+    """One run's figures on the aligned patients (``figures``: its metrics in the mode)."""
     probs = np.stack([1 - s.p, s.p], axis=1)
     found = discrimination(s.y, probs)
     interval = bootstrap_intervals(s.y, probs, n_boot, seed).get("auc")
     if found.auc is None or found.balanced_accuracy is None or interval is None:
         raise GliogradeError(f"{run.path}: its patients are of one class only; no AUC to compare")
     low, high = interval
-    metrics = read_metrics(run.path / "metrics.json")
-    figures: ModeFigures = metrics.modes[mode]
     calib = figures.calibration
     costs = [read_cost(d) for d in run.fold_dirs()]
     recorded = [c for c in costs if c is not None]

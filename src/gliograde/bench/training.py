@@ -39,7 +39,7 @@ def model_alone(
     from gliograde.model.network import build_model
 
     torch.manual_seed(0)
-    spec = Backbone(backbone, 1 if backbone.endswith("-2.5d") else 0)
+    spec = Backbone.named(backbone)
     # Module.to takes memory_format (torch's own annotations leave it out)
     model = build_model(spec=spec).to(memory_format=torch.channels_last).train()  # type: ignore[call-overload]
     if compile:

@@ -38,6 +38,18 @@ class Balance(str, Enum):
     sampler = "sampler"
 
 
+class Backbone(str, Enum):  # gliograde.model.backbones.BACKBONES (a test keeps them alike)
+    resnet18 = "resnet18"
+    densenet121 = "densenet121"
+    resnet18_2_5d = "resnet18-2.5d"
+
+
+class CompareMode(str, Enum):
+    auto = "auto"
+    seg = "seg"
+    noseg = "noseg"
+
+
 class Select(str, Enum):
     inner = "inner"
     last = "last"

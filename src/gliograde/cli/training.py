@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from gliograde.cli.common import (
+    Backbone,
     Balance,
+    CompareMode,
     Device,
     DeviceOption,
     JsonOption,
@@ -21,18 +22,6 @@ from gliograde.cli.common import (
     grading_precision,
 )
 from gliograde.core.errors import UsageError
-
-
-class Backbone(str, Enum):
-    resnet18 = "resnet18"
-    densenet121 = "densenet121"
-    resnet18_2_5d = "resnet18-2.5d"
-
-
-class CompareMode(str, Enum):
-    auto = "auto"
-    seg = "seg"
-    noseg = "noseg"
 
 
 def train(

@@ -213,8 +213,8 @@ class Grader:
         else:
             rows = np.flatnonzero(seg_weights(pixels, self.run.min_tumor))
             used = pixels[rows]
-        images = torch.from_numpy(examined.slices.images.astype(np.float32))
-        x = model_inputs(self.models, images, rows)  # these rows only (with their neighbours)
+        images = torch.from_numpy(examined.slices.images)  # as stored (float16): no copy
+        x = model_inputs(self.models, images, rows).float()  # these rows (and neighbours) only
         p_class, p_tumor = slice_outputs(self.models, x)
         evidence = patient_evidence(self.models, x, p_class, p_tumor, used, self.run.min_tumor)
         evidence = on_all_slices(evidence, rows, n)

@@ -48,9 +48,28 @@ class Backbone:
         if not self.is_2_5d and self.context:
             raise UsageError(f"--context goes with a 2.5D backbone, not {self.name}")
 
+    @classmethod
+    def named(cls, name: str, context: int | None = None) -> Backbone:
+        """The backbone ``name``; ``context`` None: 1 for a 2.5D one (3 slices), else 0."""
+        if context is None:
+            context = 1 if name.endswith("-2.5d") else 0
+        return cls(name, context)
+
     @property
     def is_2_5d(self) -> bool:
         return self.name.endswith("-2.5d")
+
+    def check_pretrained(self) -> None:
+        """Refuse ImageNet weights (``--pretrained``) for a backbone with no local loader.
+
+        Raises:
+            UsageError: not a ResNet18 backbone.
+        """
+        if not self.name.startswith("resnet18"):
+            raise UsageError(
+                f"--pretrained: ImageNet weights load into resnet18 backbones only, not "
+                f"{self.name}; train it from scratch (leave --pretrained out)"
+            )
 
     @property
     def in_channels(self) -> int:

@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gliograde.core.errors import UsageError
 from gliograde.model.backbones import Backbone, DenseNet2D, feature_size
 from gliograde.model.resnet import IN_CHANNELS, NUM_CLASSES, ResNet18
 
@@ -79,15 +78,12 @@ def build_model(
     head, whose size is the target's).
 
     Raises:
-        GliogradeError: ``pretrained`` for a backbone with no local ImageNet loader.
+        UsageError: ``pretrained`` for a backbone with no local ImageNet loader.
     """
     spec = spec or Backbone()
+    if pretrained is not None:
+        spec.check_pretrained()
     model = GradeNet(num_classes=num_classes, backbone=spec.name, context=spec.context)
-    if pretrained is not None and not spec.name.startswith("resnet18"):
-        raise UsageError(
-            f"--pretrained: ImageNet weights load into resnet18 backbones only, not {spec.name}; "
-            "train it from scratch (leave --pretrained out)"
-        )
     if pretrained is not None:
         from gliograde.model.pretrained import load_torchvision_weights
 

@@ -69,19 +69,17 @@ class TrainConfig:
             raise UsageError("--precision must be auto, fp32 or bf16")
         if not 0.05 <= self.select_fraction <= 0.5:
             raise UsageError("--select-fraction must be between 0.05 and 0.5")
-        if self.context is None:
-            self.context = 1 if self.backbone.endswith("-2.5d") else 0
-        spec = self.spec  # refuses an unknown backbone, or a context it does not take
-        if self.pretrained is not None and not spec.name.startswith("resnet18"):
-            raise UsageError(
-                f"--pretrained: ImageNet weights load into resnet18 backbones only, not "
-                f"{self.backbone}; train it from scratch (leave --pretrained out)"
-            )
+        from gliograde.model.backbones import Backbone  # torch: not for every command's start
+
+        # refuses an unknown backbone, or a context it does not take
+        self.context = Backbone.named(self.backbone, self.context).context
+        if self.pretrained is not None:
+            self.spec.check_pretrained()
 
     @property
     def spec(self) -> Backbone:
-        """The backbone; refuses an unknown one, or a context it does not take."""
-        from gliograde.model.backbones import Backbone  # torch: not for every command's start
+        """The backbone (its context resolved when the config was made)."""
+        from gliograde.model.backbones import Backbone
 
         return Backbone(self.backbone, self.context or 0)
 

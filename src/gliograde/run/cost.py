@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gliograde.core.errors import GliogradeError
@@ -103,8 +103,6 @@ def read_cost(fold_dir: Path) -> FoldCost | None:
 def record_grading(fold_dir: Path, seconds_per_patient: float) -> None:
     """Add the fold's grading time to its ``cost.json`` (a fold trained before ``cost.json``
     has none to add it to: its time is not kept)."""
-    from dataclasses import replace
-
     cost = read_cost(fold_dir)
     if cost is not None:
         write_cost(fold_dir, replace(cost, grading_seconds_per_patient=seconds_per_patient))
