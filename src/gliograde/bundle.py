@@ -85,7 +85,7 @@ def metadata(run) -> dict:
         "optional_packages_version": {"gliograde": __version__, "fire": versions["fire"]},
         "name": f"gliograde glioma {task}",
         "task": f"Glioma {task} classification from multi-modal brain MRI (BraTS form)",
-        "description": "gliograde's patient rule on axial slices with the run's ResNet18 "
+        "description": f"gliograde's patient rule with the run's {run.train_config.spec.label} "
         "models (see models/run/MODEL_CARD.md for how they were trained and measured).",
         "authors": "gliograde",
         "copyright": "gliograde contributors, Apache-2.0",
@@ -98,12 +98,13 @@ def metadata(run) -> dict:
 
 def network_data_format(run) -> dict:
     """The slices the models take (4 channels: FLAIR, T1ce, T1, T2; a 2.5D run's, each of the
-    slice and its neighbours) and the classes out."""
-    size = run.manifest.slice_size
+    slice and its neighbours; a 3D run's, the brain's volume) and the classes out."""
+    spec = run.train_config.spec
     classes = run.target.classes
-    names = run.train_config.spec.channel_names(MODALITIES)
+    names = spec.channel_names(MODALITIES)
     image: dict = {"type": "image", "format": "magnitude", "modality": "MR"}
-    image |= {"num_channels": len(names), "spatial_shape": [size, size]}
+    shape = list(spec.input_shape(run.manifest.slice_size)[1:])
+    image |= {"num_channels": len(names), "spatial_shape": shape}
     image |= {"dtype": "float32", "value_range": [], "is_patch_data": False}
     image["channel_def"] = {str(i): channel_label(n) for i, n in enumerate(names)}
     pred: dict = {"type": "probabilities", "format": "classes", "num_channels": len(classes)}
@@ -125,7 +126,7 @@ def inference_config(n_classes: int = 2, spec: Backbone | None = None) -> dict:
     class)."""
     spec = spec or Backbone()
     network = {"_target_": "gliograde.model.network.GradeNet", "num_classes": n_classes}
-    network |= {"backbone": spec.name, "context": spec.context}
+    network |= {"backbone": spec.name, "context": spec.context, "grid": spec.grid}
     return {
         "imports": ["$from gliograde.bundle import run_bundle"],
         "bundle_root": ".",

@@ -58,12 +58,15 @@ class Exported:
     max_abs_diff: float
 
 
-def write_model(model: BothHeads, fmt: str, path: Path, example: torch.Tensor) -> None:
+def write_model(
+    model: BothHeads, fmt: str, path: Path, example: torch.Tensor, metadata: dict[str, str]
+) -> None:
+    """``metadata``: the trained weights file's (its slice size; a 3D network's grid)."""
     if fmt == "safetensors":
         from safetensors.torch import save_file
 
         state = {k: v.contiguous() for k, v in model.net.state_dict().items()}
-        save_file(state, path, metadata={"slice_size": str(example.shape[-1])})  # as train's
+        save_file(state, path, metadata=metadata)
     elif fmt == "torchscript":
         with warnings.catch_warnings():  # deprecated in PyTorch, but still what many servers load
             warnings.simplefilter("ignore")
@@ -172,12 +175,15 @@ def export_run(
     out.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(seed)
     spec = opened.train_config.spec
-    example = torch.randn(2, spec.in_channels, size, size, generator=generator)
+    example = torch.randn(2, *spec.input_shape(size), generator=generator)
     # Another batch size than the example's: the check also shows that the batch axis is free.
-    check_batch = torch.randn(3, spec.in_channels, size, size, generator=generator)
+    check_batch = torch.randn(3, *spec.input_shape(size), generator=generator)
     dev = resolve_device(device)
     done = [export_one(path, fmt, out, example, check_batch, dev) for path in weights]
-    inputs = ModelInput(size, spec.channel_names(MODALITIES), opened.manifest.options.to_dict())
+    inputs = ModelInput(
+        list(spec.input_shape(size)), spec.channel_names(MODALITIES),
+        opened.manifest.options.to_dict(), "volumes" if spec.is_3d else "slices",
+    )  # fmt: skip
     write_record(out / "export.json", fmt, done, inputs, opened.target.classes)
     copy_model_card(opened.path, out)
     return done
@@ -196,10 +202,11 @@ def copy_model_card(run: Path, out: Path) -> None:
 def export_one(path: Path, fmt: str, out: Path, example, check_batch, device: str) -> Exported:
     """Write one model in ``fmt``, read it back with its runtime, and refuse a mismatch."""
     from gliograde.infer.models import load_models
+    from gliograde.model.weights import weights_metadata
 
     model = BothHeads(load_models([path], fold_bn=False)[0]).eval()
     target = out / f"{path.parent.name}{FORMATS[fmt]}"
-    write_model(model, fmt, target, example)
+    write_model(model, fmt, target, example, weights_metadata(path))
     diff = parity(model, fmt, target, check_batch, device)
     if not diff <= PARITY_TOLERANCE:
         raise GliogradeError(
@@ -211,12 +218,14 @@ def export_one(path: Path, fmt: str, out: Path, example, check_batch, device: st
 
 @dataclass(frozen=True)
 class ModelInput:
-    """What the exported models take: slices of ``size``² pixels with these ``channels``
-    (2.5D: ``flair@-1`` is the FLAIR of the slice below), preprocessed with ``options``."""
+    """What the exported models take: inputs of ``shape`` (``[C, size, size]`` slices, or 3D
+    ``[4, G, G, G]`` volumes) with these ``channels`` (2.5D: ``flair@-1`` is the FLAIR of the
+    slice below), preprocessed with ``options``."""
 
-    size: int
+    shape: list[int]
     channels: list[str]
     options: dict
+    name: str = "slices"
 
 
 def write_record(
@@ -227,8 +236,8 @@ def write_record(
     formats[fmt] = [asdict(e) for e in done]
     record = {
         "input": {
-            "name": "slices",
-            "shape": ["N", len(inputs.channels), inputs.size, inputs.size],
+            "name": inputs.name,
+            "shape": ["N", *inputs.shape],
             "dtype": "float32",
             "channels": inputs.channels,
             "preprocessing": inputs.options,

@@ -69,6 +69,11 @@ def fake_results():
         "prepare": {"1": {"ratio": 2.0}, "2": {"ratio": 1.2}},
         "predict": {"seg": {"wall_s": 7.0, "ratio": 1.4}, "noseg": {"wall_s": 9.0, "ratio": 1.8}},
         "raw_scan": {"wall_s": 95.0},
+        "backbones": {
+            "resnet18": {"peak_rss_mb": 9000.0, "grid": 0},  # 2D: not judged by this target
+            "resnet10-3d": {"peak_rss_mb": 1500.0, "grid": 96},
+            "densenet121-3d": {"peak_rss_mb": 2700.0, "grid": 96},
+        },
     }
 
 
@@ -164,3 +169,15 @@ def test_bench_gpu_without_a_gpu_points_to_smoke_mode(monkeypatch):
     monkeypatch.setattr(tools, "gpu_present", lambda: False)
     result = invoke("bench", "--gpu")
     assert result.exit_code != 0 and "PyTorch sees no GPU here; add --smoke" in result.output
+
+
+def test_the_3d_memory_verdict_reads_the_3d_networks_peak_alone():
+    from gliograde.bench.report import verdicts
+
+    results = fake_results()
+    v = verdicts(results)["train_3d_peak_mb"]
+    assert v == {"value": 2700.0, "target": 4096.0, "met": True}
+    results["backbones"]["densenet121-3d"]["peak_rss_mb"] = 4400.0
+    assert verdicts(results)["train_3d_peak_mb"]["met"] is False
+    del results["backbones"]
+    assert verdicts(results)["train_3d_peak_mb"]["met"] is False  # not measured: not met

@@ -61,6 +61,10 @@ def copy_run(run: Path, dst: Path) -> Path:
     return Path(shutil.copytree(run, dst, ignore=shutil.ignore_patterns("checkpoints", "logs")))
 
 
+FAKE_GRID = 32
+"""A fake 3D run's grid: the smallest a 3D network takes."""
+
+
 @functools.cache
 def random_weights(folds: int, backbone: str = "resnet18") -> tuple[dict, ...]:
     """Each fold's weights for :func:`fake_run`: networks as built after ``torch.manual_seed(0)``
@@ -69,11 +73,13 @@ def random_weights(folds: int, backbone: str = "resnet18") -> tuple[dict, ...]:
     from gliograde.model.network import GradeNet
 
     torch.manual_seed(0)
-    spec = Backbone.named(backbone)
+    spec = Backbone.named(backbone, grid=FAKE_GRID if backbone.endswith("-3d") else None)
     return tuple(
         {
             n: v.contiguous()
-            for n, v in GradeNet(backbone=spec.name, context=spec.context).state_dict().items()
+            for n, v in GradeNet(backbone=spec.name, context=spec.context, grid=spec.grid)
+            .state_dict()
+            .items()
         }
         for _ in range(folds)
     )
@@ -116,7 +122,8 @@ def fake_run(
         manifest = SliceStore(store).manifest
         splits = load_splits(store)
         size, folds = manifest.slice_size, len(splits)
-    config = train_config(store or "unused", folder, folds=None, backbone=backbone)
+    grid = FAKE_GRID if backbone.endswith("-3d") else None
+    config = train_config(store or "unused", folder, folds=None, backbone=backbone, grid=grid)
     run = Run.create(folder, RunConfig(config, manifest))
     run.write_splits(splits)
     if store is not None:
@@ -126,7 +133,8 @@ def fake_run(
     for k, state in enumerate(random_weights(folds, backbone)):
         path = run.fold_dir(k) / "model.safetensors"
         path.parent.mkdir(exist_ok=True)
-        save_file(state, path, metadata={"slice_size": str(size)})
+        metadata = {"slice_size": str(size)} | ({"grid": str(grid)} if grid else {})
+        save_file(state, path, metadata=metadata)
         run.record_weights(path)
     rule = CalibrationRule(threshold=0.5)
     run.write_calibration(Calibration({"seg": rule, "noseg": rule}, manifest.target))

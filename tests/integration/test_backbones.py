@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import nibabel as nib
 import numpy as np
@@ -16,7 +17,8 @@ from gliograde.predict import PredictOptions, predict_subjects
 
 pytestmark = pytest.mark.slow  # trains two runs
 
-OTHERS = ("densenet121", "resnet18-2.5d")
+OTHERS = ("densenet121", "resnet18-2.5d", "resnet10-3d", "densenet121-3d")
+GRID = 32  # the 3D runs' volumes: the smallest grid, as the store's slices are 32×32
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +26,23 @@ def runs(tiny_run, tmp_path_factory) -> dict:
     """The tests' ResNet18 run and one run per other backbone, trained as it was (same store,
     seed, epochs and selection)."""
     from gliograde.experiment import train_and_evaluate
+    from gliograde.store.read import SliceStore
+    from gliograde.store.volumes import write_volumes
     from helpers.runs import train_config
 
     store, resnet, _ = tiny_run
     root = tmp_path_factory.mktemp("backbones")
+    volumes_store = root / "store"  # the store and its volumes: tiny_store is not modified
+    shutil.copytree(store, volumes_store)
+    write_volumes(SliceStore(volumes_store), GRID)
     out = {"resnet18": resnet}
     for name in OTHERS:
-        config = train_config(store, root / name, epochs=2, epoch_slices=64, backbone=name)
+        if name.endswith("-3d"):  # 8 training volumes a fold: 2 epochs of 3 batches of 4
+            options = {"store": volumes_store, "grid": GRID, "epochs": 2, "batch_size": 4}
+            options["epoch_slices"] = 12
+        else:
+            options = {"store": store, "epochs": 2, "epoch_slices": 64}
+        config = train_config(options.pop("store"), root / name, backbone=name, **options)
         train_and_evaluate(config)
         out[name] = root / name
     return out
@@ -45,6 +57,7 @@ def rows_of(run) -> list[dict]:
 def test_each_run_records_its_backbone_and_its_cost(runs, name):
     config = json.loads((runs[name] / "config.json").read_text())
     assert config["backbone"] == name and config["context"] == (1 if "2.5d" in name else 0)
+    assert config["grid"] == (GRID if name.endswith("-3d") else 0)
     for k in (0, 1):
         cost = json.loads((runs[name] / f"fold_{k}" / "cost.json").read_text())
         assert cost["seconds"] > 0 and cost["peak_rss_mib"] > 100 and cost["device"] == "cpu"
@@ -94,6 +107,12 @@ def test_onnx_answers_as_pytorch(runs, tmp_path):
     (tmp_path / "dense").mkdir()
     dense = export_one(weights, "onnx", tmp_path / "dense", example, check, "cpu")
     assert dense.file == "fold_0.onnx" and dense.max_abs_diff <= PARITY_TOLERANCE
+    volumes = torch.randn(2, 4, GRID, GRID, GRID), torch.randn(3, 4, GRID, GRID, GRID)
+    for name in ("resnet10-3d", "densenet121-3d"):
+        weights = runs[name] / "fold_1" / "model.safetensors"
+        (tmp_path / name).mkdir()
+        done3d = export_one(weights, "onnx", tmp_path / name, *volumes, "cpu")
+        assert done3d.max_abs_diff <= PARITY_TOLERANCE, name
 
 
 @pytest.mark.parametrize("name", OTHERS)
@@ -121,12 +140,12 @@ def test_the_runs_share_folds_and_selection_and_compare_pairs_them(runs, tmp_pat
             assert split == first and split["select"]  # the same inner selection split
     c = compare_runs(list(runs.values()), n_boot=300)
     assert [r.backbone for r in c.runs] == ["resnet18", *OTHERS]
-    assert len(c.pairs) == 3 and c.n_patients == 10
+    assert len(c.pairs) == 10 and c.n_patients == 10  # 5 runs: 10 pairs
     for pair in c.pairs:
         a, b = (next(r for r in c.runs if r.name == n) for n in (pair.a, pair.b))
         assert pair.bootstrap.difference == pytest.approx(a.auc - b.auc)
         assert 0 <= pair.delong.p_value <= 1
     table = comparison_table(c)
-    assert table.count("DeLong se") == 3 and "resnet18-2.5d" in table
+    assert table.count("DeLong se") == 10 and "resnet18-2.5d" in table and "resnet10-3d" in table
     assert all(r.training_seconds and r.peak_memory_mib for r in c.runs[1:])
     assert np.isfinite([r.seconds_per_patient for r in c.runs[1:]]).all()

@@ -1,5 +1,5 @@
-"""The backbones a run can be trained with: what each takes and answers, that the DenseNet is
-MONAI's, and that a weights file says which backbone it holds."""
+"""The backbones a run can be trained with: what each takes and answers, that the DenseNets and
+the 3D ResNet are MONAI's, and that a weights file says which backbone it holds."""
 
 from __future__ import annotations
 
@@ -7,28 +7,41 @@ import pytest
 import torch
 
 from gliograde.core.errors import GliogradeError, UsageError
-from gliograde.model.backbones import BACKBONES, Backbone, DenseNet2D, backbone_of
+from gliograde.model.backbones import BACKBONES, Backbone, backbone_of
 from gliograde.model.network import GradeNet, build_model
 
 SPECS = [Backbone("resnet18"), Backbone("densenet121"), Backbone("resnet18-2.5d", 1),
-         Backbone("resnet18-2.5d", 2)]  # fmt: skip
+         Backbone("resnet18-2.5d", 2), Backbone("resnet10-3d", grid=32),
+         Backbone("densenet121-3d", grid=32)]  # fmt: skip
+
+
+def net(spec: Backbone, num_classes: int = 2) -> GradeNet:
+    return GradeNet(
+        num_classes=num_classes, backbone=spec.name, context=spec.context, grid=spec.grid
+    )
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.label)
 def test_each_backbone_answers_k_classes_and_a_tumour_logit(spec):
     torch.manual_seed(0)
-    model = GradeNet(num_classes=3, backbone=spec.name, context=spec.context).eval()
-    x = torch.randn(2, spec.in_channels, 64, 64)
+    model = net(spec, num_classes=3).eval()
+    x = torch.randn(2, *spec.input_shape(64))
     logits, tumour = model.forward_heads(x)
     assert logits.shape == (2, 3) and tumour.shape == (2,)
     assert torch.equal(model(x), logits)
     assert spec.in_channels == 4 * (2 * spec.context + 1)
+    assert x.dim() == (5 if spec.is_3d else 4)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.label)
 def test_a_weights_file_says_its_backbone(spec):
-    state = GradeNet(backbone=spec.name, context=spec.context).state_dict()
-    assert backbone_of(state) == spec
+    assert backbone_of(net(spec).state_dict(), grid=spec.grid or None) == spec
+
+
+def test_3d_weights_without_their_grid_are_refused():
+    state = net(Backbone("resnet10-3d", grid=32)).state_dict()
+    with pytest.raises(GliogradeError, match=r"^w\.safetensors: a 3D network's weights without"):
+        backbone_of(state, "w.safetensors")
 
 
 def test_weights_of_an_even_number_of_slices_are_refused():
@@ -43,14 +56,35 @@ def test_the_densenet_is_monais_densenet121():
     """Given MONAI's weights, gliograde's DenseNet answers as MONAI's own network."""
     from monai.networks.nets import DenseNet121
 
+    from gliograde.model.volumetric import DenseNet
+
     torch.manual_seed(1)
     monai_net = DenseNet121(spatial_dims=2, in_channels=4, out_channels=2).eval()
-    ours = DenseNet2D(4, 2).eval()
+    ours = DenseNet(4, 2).eval()
     renamed = {k.replace("features.", "body.", 1).replace("class_layers.out.", "fc."): v
                for k, v in monai_net.state_dict().items()}  # fmt: skip
     ours.load_state_dict(renamed)
     x = torch.randn(3, 4, 64, 64)
     torch.testing.assert_close(ours(x), monai_net(x), rtol=0, atol=1e-6)
+
+
+def test_the_3d_resnet_is_monais_resnet10_in_medicalnets_layout():
+    """Given MONAI's weights, gliograde's 3D ResNet answers as MONAI's ``resnet10`` built as for
+    MedicalNet (a stride-2 stem, shortcut B, no bias in the projections)."""
+    from monai.networks.nets import resnet10
+
+    from gliograde.model.volumetric import ResNet3D
+
+    torch.manual_seed(2)
+    options = {"conv1_t_stride": 2, "shortcut_type": "B", "bias_downsample": False}
+    monai_net = resnet10(spatial_dims=3, n_input_channels=4, num_classes=2, **options).eval()
+    ours = ResNet3D(4, 2).eval()
+    state = monai_net.state_dict()
+    renamed = {("" if k.startswith("fc.") else "body.") + k: v for k, v in state.items()}
+    ours.load_state_dict(renamed)
+    x = torch.randn(2, 4, 32, 32, 32)
+    torch.testing.assert_close(ours(x), monai_net(x), rtol=0, atol=1e-5)
+    assert ours.body.conv1.stride == (2, 2, 2) and ours.body.conv1.weight.shape[2:] == (7, 7, 7)
 
 
 def test_unknown_backbones_and_contexts_are_refused_in_one_line():
@@ -60,7 +94,13 @@ def test_unknown_backbones_and_contexts_are_refused_in_one_line():
         Backbone("resnet18", 1)
     with pytest.raises(UsageError, match="needs 1 or more"):
         Backbone("resnet18-2.5d", 0)
-    assert set(BACKBONES) == {"resnet18", "densenet121", "resnet18-2.5d"}
+    with pytest.raises(UsageError, match="--grid 16: a 3D backbone needs 32 to 256"):
+        Backbone("resnet10-3d", grid=16)
+    with pytest.raises(UsageError, match="--grid goes with a 3D backbone, not resnet18"):
+        Backbone("resnet18", grid=64)
+    assert set(BACKBONES) == {
+        "resnet18", "densenet121", "resnet18-2.5d", "resnet10-3d", "densenet121-3d"
+    }  # fmt: skip
 
 
 def test_imagenet_weights_go_to_resnet18_backbones_only(tmp_path):
@@ -78,6 +118,8 @@ def test_grad_cam_stages_by_backbone():
     assert Backbone("resnet18-2.5d", 1).stage("layer4") == "layer4"
     assert Backbone("densenet121").stage("layer3") == "body.denseblock3"
     assert Backbone("densenet121").stage("layer4") == "body.norm5"  # what the heads pool
+    assert Backbone("resnet10-3d", grid=32).stage("layer2") == "body.layer2"
+    assert Backbone("densenet121-3d", grid=32).stage("layer4") == "body.norm5"
     with pytest.raises(UsageError, match="layer1 to layer4"):
         Backbone().stage("layer5")
 
@@ -88,6 +130,9 @@ def test_the_training_config_resolves_the_context_and_refuses_what_cannot_train(
 
     assert TrainConfig("s", "o", backbone="resnet18-2.5d").spec == Backbone("resnet18-2.5d", 1)
     assert TrainConfig("s", "o").spec == Backbone("resnet18")
+    assert TrainConfig("s", "o", backbone="resnet10-3d").spec == Backbone("resnet10-3d", grid=96)
+    with pytest.raises(UsageError, match=r"--resident goes with 2D and 2\.5D backbones"):
+        TrainConfig("s", "o", backbone="densenet121-3d", resident=True)
     assert [c.value for c in Choice] == list(BACKBONES)  # the command offers each, no other
     with pytest.raises(UsageError, match="resnet18 backbones only, not densenet121"):
         TrainConfig("s", "o", backbone="densenet121", pretrained="r.pth")

@@ -87,3 +87,10 @@ def test_a_run_from_before_the_precision_was_recorded_resumes_in_float32(fake_ti
     (run / "config.json").write_text(json.dumps(record))
     resumed = with_resolved_precision(train_config(fake_tiny_run[0], run, resume=True), run)
     assert resumed.precision == "fp32"
+
+
+def test_3d_networks_train_in_float32_on_a_cpu_unless_asked():
+    from gliograde.train.precision import resolve_precision
+
+    assert resolve_precision("auto", "cpu", volumes=True) == "fp32"
+    assert resolve_precision("bf16", "cpu", volumes=True) == "bf16"  # asked for: as asked

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from gliograde.assess.gradcam import (
     ATTENTION_COLUMNS,
     attention_metrics,
     choose_layer,
     choose_slices,
-    grad_cam_maps,
+    slice_cams,
     summarise_attention,
 )
 from gliograde.assess.modelcard import write_model_card
@@ -31,7 +30,6 @@ from gliograde.assess.volume import StoreSources, look_at
 from gliograde.core.errors import GliogradeError
 from gliograde.core.files import merge_json
 from gliograde.core.lock import folder_lock, lock_if_writing_into
-from gliograde.infer.models import model_inputs
 from gliograde.run import Run
 from gliograde.run.calibration import Mode
 
@@ -85,7 +83,7 @@ def explain_held_out(run: Run, store, o: ExplainOptions) -> dict:
 
     out = o.folder(run)
     answers = reported(run)
-    layer = choose_layer(store.manifest.slice_size, o.layer)
+    layer = choose_layer(run.train_config.grid or store.manifest.slice_size, o.layer)
     sources = StoreSources(run, o.viewer)
     rows, panels, viewers = [], {}, {}
     for k, grader, held_out in Grader.per_fold(run, o.device, o.precision):
@@ -218,8 +216,8 @@ def explain_case(
     show = choose_slices(case.strength(), slices.candidates, o.per_patient)
     wanted = np.union1d(slices.measure, show).astype(int)
     if cams is None:
-        x = model_inputs(models, torch.from_numpy(case.images), wanted)
-        cams = dict(zip(wanted.tolist(), grad_cam_maps(models, x, case.predicted, o.method, layer)))
+        maps = slice_cams(models, case.images, wanted, case.predicted, o.method, layer)
+        cams = dict(zip(wanted.tolist(), maps))
     cam_of = {i: cams[i] for i in wanted.tolist()}
     rows = []
     if case.seg is not None:  # attention is measured on the tumour: none without a segmentation
@@ -302,7 +300,7 @@ def explain_graded(grader, graded, o: ExplainOptions, out: Path) -> Explained:
     grid and, with ``o.viewer``, its viewer page; all under ``out``."""
     run = grader.run
     case, slices = case_of(graded, run)
-    stage = choose_layer(case.images.shape[-1], o.layer)
+    stage = choose_layer(getattr(grader.models, "grid", 0) or case.images.shape[-1], o.layer)
     cams = all_cams(grader.models, case, o, stage) if o.viewer else None  # else panels' alone
     files, found = explain_case(grader.models, case, slices, o, stage, out, cams)
     e = graded.examined
@@ -323,9 +321,7 @@ def forced(reasons: list[str]) -> list[str]:
 
 def all_cams(models, case: Case, o: ExplainOptions, layer: str) -> dict[int, np.ndarray]:
     """The Grad-CAM of every slice of ``case`` for its answer."""
-    x = model_inputs(models, torch.from_numpy(case.images))
-    maps = grad_cam_maps(models, x, case.predicted, o.method, layer)
-    return dict(enumerate(maps))
+    return dict(enumerate(slice_cams(models, case.images, None, case.predicted, o.method, layer)))
 
 
 def case_of(graded, run: Run) -> tuple[Case, Slices]:

@@ -90,6 +90,30 @@ def grad_cam_maps(
     return total / len(models)
 
 
+def slice_cams(
+    models, images: np.ndarray, rows: np.ndarray | None, class_idx: int, method: str, layer: str
+) -> np.ndarray:
+    """The Grad-CAM of a patient's slices ``rows`` (all when None) for ``class_idx``,
+    ``[len(rows), H, W]`` (``images``: its slices ``[n, 4, H, W]`` in slice order).
+
+    For 2.5D models each slice is seen with its neighbours; for 3D models the map is computed
+    once on the patient's volume and taken back onto the slices it was cut from
+    (:func:`~gliograde.store.volumes.on_slices`), so every later step (panels, attention, the
+    map as a NIfTI volume or a DICOM one) reads a 3D map as it reads a 2D one.
+    """
+    from gliograde.infer.models import model_inputs
+
+    x = model_inputs(models, torch.from_numpy(images), rows).float()
+    if not getattr(models, "grid", 0):
+        return grad_cam_maps(models, x, class_idx, method, layer)
+    from gliograde.store.volumes import brain_box, on_slices
+
+    cam = grad_cam_maps(models, x, class_idx, method, layer)[0]
+    n, _, h, w = images.shape
+    on_stack = on_slices(cam, brain_box(images), (n, h, w))
+    return on_stack if rows is None else on_stack[np.asarray(rows, dtype=np.int64)]
+
+
 def _identity(t):
     return t
 

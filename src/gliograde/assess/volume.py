@@ -89,8 +89,10 @@ def explain_volume(models, case, cams: np.ndarray, subject, folder: Path) -> Pat
 
     from gliograde.infer.models import model_inputs, slice_outputs
 
-    x = model_inputs(models, torch.from_numpy(case.images))
+    x = model_inputs(models, torch.from_numpy(case.images)).float()
     p_class, p_tumor = slice_outputs(models, x)
+    if len(x) != len(case.z):  # 3D: one output, the volume's, on each of its slices
+        p_class, p_tumor = (np.repeat(p, len(case.z), axis=1) for p in (p_class, p_tumor))
     folder.mkdir(parents=True, exist_ok=True)
     shown = case.classes.index(case.shown)
     p_shown = p_class.mean(axis=0)[:, shown]

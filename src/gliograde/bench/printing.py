@@ -79,18 +79,21 @@ def training_lines(t: dict) -> list[str]:
 
 
 def backbone_lines(b: dict | None) -> list[str]:
-    """Each backbone alone: training slices/s and peak memory (``train --backbone``)."""
+    """Each backbone alone: training items/s (slices, or a 3D network's volumes) and peak
+    memory (``train --backbone``)."""
     if not b:
         return []
-    first = next(iter(b.values()))
     lines = [
         "",
-        f"b2. each backbone alone, training at {first['size']}×{first['size']}, batch "
-        f"{first['batch_size']}                  slices/s   peak RSS MB   peak GPU MB",
+        "b2. each backbone alone, training on random inputs             items/s   peak RSS MB   "
+        "peak GPU MB",
     ]
     for name, m in b.items():
         gpu = "n/a" if m.get("peak_gpu_mb") is None else f"{m['peak_gpu_mb']:.0f}"
-        lines.append(f"   {name:<63}{m['slices_per_s']:>9.1f}{m['peak_rss_mb']:>14.0f}{gpu:>14}")
+        grid, size = m.get("grid"), m["size"]
+        what = f"{grid}³ volumes" if grid else f"{size}×{size} slices"
+        label = f"{name}: {what}, batch {m['batch_size']}, {m.get('precision', '')}"
+        lines.append(f"   {label:<60}{m['slices_per_s']:>9.2f}{m['peak_rss_mb']:>14.0f}{gpu:>14}")
     return lines
 
 

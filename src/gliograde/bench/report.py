@@ -35,6 +35,7 @@ TARGETS = {  # name: (target, "min": at least, "max": at most, "info": no target
     "predict_ensemble_seg_s": (None, "info"),  # seconds move between machines of one kind
     "predict_ensemble_noseg_s": (None, "info"),
     "dicom_to_grade_s": (90.0, "max"),  # one raw head from DICOM to graded, skull stripping incl.
+    "train_3d_peak_mb": (4096.0, "max"),  # each 3D network training at its default grid, batch
 }
 
 
@@ -197,16 +198,25 @@ def bench_training(config: BenchConfig, store: Path) -> dict:
 
 
 def bench_backbones(config: BenchConfig, store: Path, training: dict) -> dict:
-    """Each backbone's training slices/s alone and its process's peak memory, in ``train``'s
-    automatic precision, at the store's slice size, each in a fresh process."""
-    from gliograde.model.backbones import BACKBONES
+    """Each backbone's training items/s alone and its process's peak memory, in ``train``'s
+    automatic precision, each in a fresh process: the 2D and 2.5D ones on slices of the store's
+    size in the bench's batch, the 3D ones on volumes of their default grid in ``train``'s
+    default batch for them (:data:`~gliograde.run.config.VOLUME_BATCH`)."""
+    from gliograde.core.devices import resolve_device
+    from gliograde.model.backbones import BACKBONES, Backbone
+    from gliograde.run.config import VOLUME_BATCH
+    from gliograde.train.precision import resolve_precision
 
-    at = {"size": training["size"], "batch_size": config.batch_size, "steps": config.train_steps}
-    precision = measured_precision(training)
-    return {
-        name: in_fresh_process("measure_model_alone", **at, precision=precision, backbone=name)
-        for name in BACKBONES
-    }
+    out = {}
+    for name in BACKBONES:
+        at = {"size": training["size"], "batch_size": config.batch_size}
+        precision = measured_precision(training)
+        if Backbone.named(name).is_3d:
+            at["batch_size"] = VOLUME_BATCH
+            precision = resolve_precision("auto", resolve_device("auto"), volumes=True)
+        at |= {"steps": config.train_steps, "precision": precision, "backbone": name}
+        out[name] = in_fresh_process("measure_model_alone", **at)
+    return out
 
 
 def bench_memory(config: BenchConfig, root: Path, first_store: Path) -> dict:
@@ -267,6 +277,7 @@ def verdicts(r: dict) -> dict:
         "predict_ensemble_seg_s": p["seg"]["wall_s"],
         "predict_ensemble_noseg_s": p["noseg"]["wall_s"],
         "dicom_to_grade_s": r["raw_scan"]["wall_s"],
+        "train_3d_peak_mb": peak_3d(r.get("backbones")),
     }
     out = {}
     for name, value in values.items():
@@ -275,6 +286,13 @@ def verdicts(r: dict) -> dict:
             target, kind = None, "info"  # train does not choose bf16 here: nothing to judge
         out[name] = {"value": value, "target": target, "met": met(value, target, kind)}
     return out
+
+
+def peak_3d(backbones: dict | None) -> float | None:
+    """The highest training peak (RSS) among the 3D backbones, at their default grid and batch;
+    None when the bench ran without its backbone section."""
+    peaks = [m["peak_rss_mb"] for m in (backbones or {}).values() if m.get("grid")]
+    return max(peaks) if peaks else None
 
 
 def ratio_or_none(a: float | None, b: float | None) -> float | None:

@@ -39,13 +39,13 @@ def model_alone(
     from gliograde.model.network import build_model
 
     torch.manual_seed(0)
-    spec = Backbone.named(backbone)
+    spec = Backbone.named(backbone)  # a 3D network: its default grid, whatever ``size``
     # Module.to takes memory_format (torch's own annotations leave it out)
-    model = build_model(spec=spec).to(memory_format=torch.channels_last).train()  # type: ignore[call-overload]
+    model = build_model(spec=spec).to(memory_format=spec.memory_format).train()  # type: ignore[call-overload]
     if compile:
         model.forward_heads = torch.compile(model.forward_heads)
-    shape = (batch_size, spec.in_channels, size, size)
-    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
+    shape = (batch_size, *spec.input_shape(size))
+    x = torch.randn(*shape).contiguous(memory_format=spec.memory_format)
     y, tumor = torch.randint(0, 2, (batch_size,)), torch.ones(batch_size)
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -77,7 +77,7 @@ def model_alone(
     rate = steps * batch_size / (time.perf_counter() - started)
     gpu = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
     return {"slices_per_s": rate, "size": size, "batch_size": batch_size, "steps": steps,
-            "peak_gpu_mb": gpu}  # fmt: skip
+            "peak_gpu_mb": gpu, "grid": spec.grid, "precision": precision}  # fmt: skip
 
 
 def synchronize(device: str) -> None:

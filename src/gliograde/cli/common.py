@@ -42,6 +42,8 @@ class Backbone(str, Enum):  # gliograde.model.backbones.BACKBONES (a test keeps 
     resnet18 = "resnet18"
     densenet121 = "densenet121"
     resnet18_2_5d = "resnet18-2.5d"
+    resnet10_3d = "resnet10-3d"
+    densenet121_3d = "densenet121-3d"
 
 
 class CompareMode(str, Enum):

@@ -93,12 +93,23 @@ def prepare(
     skip_bad: Annotated[
         bool, typer.Option(help="Write the good subjects and list the bad ones.")
     ] = False,
+    volumes: Annotated[
+        int | None,
+        typer.Option(help="Also write each brain as one GRID³ volume, for 3D backbones."),
+    ] = None,
 ):
-    """Build the slice store (one pread per slice) with patient-level splits."""
+    """Build the slice store (one pread per slice) with patient-level splits; with --volumes,
+    each brain as one volume beside its slices."""
     from gliograde.core.memory import reuse_freed_memory
     from gliograde.preprocess.slices import PrepareConfig
     from gliograde.store.write import prepare as run_prepare
 
+    if volumes is not None:
+        from gliograde.core.errors import UsageError
+        from gliograde.model.backbones import MIN_GRID
+
+        if not MIN_GRID <= volumes <= 256:  # before any subject is read
+            raise UsageError(f"--volumes {volumes}: choose a grid of {MIN_GRID} to 256")
     order = tuple(c.strip() for c in classes.split(",")) if classes else None
     config = PrepareConfig(
         slices.value, min_tumor_pixels, size, folds, seed, target=target, classes=order
@@ -110,6 +121,17 @@ def prepare(
     for note in manifest.notes:
         say(f"note: {note}")
     typer.echo(store_summary(out, manifest))
+    if volumes is not None:
+        typer.echo(write_store_volumes(out, volumes))
+
+
+def write_store_volumes(out: Path, grid: int) -> str:
+    """``prepare --volumes``: the store's brains as volumes; one line on what was written."""
+    from gliograde.store.read import SliceStore
+    from gliograde.store.volumes import volumes_dir, write_volumes
+
+    written = write_volumes(SliceStore(out), grid)
+    return f"{volumes_dir(out, grid)}: {written} volumes of 4×{grid}³ written"
 
 
 def store_summary(out: Path, manifest) -> str:

@@ -30,7 +30,10 @@ def train(
     fold: Annotated[list[int] | None, typer.Option(help="Fold(s) to train (default: all).")] = None,
     full: Annotated[bool, typer.Option(help="One model on every subject, no validation.")] = False,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 20,
-    batch_size: Annotated[int, typer.Option(help="Slices per step, over all devices.")] = 32,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="Slices (3D: volumes) per step, over all devices (default 32; 3D: 4)."),
+    ] = None,
     lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: DeviceOption = Device.auto,
@@ -63,11 +66,18 @@ def train(
     ] = None,
     backbone: Annotated[
         Backbone,
-        typer.Option(help="Network: resnet18 (the reference), densenet121, or resnet18-2.5d."),
+        typer.Option(
+            help="Network: resnet18 (the reference), densenet121, resnet18-2.5d, or on the "
+            "whole brain resnet10-3d, densenet121-3d (after `prepare --volumes GRID`)."
+        ),
     ] = Backbone.resnet18,
     context: Annotated[
         int | None,
         typer.Option(help="2.5D: neighbouring slices each side stacked as channels (default 1)."),
+    ] = None,
+    grid: Annotated[
+        int | None,
+        typer.Option(help="3D: the volume's side, GRID³ voxels (default 96)."),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoints.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,

@@ -205,6 +205,10 @@ class Grader:
         models: the others weigh 0 in every figure of the rule, so the answer is the one all
         slices give. Their ``slice_p`` is NaN and their weight 0 in the evidence.
         """
+        if getattr(self.models, "grid", 0):  # 3D: the volume, whatever the segmentation
+            images = torch.from_numpy(examined.slices.images)
+            evidence = volume_evidence(self.models, images, examined.with_seg)
+            return self.answer(evidence, examined.mode)
         n = len(examined.slices.images)
         pixels = examined.tumor_pixels()  # None without a segmentation
         used: np.ndarray | None = None  # the rows' tumour pixels
@@ -237,10 +241,17 @@ class Grader:
         Both modes score the same slices: a ``brain``/``all`` store keeps slices by brain, not
         by tumour, so ``predict`` with and without the segmentation preprocesses the same ones.
         """
+        out: dict[Mode, Evidence] = {}
+        if getattr(self.models, "grid", 0):
+            noseg = volume_evidence(self.models, x, False)
+            if tumor_px is not None and Mode.SEG in modes:
+                out[Mode.SEG] = replace(noseg, used_seg=True)
+            if self.run.can_grade_without_seg and Mode.NOSEG in modes:
+                out[Mode.NOSEG] = noseg
+            return out
         x = model_inputs(self.models, x)
         p_class, p_tumor = slice_outputs(self.models, x)
         min_tumor = self.run.min_tumor
-        out: dict[Mode, Evidence] = {}
         if tumor_px is not None and Mode.SEG in modes:
             out[Mode.SEG] = patient_evidence(self.models, x, p_class, p_tumor, tumor_px, min_tumor)
         if self.run.can_grade_without_seg and Mode.NOSEG in modes:
@@ -280,6 +291,18 @@ def tumor_pixels(slices: SubjectSlices) -> np.ndarray:
     """Tumour pixels of each slice in the segmentation (native resolution)."""
     t1, t2, t4 = (np.asarray(slices.counts[f"tumor_{k}"]) for k in (1, 2, 4))
     return t1 + t2 + t4
+
+
+def volume_evidence(models: list[torch.nn.Module], images: torch.Tensor, seg: bool) -> Evidence:
+    """The evidence of 3D models on a patient's slices ``[n, 4, H, W]``: one answer for the
+    volume (the segmentation, ``seg``, is not read), laid out on the ``n`` slices (each with the
+    volume's probabilities and an equal weight)."""
+    x = model_inputs(models, images).float()
+    p_class, p_tumor = slice_outputs(models, x)
+    evidence = patient_evidence(models, x, p_class, p_tumor, None, 0)
+    n = len(images)
+    slice_p = np.repeat(evidence.slice_p, n, axis=0)
+    return replace(evidence, slice_p=slice_p, weights=np.full(n, 1.0 / n), used_seg=seg)
 
 
 def on_all_slices(evidence: Evidence, rows: np.ndarray, n: int) -> Evidence:

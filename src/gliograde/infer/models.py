@@ -44,13 +44,17 @@ class TwoHeaded(Protocol):
 
 
 class Models(list):
-    """Models on one device, the precision they compute in (``dtype``), chosen once, and how
-    many neighbours each side of a slice they read (``context``: 0, or k for 2.5D)."""
+    """Models on one device, the precision they compute in (``dtype``), chosen once, how many
+    neighbours each side of a slice they read (``context``: 0, or k for 2.5D), and for 3D
+    networks the side of the volume they read (``grid``; 0 for 2D)."""
 
-    def __init__(self, models: Iterable[torch.nn.Module] = (), dtype=torch.float32, context=0):
+    def __init__(
+        self, models: Iterable[torch.nn.Module] = (), dtype=torch.float32, context=0, grid=0
+    ):
         super().__init__(models)
         self.dtype = dtype
         self.context = context
+        self.grid = grid
 
 
 def load_models(
@@ -65,33 +69,36 @@ def load_models(
     """
     from gliograde.model.backbones import backbone_of
     from gliograde.model.network import GradeNet
-    from gliograde.model.weights import check_architecture, load_state_dict
+    from gliograde.model.weights import check_architecture, load_state_dict, weights_metadata
 
     models = Models(dtype=inference_dtype(device, precision))
     specs = set()
     for path in weights:
         state = {k: own_copy(v) for k, v in load_state_dict(Path(path)).items()}
-        spec = backbone_of(state, path)
+        is_safetensors = Path(path).suffix == ".safetensors"
+        grid = int(weights_metadata(Path(path)).get("grid", 0)) if is_safetensors else 0
+        spec = backbone_of(state, path, grid)
         specs.add(spec)
         # Built on the meta device, then given the file's tensors: no initialisation to overwrite
         # (0.1 to 0.2 s a model). As many classes as it was trained.
         with torch.device("meta"):
             model = GradeNet(num_classes=num_classes_of(state), backbone=spec.name,
-                             context=spec.context)  # fmt: skip
+                             context=spec.context, grid=spec.grid)  # fmt: skip
         check_architecture(state, model, Path(path))
         model.load_state_dict(state, assign=True)
         # channels_last: about 1.4× faster on CPUs (oneDNN) and on GPUs (cuDNN).
         fold = fold_bn and spec.folds_batch_norms
         model = fold_batch_norms(model.eval()) if fold else model.eval()
         # Module.to(memory_format=...) is valid PyTorch, missing from torch's overloads of `to`
-        models.append(model.to(device, memory_format=torch.channels_last))  # type: ignore[call-overload]
+        models.append(model.to(device, memory_format=spec.memory_format))  # type: ignore[call-overload]
     if len(specs) > 1:
         names = ", ".join(sorted(s.label for s in specs))
         raise GliogradeError(
             f"{Path(weights[0]).parent.parent}: its models are of different networks ({names}); "
             "train the missing folds again with the run's own --backbone"
         )
-    models.context = specs.pop().context if specs else 0
+    one = specs.pop() if specs else None
+    models.context, models.grid = (one.context, one.grid) if one else (0, 0)
     return models
 
 
@@ -100,9 +107,16 @@ def model_inputs(
 ) -> torch.Tensor:
     """A patient's slices ``[n, 4, H, W]`` (all of them, in slice order) as ``models`` take
     them, those of ``rows`` only when given: as they are, or for 2.5D models each with its
-    neighbours (:func:`~gliograde.store.context.neighbour_positions`)."""
+    neighbours (:func:`~gliograde.store.context.neighbour_positions`); for 3D models, the
+    patient's volume ``[1, 4, G, G, G]`` (:func:`~gliograde.store.volumes.volume_of`; ``rows``
+    ignored: a volume holds every slice)."""
     from gliograde.store.context import neighbour_positions
 
+    grid = getattr(models, "grid", 0)
+    if grid:
+        from gliograde.store.volumes import volume_of
+
+        return volume_of(x, grid)[0][None]
     k = getattr(models, "context", 0)
     if not k:
         return x if rows is None else x[torch.as_tensor(rows, dtype=torch.long)]
@@ -237,7 +251,8 @@ def run_models(
 
     def flush():
         x = torch.stack(batch).to(device, torch.float32)
-        x = x.contiguous(memory_format=torch.channels_last)
+        layout = torch.channels_last_3d if x.dim() == 5 else torch.channels_last
+        x = x.contiguous(memory_format=layout)
         ph, pt = None, torch.empty(len(models), len(variants), len(batch))
         for m, model in enumerate(models):
             if not isinstance(model, TwoHeaded):

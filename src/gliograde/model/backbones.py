@@ -6,12 +6,17 @@
 ``densenet121``    MONAI's ``DenseNet121`` (2D) on one slice, ``[4, H, W]``
 ``resnet18-2.5d``  the ResNet18 on a slice and its ``k`` neighbours above and below, stacked
                    as channels ``[4·(2k+1), H, W]`` (``train --context k``, default 1)
+``resnet10-3d``    MONAI's ``resnet10`` (3D, MedicalNet's layout) on the patient's brain as
+                   one volume ``[4, G, G, G]`` (``train --grid G``, default 96;
+                   :mod:`gliograde.store.volumes`)
+``densenet121-3d`` MONAI's ``DenseNet121`` (3D) on the same volume
 =================  =========================================================================
 
 A backbone has ``features(x)`` (pooled features ``[B, F]``), ``fc`` (the class head,
 ``F → K``) and ``stages`` (its four resolution stages by the names Grad-CAM is asked for,
 ``layer1`` to ``layer4``, strides 4 to 32). Which backbone a weights file holds is read from its
-keys and shapes (:func:`backbone_of`), so every command that loads weights (predict, explain,
+keys and shapes (:func:`backbone_of`; a 3D network's grid from the file's metadata), so every
+command that loads weights (predict, explain,
 export, the bundle, the node) builds the right network from the file alone.
 """
 
@@ -24,13 +29,15 @@ from torch import nn
 
 from gliograde.core.errors import GliogradeError, UsageError
 from gliograde.model.resnet import IN_CHANNELS, ResNet18
+from gliograde.model.volumetric import DENSENET_STAGES, RESNET3D_STAGES, DenseNet, ResNet3D
 
-BACKBONES = ("resnet18", "densenet121", "resnet18-2.5d")
+BACKBONES = ("resnet18", "densenet121", "resnet18-2.5d", "resnet10-3d", "densenet121-3d")
 STAGE_STRIDES = {"layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}
-DENSENET_STAGES = {"layer1": "denseblock1", "layer2": "denseblock2", "layer3": "denseblock3",
-                   "layer4": "norm5"}  # fmt: skip
-"""DenseNet's modules at the ResNet stages' strides; the deepest, its last block's
-batch-normalised output (what the heads pool)."""
+DEFAULT_GRID = 96
+"""A 3D network's default grid (``--grid``): BraTS's brain box, about 140 mm across, at about
+1.5 mm."""
+MIN_GRID = 32
+"""The smallest grid: the deepest stage (stride 32) must keep a voxel."""
 
 
 @dataclass(frozen=True)
@@ -39,25 +46,43 @@ class Backbone:
 
     name: str = "resnet18"
     context: int = 0  # 2.5D: neighbours above and below (k)
+    grid: int = 0  # 3D: the volume's side G (its input is [4, G, G, G]); 0 for 2D
 
     def __post_init__(self):
         if self.name not in BACKBONES:
             raise UsageError(f"--backbone {self.name}: choose one of {', '.join(BACKBONES)}")
+        if self.is_3d and not MIN_GRID <= self.grid <= 256:
+            raise UsageError(f"--grid {self.grid}: a 3D backbone needs {MIN_GRID} to 256")
+        if not self.is_3d and self.grid:
+            raise UsageError(f"--grid goes with a 3D backbone, not {self.name}")
         if self.is_2_5d and self.context < 1:
             raise UsageError(f"--context {self.context}: a 2.5D backbone needs 1 or more")
         if not self.is_2_5d and self.context:
             raise UsageError(f"--context goes with a 2.5D backbone, not {self.name}")
 
     @classmethod
-    def named(cls, name: str, context: int | None = None) -> Backbone:
-        """The backbone ``name``; ``context`` None: 1 for a 2.5D one (3 slices), else 0."""
+    def named(cls, name: str, context: int | None = None, grid: int | None = None) -> Backbone:
+        """The backbone ``name``; ``context`` None: 1 for a 2.5D one (3 slices), else 0;
+        ``grid`` None: :data:`DEFAULT_GRID` for a 3D one, else 0."""
         if context is None:
             context = 1 if name.endswith("-2.5d") else 0
-        return cls(name, context)
+        if grid is None:
+            grid = DEFAULT_GRID if name.endswith("-3d") else 0
+        return cls(name, context, grid)
 
     @property
     def is_2_5d(self) -> bool:
         return self.name.endswith("-2.5d")
+
+    @property
+    def is_3d(self) -> bool:
+        """Whether it reads the patient's brain as one volume, not slice by slice."""
+        return self.name.endswith("-3d")
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """Channels-last for its convolutions' dimension (about 1.4× faster in 2D)."""
+        return torch.channels_last_3d if self.is_3d else torch.channels_last
 
     def check_pretrained(self) -> None:
         """Refuse ImageNet weights (``--pretrained``) for a backbone with no local loader.
@@ -76,23 +101,28 @@ class Backbone:
         """The network's input channels: the four sequences of each slice it sees."""
         return IN_CHANNELS * (2 * self.context + 1)
 
-    def build(self, num_classes: int) -> ResNet18 | DenseNet2D:
+    def build(self, num_classes: int) -> ResNet18 | DenseNet | ResNet3D:
         """The backbone, newly initialised (on the current default device)."""
-        if self.name == "densenet121":
-            return DenseNet2D(self.in_channels, num_classes)
+        if self.name.startswith("densenet121"):
+            return DenseNet(self.in_channels, num_classes, spatial_dims=3 if self.is_3d else 2)
+        if self.name == "resnet10-3d":
+            return ResNet3D(self.in_channels, num_classes)
         return ResNet18(self.in_channels, num_classes)
 
     def stage(self, layer: str) -> str:
         """The module path under the backbone of a stage (``layer4``: the deepest)."""
         if layer not in STAGE_STRIDES:
             raise UsageError(f"--layer {layer}: choose layer1 to layer4 (or auto)")
-        return f"body.{DENSENET_STAGES[layer]}" if self.name == "densenet121" else layer
+        if self.name.startswith("densenet121"):
+            return DENSENET_STAGES[layer]
+        return RESNET3D_STAGES[layer] if self.is_3d else layer
 
     @property
     def folds_batch_norms(self) -> bool:
-        """Whether each batch-norm follows a convolution (ResNet), so that inference can fold
-        it in; DenseNet's batch-norms come before their convolutions."""
-        return self.name != "densenet121"
+        """Whether inference folds each batch-norm into the convolution before it: the 2D
+        ResNets'. DenseNet's batch-norms come before their convolutions; the 3D ResNet's are
+        left as MONAI built them (one forward pass a patient: little to gain)."""
+        return self.name in ("resnet18", "resnet18-2.5d")
 
     def channel_names(self, sequences: tuple[str, ...]) -> list[str]:
         """The input's channels in order: the sequences, each of the slice itself
@@ -100,33 +130,18 @@ class Backbone:
         offsets = range(-self.context, self.context + 1)
         return [s if d == 0 else f"{s}@{d:+d}" for d in offsets for s in sequences]
 
+    def input_shape(self, size: int) -> tuple[int, ...]:
+        """One input's shape: ``[C, size, size]`` for a slice of ``size``² pixels (C: 4, or
+        4·(2k+1) for 2.5D), ``[4, G, G, G]`` for a 3D network's volume."""
+        if self.is_3d:
+            return (self.in_channels, self.grid, self.grid, self.grid)
+        return (self.in_channels, size, size)
+
     @property
     def label(self) -> str:
+        if self.is_3d:
+            return f"{self.name} ({self.grid}³)"
         return f"{self.name} (k={self.context})" if self.is_2_5d else self.name
-
-
-class DenseNet2D(nn.Module):
-    """MONAI's ``DenseNet121`` (2D) split as gliograde's heads need it: ``body`` (MONAI's
-    ``features``, ending in its last batch-norm), then ReLU and global average pooling as in
-    MONAI's class layers (``features``), and the class head ``fc`` (1024 → K)."""
-
-    def __init__(self, in_channels: int, num_classes: int):
-        super().__init__()
-        from monai.networks.nets import DenseNet121
-
-        net = DenseNet121(spatial_dims=2, in_channels=in_channels, out_channels=num_classes)
-        out = net.class_layers.get_submodule("out")
-        if not isinstance(out, nn.Linear):
-            raise TypeError(f"MONAI's DenseNet121 ends in a {type(out).__name__}, not a Linear")
-        self.body: nn.Module = net.features
-        self.fc = out
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.body(x))
-        return torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
 
 
 def feature_size(backbone: nn.Module) -> int:
@@ -137,15 +152,27 @@ def feature_size(backbone: nn.Module) -> int:
     return fc.in_features
 
 
-def backbone_of(state: dict[str, torch.Tensor], source: object = "weights") -> Backbone:
+def backbone_of(
+    state: dict[str, torch.Tensor], source: object = "weights", grid: int | None = None
+) -> Backbone:
     """The backbone a saved GradeNet state dict holds (runs made before ``--backbone`` hold a
-    ``resnet18``); ``source`` (its file) names it in an error.
+    ``resnet18``); ``source`` (its file) names it in an error; ``grid``: a 3D network's, from
+    the file's metadata.
 
     Raises:
-        GliogradeError: a stem whose channels are not four per slice.
+        GliogradeError: a stem whose channels are not four per slice, or a 3D network's weights
+            without their grid.
     """
     dense = "backbone.body.conv0.weight" in state
     stem = state.get("backbone.body.conv0.weight" if dense else "backbone.conv1.weight")
+    stem = state.get("backbone.body.conv1.weight", stem)
+    if stem is not None and stem.dim() == 5:
+        if not grid:
+            raise GliogradeError(
+                f"{source}: a 3D network's weights without the grid they were trained on (the "
+                "file's metadata); export them again with `gliograde train`"
+            )
+        return Backbone("densenet121-3d" if dense else "resnet10-3d", 0, grid)
     channels = IN_CHANNELS if stem is None else int(stem.shape[1])
     if channels % IN_CHANNELS or (channels // IN_CHANNELS) % 2 == 0:
         raise GliogradeError(

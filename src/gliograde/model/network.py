@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gliograde.model.backbones import Backbone, DenseNet2D, feature_size
+from gliograde.model.backbones import Backbone, feature_size
 from gliograde.model.resnet import IN_CHANNELS, NUM_CLASSES, ResNet18
+from gliograde.model.volumetric import DenseNet, ResNet3D
 
 
 class GradeNet(nn.Module):
@@ -35,13 +36,14 @@ class GradeNet(nn.Module):
         num_classes: int = NUM_CLASSES,
         backbone: str = "resnet18",
         context: int = 0,
+        grid: int = 0,
     ):
-        """``backbone`` and ``context``: see :class:`~gliograde.model.backbones.Backbone`.
+        """``backbone``, ``context`` and ``grid``: see :class:`~gliograde.model.backbones.Backbone`.
         ``in_channels`` and ``plain``: ignored (the backbone says its channels); accepted
         because MONAI Bundles exported before name them in their ``inference.json``."""
         super().__init__()
-        self.spec = Backbone(backbone, context)
-        self.backbone: ResNet18 | DenseNet2D = self.spec.build(num_classes)
+        self.spec = Backbone(backbone, context, grid)
+        self.backbone: ResNet18 | DenseNet | ResNet3D = self.spec.build(num_classes)
         self.tumor_head = nn.Linear(feature_size(self.backbone), 1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +85,9 @@ def build_model(
     spec = spec or Backbone()
     if pretrained is not None:
         spec.check_pretrained()
-    model = GradeNet(num_classes=num_classes, backbone=spec.name, context=spec.context)
+    model = GradeNet(
+        num_classes=num_classes, backbone=spec.name, context=spec.context, grid=spec.grid
+    )
     if pretrained is not None:
         from gliograde.model.pretrained import load_torchvision_weights
 

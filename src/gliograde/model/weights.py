@@ -51,6 +51,23 @@ def load_checkpoint(path: Path) -> dict:
         raise GliogradeError(f"{path}: not a readable PyTorch file ({err}); {RECOVER}") from err
 
 
+def weights_metadata(path: Path) -> dict[str, str]:
+    """The metadata a safetensors weights file records (``slice_size``; a 3D network's
+    ``grid``).
+
+    Raises:
+        GliogradeError: the file is not readable safetensors.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except SafetensorError as err:
+        text = " ".join(str(err).split())[:120]
+        raise GliogradeError(f"{path}: corrupt or truncated weights ({text}); {RECOVER}") from err
+
+
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from a plain state dict, a Lightning checkpoint or a safetensors file."""
     obj = load_checkpoint(path)

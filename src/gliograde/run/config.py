@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from gliograde.model.backbones import Backbone
 
 SELECT_MODES = ("inner", "last")
+SLICE_BATCH = 32
+VOLUME_BATCH = 4
+"""A 3D network's default batch: at the default 96³ grid in float32, DenseNet121-3D's training
+peaks at 2.7 GB with 4 volumes and 4.4 GB with 8; ResNet10-3D at 1.5 GB with 4
+(``gliograde bench``'s backbone lines, docs/results/benchmarks.md)."""
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 """``train --precision``: auto, fp32 or bf16. ``fp16`` is what auto resolves to on GPUs without
 native bfloat16 (float16 with a gradient scaler); a run records the resolved one."""
@@ -35,7 +40,7 @@ class TrainConfig:
     folds: list[int] | None = None  # None: all folds of the store
     full: bool = False
     epochs: int = 20
-    batch_size: int = 32
+    batch_size: int = 0  # 0 (or None): 32 slices, or for 3D 4 volumes (VOLUME_BATCH)
     lr: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
@@ -56,6 +61,7 @@ class TrainConfig:
     pretrained: str | None = None
     backbone: str = "resnet18"  # gliograde.model.backbones; runs made before are resnet18
     context: int | None = None  # 2.5D: neighbours each side (None: 1 for 2.5D, else 0)
+    grid: int | None = None  # 3D: the volume's side (None: 96 for 3D, else 0)
     resume: bool = False
     progress: bool = True
 
@@ -72,16 +78,24 @@ class TrainConfig:
         from gliograde.model.backbones import Backbone  # torch: not for every command's start
 
         # refuses an unknown backbone, or a context it does not take
-        self.context = Backbone.named(self.backbone, self.context).context
+        spec = Backbone.named(self.backbone, self.context, self.grid)
+        self.context, self.grid = spec.context, spec.grid
+        if not self.batch_size:
+            self.batch_size = VOLUME_BATCH if spec.is_3d else SLICE_BATCH
+        if spec.is_3d and self.resident:
+            raise UsageError(
+                "--resident goes with 2D and 2.5D backbones; a 3D one streams its volumes from "
+                "the store"
+            )
         if self.pretrained is not None:
             self.spec.check_pretrained()
 
     @property
     def spec(self) -> Backbone:
-        """The backbone (its context resolved when the config was made)."""
+        """The backbone (its context and grid resolved when the config was made)."""
         from gliograde.model.backbones import Backbone
 
-        return Backbone(self.backbone, self.context or 0)
+        return Backbone(self.backbone, self.context or 0, self.grid or 0)
 
     @classmethod
     def from_options(cls, **options) -> TrainConfig:

@@ -263,13 +263,6 @@ def trained_slice_size(path: Path) -> str | None:
     Raises:
         GliogradeError: the file is not readable safetensors.
     """
-    from safetensors import SafetensorError, safe_open
+    from gliograde.model.weights import weights_metadata
 
-    from gliograde.model.weights import RECOVER
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return (f.metadata() or {}).get("slice_size")
-    except SafetensorError as err:
-        text = " ".join(str(err).split())[:120]
-        raise GliogradeError(f"{path}: corrupt or truncated weights ({text}); {RECOVER}") from err
+    return weights_metadata(path).get("slice_size")

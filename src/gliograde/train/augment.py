@@ -54,3 +54,13 @@ def augment_batch(
     shift = (uniform(b, per_group, 1, 1) * intensity).repeat(1, groups, 1, 1)
     brain = (out != 0).to(out.dtype)  # keep the background at 0
     return out * gain + shift * brain
+
+
+def augment_volumes(x: torch.Tensor, **options) -> torch.Tensor:
+    """Augment a batch of volumes ``[B, 4, Z, X, Y]``: :func:`augment_batch`'s draw for each
+    volume, the same on each of its axial planes (a rotation about the z axis, in-plane flips and
+    scale), and the same intensity change throughout. ``options``: :func:`augment_batch`'s."""
+    b, c, z, h, w = x.shape
+    planes = x.permute(0, 2, 1, 3, 4).reshape(b, z * c, h, w)  # each plane's 4 sequences
+    out = augment_batch(planes, **{**options, "sequences": c})
+    return out.reshape(b, z, c, h, w).permute(0, 2, 1, 3, 4)

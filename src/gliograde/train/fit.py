@@ -31,8 +31,10 @@ from gliograde.train.sampling import (
     class_weights,
     make_eval_loader,
     make_train_loader,
+    training_items,
     tumor_threshold,
 )
+from gliograde.train.volumes import IndexedVolumes
 
 COMPILE_BACKEND = "inductor"
 """The ``torch.compile`` backend of ``--compile``. The GPU bench's smoke mode (CI, on the CPU)
@@ -94,10 +96,7 @@ def train_one(
     workers = loader_workers(config, accelerator)
     threshold = tumor_threshold(store)
     all_ids = sorted(store.subjects)
-    context = config.spec.context
-    train_ds = IndexedSlices(
-        store, train_ids, threshold, all_ids, images=not config.resident, context=context
-    )
+    train_ds = training_items(store, train_ids, threshold, all_ids, config)
     if len(train_ds) == 0:
         raise GliogradeError(f"{store.path}: no training slice for this fold")
     module = make_module(config, train_ds, threshold, all_ids, len(store.target.classes))
@@ -112,7 +111,7 @@ def train_one(
     trainer = make_trainer(config, accelerator, fold_dir, callbacks, select)
     select_loader = None
     if select:
-        select_ds = IndexedSlices(store, select_ids, threshold, all_ids, context=context)
+        select_ds = training_items(store, select_ids, threshold, all_ids, config, images=True)
         select_loader = make_eval_loader(select_ds, config.batch_size, workers)
     if resume_from is not None and trainer.is_global_zero:
         say(f"{fold_dir.name}: resuming after epoch {resume_from} ({last})")
@@ -130,8 +129,8 @@ def train_one(
         return fold_dir / "model.safetensors"
     if earlier_log:  # Lightning's CSV logger starts a new file: put the earlier epochs back
         write_log(log_file, earlier_log + read_log(log_file))
-    size = store.manifest.slice_size
-    return export_weights(best if best.is_file() else last, fold_dir / "model.safetensors", size)
+    return export_weights(best if best.is_file() else last, fold_dir / "model.safetensors",
+                          store.manifest.slice_size, config.spec.grid)  # fmt: skip
 
 
 def loader_workers(config: TrainConfig, accelerator: str) -> int:
@@ -146,7 +145,7 @@ def loader_workers(config: TrainConfig, accelerator: str) -> int:
 
 def make_module(
     config: TrainConfig,
-    train_ds: IndexedSlices,
+    train_ds: IndexedSlices | IndexedVolumes,
     threshold: int,
     all_ids: list[str],
     n_classes: int = 2,
@@ -158,14 +157,14 @@ def make_module(
     if config.balance == "sampler":
         weights = [1.0] * n_classes
     module = GradeModule(asdict(config), weights, all_ids)
-    if config.resident:  # read once here; on_fit_start moves it to the device
+    if config.resident and isinstance(train_ds, IndexedSlices):  # on_fit_start moves it
         module.resident = train_ds.resident_images()
         if train_ds.neighbours is not None:
             module.neighbours = torch.from_numpy(train_ds.neighbours)
     # channels_last is faster for this network on GPUs (cuDNN) and on CPUs (oneDNN) alike.
     module.channels_last = True
     # Module.to(memory_format=...) is valid PyTorch, missing from torch's overloads of `to`
-    module.model = module.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    module.model = module.model.to(memory_format=config.spec.memory_format)  # type: ignore[call-overload]
     if config.compile:  # what training and selection call: forward_heads, not forward
         # deliberate: this instance's forward_heads is replaced by its compiled version
         compiled = torch.compile(module.model.forward_heads, backend=COMPILE_BACKEND)
@@ -214,7 +213,9 @@ def make_trainer(
         strategy="ddp" if distributed else "auto",
         # One BatchNorm over the global batch on GPUs; PyTorch has no SyncBatchNorm on CPU.
         sync_batchnorm=distributed and accelerator == "cuda",
-        precision=LIGHTNING_PRECISION[resolve_precision(config.precision, accelerator)],
+        precision=LIGHTNING_PRECISION[
+            resolve_precision(config.precision, accelerator, config.spec.is_3d)
+        ],
         max_epochs=config.epochs,
         callbacks=callbacks,
         logger=[
@@ -230,9 +231,9 @@ def make_trainer(
     )
 
 
-def export_weights(checkpoint: Path, out: Path, slice_size: int) -> Path:
+def export_weights(checkpoint: Path, out: Path, slice_size: int, grid: int = 0) -> Path:
     """Save the network's weights from a Lightning checkpoint as safetensors, with the slice size
-    they were trained on in the file's metadata."""
+    they were trained on in the file's metadata (and a 3D network's ``grid``)."""
     from safetensors.torch import save_file
 
     from gliograde import __version__
@@ -244,7 +245,10 @@ def export_weights(checkpoint: Path, out: Path, slice_size: int) -> Path:
         for k, v in state.items()
         if k.startswith("model.")
     }
-    save_file(weights, out, metadata={"slice_size": str(slice_size), "gliograde": __version__})
+    metadata = {"slice_size": str(slice_size), "gliograde": __version__}
+    if grid:
+        metadata["grid"] = str(grid)
+    save_file(weights, out, metadata=metadata)
     return out
 
 

@@ -67,14 +67,15 @@ class GradeModule(L.LightningModule):
         # (index_select: about twice as fast as indexing with a tensor on a CPU).
         x = batch["x"] if "x" in batch else self.resident_batch(batch["item"])
         if self.trainer.training and self.config.augment:
-            from gliograde.train.augment import augment_batch
+            from gliograde.train.augment import augment_batch, augment_volumes
 
             # Seeded by (seed, step, rank): a resumed run draws what the uninterrupted one drew.
             seed = hash((self.config.seed, self.global_step, self.global_rank)) % 2**63
             generator = torch.Generator().manual_seed(seed)
-            x = augment_batch(x, generator=generator, sequences=IN_CHANNELS)
+            augment = augment_volumes if x.dim() == 5 else augment_batch
+            x = augment(x, generator=generator, sequences=IN_CHANNELS)
         if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=self.config.spec.memory_format)
         return {**batch, "x": x}
 
     def resident_batch(self, items: torch.Tensor) -> torch.Tensor:

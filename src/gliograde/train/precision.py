@@ -19,15 +19,21 @@ LIGHTNING_PRECISION: dict[str, _PRECISION_INPUT] = {
 }
 
 
-def resolve_precision(choice: str, accelerator: str) -> str:
+def resolve_precision(choice: str, accelerator: str, volumes: bool = False) -> str:
     """What ``--precision`` means on ``accelerator``: ``fp32``, ``bf16`` or ``fp16``.
 
     ``auto`` is bf16 autocast where the device computes bfloat16 natively (CPUs with AVX-512
     BF16 or AMX, GPUs from Ampere on), float16 with a gradient scaler on GPUs without it (V100,
     T4), float32 on other CPUs: the same test ``predict`` uses for its precision.
+
+    A 3D network (``volumes``) trains in float32 on a CPU: in bfloat16 there, DenseNet121-3D's
+    training diverged to NaN within two epochs, and one step on 32³ volumes already gave NaN
+    gradients in four of its convolutions (PyTorch 2.13's CPU kernels, 2026-12-08).
     """
     if choice != "auto":
         return choice
+    if volumes and accelerator == "cpu":
+        return "fp32"
     if native_bf16(accelerator):
         return "bf16"
     return "fp16" if accelerator == "cuda" else "fp32"
@@ -53,5 +59,5 @@ def with_resolved_precision(config: TrainConfig, out: Path) -> TrainConfig:
     if config.resume and config.precision == "auto" and (out / "config.json").is_file():
         chosen = recorded_precision(Run.open(out).train_config, accelerator)
     else:
-        chosen = resolve_precision(config.precision, accelerator)
+        chosen = resolve_precision(config.precision, accelerator, config.spec.is_3d)
     return replace(config, precision=chosen)

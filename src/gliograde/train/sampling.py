@@ -57,6 +57,25 @@ class IndexedSlices(SliceDataset):
         }
 
 
+def training_items(
+    store: SliceStore,
+    subjects: list[str],
+    threshold: int,
+    subject_ids: list[str],
+    config: TrainConfig,
+    images: bool | None = None,
+):
+    """The items a fold trains (or selects) on: slices (2.5D: with their neighbours), or for a
+    3D backbone the subjects' volumes; ``images`` None: read here unless ``--resident``."""
+    spec = config.spec
+    if spec.is_3d:
+        from gliograde.train.volumes import IndexedVolumes
+
+        return IndexedVolumes(store, subjects, threshold, subject_ids, spec.grid)
+    images = not config.resident if images is None else images
+    return IndexedSlices(store, subjects, threshold, subject_ids, images, spec.context)
+
+
 def as_batch(batch):
     """A DataLoader's ``collate_fn`` for a dataset that fetches whole batches: as they are."""
     return batch
