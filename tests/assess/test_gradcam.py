@@ -3,10 +3,11 @@ import pytest
 import torch
 
 from gliograde import GRADES
-from gliograde.assess.explain import (
+from gliograde.assess.gradcam import (
     attention_metrics,
     choose_slices,
     grad_cam_maps,
+    slice_cams,
     summarise_attention,
 )
 from gliograde.model.network import GradeNet
@@ -71,3 +72,22 @@ def test_most_informative_slices_of_three_classes_are_those_of_the_answer():
     case = Case("s", None, None, None, slice_p, [0.2, 0.3, 0.5], ("2", "3", "4"))
     assert (case.predicted, case.shown, case.p_shown(case.p_patient)) == (2, "4", 0.5)
     assert choose_slices(case.strength(), np.ones(4, bool), 2).tolist() == [1, 2]
+
+
+def test_a_3d_map_is_computed_on_the_volume_and_laid_back_on_the_brains_slices():
+    """A 3D network's Grad-CAM is one map on the volume, taken back into the brain's box on
+    the patient's slices: zero outside the box, and the map of the slices asked for."""
+    from gliograde.infer.models import Models
+
+    torch.manual_seed(0)
+    net = GradeNet(backbone="resnet10-3d", grid=32).eval()
+    models = Models([net], grid=32)
+    images = np.zeros((12, 4, 40, 40), dtype=np.float16)
+    images[2:10, :, 5:30, 8:36] = np.random.default_rng(0).normal(size=(8, 4, 25, 28))
+    maps = slice_cams(models, images, None, 1, "gradcam", "layer1")
+    assert maps.shape == (12, 40, 40) and np.abs(maps).sum() > 0
+    outside = maps.copy()
+    outside[2:10, 5:30, 8:36] = 0
+    assert not outside.any()
+    some = slice_cams(models, images, np.array([3, 7]), 1, "gradcam", "layer1")
+    np.testing.assert_allclose(some, maps[[3, 7]], rtol=1e-5, atol=1e-7)

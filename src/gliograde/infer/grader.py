@@ -295,14 +295,15 @@ def tumor_pixels(slices: SubjectSlices) -> np.ndarray:
 
 def volume_evidence(models: list[torch.nn.Module], images: torch.Tensor, seg: bool) -> Evidence:
     """The evidence of 3D models on a patient's slices ``[n, 4, H, W]``: one answer for the
-    volume (the segmentation, ``seg``, is not read), laid out on the ``n`` slices (each with the
-    volume's probabilities and an equal weight)."""
+    volume (the segmentation, ``seg``, is not read), laid out on the ``n`` slices it was made of
+    (each with the volume's probabilities and an equal weight; all ``n`` speak)."""
     x = model_inputs(models, images).float()
     p_class, p_tumor = slice_outputs(models, x)
     evidence = patient_evidence(models, x, p_class, p_tumor, None, 0)
     n = len(images)
     slice_p = np.repeat(evidence.slice_p, n, axis=0)
-    return replace(evidence, slice_p=slice_p, weights=np.full(n, 1.0 / n), used_seg=seg)
+    weights = np.full(n, 1.0 / n)
+    return replace(evidence, slice_p=slice_p, weights=weights, n_slices=n, used_seg=seg)
 
 
 def on_all_slices(evidence: Evidence, rows: np.ndarray, n: int) -> Evidence:
