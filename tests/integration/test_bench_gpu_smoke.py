@@ -29,3 +29,9 @@ def test_the_gpu_bench_runs_end_to_end_in_smoke_mode(tmp_path):
     assert config["epochs"] == 1
     assert all(v["met"] is None for v in r["verdicts"].values())  # smoke: not judged
     assert r["verdicts"]["gpu_cv_minutes"]["value"] == cv["wall_s"] / 60
+    b = r["backbones"]  # each backbone alone, in the smoke mode's tiny sizes
+    assert set(b) == {"resnet18", "densenet121", "resnet18-2.5d", "resnet10-3d", "densenet121-3d"}
+    assert b["resnet10-3d"]["grid"] == 32 and b["resnet10-3d"]["batch_size"] == 2
+    assert b["resnet18"]["grid"] == 0 and b["resnet18"]["batch_size"] == 8
+    assert all(m["slices_per_s"] > 0 and m["peak_rss_mb"] > 100 for m in b.values())
+    assert "resnet10-3d: 32³ volumes, batch 2" in result.output

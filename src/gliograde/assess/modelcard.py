@@ -92,13 +92,27 @@ def model_details(run: Run) -> str:
     seg = "" if run.can_grade_without_seg else " A segmentation is required (tumour-slice store)."
     return f"""## Model details
 
-- ResNet18 (MONAI), 4 input channels (FLAIR, T1ce, T1, T2), axial slices of {size}×{size}; two
-  heads: the {run.target.name} and whether the slice shows tumour. Method after Pitarch, Ribas and
-  Vellido, Cancers 2023, 15:3369.
+- {network_line(c.spec, size)}; two heads: the {run.target.name} and whether the input shows
+  tumour. Method after Pitarch, Ribas and Vellido, Cancers 2023, 15:3369.
 - `predict` uses {kind}.
 {answer_rule(run.target, seg)}
 - Trained by gliograde {run.config.gliograde_version}: {c.epochs} epochs,
   batch {c.batch_size}, learning rate {c.lr}, seed {c.seed}{trained_in(c.precision)}."""
+
+
+def network_line(spec, size: int) -> str:
+    """The network and what it reads, for the card (``spec``: the run's backbone)."""
+    names = {"resnet18": "ResNet18 (MONAI's layout)", "densenet121": "DenseNet121 (MONAI)",
+             "resnet18-2.5d": "ResNet18 (MONAI's layout), 2.5D", "resnet10-3d":
+             "ResNet10 (MONAI, 3D)", "densenet121-3d": "DenseNet121 (MONAI, 3D)"}  # fmt: skip
+    name = names.get(spec.name, spec.name)
+    if spec.is_3d:
+        return (f"{name} on the brain as one volume of {spec.grid}³ voxels, 4 channels (FLAIR, "
+                f"T1ce, T1, T2), made from axial slices of {size}×{size}")  # fmt: skip
+    if spec.is_2_5d:
+        return (f"{name}: axial slices of {size}×{size} with {spec.context} neighbour(s) each "
+                f"side, {spec.in_channels} input channels")  # fmt: skip
+    return f"{name}, 4 input channels (FLAIR, T1ce, T1, T2), axial slices of {size}×{size}"
 
 
 def trained_in(precision: str) -> str:

@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from gliograde.bench.printing import backbone_lines
 from gliograde.bench.process import in_fresh_process
 from gliograde.bench.report import BRATS_SHAPE, machine, met
 from gliograde.core.console import say
@@ -48,6 +49,8 @@ class GpuBenchConfig:
     predict_subjects: int = 20
     epochs: int | None = None  # None: train's default
     compile: bool = True
+    volume_batch: int = 16  # the 3D backbones' batch
+    grid: int | None = None  # the 3D backbones' grid (None: train's default, 96)
     work: str | None = None  # keep the data here (default: a temporary folder, removed)
     json_out: str | None = None
     smoke: bool = False
@@ -55,8 +58,8 @@ class GpuBenchConfig:
     @classmethod
     def smoke_test(cls, work: str | None = None, json_out: str | None = None) -> GpuBenchConfig:
         """The same code at tiny sizes (CI, on the CPU): 20 subjects of 48×48×24 (6 LGG, so 5
-        folds), 2 steps of 8, 1 epoch of cross-validation; ``--compile`` on the end-to-end
-        line alone."""
+        folds), 2 steps of 8 (3D: 2 volumes of 32³), 1 epoch of cross-validation; ``--compile``
+        on the end-to-end line alone."""
         return cls(
             subjects=20,
             shape=(48, 48, 24),
@@ -64,6 +67,8 @@ class GpuBenchConfig:
             steps=2,
             predict_subjects=2,
             epochs=1,
+            volume_batch=2,
+            grid=32,
             work=work,
             json_out=json_out,
             smoke=True,
@@ -84,6 +89,8 @@ def run_gpu_bench(config: GpuBenchConfig) -> dict:
         store = brain_store(config, root)
         say("bench --gpu: training, model alone and end to end")
         results["training"] = gpu_training(config, store)
+        say("bench --gpu: each backbone alone")
+        results["backbones"] = gpu_backbones(config, results["training"])
         say(f"bench --gpu: predict {config.predict_subjects} patients in one process")
         results["predict"] = predict_rate(config, root, store)
         say(f"bench --gpu: 5-fold cross-validation on {config.subjects} SYNTHETIC subjects")
@@ -151,6 +158,26 @@ def gpu_training(config: GpuBenchConfig, store: Path) -> dict:
         "compiled_graphs": end_to_end["compiled_graphs"],
         **options,
     }
+
+
+def gpu_backbones(config: GpuBenchConfig, training: dict) -> dict:
+    """Each backbone's training rate alone and its peak memory (the GPU's and the process's), in
+    ``train``'s automatic precision, each in a fresh process: 2D and 2.5D at the store's slice
+    size in the bench's batch, 3D on volumes of ``config.grid`` in ``config.volume_batch``."""
+    from gliograde.core.devices import resolve_device
+    from gliograde.model.backbones import BACKBONES, Backbone
+    from gliograde.train.precision import resolve_precision
+
+    device = resolve_device("auto")
+    out = {}
+    for name in BACKBONES:
+        volumes = Backbone.named(name).is_3d
+        at = {"size": training["size"], "steps": config.steps, "backbone": name}
+        at["batch_size"] = config.volume_batch if volumes else config.batch_size
+        at["precision"] = resolve_precision("auto", device, volumes)
+        at["grid"] = config.grid if volumes else None
+        out[name] = in_fresh_process("measure_model_alone", **at)
+    return out
 
 
 def predict_rate(config: GpuBenchConfig, root: Path, store: Path) -> dict:
@@ -232,6 +259,7 @@ def format_gpu_results(r: dict) -> str:
         f"steps, {t['precision']}, --resident, --compile {compiled}",
         f"   model alone {t['model_alone_slices_per_s']:.0f} slices/s, end to end "
         f"{t['end_to_end_slices_per_s']:.0f} slices/s",
+        *backbone_lines(r.get("backbones")),
         "",
         f"b. predict, 5-fold ensemble: {p['patients']} patients in {p['wall_s']:.1f} s "
         f"(process start included): {p['patients_per_s']:.2f} patients/s",

@@ -18,19 +18,27 @@ def measure_model_alone(
     precision: str = "fp32",
     compile: bool = False,
     backbone: str = "resnet18",
+    grid: int | None = None,
 ) -> dict:
-    """Training slices/s of the model alone on random tensors already in memory (the ceiling),
+    """Training slices/s (a 3D network's: volumes/s, at ``grid``, default its default grid) of
+    the model alone on random tensors already in memory (the ceiling),
     in ``precision`` (``bf16``, ``fp16``: autocast, as Lightning's ``bf16-mixed`` and ``16-mixed``
     with its gradient scaler), ``forward_heads``
     compiled as ``train --compile`` compiles it; and the process's peak memory meanwhile (on a
     GPU, also PyTorch's peak allocation there)."""
     with PeakMemory() as peak:
-        out = model_alone(size, batch_size, steps, precision, compile, backbone)
+        out = model_alone(size, batch_size, steps, precision, compile, backbone, grid)
     return out | {"peak_rss_mb": peak.peak_rss, "backbone": backbone}
 
 
 def model_alone(
-    size: int, batch_size: int, steps: int, precision: str, compile: bool, backbone: str
+    size: int,
+    batch_size: int,
+    steps: int,
+    precision: str,
+    compile: bool,
+    backbone: str,
+    grid: int | None = None,
 ) -> dict:
     import torch
     import torch.nn.functional as F
@@ -39,7 +47,7 @@ def model_alone(
     from gliograde.model.network import build_model
 
     torch.manual_seed(0)
-    spec = Backbone.named(backbone)  # a 3D network: its default grid, whatever ``size``
+    spec = Backbone.named(backbone, grid=grid if backbone.endswith("-3d") else None)
     # Module.to takes memory_format (torch's own annotations leave it out)
     model = build_model(spec=spec).to(memory_format=spec.memory_format).train()  # type: ignore[call-overload]
     if compile:

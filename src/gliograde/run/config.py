@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 SELECT_MODES = ("inner", "last")
 SLICE_BATCH = 32
 VOLUME_BATCH = 4
-"""A 3D network's default batch: at the default 96³ grid in float32, DenseNet121-3D's training
-peaks at 2.7 GB with 4 volumes and 4.4 GB with 8; ResNet10-3D at 1.5 GB with 4
-(``gliograde bench``'s backbone lines, docs/results/benchmarks.md)."""
+"""A 3D network's default batch: with 4 volumes at the default 96³ grid in float32, each 3D
+network's training stays under 4 GB on a CPU, and with 8 DenseNet121-3D's does not (the bench's
+backbone lines; the figures: docs/results/index.md, "2D, 2.5D or 3D?")."""
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 """``train --precision``: auto, fp32 or bf16. ``fp16`` is what auto resolves to on GPUs without
 native bfloat16 (float16 with a gradient scaler); a run records the resolved one."""
