@@ -103,9 +103,36 @@ def test_unknown_backbones_and_contexts_are_refused_in_one_line():
     }  # fmt: skip
 
 
-def test_imagenet_weights_go_to_resnet18_backbones_only(tmp_path):
-    with pytest.raises(UsageError, match="resnet18 backbones only, not densenet121"):
-        build_model(tmp_path / "resnet18.pth", spec=Backbone("densenet121"))
+def test_pretrained_weights_go_to_the_resnets_only(tmp_path):
+    for name in ("densenet121", "densenet121-3d"):
+        spec = Backbone.named(name, grid=32 if name.endswith("-3d") else None)
+        with pytest.raises(UsageError, match=f"resnet10-3d .MedicalNet's resnet_10., not {name}"):
+            build_model(tmp_path / "weights.pth", spec=spec)
+
+
+def test_medicalnet_weights_load_into_the_3d_resnet_with_a_four_channel_stem(tmp_path):
+    """A checkpoint in MedicalNet's form (``{"state_dict": {"module.…"}}``, one input channel,
+    a segmentation head) loads into resnet10-3d: every body weight as saved, the stem's one
+    channel spread over the four sequences (a quarter each), the class head left new."""
+    from monai.networks.nets import resnet10
+
+    torch.manual_seed(3)
+    options = {"conv1_t_stride": 2, "shortcut_type": "B", "bias_downsample": False}
+    medicalnet = resnet10(spatial_dims=3, n_input_channels=1, feed_forward=False, **options)
+    state = {f"module.{k}": v for k, v in medicalnet.state_dict().items()}
+    state["module.conv_seg.0.weight"] = torch.zeros(2, 512, 1, 1, 1)  # its segmentation head
+    torch.save({"state_dict": state}, tmp_path / "resnet_10.pth")
+    spec = Backbone("resnet10-3d", grid=32)
+    model = build_model(tmp_path / "resnet_10.pth", spec=spec)
+    body = model.backbone.body.state_dict()
+    for key, value in medicalnet.state_dict().items():
+        if key != "conv1.weight":
+            torch.testing.assert_close(body[key], value, rtol=0, atol=0)
+    stem = medicalnet.conv1.weight
+    torch.testing.assert_close(body["conv1.weight"], stem.repeat(1, 4, 1, 1, 1) / 4)
+    with pytest.raises(GliogradeError, match="not a MedicalNet 3D ResNet"):
+        torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, tmp_path / "r18.pth")
+        build_model(tmp_path / "r18.pth", spec=spec)
 
 
 def test_channel_names_say_which_slice():
@@ -134,7 +161,7 @@ def test_the_training_config_resolves_the_context_and_refuses_what_cannot_train(
     with pytest.raises(UsageError, match=r"--resident goes with 2D and 2\.5D backbones"):
         TrainConfig("s", "o", backbone="densenet121-3d", resident=True)
     assert [c.value for c in Choice] == list(BACKBONES)  # the command offers each, no other
-    with pytest.raises(UsageError, match="resnet18 backbones only, not densenet121"):
+    with pytest.raises(UsageError, match=r"resnet10-3d .MedicalNet's resnet_10., not densenet121"):
         TrainConfig("s", "o", backbone="densenet121", pretrained="r.pth")
     with pytest.raises(UsageError, match="--backbone vgg"):
         TrainConfig("s", "o", backbone="vgg")

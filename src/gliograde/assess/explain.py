@@ -19,6 +19,7 @@ import numpy as np
 from gliograde.assess.gradcam import (
     ATTENTION_COLUMNS,
     attention_metrics,
+    cam_mass,
     choose_layer,
     choose_slices,
     slice_cams,
@@ -212,8 +213,17 @@ def explain_case(
     models, case: Case, slices: Slices, o: ExplainOptions, layer: str, out: Path, cams=None
 ):
     """Grad-CAM on the slices to measure and to show (taken from ``cams``, every slice's, when
-    given); returns (panel files, attention rows)."""
-    show = choose_slices(case.strength(), slices.candidates, o.per_patient)
+    given); returns (panel files, attention rows).
+
+    A 3D network answers once for the volume, so its slices cannot be ranked by their own
+    answer: its map is computed on every slice (one pass on the volume) and the slices shown are
+    those holding most of the map.
+    """
+    volume = bool(getattr(models, "grid", 0))
+    if volume and cams is None:
+        cams = all_cams(models, case, o, layer)
+    strength = cam_mass(cams, len(case.z)) if volume else case.strength()
+    show = choose_slices(strength, slices.candidates, o.per_patient)
     wanted = np.union1d(slices.measure, show).astype(int)
     if cams is None:
         maps = slice_cams(models, case.images, wanted, case.predicted, o.method, layer)
@@ -229,14 +239,23 @@ def explain_case(
     files = []
     for i in show.tolist():
         name = f"{case.subject}_z{int(case.z[i]):03d}.png"
-        title = (
-            f"{case.subject} z={int(case.z[i])}  P({case.shown}) slice "
-            f"{case.p_shown(case.slice_p[i]):.2f}, patient {case.p_shown(case.p_patient):.2f}"
-        )
+        title = panel_title(case, i, volume)
         seg = case.seg[i] if case.seg is not None else None
         draw_panel(case.images[i], cam_of[i], seg, out / name, title)
         files.append(name)
     return files, rows
+
+
+def panel_title(case: Case, i: int, volume: bool) -> str:
+    """A panel's title: the slice and its probability beside the patient's (a 3D network: the
+    volume's alone, which every slice shares)."""
+    where = f"{case.subject} z={int(case.z[i])}  P({case.shown})"
+    if volume:
+        return f"{where} volume {case.p_shown(case.p_patient):.2f}"
+    return (
+        f"{where} slice {case.p_shown(case.slice_p[i]):.2f}, "
+        f"patient {case.p_shown(case.p_patient):.2f}"
+    )
 
 
 def explain_subjects(

@@ -133,6 +133,11 @@ def choose_layer(size: int, layer: str = "auto") -> str:
     return "layer1"
 
 
+def cam_mass(cams: dict[int, np.ndarray], n: int) -> np.ndarray:
+    """Each of ``n`` slices' positive Grad-CAM mass (``cams``: slice → map)."""
+    return np.array([np.clip(cams[i], 0, None).sum() for i in range(n)])
+
+
 def choose_slices(strength: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` candidate slices that speak most strongly for the answer (``strength``: each
     slice's probability of the answered class)."""

@@ -92,12 +92,19 @@ def model_details(run: Run) -> str:
     seg = "" if run.can_grade_without_seg else " A segmentation is required (tumour-slice store)."
     return f"""## Model details
 
-- {network_line(c.spec, size)}; two heads: the {run.target.name} and whether the input shows
-  tumour. Method after Pitarch, Ribas and Vellido, Cancers 2023, 15:3369.
+- {network_line(c.spec, size)}; {heads(run.target.name, c.spec.is_3d)}. Method after Pitarch,
+  Ribas and Vellido, Cancers 2023, 15:3369 (2D; the 3D networks are gliograde's extension).
 - `predict` uses {kind}.
-{answer_rule(run.target, seg)}
+{answer_rule(run.target, seg, c.spec.is_3d)}
 - Trained by gliograde {run.config.gliograde_version}: {c.epochs} epochs,
   batch {c.batch_size}, learning rate {c.lr}, seed {c.seed}{trained_in(c.precision)}."""
+
+
+def heads(target: str, volume: bool) -> str:
+    """The card's words on the network's heads (a 3D network's tumour head is not trained)."""
+    if volume:
+        return f"one head, the {target} (every volume holds tumour: no tumour head is trained)"
+    return f"two heads: the {target} and whether the slice shows tumour"
 
 
 def network_line(spec, size: int) -> str:
@@ -121,9 +128,13 @@ def trained_in(precision: str) -> str:
     return f", {names[precision]}" if precision in names else ""
 
 
-def answer_rule(target, seg: str) -> str:
-    """How a patient's answer is made, in the card's words."""
+def answer_rule(target, seg: str, volume: bool = False) -> str:
+    """How a patient's answer is made, in the card's words (``volume``: a 3D network's)."""
     classes = target.classes
+    if volume:
+        return f"""- A patient's class probabilities ({", ".join(classes)}) are the network's on the
+  whole volume, calibrated; the segmentation is never read, with or without one.{seg} The
+  answer is the most probable class."""
     if len(classes) > 2:
         return f"""- A patient's probability of each class ({", ".join(classes)}) is the mean of its
   slice probabilities over the tumour slices (with a segmentation) or weighted by the tumour

@@ -66,8 +66,11 @@ def synth(
 
 
 def prepare(
-    data: Annotated[Path, typer.Argument(help="Data folder or CSV manifest.")],
     out: Annotated[Path, typer.Option("--out", help="Store folder to write.")],
+    data: Annotated[
+        Path | None,
+        typer.Argument(help="Data folder or CSV manifest (left out: --volumes on the store)."),
+    ] = None,
     slices: Annotated[
         Slices,
         typer.Option(help="Axial slices: brain (teaches seg-free grading), tumor, all."),
@@ -99,17 +102,19 @@ def prepare(
     ] = None,
 ):
     """Build the slice store (one pread per slice) with patient-level splits; with --volumes,
-    each brain as one volume beside its slices."""
+    each brain as one volume beside its slices (without DATA: added to the store --out)."""
+    from gliograde.core.errors import UsageError
     from gliograde.core.memory import reuse_freed_memory
     from gliograde.preprocess.slices import PrepareConfig
     from gliograde.store.write import prepare as run_prepare
 
     if volumes is not None:
-        from gliograde.core.errors import UsageError
-        from gliograde.model.backbones import MIN_GRID
-
-        if not MIN_GRID <= volumes <= 256:  # before any subject is read
-            raise UsageError(f"--volumes {volumes}: choose a grid of {MIN_GRID} to 256")
+        check_volumes_option(volumes, slices.value)  # before any subject is read
+    if data is None:
+        if volumes is None:
+            raise UsageError("prepare needs DATA (a data folder or CSV manifest)")
+        typer.echo(write_store_volumes(out, volumes))
+        return
     order = tuple(c.strip() for c in classes.split(",")) if classes else None
     config = PrepareConfig(
         slices.value, min_tumor_pixels, size, folds, seed, target=target, classes=order
@@ -125,12 +130,28 @@ def prepare(
         typer.echo(write_store_volumes(out, volumes))
 
 
+def check_volumes_option(grid: int, slices: str) -> None:
+    """Refuse ``--volumes`` of a grid no 3D network takes, or for a ``--slices tumor`` store."""
+    from gliograde.core.errors import UsageError
+    from gliograde.model.backbones import MAX_GRID, MIN_GRID
+
+    if not MIN_GRID <= grid <= MAX_GRID:
+        raise UsageError(f"--volumes {grid}: choose a grid of {MIN_GRID} to {MAX_GRID}")
+    if slices == "tumor":
+        raise UsageError(
+            "--volumes goes with a store of --slices brain or all: a volume of the slices a "
+            "segmentation chose would read the segmentation"
+        )
+
+
 def write_store_volumes(out: Path, grid: int) -> str:
     """``prepare --volumes``: the store's brains as volumes; one line on what was written."""
     from gliograde.store.read import SliceStore
     from gliograde.store.volumes import volumes_dir, write_volumes
 
-    written = write_volumes(SliceStore(out), grid)
+    store = SliceStore(out)
+    check_volumes_option(grid, store.manifest.options.slices)
+    written = write_volumes(store, grid)
     return f"{volumes_dir(out, grid)}: {written} volumes of 4×{grid}³ written"
 
 

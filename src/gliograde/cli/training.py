@@ -62,7 +62,11 @@ def train(
         typer.Option(help="auto: bf16 where the CPU or GPU computes it natively, else fp32."),
     ] = Precision.auto,
     pretrained: Annotated[
-        Path | None, typer.Option(help="torchvision resnet18 weights file.")
+        Path | None,
+        typer.Option(
+            help="Local weights: torchvision's resnet18 (2D ResNets) or MedicalNet's resnet_10 "
+            "(resnet10-3d)."
+        ),
     ] = None,
     backbone: Annotated[
         Backbone,

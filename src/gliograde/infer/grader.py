@@ -207,7 +207,7 @@ class Grader:
         """
         if getattr(self.models, "grid", 0):  # 3D: the volume, whatever the segmentation
             images = torch.from_numpy(examined.slices.images)
-            evidence = volume_evidence(self.models, images, examined.with_seg)
+            evidence = volume_evidence(self.models, images)
             return self.answer(evidence, examined.mode)
         n = len(examined.slices.images)
         pixels = examined.tumor_pixels()  # None without a segmentation
@@ -243,9 +243,9 @@ class Grader:
         """
         out: dict[Mode, Evidence] = {}
         if getattr(self.models, "grid", 0):
-            noseg = volume_evidence(self.models, x, False)
+            noseg = volume_evidence(self.models, x)
             if tumor_px is not None and Mode.SEG in modes:
-                out[Mode.SEG] = replace(noseg, used_seg=True)
+                out[Mode.SEG] = noseg  # the same answer: a 3D network never reads the segmentation
             if self.run.can_grade_without_seg and Mode.NOSEG in modes:
                 out[Mode.NOSEG] = noseg
             return out
@@ -293,17 +293,18 @@ def tumor_pixels(slices: SubjectSlices) -> np.ndarray:
     return t1 + t2 + t4
 
 
-def volume_evidence(models: list[torch.nn.Module], images: torch.Tensor, seg: bool) -> Evidence:
+def volume_evidence(models: list[torch.nn.Module], images: torch.Tensor) -> Evidence:
     """The evidence of 3D models on a patient's slices ``[n, 4, H, W]``: one answer for the
-    volume (the segmentation, ``seg``, is not read), laid out on the ``n`` slices it was made of
-    (each with the volume's probabilities and an equal weight; all ``n`` speak)."""
+    volume, laid out on the ``n`` slices it was made of (each with the volume's probabilities
+    and an equal weight; all ``n`` speak). No segmentation chose them (``used_seg`` False),
+    whether the patient has one or not."""
     x = model_inputs(models, images).float()
     p_class, p_tumor = slice_outputs(models, x)
     evidence = patient_evidence(models, x, p_class, p_tumor, None, 0)
     n = len(images)
     slice_p = np.repeat(evidence.slice_p, n, axis=0)
     weights = np.full(n, 1.0 / n)
-    return replace(evidence, slice_p=slice_p, weights=weights, n_slices=n, used_seg=seg)
+    return replace(evidence, slice_p=slice_p, weights=weights, n_slices=n, used_seg=False)
 
 
 def on_all_slices(evidence: Evidence, rows: np.ndarray, n: int) -> Evidence:

@@ -62,7 +62,8 @@ def load_models(
 ) -> Models:
     """:class:`~gliograde.model.network.GradeNet` models from safetensors files, in eval mode,
     their batch-norms folded into the convolutions unless ``fold_bn`` is False (exports keep the
-    network's own layers), computing in ``precision`` on ``device`` (:func:`inference_dtype`).
+    network's own layers), computing in ``precision`` on ``device`` (:func:`inference_dtype`;
+    ``auto`` is float32 for 3D networks on a CPU, the precision they train in there).
 
     Raises:
         UsageError: ``precision`` is not one of :data:`PRECISIONS` (before any file is read).
@@ -99,6 +100,8 @@ def load_models(
         )
     one = specs.pop() if specs else None
     models.context, models.grid = (one.context, one.grid) if one else (0, 0)
+    if models.grid and precision == "auto" and not str(device).startswith("cuda"):
+        models.dtype = torch.float32  # as 3D networks train on a CPU (train.precision)
     return models
 
 

@@ -34,10 +34,11 @@ from gliograde.model.volumetric import DENSENET_STAGES, RESNET3D_STAGES, DenseNe
 BACKBONES = ("resnet18", "densenet121", "resnet18-2.5d", "resnet10-3d", "densenet121-3d")
 STAGE_STRIDES = {"layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}
 DEFAULT_GRID = 96
-"""A 3D network's default grid (``--grid``): BraTS's brain box, about 140 mm across, at about
-1.5 mm."""
+"""A 3D network's default grid (``--grid``); what that is in millimetres for BraTS 2020:
+docs/how-to/compare-backbones.md, "3D: the volume store"."""
 MIN_GRID = 32
 """The smallest grid: the deepest stage (stride 32) must keep a voxel."""
+MAX_GRID = 256
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,8 @@ class Backbone:
     def __post_init__(self):
         if self.name not in BACKBONES:
             raise UsageError(f"--backbone {self.name}: choose one of {', '.join(BACKBONES)}")
-        if self.is_3d and not MIN_GRID <= self.grid <= 256:
-            raise UsageError(f"--grid {self.grid}: a 3D backbone needs {MIN_GRID} to 256")
+        if self.is_3d and not MIN_GRID <= self.grid <= MAX_GRID:
+            raise UsageError(f"--grid {self.grid}: a 3D backbone needs {MIN_GRID} to {MAX_GRID}")
         if not self.is_3d and self.grid:
             raise UsageError(f"--grid goes with a 3D backbone, not {self.name}")
         if self.is_2_5d and self.context < 1:
@@ -85,14 +86,17 @@ class Backbone:
         return torch.channels_last_3d if self.is_3d else torch.channels_last
 
     def check_pretrained(self) -> None:
-        """Refuse ImageNet weights (``--pretrained``) for a backbone with no local loader.
+        """Refuse pretrained weights (``--pretrained``) for a backbone with no local loader:
+        torchvision's ImageNet resnet18 loads into the ResNet18 backbones, MedicalNet's
+        resnet_10 into ``resnet10-3d``.
 
         Raises:
-            UsageError: not a ResNet18 backbone.
+            UsageError: a DenseNet.
         """
-        if not self.name.startswith("resnet18"):
+        if self.name.startswith("densenet121"):
             raise UsageError(
-                f"--pretrained: ImageNet weights load into resnet18 backbones only, not "
+                f"--pretrained: local weights load into resnet18 backbones (torchvision's "
+                f"ImageNet resnet18) and resnet10-3d (MedicalNet's resnet_10), not "
                 f"{self.name}; train it from scratch (leave --pretrained out)"
             )
 
@@ -170,7 +174,7 @@ def backbone_of(
         if not grid:
             raise GliogradeError(
                 f"{source}: a 3D network's weights without the grid they were trained on (the "
-                "file's metadata); export them again with `gliograde train`"
+                "file's metadata, which `gliograde train` writes); train the fold again"
             )
         return Backbone("densenet121-3d" if dense else "resnet10-3d", 0, grid)
     channels = IN_CHANNELS if stem is None else int(stem.shape[1])

@@ -76,11 +76,12 @@ def build_model(
     pretrained: Path | None = None, num_classes: int = NUM_CLASSES, spec: Backbone | None = None
 ) -> GradeNet:
     """A new :class:`GradeNet` with the backbone ``spec`` (default: ``resnet18``), optionally
-    with torchvision ImageNet weights from a local file (ResNet18 backbones: all but the class
-    head, whose size is the target's).
+    with pretrained weights from a local file (all but the class head, whose size is the
+    target's): torchvision's ImageNet resnet18 for the ResNet18 backbones, MedicalNet's
+    resnet_10 for ``resnet10-3d``.
 
     Raises:
-        UsageError: ``pretrained`` for a backbone with no local ImageNet loader.
+        UsageError: ``pretrained`` for a backbone with no local loader (the DenseNets).
     """
     spec = spec or Backbone()
     if pretrained is not None:
@@ -89,7 +90,8 @@ def build_model(
         num_classes=num_classes, backbone=spec.name, context=spec.context, grid=spec.grid
     )
     if pretrained is not None:
-        from gliograde.model.pretrained import load_torchvision_weights
+        from gliograde.model.pretrained import load_medicalnet_weights, load_torchvision_weights
 
-        load_torchvision_weights(model, Path(pretrained))
+        load = load_medicalnet_weights if spec.is_3d else load_torchvision_weights
+        load(model, Path(pretrained))
     return model

@@ -80,6 +80,8 @@ class TrainConfig:
         # refuses an unknown backbone, or a context it does not take
         spec = Backbone.named(self.backbone, self.context, self.grid)
         self.context, self.grid = spec.context, spec.grid
+        if spec.is_3d:  # every volume holds tumour: the tumour head has nothing to learn
+            self.tumor_loss_weight = 0.0
         if not self.batch_size:
             self.batch_size = VOLUME_BATCH if spec.is_3d else SLICE_BATCH
         if spec.is_3d and self.resident:

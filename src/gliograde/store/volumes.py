@@ -7,14 +7,16 @@ in-plane size as every 2D run of the store), by one function, :func:`volume_of`:
 1. the slices, in slice order, stacked ``[4, z, x, y]`` (each slice is ``(x, y)``, x running
    left-right, so the test-time flips are those of a slice);
 2. cropped to the brain's box (the voxels where any sequence is non-zero);
-3. resampled to ``G × G × G`` (trilinear), and kept in float16 as the store keeps slices.
+3. resampled to ``G × G × G``: along an axis that shrinks by a factor f, first smoothed with a
+   Gaussian of σ = (f − 1)/2 voxels (the anti-aliasing of scikit-image's and MONAI's
+   ``Resize``), then trilinear; kept in float16 as the store keeps slices.
 
 ``prepare --volumes G`` writes each subject's volume to ``STORE/volumes/G/SUBJECT.npy``
 (:func:`write_volumes`): 4·G³ float16 values, 7 MB at G = 96. Training streams them, one read a
 volume (:class:`VolumeStore`); ``predict`` computes the same volume from the new patient's
 slices with the same function (the tests check the two are equal to the bit). The grid is not
-isotropic: the box's sides (BraTS's brain: about 140 mm across, 120 mm high) are each
-resampled to G.
+isotropic: each side of the box is resampled to G (the millimetres this makes for BraTS 2020:
+docs/how-to/compare-backbones.md).
 """
 
 from __future__ import annotations
@@ -94,9 +96,20 @@ def volume_of(images: np.ndarray | torch.Tensor, grid: int) -> tuple[torch.Tenso
     x = torch.as_tensor(images)
     box = brain_box(x)
     crop = x[box.z0 : box.z1, :, box.x0 : box.x1, box.y0 : box.y1].float()
-    crop = crop.permute(1, 0, 2, 3).unsqueeze(0)  # [1, 4, z, x, y]
+    crop = anti_aliased(crop.permute(1, 0, 2, 3), grid).unsqueeze(0)  # [1, 4, z, x, y]
     out = torch.nn.functional.interpolate(crop, size=(grid,) * 3, mode="trilinear")
     return out[0].half(), box
+
+
+def anti_aliased(crop: torch.Tensor, grid: int) -> torch.Tensor:
+    """``crop`` ``[4, z, x, y]`` smoothed along each axis longer than ``grid`` by a Gaussian of
+    σ = (n/grid − 1)/2 voxels (zero beyond the box: the background), as it is unchanged."""
+    sigma = [0.0] + [max((n / grid - 1) / 2, 0.0) for n in crop.shape[1:]]
+    if not any(sigma):
+        return crop
+    from scipy.ndimage import gaussian_filter
+
+    return torch.from_numpy(gaussian_filter(crop.numpy(), sigma, mode="constant"))
 
 
 def on_slices(cam: np.ndarray, box: Box, shape: tuple[int, int, int]) -> np.ndarray:
@@ -110,6 +123,7 @@ def on_slices(cam: np.ndarray, box: Box, shape: tuple[int, int, int]) -> np.ndar
 
 
 def volumes_dir(store: Path, grid: int) -> Path:
+    """``STORE/volumes/G``: the store's volumes at grid ``grid``."""
     return Path(store) / VOLUMES / str(grid)
 
 
@@ -152,8 +166,8 @@ class VolumeStore:
         if missing:
             raise GliogradeError(
                 f"{self.folder}: no {grid}³ volume for {len(missing)} of the store's subjects "
-                f"({missing[0]}, ...); write them with `gliograde prepare DATA --out "
-                f"{store.path} --volumes {grid}` (the same options as the store's)"
+                f"({missing[0]}, ...); write them with `gliograde prepare --out {store.path} "
+                f"--volumes {grid}`"
             )
         record = read_json(self.folder / "volumes.json")
         if int(record.get("grid", -1)) != grid:

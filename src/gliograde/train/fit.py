@@ -98,7 +98,7 @@ def train_one(
     all_ids = sorted(store.subjects)
     train_ds = training_items(store, train_ids, threshold, all_ids, config)
     if len(train_ds) == 0:
-        raise GliogradeError(f"{store.path}: no training slice for this fold")
+        raise GliogradeError(f"{store.path}: no training slice or volume for this fold")
     module = make_module(config, train_ds, threshold, all_ids, len(store.target.classes))
     select = bool(select_ids)
     ckpt_dir = fold_dir / "checkpoints"

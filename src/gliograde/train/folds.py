@@ -43,6 +43,11 @@ def train_folds(config: TrainConfig) -> list[int]:
         The folds trained or found done (empty for ``--full``).
     """
     out = Path(config.out)
+    if config.spec.is_3d:  # missing volumes stop here, before the run folder is made
+        from gliograde.store.read import SliceStore
+        from gliograde.store.volumes import VolumeStore
+
+        VolumeStore(SliceStore(Path(config.store)), config.spec.grid)
     existed, lead = out.exists(), is_global_zero()
     with folder_lock(out, "gliograde train") if lead else contextlib.nullcontext():
         before = set(out.rglob("*")) if existed else None

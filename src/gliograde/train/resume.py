@@ -27,6 +27,7 @@ RESUME_KEYS = (
     "precision",
     "backbone",
     "context",
+    "grid",
 )
 
 
