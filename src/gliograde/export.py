@@ -182,11 +182,22 @@ def export_run(
     done = [export_one(path, fmt, out, example, check_batch, dev) for path in weights]
     inputs = ModelInput(
         list(spec.input_shape(size)), spec.channel_names(MODALITIES),
-        opened.manifest.options.to_dict(), "volumes" if spec.is_3d else "slices",
+        opened.manifest.options.to_dict() | volume_recipe(spec),
+        "volumes" if spec.is_3d else "slices",
     )  # fmt: skip
     write_record(out / "export.json", fmt, done, inputs, opened.target.classes)
     copy_model_card(opened.path, out)
     return done
+
+
+def volume_recipe(spec) -> dict:
+    """For a 3D network's export: how its volume is made from the preprocessed slices
+    (:class:`~gliograde.store.volumes.VolumesRecord`); empty for 2D."""
+    if not spec.is_3d:
+        return {}
+    from gliograde.store.volumes import VolumesRecord
+
+    return {"volume": asdict(VolumesRecord(spec.grid)) | {"made_by": "gliograde.store.volumes"}}
 
 
 def copy_model_card(run: Path, out: Path) -> None:

@@ -58,6 +58,10 @@ def test_each_run_records_its_backbone_and_its_cost(runs, name):
     config = json.loads((runs[name] / "config.json").read_text())
     assert config["backbone"] == name and config["context"] == (1 if "2.5d" in name else 0)
     assert config["grid"] == (GRID if name.endswith("-3d") else 0)
+    card = (runs[name] / "MODEL_CARD.md").read_text()
+    if name.endswith("-3d"):
+        assert f"on the brain as one volume of {GRID}³ voxels" in card and "no tumour head" in card
+        assert config["tumor_loss_weight"] == 0.0 and config["precision"] == "fp32"
     for k in (0, 1):
         cost = json.loads((runs[name] / f"fold_{k}" / "cost.json").read_text())
         assert cost["seconds"] > 0 and cost["peak_rss_mib"] > 100 and cost["device"] == "cpu"
@@ -78,6 +82,8 @@ def test_evaluation_is_predicts_path_with_and_without_seg(runs, synth_small, nam
         got = seg.to_dict()["p_hgg_uncalibrated"], noseg.to_dict()["p_hgg_uncalibrated"]
         want = float(row["p_hgg_uncalibrated"]), float(row["p_hgg_noseg_uncalibrated"])
         assert got == pytest.approx(want, abs=1e-4), row["subject"]
+        if name.endswith("-3d"):  # one answer for the volume: the segmentation is not read
+            assert got[0] == got[1] and seg.to_dict()["used_seg"] is False
 
 
 @pytest.mark.parametrize("name", OTHERS)
@@ -107,12 +113,16 @@ def test_onnx_answers_as_pytorch(runs, tmp_path):
     (tmp_path / "dense").mkdir()
     dense = export_one(weights, "onnx", tmp_path / "dense", example, check, "cpu")
     assert dense.file == "fold_0.onnx" and dense.max_abs_diff <= PARITY_TOLERANCE
+    done3d = export_run(runs["resnet10-3d"], "onnx", tmp_path / "r3d")
+    assert len(done3d) == 2 and all(e.max_abs_diff <= PARITY_TOLERANCE for e in done3d)
+    record = json.loads((tmp_path / "r3d" / "export.json").read_text())["input"]
+    assert record["name"] == "volumes" and record["shape"] == ["N", 4, GRID, GRID, GRID]
+    assert record["preprocessing"]["volume"]["grid"] == GRID  # how to make the volume
     volumes = torch.randn(2, 4, GRID, GRID, GRID), torch.randn(3, 4, GRID, GRID, GRID)
-    for name in ("resnet10-3d", "densenet121-3d"):
-        weights = runs[name] / "fold_1" / "model.safetensors"
-        (tmp_path / name).mkdir()
-        done3d = export_one(weights, "onnx", tmp_path / name, *volumes, "cpu")
-        assert done3d.max_abs_diff <= PARITY_TOLERANCE, name
+    weights = runs["densenet121-3d"] / "fold_1" / "model.safetensors"
+    (tmp_path / "d3d").mkdir()
+    dense3d = export_one(weights, "onnx", tmp_path / "d3d", *volumes, "cpu")
+    assert dense3d.max_abs_diff <= PARITY_TOLERANCE
 
 
 @pytest.mark.parametrize("name", OTHERS)

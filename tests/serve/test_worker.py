@@ -173,7 +173,9 @@ def test_serve_grades_in_its_precision_option_else_the_environments(tmp_path, mo
     assert result.exit_code == 2 and "GLIOGRADE_PRECISION=fp16: choose" in result.stderr
 
 
-@pytest.mark.parametrize("backbone", ["densenet121", "resnet18-2.5d", "resnet10-3d"])
+@pytest.mark.parametrize(
+    "backbone", ["densenet121", "resnet18-2.5d", "resnet10-3d", "densenet121-3d"]
+)
 def test_the_node_grades_with_each_backbone(subject, one_thread, tmp_path, monkeypatch, backbone):
     """A run of another backbone (random weights) serves as a ResNet18 run does: the node
     answers the study with predict's answer for the same subject."""

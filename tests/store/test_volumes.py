@@ -102,9 +102,27 @@ def test_a_missing_volume_folder_says_how_to_write_it(tiny_store):
 def test_prepare_writes_the_volumes_and_refuses_a_grid_no_network_takes(synth_small, tmp_path):
     refused = invoke("prepare", synth_small, "--out", tmp_path / "s", "--volumes", "16")
     assert refused.exit_code != 0 and "--volumes 16: choose a grid of 32 to 256" in refused.stderr
+    tumour = invoke("prepare", synth_small, "--out", tmp_path / "s", "--slices", "tumor",
+                    "--volumes", "32")  # fmt: skip
+    assert (
+        tumour.exit_code != 0 and "--volumes goes with a store of --slices brain" in tumour.stderr
+    )
     assert not (tmp_path / "s").exists()  # refused before any subject was read
     done = invoke("prepare", synth_small, "--out", tmp_path / "s", "--size", "32",
                   "--volumes", "32", "--workers", "1")  # fmt: skip
     assert done.exit_code == 0, done.stderr
     assert "10 volumes of 4×32³ written" in done.stdout
     assert len(list(volumes_dir(tmp_path / "s", 32).glob("*.npy"))) == 10
+    more = invoke("prepare", "--out", tmp_path / "s", "--volumes", "48")  # no DATA: the store's
+    assert more.exit_code == 0 and "10 volumes of 4×48³ written" in more.stdout, more.stderr
+    assert invoke("prepare", "--out", tmp_path / "s").exit_code != 0  # neither DATA nor volumes
+
+
+def test_shrinking_an_axis_smooths_it_first():
+    """Slices alternating 1 and 2, 96 of them to 32: trilinear alone would sample every third
+    slice and keep a stripe pattern (aliasing); smoothed first, the stripes are gone."""
+    x = np.ones((96, 4, 8, 8), dtype=np.float16)
+    x[1::2] = 2.0
+    volume, _ = volume_of(x, 32)
+    profile = volume[0, :, 16, 16].float().numpy()
+    assert abs(profile[8:24].mean() - 1.5) < 0.05 and profile[8:24].std() < 0.05

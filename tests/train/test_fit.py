@@ -94,3 +94,32 @@ def test_3d_networks_train_in_float32_on_a_cpu_unless_asked():
 
     assert resolve_precision("auto", "cpu", volumes=True) == "fp32"
     assert resolve_precision("bf16", "cpu", volumes=True) == "bf16"  # asked for: as asked
+
+
+def test_resume_refuses_another_grid_for_a_3d_run(tmp_path):
+    from gliograde.core.errors import UsageError
+    from gliograde.train.resume import check_resume
+    from helpers.runs import fake_run, train_config
+
+    run = fake_run(tmp_path / "run", backbone="resnet10-3d")  # trained at 32³
+    same = {"folds": None, "backbone": "resnet10-3d", "resume": True, "precision": "fp32"}
+    check_resume(train_config("unused", run, grid=32, **same), run)
+    with pytest.raises(UsageError, match=r"grid \(run 32, now 64\)"):
+        check_resume(train_config("unused", run, grid=64, **same), run)
+
+
+def test_a_3d_run_trains_no_tumour_head_and_grades_in_float32_on_a_cpu(tmp_path):
+    """Every volume holds tumour, so the tumour head's loss is off; and ``auto`` grades a 3D
+    network in float32 on a CPU, the precision it trains in there."""
+    import torch
+
+    from gliograde.infer.models import load_models
+    from gliograde.run import Run
+    from helpers.runs import fake_run, train_config
+
+    assert train_config("s", "o", backbone="resnet10-3d").tumor_loss_weight == 0.0
+    assert train_config("s", "o").tumor_loss_weight == 0.5
+    run = fake_run(tmp_path / "run", backbone="resnet10-3d")
+    models = load_models(Run.open(run).weights(), "cpu", precision="auto")
+    assert models.grid == 32 and models.dtype == torch.float32
+    assert load_models(Run.open(run).weights(), "cpu", precision="bf16").dtype == torch.bfloat16

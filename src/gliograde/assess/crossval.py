@@ -18,6 +18,7 @@ from gliograde.assess.patients import PatientTable
 from gliograde.assess.record import Metrics
 from gliograde.assess.slices import SliceTable
 from gliograde.core.console import say
+from gliograde.core.errors import GliogradeError
 from gliograde.infer.grader import Grader
 from gliograde.infer.patient import Evidence
 from gliograde.run import Run
@@ -44,6 +45,7 @@ def predict_out_of_fold(
             start = time.perf_counter()
             found = grader.evidence(x, tumor_px)
             grading += time.perf_counter() - start
+            check_finite(found, run.fold_dir(k), subject)
             for mode, e in found.items():
                 evidence.setdefault(mode, []).append(e)
             label = int(store.index.label[rows[0]])
@@ -56,6 +58,20 @@ def predict_out_of_fold(
     classes = run.target.classes
     SliceTable.concat(slices).write_csv(run.path / "predictions_slices.csv", classes)
     return PatientTable(subjects, np.array(folds), np.array(labels), evidence, classes)
+
+
+def check_finite(found: dict[Mode, Evidence], fold: Path, subject: str) -> None:
+    """Refuse a fold whose model answers NaN (its training diverged) before any figure is made.
+
+    Raises:
+        GliogradeError: a patient's probabilities are not finite.
+    """
+    if all(np.isfinite(e.p).all() for e in found.values()):
+        return
+    raise GliogradeError(
+        f"{fold}: its model answers NaN for {subject}, so its training diverged; train the run "
+        "again with --precision fp32 or a lower --lr (a new --out)"
+    )
 
 
 def stored_slices(store: SliceStore, subject: str) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:

@@ -92,8 +92,9 @@ def model_details(run: Run) -> str:
     seg = "" if run.can_grade_without_seg else " A segmentation is required (tumour-slice store)."
     return f"""## Model details
 
-- {network_line(c.spec, size)}; {heads(run.target.name, c.spec.is_3d)}. Method after Pitarch,
-  Ribas and Vellido, Cancers 2023, 15:3369 (2D; the 3D networks are gliograde's extension).
+- {network_line(c.spec, size)}; {heads(run.target.name, c.spec.is_3d)}.
+  Method after Pitarch, Ribas and Vellido, Cancers 2023, 15:3369 (2D; the 3D networks are
+  gliograde's extension).
 - `predict` uses {kind}.
 {answer_rule(run.target, seg, c.spec.is_3d)}
 - Trained by gliograde {run.config.gliograde_version}: {c.epochs} epochs,

@@ -40,6 +40,8 @@ def model_alone(
     backbone: str,
     grid: int | None = None,
 ) -> dict:
+    """:func:`measure_model_alone`'s work: the network of ``backbone`` trained on one random
+    batch, ``steps`` timed steps after the warm-up; returns the rate and the sizes."""
     import torch
     import torch.nn.functional as F
 

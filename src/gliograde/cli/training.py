@@ -40,7 +40,10 @@ def train(
     devices: Annotated[int, typer.Option(help="Devices per node (DDP when more than 1).")] = 1,
     nodes: Annotated[int, typer.Option(help="Nodes (multi-node DDP).")] = 1,
     balance: Annotated[Balance, typer.Option(help="Class imbalance.")] = Balance.weights,
-    epoch_slices: Annotated[int | None, typer.Option(help="Slices drawn per epoch.")] = None,
+    epoch_slices: Annotated[
+        int | None,
+        typer.Option(help="Slices (3D: volumes) drawn per epoch (default: as many as there are)."),
+    ] = None,
     select: Annotated[
         Select, typer.Option(help="Checkpoint: inner (a split of the training patients) or last.")
     ] = Select.inner,

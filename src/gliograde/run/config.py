@@ -48,7 +48,8 @@ class TrainConfig:
     devices: int = 1  # per node; DDP when devices × nodes > 1
     nodes: int = 1
     balance: str = "weights"  # "weights" (class-weighted loss) or "sampler" (balanced sampling)
-    epoch_slices: int | None = None  # slices drawn per epoch (default: every training slice)
+    epoch_slices: int | None = None  # slices (3D: volumes) drawn per epoch (default: as many
+    # as the fold's training items)
     augment: bool = True
     patience: int = 5
     select: str = "inner"

@@ -56,7 +56,11 @@ class VolumesRecord:
     """``STORE/volumes/G/volumes.json``: what the volume files hold."""
 
     grid: int
-    layout: str = "[4, z, x, y]: FLAIR, T1ce, T1, T2; the brain's box resampled to G³"
+    layout: str = (
+        "[4, z, x, y]: FLAIR, T1ce, T1, T2; the stored slices cropped to the brain's box, "
+        "smoothed along each shrunk axis (Gaussian, sigma (f - 1)/2), resampled to G³ "
+        "(trilinear, align_corners False)"
+    )
     dtype: str = "float16"
     source: str = "the store's slices (gliograde.store.volumes.volume_of)"
 
