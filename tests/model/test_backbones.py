@@ -103,11 +103,38 @@ def test_unknown_backbones_and_contexts_are_refused_in_one_line():
     }  # fmt: skip
 
 
-def test_pretrained_weights_go_to_the_resnets_only(tmp_path):
-    for name in ("densenet121", "densenet121-3d"):
-        spec = Backbone.named(name, grid=32 if name.endswith("-3d") else None)
-        with pytest.raises(UsageError, match=f"resnet10-3d .MedicalNet's resnet_10., not {name}"):
-            build_model(tmp_path / "weights.pth", spec=spec)
+def test_no_pretrained_weights_for_the_3d_densenet(tmp_path):
+    with pytest.raises(UsageError, match=r"resnet10-3d .MedicalNet's resnet_10., not densenet121"):
+        build_model(tmp_path / "weights.pth", spec=Backbone("densenet121-3d", grid=32))
+
+
+def test_torchvision_densenet_weights_load_under_monais_names(tmp_path):
+    """A densenet121 state dict in torchvision's names (``features.denseblockB.denselayerL.norm1``,
+    with the old ``norm.1`` form for one layer, no step counters, a 1000-class classifier)
+    loads into the densenet121 backbone: every body weight as saved, the RGB stem spread over
+    the four sequences, the class head new."""
+    import re
+
+    from monai.networks.nets import DenseNet121
+
+    torch.manual_seed(4)
+    imagenet = DenseNet121(spatial_dims=2, in_channels=3, out_channels=1000)
+    saved = {}
+    for key, value in imagenet.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        key = key.replace(".layers.", ".").replace("class_layers.out.", "classifier.")
+        saved[re.sub(r"denselayer1\.norm1\.", "denselayer1.norm.1.", key)] = value
+    torch.save(saved, tmp_path / "densenet121.pth")
+    model = build_model(tmp_path / "densenet121.pth", spec=Backbone("densenet121"))
+    body = model.backbone.body.state_dict()
+    for key, value in imagenet.features.state_dict().items():
+        if key != "conv0.weight" and not key.endswith("num_batches_tracked"):
+            torch.testing.assert_close(body[key], value, rtol=0, atol=0)
+    stem = imagenet.features.conv0.weight
+    torch.testing.assert_close(
+        body["conv0.weight"], stem.mean(1, keepdim=True).repeat(1, 4, 1, 1) * 0.75
+    )
 
 
 def test_medicalnet_weights_load_into_the_3d_resnet_with_a_four_channel_stem(tmp_path):
@@ -161,8 +188,10 @@ def test_the_training_config_resolves_the_context_and_refuses_what_cannot_train(
     with pytest.raises(UsageError, match=r"--resident goes with 2D and 2\.5D backbones"):
         TrainConfig("s", "o", backbone="densenet121-3d", resident=True)
     assert [c.value for c in Choice] == list(BACKBONES)  # the command offers each, no other
-    with pytest.raises(UsageError, match=r"resnet10-3d .MedicalNet's resnet_10., not densenet121"):
-        TrainConfig("s", "o", backbone="densenet121", pretrained="r.pth")
+    with pytest.raises(
+        UsageError, match=r"resnet10-3d .MedicalNet's resnet_10., not densenet121-3d"
+    ):
+        TrainConfig("s", "o", backbone="densenet121-3d", pretrained="r.pth")
     with pytest.raises(UsageError, match="--backbone vgg"):
         TrainConfig("s", "o", backbone="vgg")
     with pytest.raises(UsageError, match=r"--context goes with a 2\.5D backbone"):

@@ -35,7 +35,7 @@ TARGETS = {  # name: (target, "min": at least, "max": at most, "info": no target
     "predict_ensemble_seg_s": (None, "info"),  # seconds move between machines of one kind
     "predict_ensemble_noseg_s": (None, "info"),
     "dicom_to_grade_s": (90.0, "max"),  # one raw head from DICOM to graded, skull stripping incl.
-    "train_3d_peak_mb": (4096.0, "max"),  # each 3D network training at its default grid, batch
+    "train_3d_peak_mb": (4096.0, "max"),  # each 3D network alone, default grid and batch (b2)
 }
 
 

@@ -67,8 +67,8 @@ def train(
     pretrained: Annotated[
         Path | None,
         typer.Option(
-            help="Local weights: torchvision's resnet18 (2D ResNets) or MedicalNet's resnet_10 "
-            "(resnet10-3d)."
+            help="Local weights: torchvision's resnet18 or densenet121 (ImageNet), or "
+            "MedicalNet's resnet_10 (resnet10-3d)."
         ),
     ] = None,
     backbone: Annotated[

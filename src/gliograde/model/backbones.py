@@ -87,17 +87,17 @@ class Backbone:
 
     def check_pretrained(self) -> None:
         """Refuse pretrained weights (``--pretrained``) for a backbone with no local loader:
-        torchvision's ImageNet resnet18 loads into the ResNet18 backbones, MedicalNet's
+        torchvision's ImageNet resnet18 and densenet121 load into the 2D networks, MedicalNet's
         resnet_10 into ``resnet10-3d``.
 
         Raises:
-            UsageError: a DenseNet.
+            UsageError: ``densenet121-3d``, for which no pretrained weights are offered.
         """
-        if self.name.startswith("densenet121"):
+        if self.name == "densenet121-3d":
             raise UsageError(
-                f"--pretrained: local weights load into resnet18 backbones (torchvision's "
-                f"ImageNet resnet18) and resnet10-3d (MedicalNet's resnet_10), not "
-                f"{self.name}; train it from scratch (leave --pretrained out)"
+                "--pretrained: local weights load into the 2D networks (torchvision's ImageNet "
+                "resnet18 or densenet121) and resnet10-3d (MedicalNet's resnet_10), not "
+                "densenet121-3d; train it from scratch (leave --pretrained out)"
             )
 
     @property

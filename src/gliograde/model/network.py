@@ -77,11 +77,11 @@ def build_model(
 ) -> GradeNet:
     """A new :class:`GradeNet` with the backbone ``spec`` (default: ``resnet18``), optionally
     with pretrained weights from a local file (all but the class head, whose size is the
-    target's): torchvision's ImageNet resnet18 for the ResNet18 backbones, MedicalNet's
-    resnet_10 for ``resnet10-3d``.
+    target's): torchvision's ImageNet resnet18 for the ResNet18 backbones and densenet121 for
+    ``densenet121``, MedicalNet's resnet_10 for ``resnet10-3d``.
 
     Raises:
-        UsageError: ``pretrained`` for a backbone with no local loader (the DenseNets).
+        UsageError: ``pretrained`` for ``densenet121-3d``, which has no local loader.
     """
     spec = spec or Backbone()
     if pretrained is not None:
@@ -90,8 +90,12 @@ def build_model(
         num_classes=num_classes, backbone=spec.name, context=spec.context, grid=spec.grid
     )
     if pretrained is not None:
-        from gliograde.model.pretrained import load_medicalnet_weights, load_torchvision_weights
+        from gliograde.model import pretrained as files
 
-        load = load_medicalnet_weights if spec.is_3d else load_torchvision_weights
+        load = files.load_torchvision_weights
+        if spec.is_3d:
+            load = files.load_medicalnet_weights
+        elif spec.name == "densenet121":
+            load = files.load_torchvision_densenet
         load(model, Path(pretrained))
     return model

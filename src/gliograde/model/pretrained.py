@@ -1,6 +1,6 @@
 """Pretrained weights from a local file, never downloaded, with the stem adapted to 4 channels:
-torchvision's resnet18 (ImageNet) for the 2D ResNets, MedicalNet's resnet_10 (Chen et al.,
-*Med3D*, 2019) for ``resnet10-3d``."""
+torchvision's resnet18 (ImageNet) for the 2D ResNets, torchvision's densenet121 (ImageNet) for
+``densenet121``, MedicalNet's resnet_10 (Chen et al., *Med3D*, 2019) for ``resnet10-3d``."""
 
 from __future__ import annotations
 
@@ -81,3 +81,44 @@ def load_medicalnet_weights(model: torch.nn.Module, path: Path) -> None:
             f"{len(missing)} missing keys, e.g. {(wrong + missing)[0]})"
         )
     body.load_state_dict(state)
+
+
+def load_torchvision_densenet(model: torch.nn.Module, path: Path) -> None:
+    """Load a torchvision densenet121 state dict (ImageNet) into the ``densenet121`` backbone's
+    body, renamed as MONAI names its layers (``denselayerN.norm1`` →
+    ``denselayerN.layers.norm1``; the old ``norm.1`` form too); the classifier is left out,
+    the class head stays new.
+
+    Raises:
+        GliogradeError: unreadable file, or keys/shapes that are not torchvision's densenet121.
+    """
+    import re
+
+    from gliograde.model.weights import load_state_dict
+
+    state = {}
+    for key, value in load_state_dict(path).items():
+        if key.startswith("classifier."):
+            continue
+        key = re.sub(r"(denselayer\d+\.(?:norm|relu|conv))\.([12])\.", r"\1\2.", key)
+        key = re.sub(
+            r"^(denseblock\d+\.denselayer\d+)\.", r"\1.layers.", key.removeprefix("features.")
+        )
+        state[key] = value
+    if "conv0.weight" not in state:
+        raise GliogradeError(f"{path}: not a torchvision densenet121 state dict (no conv0)")
+    body = model.get_submodule("backbone.body")
+    stem = body.get_submodule("conv0")
+    if not isinstance(stem, torch.nn.Conv2d):
+        raise TypeError(f"the backbone's stem is a {type(stem).__name__}, not a Conv2d")
+    state["conv0.weight"] = adapt_stem(state["conv0.weight"], stem.in_channels)
+    own = body.state_dict()
+    wrong = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+    # torchvision's ImageNet file predates the batch-norms' step counters: not needed
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    if wrong or missing:
+        raise GliogradeError(
+            f"{path}: does not match densenet121 ({len(wrong)} unexpected, {len(missing)} "
+            f"missing keys, e.g. {(wrong + missing)[0]})"
+        )
+    body.load_state_dict(state, strict=False)
