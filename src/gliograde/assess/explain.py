@@ -26,6 +26,7 @@ from gliograde.assess.gradcam import (
     summarise_attention,
 )
 from gliograde.assess.modelcard import write_model_card
+from gliograde.assess.plots import draw_panel
 from gliograde.assess.viewer import synthetic_subject, viewer_case
 from gliograde.assess.volume import StoreSources, look_at
 from gliograde.core.errors import GliogradeError
@@ -376,34 +377,3 @@ def csv_value(v):
     if isinstance(v, bool):
         return int(v)
     return f"{v:.6f}" if isinstance(v, float) else v
-
-
-def draw_panel(
-    image: np.ndarray, cam: np.ndarray, seg: np.ndarray | None, path: Path, title: str
-) -> None:
-    """Four sequences, then the heat map over FLAIR; the tumour outline where a seg exists."""
-    from gliograde import MODALITIES, SEQUENCE_NAMES
-    from gliograde.assess.plots import pyplot
-
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 5, figsize=(11, 2.6))
-    # Slices are stored (x, y) in LPS: transposed, the patient's right is on the viewer's left and
-    # anterior is at the top (the radiological convention).
-    for c, name in enumerate(MODALITIES):
-        axes[c].imshow(image[c].T, cmap="gray")
-        axes[c].set_title(SEQUENCE_NAMES[name], fontsize=9)
-    axes[4].imshow(image[0].T, cmap="gray")
-    heat = np.clip(cam, 0, None)
-    if heat.max() > 0:
-        heat = heat / heat.max()
-    axes[4].imshow(heat.T, cmap="jet", alpha=0.45, vmin=0, vmax=1)
-    axes[4].set_title("Grad-CAM on FLAIR", fontsize=9)
-    if seg is not None and (seg > 0).any():
-        for ax in (axes[0], axes[4]):
-            ax.contour((seg > 0).T.astype(float), levels=[0.5], colors="lime", linewidths=0.8)
-    for ax in axes:
-        ax.axis("off")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
