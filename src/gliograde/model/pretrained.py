@@ -4,6 +4,8 @@ torchvision's resnet18 (ImageNet) for the 2D ResNets, torchvision's densenet121 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,20 +38,9 @@ def load_torchvision_weights(model: torch.nn.Module, path: Path) -> None:
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     if "conv1.weight" not in state:
         raise GliogradeError(f"{path}: not a torchvision resnet18 state dict (no conv1.weight)")
-    backbone = model.get_submodule("backbone")
-    stem = backbone.get_submodule("conv1")
-    if not isinstance(stem, torch.nn.Conv2d):
-        raise TypeError(f"the backbone's stem is a {type(stem).__name__}, not a Conv2d")
-    state["conv1.weight"] = adapt_stem(state["conv1.weight"], stem.in_channels)
-    own = backbone.state_dict()
-    wrong = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
-    missing = [k for k in own if k not in state and not k.startswith("fc.")]
-    if wrong or missing:
-        raise GliogradeError(
-            f"{path}: does not match resnet18 ({len(wrong)} unexpected, {len(missing)} missing "
-            f"keys, e.g. {(wrong + missing)[0]})"
-        )
-    backbone.load_state_dict(state, strict=False)
+    part = model.get_submodule("backbone")
+    load_part(part, state, Stem("conv1", torch.nn.Conv2d), f"{path}: does not match resnet18",
+              optional=lambda k: k.startswith("fc."))  # fmt: skip
 
 
 def load_medicalnet_weights(model: torch.nn.Module, path: Path) -> None:
@@ -68,19 +59,8 @@ def load_medicalnet_weights(model: torch.nn.Module, path: Path) -> None:
     if "conv1.weight" not in state or state["conv1.weight"].dim() != 5:
         raise GliogradeError(f"{path}: not a MedicalNet 3D ResNet (no 3D conv1.weight)")
     body = model.get_submodule("backbone.body")
-    stem = body.get_submodule("conv1")
-    if not isinstance(stem, torch.nn.Conv3d):
-        raise TypeError(f"the backbone's stem is a {type(stem).__name__}, not a Conv3d")
-    state["conv1.weight"] = adapt_stem(state["conv1.weight"], stem.in_channels)
-    own = body.state_dict()
-    wrong = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
-    missing = [k for k in own if k not in state]
-    if wrong or missing:
-        raise GliogradeError(
-            f"{path}: does not match MedicalNet's resnet_10 ({len(wrong)} unexpected, "
-            f"{len(missing)} missing keys, e.g. {(wrong + missing)[0]})"
-        )
-    body.load_state_dict(state)
+    load_part(body, state, Stem("conv1", torch.nn.Conv3d),
+              f"{path}: does not match MedicalNet's resnet_10")  # fmt: skip
 
 
 def load_torchvision_densenet(model: torch.nn.Module, path: Path) -> None:
@@ -108,17 +88,47 @@ def load_torchvision_densenet(model: torch.nn.Module, path: Path) -> None:
     if "conv0.weight" not in state:
         raise GliogradeError(f"{path}: not a torchvision densenet121 state dict (no conv0)")
     body = model.get_submodule("backbone.body")
-    stem = body.get_submodule("conv0")
-    if not isinstance(stem, torch.nn.Conv2d):
-        raise TypeError(f"the backbone's stem is a {type(stem).__name__}, not a Conv2d")
-    state["conv0.weight"] = adapt_stem(state["conv0.weight"], stem.in_channels)
-    own = body.state_dict()
-    wrong = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
     # torchvision's ImageNet file predates the batch-norms' step counters: not needed
-    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    load_part(body, state, Stem("conv0", torch.nn.Conv2d), f"{path}: does not match densenet121",
+              optional=lambda k: k.endswith("num_batches_tracked"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Stem:
+    """A network's first convolution: its name in the part loaded, and its kind."""
+
+    name: str
+    kind: type[torch.nn.Conv2d] | type[torch.nn.Conv3d]
+
+
+def load_part(
+    part: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    stem: Stem,
+    mismatch: str,
+    optional: Callable[[str], bool] = lambda key: False,
+) -> None:
+    """Load ``state`` into ``part`` (a backbone or its body), its stem adapted to the part's
+    input channels (:func:`adapt_stem`); keys of ``part`` that ``optional`` accepts may be
+    missing (they keep their values).
+
+    Raises:
+        GliogradeError: ``mismatch`` (the file and the network), with the keys that are
+            unexpected or missing.
+    """
+    conv = part.get_submodule(stem.name)
+    if not isinstance(conv, stem.kind) or not isinstance(conv, torch.nn.modules.conv._ConvNd):
+        raise TypeError(
+            f"the backbone's stem is a {type(conv).__name__}, not a {stem.kind.__name__}"
+        )
+    key = f"{stem.name}.weight"
+    state[key] = adapt_stem(state[key], conv.in_channels)
+    own = part.state_dict()
+    wrong = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+    missing = [k for k in own if k not in state and not optional(k)]
     if wrong or missing:
         raise GliogradeError(
-            f"{path}: does not match densenet121 ({len(wrong)} unexpected, {len(missing)} "
-            f"missing keys, e.g. {(wrong + missing)[0]})"
+            f"{mismatch} ({len(wrong)} unexpected, {len(missing)} missing keys, e.g. "
+            f"{(wrong + missing)[0]})"
         )
-    body.load_state_dict(state, strict=False)
+    part.load_state_dict(state, strict=False)
